@@ -1,0 +1,62 @@
+/**
+ * Denoising diffusion probabilistic models for Deno: train and sample DDPMs with a typed API, on a
+ * backend behind one kernel interface.
+ *
+ * ```ts
+ * import { sample, sampleToy, standardize, train, Random } from "./mod.ts";
+ *
+ * const points = standardize(sampleToy("spiral", 10_000, new Random(1)).data, 2);
+ * const model = await train({ data: { values: points.data, shape: [10_000, 2] }, steps: 2_000 });
+ * const { values } = await sample(model, { count: 1_000 });
+ * ```
+ *
+ * Importing this module reads no file, asks no permission and needs no build step, so it works from a
+ * URL.
+ *
+ * @module
+ */
+
+export { STREAMS, train } from "./src/train.ts";
+export type { Dataset, MlpOptions, TrainOptions, TrainProgress } from "./src/train.ts";
+export { sample } from "./src/sample.ts";
+export type { SampleOptions, Samples } from "./src/sample.ts";
+export { DiffusionModel } from "./src/model.ts";
+export type { DiffusionConfig, WeightsChoice } from "./src/model.ts";
+export { decodeModel, encodeModel, loadModel, saveModel } from "./src/io/model_file.ts";
+export { decodeSafetensors, encodeSafetensors } from "./src/io/safetensors.ts";
+export type { NamedTensor, SafetensorsContent } from "./src/io/safetensors.ts";
+
+export { makeSchedule, respace } from "./src/diffusion/schedule.ts";
+export type {
+  CosineScheduleConfig,
+  LinearScheduleConfig,
+  Schedule,
+  ScheduleConfig,
+  SigmoidScheduleConfig,
+} from "./src/diffusion/schedule.ts";
+export { DdpmSampler } from "./src/diffusion/ddpm.ts";
+export type { DdpmOptions, SamplerVariance } from "./src/diffusion/ddpm.ts";
+export type { Prediction } from "./src/diffusion/parameterization.ts";
+export type { MlpConfig, TimeInput } from "./src/models/mlp.ts";
+export type { NetworkConfig } from "./src/models/registry.ts";
+export type { LrSchedule } from "./src/optim/lr_schedule.ts";
+
+export {
+  applyStandardization,
+  invertStandardization,
+  sampleToy,
+  standardize,
+  TOY_DISTRIBUTIONS,
+} from "./src/data/toy.ts";
+export type { Standardization, ToyDistribution, ToySample } from "./src/data/toy.ts";
+export { qualityRatio, slicedWasserstein } from "./src/metrics/sliced_wasserstein.ts";
+export type { QualityRatio, QualityRatioOptions } from "./src/metrics/sliced_wasserstein.ts";
+export { offArmFraction } from "./src/metrics/spiral_arm.ts";
+
+export { Random } from "./src/random.ts";
+export { ReferenceBackend } from "./src/backends/reference.ts";
+export { selectBackend } from "./src/backends/select.ts";
+export type { BackendChoice, BackendSelection } from "./src/backends/select.ts";
+export type { Backend, BackendName, DType, LossKind, Storage } from "./src/backend.ts";
+export { FileFormatError, OptionError, TrainingError } from "./src/errors.ts";
+export { Tensor } from "./src/tensor.ts";

@@ -1,0 +1,40 @@
+/**
+ * What every script shares: turning a thrown error into one clear line and a non-zero exit.
+ *
+ * @module
+ */
+
+/** Error codes of `node:util` parseArgs that mean the user typed a bad flag. */
+const PARSE_ARGS_CODES = new Set([
+  "ERR_PARSE_ARGS_UNKNOWN_OPTION",
+  "ERR_PARSE_ARGS_INVALID_OPTION_VALUE",
+  "ERR_PARSE_ARGS_UNEXPECTED_POSITIONAL",
+]);
+
+/** The one line printed for an error: its message, with the fix for flag errors. */
+export function errorLine(e: unknown): string {
+  if (e instanceof Error) {
+    const code = (e as Error & { code?: string }).code;
+    if (code && PARSE_ARGS_CODES.has(code)) {
+      return `error: ${
+        e.message.split("\n").map((l) => l.trim()).filter(Boolean).join(" ")
+      } (see --help)`;
+    }
+    return `error: ${e.message}`;
+  }
+  return `error: ${String(e)}`;
+}
+
+/**
+ * Runs a script's main function: any error ends in one line on stderr and exit code 1 (set
+ * DEBUG=1 to see the stack trace).
+ */
+export async function runMain(main: () => Promise<void>): Promise<void> {
+  try {
+    await main();
+  } catch (e) {
+    if (Deno.env.get("DEBUG")) console.error(e);
+    console.error(errorLine(e));
+    Deno.exit(1);
+  }
+}

@@ -1,0 +1,74 @@
+/**
+ * The DDPM ancestral sampler (Ho et al. 2020), diffusers-style: it knows its timesteps and turns
+ * (model output, step, x_t) into x_{t-1}. Optionally on a respaced subsequence of timesteps.
+ *
+ * @module
+ */
+
+import { add, affine, clamp } from "../ops/elementwise.ts";
+import type { Tensor } from "../tensor.ts";
+import { type Prediction, predictX0 } from "./parameterization.ts";
+import { respace, type Schedule } from "./schedule.ts";
+
+/** The variance of each reverse step: beta_t, or the true posterior's beta~_t. */
+export type SamplerVariance = "beta" | "posterior";
+
+/** Options of {@link DdpmSampler}. */
+export interface DdpmOptions {
+  /** sigma_t^2 = beta_t ("beta", the seeds' choice) or the posterior variance ("posterior"). */
+  variance?: SamplerVariance;
+  /** Clip the x0 estimate to [-clip, clip] at each step; null for no clipping. */
+  clip?: number | null;
+  /** Number of sampling steps (respaced); default the schedule's T. */
+  steps?: number;
+}
+
+/** The ancestral sampler. Use `timesteps` (descending) to call the model, then `step`. */
+export class DdpmSampler {
+  /** The model timesteps to visit, from T down to 1. */
+  readonly timesteps: readonly number[];
+  readonly #schedule: Schedule;
+  readonly #prediction: Prediction;
+  readonly #variance: SamplerVariance;
+  readonly #clip: number | null;
+
+  /** A sampler over `schedule` for a network predicting `prediction`. */
+  constructor(schedule: Schedule, prediction: Prediction, options: DdpmOptions = {}) {
+    const steps = options.steps ?? schedule.T;
+    const r = steps === schedule.T
+      ? { schedule, timesteps: Array.from({ length: schedule.T }, (_, i) => i + 1) }
+      : respace(schedule, steps);
+    this.#schedule = r.schedule;
+    this.timesteps = [...r.timesteps].reverse();
+    this.#prediction = prediction;
+    this.#variance = options.variance ?? "posterior";
+    const clip = options.clip ?? null;
+    if (clip !== null && !(clip > 0)) throw new RangeError(`clip must be positive, got ${clip}`);
+    this.#clip = clip;
+  }
+
+  /** Standard deviation of the noise added at step index `i` of `timesteps` (0 at the last step). */
+  sigma(i: number): number {
+    const j = this.timesteps.length - 1 - i; // index into the (respaced) schedule
+    if (j === 0) return 0;
+    const s = this.#schedule;
+    return Math.sqrt(this.#variance === "beta" ? s.betas[j] : s.posteriorVariance[j]);
+  }
+
+  /**
+   * x_{t-1} from the model output at step index `i`, the current x_t and standard normal `noise`
+   * (ignored at the last step).
+   */
+  step(output: Tensor, i: number, xt: Tensor, noise: Tensor | null): Tensor {
+    const s = this.#schedule, j = this.timesteps.length - 1 - i;
+    let x0 = predictX0(this.#prediction, output, xt, {
+      a: s.sqrtAlphasCumprod[j],
+      s: s.sqrtOneMinusAlphasCumprod[j],
+    });
+    if (this.#clip !== null) x0 = clamp(x0, -this.#clip, this.#clip);
+    const mean = add(affine(x0, s.posteriorMeanCoef1[j]), affine(xt, s.posteriorMeanCoef2[j]));
+    const sigma = this.sigma(i);
+    if (sigma === 0 || !noise) return mean;
+    return add(mean, affine(noise, sigma));
+  }
+}

@@ -1,0 +1,79 @@
+/**
+ * What the network predicts (epsilon, x0 or v) and the conversions between them, in one place.
+ *
+ * With a = sqrt(alphaBar_t), s = sqrt(1 - alphaBar_t) and x_t = a x0 + s eps:
+ * v = a eps - s x0 (Salimans & Ho 2022), x0 = a x_t - s v, eps = s x_t + a v.
+ *
+ * @module
+ */
+
+import { add, affine, mul, sub } from "../ops/elementwise.ts";
+import type { Tensor } from "../tensor.ts";
+
+/** The network's output: the noise, the clean sample, or the velocity v. */
+export type Prediction = "epsilon" | "x0" | "v";
+
+/** The valid predictions, for validation of user options. */
+export const PREDICTIONS: readonly Prediction[] = ["epsilon", "x0", "v"];
+
+/** Per-sample coefficients a = sqrt(alphaBar_t), s = sqrt(1 - alphaBar_t) as tensors [B, 1, ...]. */
+export interface NoiseLevel {
+  /** sqrt(alphaBar_t), broadcastable against the data. */
+  a: Tensor;
+  /** sqrt(1 - alphaBar_t), broadcastable against the data. */
+  s: Tensor;
+}
+
+/** The training target for a prediction type, given the clean sample and the noise. */
+export function predictionTarget(
+  kind: Prediction,
+  x0: Tensor,
+  eps: Tensor,
+  lvl: NoiseLevel,
+): Tensor {
+  switch (kind) {
+    case "epsilon":
+      return eps;
+    case "x0":
+      return x0;
+    case "v":
+      return sub(mul(lvl.a, eps), mul(lvl.s, x0));
+  }
+}
+
+/** Scalar coefficients a = sqrt(alphaBar_t), s = sqrt(1 - alphaBar_t) at one timestep. */
+export interface ScalarNoiseLevel {
+  /** sqrt(alphaBar_t). */
+  a: number;
+  /** sqrt(1 - alphaBar_t). */
+  s: number;
+}
+
+/** The x0 estimate from a network output at a timestep shared by the whole batch. */
+export function predictX0(kind: Prediction, out: Tensor, xt: Tensor, l: ScalarNoiseLevel): Tensor {
+  switch (kind) {
+    case "epsilon":
+      return affine(sub(xt, affine(out, l.s)), 1 / l.a);
+    case "x0":
+      return out;
+    case "v":
+      return sub(affine(xt, l.a), affine(out, l.s));
+  }
+}
+
+/** The epsilon estimate from a network output at a timestep shared by the whole batch. */
+export function predictEpsilon(
+  kind: Prediction,
+  out: Tensor,
+  xt: Tensor,
+  l: ScalarNoiseLevel,
+): Tensor {
+  switch (kind) {
+    case "epsilon":
+      return out;
+    case "x0":
+      return affine(sub(xt, affine(out, l.a)), 1 / l.s);
+    case "v":
+      return add(affine(xt, l.s), affine(out, l.a));
+  }
+}

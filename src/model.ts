@@ -1,0 +1,87 @@
+/**
+ * A diffusion model: its configuration (network, schedule, prediction), its weights in one flat
+ * buffer, and optionally an exponential moving average of them.
+ *
+ * @module
+ */
+
+import type { Backend } from "./backend.ts";
+import { makeSchedule, type Schedule, type ScheduleConfig } from "./diffusion/schedule.ts";
+import type { Prediction } from "./diffusion/parameterization.ts";
+import { buildNetwork, type NetworkConfig, networkSpecs } from "./models/registry.ts";
+import type { Network } from "./models/network.ts";
+import { ParamLayout, ParamStore } from "./nn/params.ts";
+
+/** Everything that defines a model apart from its weights; saved in every checkpoint. */
+export interface DiffusionConfig {
+  /** The denoising network. */
+  network: NetworkConfig;
+  /** The noise schedule. */
+  schedule: ScheduleConfig;
+  /** What the network predicts. */
+  prediction: Prediction;
+  /** Shape of one sample, e.g. [2] for 2-D points. */
+  sampleShape: number[];
+}
+
+/** Which weights to use: the trained ones, or their exponential moving average. */
+export type WeightsChoice = "raw" | "ema";
+
+/** A diffusion model on a backend. */
+export class DiffusionModel {
+  /** The configuration. */
+  readonly config: DiffusionConfig;
+  /** The backend holding the weights. */
+  readonly backend: Backend;
+  /** The schedule built from the configuration. */
+  readonly schedule: Schedule;
+  /** Where each named tensor lives in the flat buffers. */
+  readonly layout: ParamLayout;
+  /** The trained weights (with a gradient buffer). */
+  readonly params: ParamStore;
+  /** The EMA weights, when kept. */
+  readonly ema: ParamStore | null;
+  /** Optimizer steps taken so far. */
+  stepsTrained = 0;
+
+  /** A model whose weights are `values` (flat, layout order), with EMA weights when given. */
+  constructor(
+    config: DiffusionConfig,
+    backend: Backend,
+    values: ArrayLike<number>,
+    emaValues: ArrayLike<number> | null,
+  ) {
+    this.config = config;
+    this.backend = backend;
+    this.schedule = makeSchedule(config.schedule);
+    this.layout = new ParamLayout(networkSpecs(config.network));
+    this.params = new ParamStore(
+      backend,
+      this.layout,
+      backend.upload(values),
+      backend.alloc(this.layout.length),
+    );
+    this.ema = emaValues
+      ? new ParamStore(backend, this.layout, backend.upload(emaValues), null)
+      : null;
+  }
+
+  /** The network with the chosen weights ("ema" falls back to raw when no EMA is kept). */
+  network(weights: WeightsChoice = "ema"): Network {
+    return buildNetwork(
+      this.config.network,
+      weights === "ema" && this.ema ? this.ema : this.params,
+    );
+  }
+
+  /** The named weights as host arrays (state_dict names and shapes). */
+  async weights(which: WeightsChoice = "raw"): Promise<Map<string, Float32Array>> {
+    const store = which === "ema" && this.ema ? this.ema : this.params;
+    const flat = await this.backend.read(store.values);
+    const out = new Map<string, Float32Array>();
+    for (const e of this.layout.entries) {
+      out.set(e.name, Float32Array.from(flat.subarray(e.offset, e.offset + e.size)));
+    }
+    return out;
+  }
+}

@@ -1,0 +1,96 @@
+/**
+ * The toy seed's MLP denoiser: x concatenated with t scaled to [-0.5, 0.5], `layers` hidden Linear
+ * + ReLU layers of width `hidden`, then a Linear back to the data dimension. Parameter names follow
+ * the PyTorch twin (`net.0`, `net.2`, ... like an nn.Sequential with ReLUs between).
+ *
+ * Optionally the scalar time input is replaced by a sinusoidal embedding of t.
+ *
+ * @module
+ */
+
+import { affine, relu } from "../ops/elementwise.ts";
+import { concat, reshape } from "../ops/shape.ts";
+import type { Tensor } from "../tensor.ts";
+import { timestepEmbedding } from "../nn/embedding.ts";
+import { Linear, linearSpecs } from "../nn/linear.ts";
+import type { ParamSpec, ParamStore } from "../nn/params.ts";
+import type { Network } from "./network.ts";
+
+/** How the MLP sees the timestep. */
+export type TimeInput = "scalar" | "sinusoidal";
+
+/** Configuration of the MLP denoiser. */
+export interface MlpConfig {
+  /** The kind. */
+  kind: "mlp";
+  /** Data dimension (1 or 2 for the toys). */
+  dim: number;
+  /** Hidden width (the seed: 128 for 1D, 256 for 2D). */
+  hidden: number;
+  /** Number of hidden layers (the seed: 3). */
+  layers: number;
+  /** Number of diffusion steps T, for scaling t to [-0.5, 0.5]. */
+  T: number;
+  /** "scalar": t scaled to [-0.5, 0.5] (the seed); "sinusoidal": an embedding of `embeddingDim`. */
+  timeInput: TimeInput;
+  /** Size of the sinusoidal embedding (used with timeInput "sinusoidal"). */
+  embeddingDim: number;
+}
+
+function inputSize(c: MlpConfig): number {
+  return c.dim + (c.timeInput === "scalar" ? 1 : c.embeddingDim);
+}
+
+/** Validates an MLP configuration, naming the bad field. */
+export function checkMlpConfig(c: MlpConfig): void {
+  for (const k of ["dim", "hidden", "layers", "T"] as const) {
+    if (!Number.isInteger(c[k]) || c[k] < 1) {
+      throw new RangeError(`mlp: ${k} must be a positive integer, got ${c[k]}`);
+    }
+  }
+  if (c.timeInput !== "scalar" && c.timeInput !== "sinusoidal") {
+    throw new RangeError(`mlp: timeInput must be "scalar" or "sinusoidal", got ${c.timeInput}`);
+  }
+}
+
+/** The MLP's parameters. */
+export function mlpParamSpecs(c: MlpConfig): ParamSpec[] {
+  checkMlpConfig(c);
+  const specs: ParamSpec[] = [];
+  let fan = inputSize(c);
+  for (let i = 0; i < c.layers; i++) {
+    specs.push(...linearSpecs(`net.${2 * i}`, fan, c.hidden));
+    fan = c.hidden;
+  }
+  specs.push(...linearSpecs(`net.${2 * c.layers}`, fan, c.dim));
+  return specs;
+}
+
+/** The MLP bound to parameters. */
+export class Mlp implements Network {
+  readonly #config: MlpConfig;
+  readonly #layers: Linear[];
+
+  /** Binds the MLP's parameters in `store`. */
+  constructor(config: MlpConfig, store: ParamStore) {
+    this.#config = config;
+    this.#layers = Array.from(
+      { length: config.layers + 1 },
+      (_, i) => new Linear(store, `net.${2 * i}`),
+    );
+  }
+
+  /** eps(x, t) for x [B, dim], t [B]. */
+  forward(x: Tensor, t: Tensor): Tensor {
+    const c = this.#config;
+    const time = c.timeInput === "scalar"
+      ? reshape(affine(t, 1 / (c.T - 1), -1 / (c.T - 1) - 0.5), [t.size, 1])
+      : timestepEmbedding(t, c.embeddingDim);
+    let h = concat([x, time], 1);
+    for (let i = 0; i < this.#layers.length; i++) {
+      h = this.#layers[i].forward(h);
+      if (i < this.#layers.length - 1) h = relu(h);
+    }
+    return h;
+  }
+}

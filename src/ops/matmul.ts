@@ -1,0 +1,77 @@
+/**
+ * Matrix products (plain and batched, with transposes) and the linear layer's op.
+ *
+ * @module
+ */
+
+import type { Storage } from "../backend.ts";
+import { result, type Tensor } from "../tensor.ts";
+import { add } from "./elementwise.ts";
+
+/** Options of {@link matmul}. */
+export interface MatmulOptions {
+  /** Use the transpose of the last two axes of `a`. */
+  transA?: boolean;
+  /** Use the transpose of the last two axes of `b`. */
+  transB?: boolean;
+}
+
+/**
+ * op(a) @ op(b). Both 2-D, or 3-D with a common leading batch axis, or one 3-D and one 2-D (the
+ * 2-D operand is shared by every batch entry).
+ */
+export function matmul(a: Tensor, b: Tensor, options: MatmulOptions = {}): Tensor {
+  const tA = options.transA ?? false, tB = options.transB ?? false;
+  if (a.shape.length < 2 || a.shape.length > 3 || b.shape.length < 2 || b.shape.length > 3) {
+    throw new RangeError(`matmul needs 2-D or 3-D operands, got [${a.shape}] and [${b.shape}]`);
+  }
+  const batchA = a.shape.length === 3, batchB = b.shape.length === 3;
+  const batch = batchA ? a.shape[0] : batchB ? b.shape[0] : 1;
+  if (batchA && batchB && a.shape[0] !== b.shape[0]) {
+    throw new RangeError(`matmul batch sizes differ: [${a.shape}] and [${b.shape}]`);
+  }
+  const [ar, ac] = a.shape.slice(-2), [br, bc] = b.shape.slice(-2);
+  const m = tA ? ac : ar, k = tA ? ar : ac, kb = tB ? bc : br, n = tB ? br : bc;
+  if (k !== kb) {
+    throw new RangeError(
+      `matmul inner sizes differ: [${a.shape}]${tA ? "ᵀ" : ""} @ [${b.shape}]${tB ? "ᵀ" : ""}`,
+    );
+  }
+  const be = a.backend;
+  const mm = (
+    x: Storage,
+    y: Storage,
+    M: number,
+    K: number,
+    N: number,
+    tx: boolean,
+    ty: boolean,
+    bx: boolean,
+    by: boolean,
+  ) => be.matmul(x, y, batch, M, K, N, tx, ty, bx, by);
+  const y = mm(a.storage, b.storage, m, k, n, tA, tB, batchA, batchB);
+  const outShape = batchA || batchB ? [batch, m, n] : [m, n];
+  return result("matmul", be, y, outShape, [a, b], (g) => {
+    // Gradients of the stored operands, as batched products; shared operands sum over the batch.
+    let ga: Storage | null = null, gb: Storage | null = null;
+    if (a.requiresGrad) {
+      ga = !tA
+        ? mm(g, b.storage, m, n, k, false, !tB, true, batchB)
+        : mm(b.storage, g, k, n, m, tB, true, batchB, true);
+      if (!batchA && batch > 1) ga = be.reduceSum(ga, [batch, ar * ac], [1, ar * ac]);
+    }
+    if (b.requiresGrad) {
+      gb = !tB
+        ? mm(a.storage, g, k, m, n, !tA, false, batchA, true)
+        : mm(g, a.storage, n, m, k, true, tA, true, batchA);
+      if (!batchB && batch > 1) gb = be.reduceSum(gb, [batch, br * bc], [1, br * bc]);
+    }
+    return [ga, gb];
+  });
+}
+
+/** x @ weightᵀ + bias, with weight stored [out, in] as in PyTorch's nn.Linear. */
+export function linear(x: Tensor, weight: Tensor, bias: Tensor | null): Tensor {
+  const y = matmul(x, weight, { transB: true });
+  return bias ? add(y, bias) : y;
+}

@@ -1,0 +1,288 @@
+/**
+ * `train(options)`: fits a diffusion model to data and returns it.
+ *
+ * One step: draw batch indices, timesteps and noise on the device (counter-based, so the draws of
+ * step k are fixed by the seed and k alone), noise the batch in closed form, predict, take the loss,
+ * back-propagate into the flat gradient buffer, take one fused Adam step, update the EMA. The loss is
+ * read back only every `progressEvery` steps.
+ *
+ * @module
+ */
+
+import type { LossKind } from "./backend.ts";
+import { type BackendChoice, selectBackend } from "./backends/select.ts";
+import { DeviceSchedule, qSample } from "./diffusion/forward.ts";
+import { type Prediction, PREDICTIONS, predictionTarget } from "./diffusion/parameterization.ts";
+import { makeBetas, type ScheduleConfig } from "./diffusion/schedule.ts";
+import { checkChoice, checkInt, checkNumber, OptionError, TrainingError } from "./errors.ts";
+import { type DiffusionConfig, DiffusionModel } from "./model.ts";
+import type { MlpConfig, TimeInput } from "./models/mlp.ts";
+import { networkSpecs } from "./models/registry.ts";
+import { ParamLayout } from "./nn/params.ts";
+import { LOSS_KINDS, regressionLoss } from "./ops/loss.ts";
+import { gatherRows } from "./ops/shape.ts";
+import { Adam } from "./optim/adam.ts";
+import { learningRate, LR_SCHEDULES, type LrSchedule } from "./optim/lr_schedule.ts";
+import { blocksFor, Random } from "./random.ts";
+import { backward, sizeOf, Tensor } from "./tensor.ts";
+
+/** Training data: `values` holds `shape[0]` samples of shape `shape.slice(1)`, row-major. */
+export interface Dataset {
+  /** The values. */
+  values: Float32Array;
+  /** [count, ...sampleShape]. */
+  shape: readonly number[];
+}
+
+/** Options of the MLP denoiser (see {@link MlpConfig}). */
+export interface MlpOptions {
+  /** Hidden width (default 256 for 2-D data, 128 for 1-D). */
+  hidden?: number;
+  /** Hidden layers (default 3). */
+  layers?: number;
+  /** "scalar" (the seed) or "sinusoidal" time input (default "scalar"). */
+  timeInput?: TimeInput;
+  /** Size of the sinusoidal embedding (default 32). */
+  embeddingDim?: number;
+}
+
+/** Progress reported every `progressEvery` steps. */
+export interface TrainProgress {
+  /** Steps done. */
+  step: number;
+  /** Total steps. */
+  steps: number;
+  /** Loss of the latest step. */
+  loss: number;
+  /** Steps per second since the previous report. */
+  stepsPerSecond: number;
+  /** Learning rate of the latest step. */
+  lr: number;
+  /** Milliseconds since training began. */
+  elapsedMs: number;
+}
+
+/** Options of {@link train}. Everything but `data` has a default. */
+export interface TrainOptions {
+  /** The training data. */
+  data: Dataset;
+  /** The denoising network (an MLP for vector data). */
+  network?: MlpOptions;
+  /** The noise schedule (default linear 1e-4 .. 0.02 over T = 1000). */
+  schedule?: ScheduleConfig;
+  /** What the network predicts (default "epsilon"). */
+  prediction?: Prediction;
+  /** The regression loss (default "l2"). */
+  loss?: LossKind;
+  /** Huber threshold (default 1). */
+  huberDelta?: number;
+  /** Optimizer steps (default 10,000). */
+  steps?: number;
+  /** Batch size (default 256). */
+  batchSize?: number;
+  /** Peak learning rate (default 1e-3). */
+  lr?: number;
+  /** Learning-rate schedule (default "cosine"). */
+  lrSchedule?: LrSchedule;
+  /** Linear warm-up steps (default 0). */
+  warmupSteps?: number;
+  /** "adam" or "adamw" (default "adam"). */
+  optimizer?: "adam" | "adamw";
+  /** Weight decay (default 0). */
+  weightDecay?: number;
+  /** Clip the gradient's global norm to this (default null: no clipping). */
+  gradClip?: number | null;
+  /** EMA decay of the weights; null for none (default 0.999). */
+  emaDecay?: number | null;
+  /** Seed of every random draw (default 0). */
+  seed?: number;
+  /** Which backend computes (default "auto"). */
+  backend?: BackendChoice;
+  /** Called every `progressEvery` steps and at the end. */
+  onProgress?: (p: TrainProgress) => void;
+  /** How often to read the loss back and report (default 100 steps). */
+  progressEvery?: number;
+  /** Stops training cleanly after the current step; the model trained so far is returned. */
+  signal?: AbortSignal;
+  /** Called once with the backend chosen and why. */
+  onBackend?: (reason: string) => void;
+}
+
+/** Random streams under the seed: one per kind of draw. */
+export const STREAMS = { init: 0, batch: 1, time: 2, noise: 3, sample: 4 } as const;
+
+function checkDataset(d: Dataset): void {
+  if (!(d?.values instanceof Float32Array)) {
+    throw new OptionError("data.values must be a Float32Array");
+  }
+  if (d.shape.length < 2 || d.shape.some((s) => !Number.isInteger(s) || s < 1)) {
+    throw new OptionError(
+      `data.shape must be [count, ...sampleShape] of positive integers, got [${d.shape}]`,
+    );
+  }
+  if (sizeOf(d.shape) !== d.values.length) {
+    throw new OptionError(
+      `data.shape [${d.shape}] needs ${sizeOf(d.shape)} values, data has ${d.values.length}`,
+    );
+  }
+  for (let i = 0; i < d.values.length; i++) {
+    if (!Number.isFinite(d.values[i])) {
+      throw new OptionError(`data holds a non-finite value at index ${i}`);
+    }
+  }
+}
+
+/** Validates options and fills in defaults, throwing an {@link OptionError} that names the bad one. */
+export function resolveTrainOptions(o: TrainOptions) {
+  checkDataset(o.data);
+  const dim = sizeOf(o.data.shape.slice(1));
+  const schedule: ScheduleConfig = o.schedule ??
+    { kind: "linear", T: 1000, betaStart: 1e-4, betaEnd: 0.02 };
+  try {
+    makeBetas(schedule);
+  } catch (e) {
+    throw new OptionError((e as Error).message);
+  }
+  const r = {
+    schedule,
+    prediction: o.prediction ?? "epsilon",
+    loss: o.loss ?? "l2",
+    huberDelta: o.huberDelta ?? 1,
+    steps: o.steps ?? 10_000,
+    batchSize: o.batchSize ?? 256,
+    lr: o.lr ?? 1e-3,
+    lrSchedule: o.lrSchedule ?? "cosine",
+    warmupSteps: o.warmupSteps ?? 0,
+    optimizer: o.optimizer ?? "adam",
+    weightDecay: o.weightDecay ?? 0,
+    gradClip: o.gradClip ?? null,
+    emaDecay: o.emaDecay === undefined ? 0.999 : o.emaDecay,
+    seed: o.seed ?? 0,
+    progressEvery: o.progressEvery ?? 100,
+  };
+  checkChoice("prediction", r.prediction, PREDICTIONS);
+  checkChoice("loss", r.loss, LOSS_KINDS);
+  checkChoice("lrSchedule", r.lrSchedule, LR_SCHEDULES);
+  checkChoice("optimizer", r.optimizer, ["adam", "adamw"] as const);
+  checkNumber("huberDelta", r.huberDelta, { gt: 0 });
+  checkInt("steps", r.steps, 0);
+  checkInt("batchSize", r.batchSize, 1);
+  checkNumber("lr", r.lr, { gt: 0 });
+  checkInt("warmupSteps", r.warmupSteps, 0);
+  checkNumber("weightDecay", r.weightDecay, { ge: 0 });
+  if (r.gradClip !== null) checkNumber("gradClip", r.gradClip, { gt: 0 });
+  if (r.emaDecay !== null) checkNumber("emaDecay", r.emaDecay, { ge: 0, lt: 1 });
+  checkInt("seed", r.seed, 0);
+  checkInt("progressEvery", r.progressEvery, 1);
+  const network: MlpConfig = {
+    kind: "mlp",
+    dim,
+    hidden: o.network?.hidden ?? (dim === 1 ? 128 : 256),
+    layers: o.network?.layers ?? 3,
+    T: schedule.T,
+    timeInput: o.network?.timeInput ?? "scalar",
+    embeddingDim: o.network?.embeddingDim ?? 32,
+  };
+  checkInt("network.hidden", network.hidden, 1);
+  checkInt("network.layers", network.layers, 1);
+  checkChoice("network.timeInput", network.timeInput, ["scalar", "sinusoidal"] as const);
+  if (
+    network.timeInput === "sinusoidal" && (network.embeddingDim < 4 || network.embeddingDim % 2)
+  ) {
+    throw new OptionError(
+      `network.embeddingDim must be even and at least 4, got ${network.embeddingDim}`,
+    );
+  }
+  const config: DiffusionConfig = {
+    network,
+    schedule,
+    prediction: r.prediction,
+    sampleShape: [...o.data.shape.slice(1)],
+  };
+  return { ...r, config };
+}
+
+/** Trains a diffusion model on `options.data` and returns it. */
+export async function train(options: TrainOptions): Promise<DiffusionModel> {
+  const o = resolveTrainOptions(options);
+  const { backend: be, reason } = selectBackend(options.backend);
+  options.onBackend?.(reason);
+  const layout = new ParamLayout(networkSpecs(o.config.network));
+  const init = layout.initialValues(new Random(o.seed, STREAMS.init));
+  const model = new DiffusionModel(o.config, be, init, o.emaDecay === null ? null : init);
+  const net = model.network("raw");
+  const opt = new Adam(model.params, {
+    decoupled: o.optimizer === "adamw",
+    weightDecay: o.weightDecay,
+    clipNorm: o.gradClip,
+  });
+  const sched = new DeviceSchedule(be, model.schedule);
+  const [count, ...sampleShape] = options.data.shape;
+  const data = new Tensor(be, be.upload(options.data.values), options.data.shape);
+  const B = o.batchSize, T = o.schedule.T, n = B * sizeOf(sampleShape);
+  const idx = new Tensor(be, be.alloc(B), [B]);
+  const t = new Tensor(be, be.alloc(B), [B]);
+  const eps = new Tensor(be, be.alloc(n), [B, ...sampleShape]);
+  const lrOpts = { lr: o.lr, schedule: o.lrSchedule, steps: o.steps, warmupSteps: o.warmupSteps };
+  const start = performance.now();
+  let lastReport = start, lastStep = 0;
+
+  for (let step = 1; step <= o.steps; step++) {
+    const k = step - 1;
+    be.randomInt(
+      idx.storage,
+      { seed: o.seed, stream: STREAMS.batch, counter: k * blocksFor(B) },
+      0,
+      count,
+    );
+    be.randomInt(
+      t.storage,
+      { seed: o.seed, stream: STREAMS.time, counter: k * blocksFor(B) },
+      1,
+      T + 1,
+    );
+    be.randomNormal(eps.storage, {
+      seed: o.seed,
+      stream: STREAMS.noise,
+      counter: k * blocksFor(n),
+    });
+    const x0 = gatherRows(data, idx);
+    const lvl = sched.level(t, x0.shape.length);
+    const xt = qSample(x0, eps, lvl);
+    const target = predictionTarget(o.prediction, x0, eps, lvl);
+    const loss = regressionLoss(o.loss, net.forward(xt, t), target, o.huberDelta);
+    be.fill(model.params.grads!, 0);
+    backward(loss);
+    const lr = learningRate(step, lrOpts);
+    opt.step(lr);
+    if (model.ema) {
+      const decay = Math.min(o.emaDecay!, (1 + step) / (10 + step));
+      be.ema(model.ema.values, model.params.values, decay);
+    }
+    model.stepsTrained = step;
+    const aborted = options.signal?.aborted ?? false;
+    if (step % o.progressEvery === 0 || step === o.steps || aborted) {
+      const value = (await be.read(loss.storage))[0];
+      if (!Number.isFinite(value)) {
+        throw new TrainingError(
+          `training diverged: the loss is ${value} at step ${step}; lower the learning rate or set gradient clipping`,
+        );
+      }
+      const now = performance.now();
+      options.onProgress?.({
+        step,
+        steps: o.steps,
+        loss: value,
+        lr,
+        stepsPerSecond: ((step - lastStep) * 1000) / Math.max(1e-9, now - lastReport),
+        elapsedMs: now - start,
+      });
+      lastReport = now;
+      lastStep = step;
+      // Let timers and signal handlers run (an abort from Ctrl-C arrives as a macrotask).
+      await new Promise((r) => setTimeout(r, 0));
+    }
+    if (aborted || options.signal?.aborted) break;
+  }
+  return model;
+}

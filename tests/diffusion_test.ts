@@ -1,0 +1,144 @@
+import assert from "node:assert/strict";
+import { ReferenceBackend } from "../src/backends/reference.ts";
+import { DdpmSampler } from "../src/diffusion/ddpm.ts";
+import { DeviceSchedule, qSample } from "../src/diffusion/forward.ts";
+import {
+  predictEpsilon,
+  type Prediction,
+  predictionTarget,
+  predictX0,
+} from "../src/diffusion/parameterization.ts";
+import { makeSchedule } from "../src/diffusion/schedule.ts";
+import { Random } from "../src/random.ts";
+import { tensor } from "../src/tensor.ts";
+
+const be = new ReferenceBackend({ dtype: "float64" });
+
+function meanVar(x: ArrayLike<number>): [number, number] {
+  let m = 0;
+  for (let i = 0; i < x.length; i++) m += x[i];
+  m /= x.length;
+  let v = 0;
+  for (let i = 0; i < x.length; i++) v += (x[i] - m) ** 2;
+  return [m, v / (x.length - 1)];
+}
+
+Deno.test("q(x_t | x_0) has mean sqrt(alphaBar) x0 and variance 1 - alphaBar, empirically", async () => {
+  const s = makeSchedule({ kind: "linear", T: 200, betaStart: 1e-4, betaEnd: 0.2 });
+  const ds = new DeviceSchedule(be, s);
+  const N = 40_000, x0v = 1.7;
+  const r = new Random(5);
+  for (const t of [1, 10, 100, 200]) {
+    const x0 = tensor(be, new Float64Array(N).fill(x0v), [N, 1]);
+    const eps = tensor(be, r.normals(N), [N, 1]);
+    const ts = tensor(be, new Float64Array(N).fill(t), [N]);
+    const xt = await qSample(x0, eps, ds.level(ts, 2)).toArray();
+    const [m, v] = meanVar(xt);
+    const ab = s.alphasCumprod[t - 1];
+    const se = Math.sqrt((1 - ab) / N);
+    assert.ok(Math.abs(m - Math.sqrt(ab) * x0v) < 5 * se + 1e-12, `t=${t}: mean ${m}`);
+    if (ab < 1 - 1e-6) {
+      assert.ok(
+        Math.abs(v / (1 - ab) - 1) < 5 * Math.sqrt(2 / N),
+        `t=${t}: variance ${v} vs ${1 - ab}`,
+      );
+    }
+  }
+});
+
+Deno.test("epsilon, x0 and v predictions convert into each other exactly", async () => {
+  const s = makeSchedule({ kind: "cosine", T: 50 });
+  const r = new Random(2), n = 12, t = 17;
+  const a = s.sqrtAlphasCumprod[t - 1], sg = s.sqrtOneMinusAlphasCumprod[t - 1];
+  const x0 = tensor(be, r.normals(n), [n, 1]), eps = tensor(be, r.normals(n), [n, 1]);
+  const lvl = {
+    a: tensor(be, new Float64Array(n).fill(a), [n, 1]),
+    s: tensor(be, new Float64Array(n).fill(sg), [n, 1]),
+  };
+  const xt = qSample(x0, eps, lvl);
+  const x0a = await x0.toArray(), epsa = await eps.toArray();
+  for (const kind of ["epsilon", "x0", "v"] as Prediction[]) {
+    const target = predictionTarget(kind, x0, eps, lvl);
+    const gotX0 = await predictX0(kind, target, xt, { a, s: sg }).toArray();
+    const gotEps = await predictEpsilon(kind, target, xt, { a, s: sg }).toArray();
+    for (let i = 0; i < n; i++) {
+      assert.ok(Math.abs(gotX0[i] - x0a[i]) < 1e-9, `${kind}: x0`);
+      assert.ok(Math.abs(gotEps[i] - epsa[i]) < 1e-9, `${kind}: eps`);
+    }
+  }
+  // v itself: a eps - s x0
+  const v = await predictionTarget("v", x0, eps, lvl).toArray();
+  for (let i = 0; i < n; i++) assert.ok(Math.abs(v[i] - (a * epsa[i] - sg * x0a[i])) < 1e-12);
+});
+
+/**
+ * Runs the ancestral sampler with the exact epsilon of a Gaussian target N(mu, sd^2):
+ * x_t ~ N(a mu, a^2 sd^2 + s^2), E[eps | x_t] = s (x_t - a mu) / (a^2 sd^2 + s^2).
+ */
+async function sampleGaussian(
+  variance: "beta" | "posterior",
+  steps: number | undefined,
+  mu: number,
+  sd: number,
+  prediction: Prediction = "epsilon",
+): Promise<[number, number]> {
+  const s = makeSchedule({ kind: "linear", T: 1000, betaStart: 1e-4, betaEnd: 0.02 });
+  const sampler = new DdpmSampler(s, prediction, { variance, steps });
+  const N = 20_000, r = new Random(11);
+  let x = tensor(be, r.normals(N), [N, 1]);
+  for (let i = 0; i < sampler.timesteps.length; i++) {
+    const t = sampler.timesteps[i];
+    const a = s.sqrtAlphasCumprod[t - 1], sg = s.sqrtOneMinusAlphasCumprod[t - 1];
+    const xv = await x.toArray();
+    const vt = a * a * sd * sd + sg * sg;
+    const out = new Float64Array(N);
+    for (let j = 0; j < N; j++) {
+      const e = (sg * (xv[j] - a * mu)) / vt;
+      const x0 = (xv[j] - sg * e) / a;
+      out[j] = prediction === "epsilon" ? e : prediction === "x0" ? x0 : a * e - sg * x0;
+    }
+    x = sampler.step(tensor(be, out, [N, 1]), i, x, tensor(be, r.normals(N), [N, 1]));
+  }
+  return meanVar(await x.toArray());
+}
+
+Deno.test("DDPM sampler driven by the exact epsilon reproduces a Gaussian's mean and variance", async () => {
+  const mu = 1.5, sd = 0.5;
+  for (const variance of ["posterior", "beta"] as const) {
+    const [m, v] = await sampleGaussian(variance, undefined, mu, sd);
+    assert.ok(Math.abs(m - mu) < 0.02, `${variance}: mean ${m}`);
+    assert.ok(Math.abs(v / (sd * sd) - 1) < 0.05, `${variance}: variance ${v}`);
+  }
+});
+
+Deno.test("x0 and v predictions drive the sampler to the same Gaussian", async () => {
+  const mu = -0.8, sd = 0.3;
+  for (const pred of ["x0", "v"] as const) {
+    const [m, v] = await sampleGaussian("posterior", undefined, mu, sd, pred);
+    assert.ok(Math.abs(m - mu) < 0.02, `${pred}: mean ${m}`);
+    assert.ok(Math.abs(v / (sd * sd) - 1) < 0.05, `${pred}: variance ${v}`);
+  }
+});
+
+Deno.test("respaced DDPM (100 of 1000 steps): right mean, variance bracketed by the two choices", async () => {
+  // With few steps the ancestral sampler's point estimate of x0 loses variance under the posterior
+  // choice and adds some under beta_t (Ho et al. 2020, section 3.2): the truth lies between.
+  const mu = -0.8, sd = 0.3;
+  const [mp, vp] = await sampleGaussian("posterior", 100, mu, sd);
+  const [mb, vb] = await sampleGaussian("beta", 100, mu, sd);
+  assert.ok(Math.abs(mp - mu) < 0.02 && Math.abs(mb - mu) < 0.02, `means ${mp}, ${mb}`);
+  assert.ok(vp < sd * sd && sd * sd < vb, `variances ${vp} < ${sd * sd} < ${vb}`);
+  assert.ok(vp / (sd * sd) > 0.7 && vb / (sd * sd) < 1.15, `variances ${vp}, ${vb}`);
+});
+
+Deno.test("clipping bounds the x0 estimate and the last step adds no noise", async () => {
+  const s = makeSchedule({ kind: "linear", T: 10, betaStart: 1e-4, betaEnd: 0.2 });
+  const sampler = new DdpmSampler(s, "x0", { clip: 1 });
+  const last = sampler.timesteps.length - 1;
+  assert.equal(sampler.sigma(last), 0);
+  const x = tensor(be, [0.3, -0.2], [2, 1]);
+  // At t = 1 the posterior mean is x0 itself (coef1 = 1, coef2 = 0), so the output is the clipped x0.
+  const out = await sampler.step(tensor(be, [5, -7], [2, 1]), last, x, tensor(be, [9, 9], [2, 1]))
+    .toArray();
+  assert.ok(Math.abs(out[0] - 1) < 1e-9 && Math.abs(out[1] + 1) < 1e-9, `${out}`);
+});

@@ -1,0 +1,134 @@
+import assert from "node:assert/strict";
+import { OptionError } from "../src/errors.ts";
+import { sample } from "../src/sample.ts";
+import { type Dataset, train, type TrainOptions } from "../src/train.ts";
+import { Random } from "../src/random.ts";
+
+function gaussianData(n: number, seed: number): Dataset {
+  const r = new Random(seed), z = r.normals(2 * n), v = new Float32Array(2 * n);
+  for (let i = 0; i < n; i++) {
+    v[2 * i] = 0.3 * z[2 * i] + 1;
+    v[2 * i + 1] = 0.3 * z[2 * i + 1] - 1;
+  }
+  return { values: v, shape: [n, 2] };
+}
+
+const tiny: Omit<TrainOptions, "data"> = {
+  steps: 40,
+  batchSize: 16,
+  network: { hidden: 16 },
+  schedule: { kind: "cosine", T: 20 },
+  progressEvery: 10,
+  backend: "reference",
+};
+
+Deno.test("the same seed gives the same model and samples; another seed does not", async () => {
+  const data = gaussianData(200, 1);
+  const a = await train({ data, ...tiny, seed: 7 });
+  const b = await train({ data, ...tiny, seed: 7 });
+  const c = await train({ data, ...tiny, seed: 8 });
+  const wa = await a.weights("raw"), wb = await b.weights("raw"), wc = await c.weights("raw");
+  for (const [name, v] of wa) assert.deepEqual(wb.get(name), v, name);
+  assert.notDeepEqual(wc.get("net.0.weight"), wa.get("net.0.weight"));
+  const sa = await sample(a, { count: 30, seed: 1 }), sb = await sample(b, { count: 30, seed: 1 });
+  assert.deepEqual(sa.values, sb.values);
+  const sc = await sample(a, { count: 30, seed: 2 });
+  assert.notDeepEqual(sc.values, sa.values);
+});
+
+Deno.test("training lowers the loss and learns a shifted Gaussian's mean", async () => {
+  const data = gaussianData(2000, 3);
+  const losses: number[] = [];
+  const model = await train({
+    data,
+    steps: 600,
+    batchSize: 64,
+    lr: 3e-3,
+    network: { hidden: 32 },
+    schedule: { kind: "cosine", T: 50 },
+    progressEvery: 50,
+    onProgress: (p) => losses.push(p.loss),
+    backend: "reference",
+  });
+  const head = losses.slice(0, 2).reduce((a, b) => a + b) / 2;
+  const tail = losses.slice(-4).reduce((a, b) => a + b) / 4;
+  assert.ok(tail < 0.8 * head, `loss ${head} -> ${tail}`);
+  const s = await sample(model, { count: 2000, seed: 4 });
+  let mx = 0, my = 0;
+  for (let i = 0; i < 2000; i++) {
+    mx += s.values[2 * i] / 2000;
+    my += s.values[2 * i + 1] / 2000;
+  }
+  assert.ok(Math.abs(mx - 1) < 0.15 && Math.abs(my + 1) < 0.15, `sample mean (${mx}, ${my})`);
+});
+
+Deno.test("every prediction type and loss trains to a finite loss", async () => {
+  const data = gaussianData(100, 4);
+  for (const prediction of ["epsilon", "x0", "v"] as const) {
+    for (const loss of ["l2", "l1", "huber"] as const) {
+      let last = NaN;
+      await train({
+        data,
+        ...tiny,
+        steps: 10,
+        prediction,
+        loss,
+        onProgress: (p) => (last = p.loss),
+      });
+      assert.ok(Number.isFinite(last) && last > 0, `${prediction}/${loss}: ${last}`);
+    }
+  }
+});
+
+Deno.test("an AbortSignal stops training cleanly with the steps done so far", async () => {
+  const data = gaussianData(100, 5);
+  const ctl = new AbortController();
+  const model = await train({
+    data,
+    ...tiny,
+    steps: 1000,
+    progressEvery: 5,
+    onProgress: (p) => {
+      if (p.step >= 20) ctl.abort();
+    },
+    signal: ctl.signal,
+  });
+  assert.ok(model.stepsTrained >= 20 && model.stepsTrained < 1000, `${model.stepsTrained}`);
+});
+
+Deno.test("progress reports step, loss and speed", async () => {
+  const seen: number[] = [];
+  await train({
+    data: gaussianData(50, 6),
+    ...tiny,
+    onProgress: (p) => {
+      assert.ok(p.stepsPerSecond > 0 && Number.isFinite(p.loss) && p.steps === 40);
+      seen.push(p.step);
+    },
+  });
+  assert.deepEqual(seen, [10, 20, 30, 40]);
+});
+
+Deno.test("bad options end in an OptionError naming the option", async () => {
+  const data = gaussianData(10, 1);
+  const cases: [Partial<TrainOptions>, RegExp][] = [
+    [{ steps: -1 }, /steps/],
+    [{ batchSize: 0 }, /batchSize/],
+    [{ lr: -1 }, /lr/],
+    [{ schedule: { kind: "linear", T: 1, betaStart: 1e-4, betaEnd: 0.02 } }, /T must be/],
+    [{ schedule: { kind: "linear", T: 10, betaStart: 1e-4, betaEnd: 1.5 } }, /betaEnd/],
+    [{ emaDecay: 1 }, /emaDecay/],
+    [{ prediction: "noise" as "epsilon" }, /prediction/],
+    [{ loss: "l3" as "l2" }, /loss/],
+    [{ data: { values: new Float32Array(5), shape: [2, 2] } }, /data.shape/],
+    [{ data: { values: new Float32Array([1, NaN]), shape: [1, 2] } }, /non-finite/],
+    [{ backend: "cuda" as "auto" }, /backend/],
+  ];
+  for (const [opts, re] of cases) {
+    await assert.rejects(() => train({ data, ...tiny, ...opts }), (e: Error) => {
+      assert.ok(e instanceof OptionError, `${e.name}: ${e.message}`);
+      assert.match(e.message, re);
+      return true;
+    });
+  }
+});
