@@ -299,6 +299,11 @@ export interface Backend {
   /** Fills `out` with integers in [lo, hi) stored as floats, in place. */
   randomInt(out: Storage, draw: RandomDraw, lo: number, hi: number): void;
 
+  /**
+   * Marks the end of a unit of work (a training step, a sampling step): a GPU backend submits the
+   * commands it recorded; backends that run kernels at once do nothing.
+   */
+  flush(): void;
   /** Releases everything the backend holds. */
   dispose(): void;
 }

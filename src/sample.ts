@@ -76,6 +76,7 @@ export async function sample(model: DiffusionModel, options: SampleOptions = {})
     be.fill(t.storage, ti);
     if (sampler.sigma(i) > 0) be.randomNormal(noise.storage, draw(i + 1));
     x = noGrad(() => sampler.step(net.forward(x, t), i, x, noise));
+    be.flush();
     if (want.has(ti) && options.onTrajectory) {
       options.onTrajectory(ti, Float32Array.from(await be.read(x.storage)));
     }

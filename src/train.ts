@@ -259,6 +259,7 @@ export async function train(options: TrainOptions): Promise<DiffusionModel> {
       const decay = Math.min(o.emaDecay!, (1 + step) / (10 + step));
       be.ema(model.ema.values, model.params.values, decay);
     }
+    be.flush();
     model.stepsTrained = step;
     const aborted = options.signal?.aborted ?? false;
     if (step % o.progressEvery === 0 || step === o.steps || aborted) {

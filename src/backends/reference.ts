@@ -763,5 +763,7 @@ export class ReferenceBackend implements Backend {
     for (let i = 0; i < o.length; i++) o[i] = uniformToInt(u[i], lo, hi);
   }
 
+  flush(): void {}
+
   dispose(): void {}
 }
