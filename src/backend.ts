@@ -167,6 +167,14 @@ export interface Backend {
   view(src: Storage, offset: number, length: number): Storage;
   /** Releases storage (views: nothing). Using it afterwards is an error. */
   free(s: Storage): void;
+  /**
+   * Opens a scope: storage allocated until the matching {@link Backend.endScope} is released there,
+   * except the handles it is told to keep, which pass to the enclosing scope. Scopes nest. The
+   * training loop wraps each step in one, so a step allocates nothing that outlives it.
+   */
+  beginScope(): void;
+  /** Closes the innermost scope, releasing its storage except `keep`. */
+  endScope(keep?: readonly Storage[]): void;
   /** Sets every element of `dst` to `value`, in place. */
   fill(dst: Storage, value: number): void;
   /** Copies `src` into `dst` (equal lengths), in place. */

@@ -75,13 +75,19 @@ export async function sample(model: DiffusionModel, options: SampleOptions = {})
     const ti = sampler.timesteps[i];
     be.fill(t.storage, ti);
     if (sampler.sigma(i) > 0) be.randomNormal(noise.storage, draw(i + 1));
-    x = noGrad(() => sampler.step(net.forward(x, t), i, x, noise));
+    be.beginScope();
+    const prev = x;
+    x = noGrad(() => sampler.step(net.forward(prev, t), i, prev, noise));
     be.flush();
+    be.endScope([x.storage]);
+    be.free(prev.storage);
     if (want.has(ti) && options.onTrajectory) {
       options.onTrajectory(ti, Float32Array.from(await be.read(x.storage)));
     }
     options.onProgress?.({ step: i + 1, steps });
     if ((i + 1) % 20 === 0) await new Promise((r) => setTimeout(r, 0));
   }
-  return { values: Float32Array.from(await be.read(x.storage)), shape };
+  const values = Float32Array.from(await be.read(x.storage));
+  for (const s of [x.storage, t.storage, noise.storage]) be.free(s);
+  return { values, shape };
 }

@@ -229,23 +229,10 @@ export async function train(options: TrainOptions): Promise<DiffusionModel> {
 
   for (let step = 1; step <= o.steps; step++) {
     const k = step - 1;
-    be.randomInt(
-      idx.storage,
-      { seed: o.seed, stream: STREAMS.batch, counter: k * blocksFor(B) },
-      0,
-      count,
-    );
-    be.randomInt(
-      t.storage,
-      { seed: o.seed, stream: STREAMS.time, counter: k * blocksFor(B) },
-      1,
-      T + 1,
-    );
-    be.randomNormal(eps.storage, {
-      seed: o.seed,
-      stream: STREAMS.noise,
-      counter: k * blocksFor(n),
-    });
+    be.beginScope();
+    be.randomInt(idx.storage, { seed: o.seed, stream: STREAMS.batch, counter: k * blocksFor(B) }, 0, count);
+    be.randomInt(t.storage, { seed: o.seed, stream: STREAMS.time, counter: k * blocksFor(B) }, 1, T + 1);
+    be.randomNormal(eps.storage, { seed: o.seed, stream: STREAMS.noise, counter: k * blocksFor(n) });
     const x0 = gatherRows(data, idx);
     const lvl = sched.level(t, x0.shape.length);
     const xt = qSample(x0, eps, lvl);
@@ -262,8 +249,10 @@ export async function train(options: TrainOptions): Promise<DiffusionModel> {
     be.flush();
     model.stepsTrained = step;
     const aborted = options.signal?.aborted ?? false;
-    if (step % o.progressEvery === 0 || step === o.steps || aborted) {
-      const value = (await be.read(loss.storage))[0];
+    const report = step % o.progressEvery === 0 || step === o.steps || aborted;
+    const value = report ? (await be.read(loss.storage))[0] : 0;
+    be.endScope();
+    if (report) {
       if (!Number.isFinite(value)) {
         throw new TrainingError(
           `training diverged: the loss is ${value} at step ${step}; lower the learning rate or set gradient clipping`,
@@ -285,5 +274,6 @@ export async function train(options: TrainOptions): Promise<DiffusionModel> {
     }
     if (aborted || options.signal?.aborted) break;
   }
+  for (const s of [data.storage, idx.storage, t.storage, eps.storage]) be.free(s);
   return model;
 }

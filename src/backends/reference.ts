@@ -260,6 +260,10 @@ export class ReferenceBackend implements Backend {
 
   free(_s: Storage): void {}
 
+  beginScope(): void {}
+
+  endScope(_keep?: readonly Storage[]): void {}
+
   fill(dst: Storage, value: number): void {
     arr(dst).fill(value);
   }
