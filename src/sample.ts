@@ -5,7 +5,16 @@
  * @module
  */
 
+import { DdimSampler } from "./diffusion/ddim.ts";
 import { DdpmSampler, type SamplerVariance } from "./diffusion/ddpm.ts";
+import { HeunSampler } from "./diffusion/heun.ts";
+import type { Sampler } from "./diffusion/sampler.ts";
+
+/** The samplers {@link sample} offers. */
+export type SamplerKind = "ddpm" | "ddim" | "heun";
+
+/** Every sampler name, for validation of user options. */
+export const SAMPLERS: readonly SamplerKind[] = ["ddpm", "ddim", "heun"];
 import { checkChoice, checkInt, checkNumber } from "./errors.ts";
 import type { DiffusionModel, WeightsChoice } from "./model.ts";
 import { blocksFor } from "./random.ts";
@@ -16,8 +25,13 @@ import { STREAMS } from "./train.ts";
 export interface SampleOptions {
   /** How many samples (default 1,000). */
   count?: number;
-  /** The sampler (default "ddpm", the ancestral sampler). */
-  sampler?: "ddpm";
+  /**
+   * The sampler: "ddpm" (ancestral, the default), "ddim" (eta 0: deterministic) or "heun"
+   * (second-order probability-flow ODE; two network calls a step, far less error per step).
+   */
+  sampler?: SamplerKind;
+  /** DDIM's noise scale: 0 deterministic (default), 1 ancestral. */
+  eta?: number;
   /** Reverse-step variance: "posterior" (default) or "beta" (the seeds' sigma_t^2 = beta_t). */
   variance?: SamplerVariance;
   /** Clip the x0 estimate to [-clip, clip] at each step (default null: off). */
@@ -49,7 +63,9 @@ export async function sample(model: DiffusionModel, options: SampleOptions = {})
   const count = options.count ?? 1000, seed = options.seed ?? 0;
   checkInt("count", count, 1);
   checkInt("seed", seed, 0);
-  checkChoice("sampler", options.sampler ?? "ddpm", ["ddpm"] as const);
+  const kind = options.sampler ?? "ddpm";
+  checkChoice("sampler", kind, SAMPLERS);
+  if (options.eta !== undefined) checkNumber("eta", options.eta, { ge: 0 });
   checkChoice("variance", options.variance ?? "posterior", ["posterior", "beta"] as const);
   if (options.clip !== undefined && options.clip !== null) {
     checkNumber("clip", options.clip, { gt: 0 });
@@ -57,11 +73,22 @@ export async function sample(model: DiffusionModel, options: SampleOptions = {})
   const T = model.schedule.T;
   if (options.steps !== undefined) checkInt("steps", options.steps, 1, T);
   const be = model.backend;
-  const sampler = new DdpmSampler(model.schedule, model.config.prediction, {
-    variance: options.variance,
-    clip: options.clip,
-    steps: options.steps,
-  });
+  const sampler: Sampler = kind === "heun"
+    ? new HeunSampler(model.schedule, model.config.prediction, {
+      steps: options.steps,
+      clip: options.clip,
+    })
+    : kind === "ddim"
+    ? new DdimSampler(model.schedule, model.config.prediction, {
+      eta: options.eta,
+      clip: options.clip,
+      steps: options.steps,
+    })
+    : new DdpmSampler(model.schedule, model.config.prediction, {
+      variance: options.variance,
+      clip: options.clip,
+      steps: options.steps,
+    });
   const net = model.network(options.weights ?? "ema");
   const shape = [count, ...model.config.sampleShape], n = sizeOf(shape);
   const draw = (k: number) => ({ seed, stream: STREAMS.sample, counter: k * blocksFor(n) });
@@ -73,11 +100,14 @@ export async function sample(model: DiffusionModel, options: SampleOptions = {})
   const want = new Set(options.trajectoryAt ?? []);
   for (let i = 0; i < steps; i++) {
     const ti = sampler.timesteps[i];
-    be.fill(t.storage, ti);
     if (sampler.sigma(i) > 0) be.randomNormal(noise.storage, draw(i + 1));
     be.beginScope();
     const prev = x;
-    x = noGrad(() => sampler.step(net.forward(prev, t), i, prev, noise));
+    const denoise = (xi: Tensor, ti: number) => {
+      be.fill(t.storage, ti);
+      return net.forward(xi, t);
+    };
+    x = noGrad(() => sampler.step(denoise, i, prev, noise));
     be.flush();
     be.endScope([x.storage]);
     be.free(prev.storage);

@@ -230,9 +230,23 @@ export async function train(options: TrainOptions): Promise<DiffusionModel> {
   for (let step = 1; step <= o.steps; step++) {
     const k = step - 1;
     be.beginScope();
-    be.randomInt(idx.storage, { seed: o.seed, stream: STREAMS.batch, counter: k * blocksFor(B) }, 0, count);
-    be.randomInt(t.storage, { seed: o.seed, stream: STREAMS.time, counter: k * blocksFor(B) }, 1, T + 1);
-    be.randomNormal(eps.storage, { seed: o.seed, stream: STREAMS.noise, counter: k * blocksFor(n) });
+    be.randomInt(
+      idx.storage,
+      { seed: o.seed, stream: STREAMS.batch, counter: k * blocksFor(B) },
+      0,
+      count,
+    );
+    be.randomInt(
+      t.storage,
+      { seed: o.seed, stream: STREAMS.time, counter: k * blocksFor(B) },
+      1,
+      T + 1,
+    );
+    be.randomNormal(eps.storage, {
+      seed: o.seed,
+      stream: STREAMS.noise,
+      counter: k * blocksFor(n),
+    });
     const x0 = gatherRows(data, idx);
     const lvl = sched.level(t, x0.shape.length);
     const xt = qSample(x0, eps, lvl);

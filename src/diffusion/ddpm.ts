@@ -8,6 +8,7 @@
 import { add, affine, clamp } from "../ops/elementwise.ts";
 import type { Tensor } from "../tensor.ts";
 import { type Prediction, predictX0 } from "./parameterization.ts";
+import type { DenoiseFn, Sampler } from "./sampler.ts";
 import { respace, type Schedule } from "./schedule.ts";
 
 /** The variance of each reverse step: beta_t, or the true posterior's beta~_t. */
@@ -24,7 +25,7 @@ export interface DdpmOptions {
 }
 
 /** The ancestral sampler. Use `timesteps` (descending) to call the model, then `step`. */
-export class DdpmSampler {
+export class DdpmSampler implements Sampler {
   /** The model timesteps to visit, from T down to 1. */
   readonly timesteps: readonly number[];
   readonly #schedule: Schedule;
@@ -55,11 +56,9 @@ export class DdpmSampler {
     return Math.sqrt(this.#variance === "beta" ? s.betas[j] : s.posteriorVariance[j]);
   }
 
-  /**
-   * x_{t-1} from the model output at step index `i`, the current x_t and standard normal `noise`
-   * (ignored at the last step).
-   */
-  step(output: Tensor, i: number, xt: Tensor, noise: Tensor | null): Tensor {
+  /** x_{t-1} from x_t at step index `i` and standard normal `noise` (ignored at the last step). */
+  step(model: DenoiseFn, i: number, xt: Tensor, noise: Tensor | null): Tensor {
+    const output = model(xt, this.timesteps[i]);
     const s = this.#schedule, j = this.timesteps.length - 1 - i;
     let x0 = predictX0(this.#prediction, output, xt, {
       a: s.sqrtAlphasCumprod[j],

@@ -1,0 +1,82 @@
+/**
+ * DDIM (Song, Meng & Ermon 2021): a non-Markovian reverse process with the same marginals, on any
+ * subsequence of timesteps. eta = 0 is deterministic (the probability-flow ODE's first-order step);
+ * eta = 1 matches DDPM's ancestral sampler with the posterior variance.
+ *
+ *   x_prev = sqrt(ab_prev) x0 + sqrt(1 - ab_prev - sigma^2) eps + sigma z,
+ *   sigma  = eta sqrt((1 - ab_prev) / (1 - ab)) sqrt(1 - ab / ab_prev).
+ *
+ * @module
+ */
+
+import { add, affine, clamp } from "../ops/elementwise.ts";
+import type { Tensor } from "../tensor.ts";
+import { predictEpsilon, type Prediction, predictX0 } from "./parameterization.ts";
+import type { DenoiseFn, Sampler } from "./sampler.ts";
+import { respace, type Schedule } from "./schedule.ts";
+
+/** Options of {@link DdimSampler}. */
+export interface DdimOptions {
+  /** Number of sampling steps over the schedule (default its T). */
+  steps?: number;
+  /** Noise scale: 0 deterministic (default), 1 ancestral. */
+  eta?: number;
+  /** Clip the x0 estimate to [-clip, clip]; null for none. */
+  clip?: number | null;
+}
+
+/** The DDIM sampler. */
+export class DdimSampler implements Sampler {
+  /** Model timesteps, descending. */
+  readonly timesteps: readonly number[];
+  readonly #ab: number[];
+  readonly #prediction: Prediction;
+  readonly #eta: number;
+  readonly #clip: number | null;
+
+  /** A sampler over `schedule` for a network predicting `prediction`. */
+  constructor(schedule: Schedule, prediction: Prediction, options: DdimOptions = {}) {
+    const steps = options.steps ?? schedule.T;
+    const ts = steps === schedule.T
+      ? Array.from({ length: schedule.T }, (_, i) => i + 1)
+      : respace(schedule, steps).timesteps;
+    this.timesteps = [...ts].reverse();
+    this.#ab = this.timesteps.map((t) => schedule.alphasCumprod[t - 1]);
+    this.#prediction = prediction;
+    const eta = options.eta ?? 0;
+    if (!(eta >= 0)) throw new RangeError(`eta must be >= 0, got ${eta}`);
+    this.#eta = eta;
+    const clip = options.clip ?? null;
+    if (clip !== null && !(clip > 0)) throw new RangeError(`clip must be positive, got ${clip}`);
+    this.#clip = clip;
+  }
+
+  #abPrev(i: number): number {
+    return i + 1 < this.#ab.length ? this.#ab[i + 1] : 1;
+  }
+
+  /** Noise standard deviation of step i. */
+  sigma(i: number): number {
+    const ab = this.#ab[i], abPrev = this.#abPrev(i);
+    if (this.#eta === 0 || abPrev >= 1) return 0;
+    return this.#eta * Math.sqrt(((1 - abPrev) / (1 - ab)) * (1 - ab / abPrev));
+  }
+
+  /** The next x from x_t at step index `i`. */
+  step(model: DenoiseFn, i: number, xt: Tensor, noise: Tensor | null): Tensor {
+    const output = model(xt, this.timesteps[i]);
+    const ab = this.#ab[i], abPrev = this.#abPrev(i);
+    const level = { a: Math.sqrt(ab), s: Math.sqrt(1 - ab) };
+    let x0 = predictX0(this.#prediction, output, xt, level);
+    let eps = predictEpsilon(this.#prediction, output, xt, level);
+    if (this.#clip !== null) {
+      x0 = clamp(x0, -this.#clip, this.#clip);
+      // Keep eps consistent with the clipped x0.
+      eps = affine(add(xt, affine(x0, -level.a)), 1 / level.s);
+    }
+    const sigma = this.sigma(i);
+    const dirScale = Math.sqrt(Math.max(0, 1 - abPrev - sigma * sigma));
+    const mean = add(affine(x0, Math.sqrt(abPrev)), affine(eps, dirScale));
+    return sigma > 0 && noise ? add(mean, affine(noise, sigma)) : mean;
+  }
+}

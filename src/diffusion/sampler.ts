@@ -1,0 +1,24 @@
+/**
+ * What every sampler offers the sampling loop (diffusers' scheduler idea): the model timesteps it
+ * visits, from noisy to clean, and a step that turns (model output, x_t) into the next x.
+ *
+ * @module
+ */
+
+import type { Tensor } from "../tensor.ts";
+
+/** The network as a sampler sees it: its raw output for x at model timestep t (1..T). */
+export type DenoiseFn = (x: Tensor, t: number) => Tensor;
+
+/** A reverse-process sampler. */
+export interface Sampler {
+  /** Model timesteps to visit, descending (T ... 1 or a subsequence). */
+  readonly timesteps: readonly number[];
+  /** Standard deviation of the fresh noise step `i` adds (0: the step is deterministic). */
+  sigma(i: number): number;
+  /**
+   * The next x from x_t at step index `i`: calls `model(x, t)` (the network's raw output at model
+   * timestep t) as often as the method needs, and uses standard normal `noise` if it adds noise.
+   */
+  step(model: DenoiseFn, i: number, xt: Tensor, noise: Tensor | null): Tensor;
+}

@@ -1,0 +1,71 @@
+/**
+ * The wasm backend's build: the modules embedded in wasm/embedded.ts are exactly what a fresh
+ * build of wasm/assembly/ gives (run `deno task build:wasm` after changing the kernels), the
+ * relaxed-SIMD build is chosen where the engine validates it, and importing the backend needs no
+ * permission.
+ */
+
+import assert from "node:assert/strict";
+import * as embedded from "../wasm/embedded.ts";
+import { buildAll, embeddedModuleText, type Variant, VARIANTS } from "../wasm/build.ts";
+import { WasmBackend } from "../wasm/backend.ts";
+
+function decode(b64: string): Uint8Array<ArrayBuffer> {
+  return Uint8Array.from(atob(b64), (c) => c.charCodeAt(0));
+}
+
+Deno.test("the embedded kernel modules are those a fresh build gives", async () => {
+  const fresh = await buildAll();
+  const dir = await Deno.makeTempDir();
+  try {
+    for (const v of Object.keys(VARIANTS) as Variant[]) {
+      // Build into a temporary directory and compare bytes, as a reader would.
+      const path = `${dir}/${v}.wasm`;
+      await Deno.writeFile(path, fresh[v]);
+      const built = await Deno.readFile(path);
+      const committed = decode(embedded[v]);
+      assert.ok(
+        built.length === committed.length && built.every((b, i) => b === committed[i]),
+        `wasm/embedded.ts ${v} differs from a fresh build of wasm/assembly/: run deno task build:wasm`,
+      );
+      assert.ok(WebAssembly.validate(committed), `${v} does not validate`);
+    }
+    const text = await Deno.readTextFile(new URL("../wasm/embedded.ts", import.meta.url));
+    assert.equal(text, embeddedModuleText(fresh), "wasm/embedded.ts is not as the build writes it");
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("the relaxed-SIMD build runs where WebAssembly.validate accepts it", () => {
+  const relaxedValid = WebAssembly.validate(decode(embedded.RELAXED_SIMD));
+  assert.equal(new WasmBackend().relaxedSimd, relaxedValid);
+  assert.equal(new WasmBackend({ relaxedSimd: false }).relaxedSimd, false);
+});
+
+Deno.test("importing the wasm backend needs no permission and no build step", async () => {
+  const dir = await Deno.makeTempDir();
+  try {
+    const script = `${dir}/main.ts`;
+    const backend = new URL("../wasm/backend.ts", import.meta.url).href;
+    await Deno.writeTextFile(
+      script,
+      `import { createWasmBackend } from "${backend}";
+const be = await createWasmBackend();
+const c = be.matmul(be.upload([1, 2, 3, 4]), be.upload([5, 6, 7, 8]), 1, 2, 2, 2, false, false);
+console.log(JSON.stringify([...await be.read(c)]));
+`,
+    );
+    const out = await new Deno.Command(Deno.execPath(), {
+      args: ["run", "--no-prompt", "--no-lock", "--no-config", script],
+      cwd: dir,
+      stdout: "piped",
+      stderr: "piped",
+    }).output();
+    const stderr = new TextDecoder().decode(out.stderr);
+    assert.equal(out.code, 0, stderr);
+    assert.equal(new TextDecoder().decode(out.stdout).trim(), "[19,22,43,50]");
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
