@@ -1,0 +1,194 @@
+/**
+ * Group normalisation (forward, and backward in three passes) and the row softmax, with workgroup
+ * reductions: one workgroup per (sample, group), per (sample, channel) or per row.
+ *
+ * @module
+ */
+
+import {
+  GROUP_INDEX,
+  type KernelSpec,
+  LINEAR_INDEX,
+  LINEAR_WG,
+  memo,
+  ro,
+  rw,
+  workgroupReduce,
+} from "../wgsl.ts";
+
+/** Threads per (sample, group) workgroup. */
+export const NORM_WG = 256;
+/** Threads per (sample, channel) and per-row workgroup. */
+export const ROW_WG = 64;
+
+const GN_PARAMS = [
+  ["c", "u32"],
+  ["hw", "u32"],
+  ["groups", "u32"],
+  ["cpg", "u32"],
+  ["count", "u32"], // workgroups with work: n * groups (or n * c)
+  ["eps", "f32"],
+] as const;
+
+/** Forward: grid of n * groups workgroups; two-pass mean and variance, then y. */
+export const groupNormKernel = memo((): KernelSpec => ({
+  key: "group_norm",
+  bindings: [ro("x"), ro("gamma"), ro("beta"), rw("y"), rw("mean"), rw("rstd")],
+  params: GN_PARAMS,
+  workgroup: [NORM_WG],
+  decls: workgroupReduce(NORM_WG),
+  body: `
+  let gi = ${GROUP_INDEX};
+  if (gi >= p.count) { return; }
+  let g = gi % p.groups;
+  let ni = gi / p.groups;
+  let size = p.cpg * p.hw;
+  let base = (ni * p.c + g * p.cpg) * p.hw;
+  var s = 0.0;
+  for (var e = lid.x; e < size; e = e + ${NORM_WG}u) { s = s + x[p.x_o + base + e]; }
+  let mu = wgSum(s, lid.x) / f32(size);
+  var v = 0.0;
+  for (var e = lid.x; e < size; e = e + ${NORM_WG}u) {
+    let d = x[p.x_o + base + e] - mu;
+    v = v + d * d;
+  }
+  let r = 1.0 / sqrt(wgSum(v, lid.x) / f32(size) + p.eps);
+  if (lid.x == 0u) {
+    mean[p.mean_o + gi] = mu;
+    rstd[p.rstd_o + gi] = r;
+  }
+  for (var e = lid.x; e < size; e = e + ${NORM_WG}u) {
+    let ch = g * p.cpg + e / p.hw;
+    let sc = gamma[p.gamma_o + ch] * r;
+    let sh = beta[p.beta_o + ch] - mu * sc;
+    y[p.y_o + base + e] = x[p.x_o + base + e] * sc + sh;
+  }`,
+}));
+
+/**
+ * Backward pass 1: grid of n * c workgroups; per (sample, channel) the sums of dy and of
+ * dy * xhat, written to `part[nc]` and `part[n c + nc]`.
+ */
+export const groupNormChannelSumsKernel = memo((): KernelSpec => ({
+  key: "group_norm_bwd_sums",
+  bindings: [ro("dy"), ro("x"), ro("mean"), ro("rstd"), rw("part")],
+  params: GN_PARAMS,
+  workgroup: [ROW_WG],
+  decls: workgroupReduce(ROW_WG),
+  body: `
+  let nc = ${GROUP_INDEX};
+  if (nc >= p.count) { return; }
+  let ch = nc % p.c;
+  let ni = nc / p.c;
+  let gi = ni * p.groups + ch / p.cpg;
+  let mu = mean[p.mean_o + gi];
+  let r = rstd[p.rstd_o + gi];
+  let base = nc * p.hw;
+  var db = 0.0;
+  var dg = 0.0;
+  for (var e = lid.x; e < p.hw; e = e + ${ROW_WG}u) {
+    let d = dy[p.dy_o + base + e];
+    db = db + d;
+    dg = dg + d * ((x[p.x_o + base + e] - mu) * r);
+  }
+  let sdb = wgSum(db, lid.x);
+  let sdg = wgSum(dg, lid.x);
+  if (lid.x == 0u) {
+    part[p.part_o + nc] = sdb;
+    part[p.part_o + p.count + nc] = sdg;
+  }`,
+}));
+
+/** Backward pass 2: grid of n * groups workgroups; dx from the channel sums. */
+export const groupNormDxKernel = memo((): KernelSpec => ({
+  key: "group_norm_bwd_dx",
+  bindings: [ro("dy"), ro("x"), ro("gamma"), ro("mean"), ro("rstd"), ro("part"), rw("dx")],
+  params: [...GN_PARAMS, ["nc", "u32"]],
+  workgroup: [NORM_WG],
+  body: `
+  let gi = ${GROUP_INDEX};
+  if (gi >= p.count) { return; }
+  let g = gi % p.groups;
+  let ni = gi / p.groups;
+  let size = p.cpg * p.hw;
+  let base = (ni * p.c + g * p.cpg) * p.hw;
+  let mu = mean[p.mean_o + gi];
+  let r = rstd[p.rstd_o + gi];
+  var sd = 0.0;
+  var sdx = 0.0;
+  for (var cc = 0u; cc < p.cpg; cc = cc + 1u) {
+    let ch = g * p.cpg + cc;
+    let gm = gamma[p.gamma_o + ch];
+    sd = sd + part[p.part_o + ni * p.c + ch] * gm;
+    sdx = sdx + part[p.part_o + p.nc + ni * p.c + ch] * gm;
+  }
+  let md = sd / f32(size);
+  let mdx = sdx / f32(size);
+  for (var e = lid.x; e < size; e = e + ${NORM_WG}u) {
+    let ch = g * p.cpg + e / p.hw;
+    let xh = (x[p.x_o + base + e] - mu) * r;
+    dx[p.dx_o + base + e] = r * (dy[p.dy_o + base + e] * gamma[p.gamma_o + ch] - md - xh * mdx);
+  }`,
+}));
+
+/** Backward pass 3: one thread per channel; dgamma and dbeta summed over the batch. */
+export const groupNormAffineGradKernel = memo((): KernelSpec => ({
+  key: "group_norm_bwd_affine",
+  bindings: [ro("part"), rw("dgamma"), rw("dbeta")],
+  params: [["n", "u32"], ["batch", "u32"]],
+  workgroup: [LINEAR_WG],
+  body: LINEAR_INDEX + `
+  var db = 0.0;
+  var dg = 0.0;
+  let nc = p.batch * p.n;
+  for (var b = 0u; b < p.batch; b = b + 1u) {
+    db = db + part[p.part_o + b * p.n + i];
+    dg = dg + part[p.part_o + nc + b * p.n + i];
+  }
+  dgamma[p.dgamma_o + i] = dg;
+  dbeta[p.dbeta_o + i] = db;`,
+}));
+
+/** Softmax over rows: one workgroup per row. */
+export const softmaxKernel = memo((): KernelSpec => ({
+  key: "softmax",
+  bindings: [ro("x"), rw("y")],
+  params: [["rows", "u32"], ["cols", "u32"]],
+  workgroup: [ROW_WG],
+  decls: workgroupReduce(ROW_WG),
+  body: `
+  let row = ${GROUP_INDEX};
+  if (row >= p.rows) { return; }
+  let base = row * p.cols;
+  var m = -3.4028234663852886e38;
+  for (var j = lid.x; j < p.cols; j = j + ${ROW_WG}u) { m = max(m, x[p.x_o + base + j]); }
+  let mx = wgMax(m, lid.x);
+  var s = 0.0;
+  for (var j = lid.x; j < p.cols; j = j + ${ROW_WG}u) { s = s + exp(x[p.x_o + base + j] - mx); }
+  let total = wgSum(s, lid.x);
+  for (var j = lid.x; j < p.cols; j = j + ${ROW_WG}u) {
+    y[p.y_o + base + j] = exp(x[p.x_o + base + j] - mx) / total;
+  }`,
+}));
+
+/** dx = y (dy - sum(y dy)) per row: one workgroup per row. */
+export const softmaxGradKernel = memo((): KernelSpec => ({
+  key: "softmax_grad",
+  bindings: [ro("y"), ro("dy"), rw("dx")],
+  params: [["rows", "u32"], ["cols", "u32"]],
+  workgroup: [ROW_WG],
+  decls: workgroupReduce(ROW_WG),
+  body: `
+  let row = ${GROUP_INDEX};
+  if (row >= p.rows) { return; }
+  let base = row * p.cols;
+  var s = 0.0;
+  for (var j = lid.x; j < p.cols; j = j + ${ROW_WG}u) {
+    s = s + y[p.y_o + base + j] * dy[p.dy_o + base + j];
+  }
+  let dot = wgSum(s, lid.x);
+  for (var j = lid.x; j < p.cols; j = j + ${ROW_WG}u) {
+    let v = y[p.y_o + base + j];
+    dx[p.dx_o + base + j] = v * (dy[p.dy_o + base + j] - dot);
+  }`,
+}));
