@@ -205,7 +205,7 @@ export function resolveTrainOptions(o: TrainOptions) {
 /** Trains a diffusion model on `options.data` and returns it. */
 export async function train(options: TrainOptions): Promise<DiffusionModel> {
   const o = resolveTrainOptions(options);
-  const { backend: be, reason } = selectBackend(options.backend);
+  const { backend: be, reason } = await selectBackend(options.backend);
   options.onBackend?.(reason);
   const layout = new ParamLayout(networkSpecs(o.config.network));
   const init = layout.initialValues(new Random(o.seed, STREAMS.init));

@@ -163,7 +163,7 @@ Deno.test("model file: a model without EMA saves no ema tensors and loads withou
   const bytes = await encodeModel(model);
   const names = [...decodeSafetensors(bytes).tensors.keys()];
   assert.deepEqual(names, TORCH_NAMES.map(([n]) => n));
-  const loaded = decodeModel(bytes, "no-ema.safetensors", "reference");
+  const loaded = await decodeModel(bytes, "no-ema.safetensors", "reference");
   assert.equal(loaded.ema, null);
   assertWeightsEqual(await loaded.weights("raw"), await model.weights("raw"));
   assert.equal(loaded.stepsTrained, 2);

@@ -1,11 +1,15 @@
 /**
  * Choosing a backend: `auto` takes the fastest usable one and says which and why.
  *
+ * `auto` takes WebGPU only on a hardware adapter: a software adapter (Mesa llvmpipe, SwiftShader,
+ * anything WebGPU reports as a fallback adapter) is far slower than running on the CPU directly.
+ *
  * @module
  */
 
 import type { Backend, BackendName } from "../backend.ts";
 import { OptionError } from "../errors.ts";
+import { createWebGpuBackend, probeWebGpu } from "../../gpu/mod.ts";
 import { ReferenceBackend } from "./reference.ts";
 
 /** A backend by name, `auto`, or a backend instance the caller built. */
@@ -27,23 +31,39 @@ export interface BackendSelection {
   reason: string;
 }
 
-/** Resolves a {@link BackendChoice}. */
-export function selectBackend(choice: BackendChoice = "auto"): BackendSelection {
+/** Resolves a {@link BackendChoice}, opening the backend. */
+export async function selectBackend(choice: BackendChoice = "auto"): Promise<BackendSelection> {
   if (typeof choice === "object") {
     return { backend: choice, reason: `using the given ${choice.name} backend` };
   }
   switch (choice) {
-    case "auto":
+    case "auto": {
+      const probe = await probeWebGpu();
+      if (probe.usable) {
+        return { backend: await createWebGpuBackend(), reason: `webgpu backend: ${probe.reason}` };
+      }
       return {
         backend: new ReferenceBackend(),
-        reason: "reference backend: this version has no WASM SIMD or WebGPU backend yet",
+        reason:
+          `reference backend: no hardware GPU (${probe.reason}) and no WASM backend in this version`,
       };
+    }
     case "reference":
       return { backend: new ReferenceBackend(), reason: "reference backend, as asked" };
+    case "webgpu": {
+      const probe = await probeWebGpu();
+      if (!probe.usable && !probe.adapterInfo) {
+        throw new OptionError(
+          `backend "webgpu" is not available: ${probe.reason}; use "auto" or "reference"`,
+        );
+      }
+      // Forced: a software adapter is allowed (slow, but what was asked for).
+      const backend = await createWebGpuBackend({ allowFallbackAdapter: true });
+      return { backend, reason: `webgpu backend, as asked: ${probe.reason}` };
+    }
     case "wasm":
-    case "webgpu":
       throw new OptionError(
-        `backend "${choice}" is not available in this version; use "auto" or "reference"`,
+        `backend "wasm" is not available in this version; use "auto" or "reference"`,
       );
     default:
       throw new OptionError(

@@ -46,11 +46,11 @@ export async function saveModel(model: DiffusionModel, path: string): Promise<vo
 }
 
 /** Rebuilds a model from model-file bytes; `path` names the file in errors. */
-export function decodeModel(
+export async function decodeModel(
   bytes: Uint8Array,
   path: string,
   backend: BackendChoice = "auto",
-): DiffusionModel {
+): Promise<DiffusionModel> {
   const { tensors, metadata } = decodeSafetensors(bytes, path);
   const bad = (problem: string) => new FileFormatError(path, problem);
   if (metadata.format !== MODEL_FORMAT) {
@@ -97,18 +97,14 @@ export function decodeModel(
     }
     return out;
   };
-  const model = new DiffusionModel(
-    config,
-    selectBackend(backend).backend,
-    flat("")!,
-    flat(EMA_PREFIX),
-  );
+  const raw = flat("")!, ema = flat(EMA_PREFIX);
   const steps = Number(metadata.steps_trained ?? "0");
   if (!Number.isSafeInteger(steps) || steps < 0) {
     throw bad(
       `steps_trained is ${JSON.stringify(metadata.steps_trained)}, not a non-negative integer`,
     );
   }
+  const model = new DiffusionModel(config, (await selectBackend(backend)).backend, raw, ema);
   model.stepsTrained = steps;
   return model;
 }
