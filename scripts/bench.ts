@@ -4,7 +4,7 @@
  * training and sampling steps, each beside the PyTorch twin (`../shared/bench/torch_twin.py`,
  * one thread) measured in the same run when it can run, with the ratios.
  *
- *   deno task bench [--quick] [--threads N]
+ *   deno task bench [--quick] [--threads N]     (N: the threaded column, default all cores)
  *
  * @module
  */
@@ -18,7 +18,7 @@ import { instantiate, kernelModule } from "../wasm/kernels.ts";
 
 const quick = Deno.args.includes("--quick");
 const threadsAt = Deno.args.indexOf("--threads");
-const threads = threadsAt >= 0 ? Number(Deno.args[threadsAt + 1]) : 1;
+const threads = threadsAt >= 0 ? Number(Deno.args[threadsAt + 1]) : navigator.hardwareConcurrency;
 
 /** Best of `reps` timings of `fn` (after one warm-up), in ms. */
 function best(fn: () => void, reps = 5): number {
@@ -159,47 +159,68 @@ async function torchTwin(): Promise<Twin | string> {
   return { stepMs: Number(step[1]), forwardMs: Number(fwd[1]) };
 }
 
-// ---- the report -------------------------------------------------------------------------------
+// ---- the report ------------------------------------------------------------------------------
 
-const be = new WasmBackend({ threads });
+const one = new WasmBackend({ threads: 1 });
+const all = new WasmBackend({ threads });
+await all.ready();
+const N = all.threads;
 console.log(
-  `wasm backend: ${be.relaxedSimd ? "relaxed" : "plain"} SIMD, ${be.threads} thread(s); ` +
-    `${navigator.hardwareConcurrency} cores; Deno ${Deno.version.deno}`,
+  `wasm backend: ${one.relaxedSimd ? "relaxed" : "plain"} SIMD; ${navigator.hardwareConcurrency} ` +
+    `cores; threaded column: ${N} threads; Deno ${Deno.version.deno}`,
 );
-console.log("(timings on a shared machine are noisy; best of several runs is reported)\n");
+console.log("(timings on a shared machine are noisy; each figure is the best of several runs)\n");
 
-const peak = ceiling(be.relaxedSimd);
-console.log(`FMA ceiling (12 independent f32x4 accumulators, one core): ${fmt(peak)} GFLOP/s`);
-if (be.relaxedSimd) {
+const peak = ceiling(one.relaxedSimd);
+console.log(`FMA ceiling, 12 independent f32x4 accumulators, one core: ${fmt(peak)} GFLOP/s`);
+if (one.relaxedSimd) {
   console.log(
-    `  plain SIMD (multiply + add):                            ${fmt(ceiling(false))} GFLOP/s`,
+    `  (plain SIMD, multiply + add:                             ${fmt(ceiling(false))} GFLOP/s)`,
   );
 }
 
-console.log("\nGEMM through backend.matmul (alloc + kernel), one core:");
+console.log(
+  `\nGEMM through backend.matmul (allocation + kernel), GFLOP/s:\n` +
+    `  ${"".padEnd(30)}  1 thread  % ceiling  ${
+      String(N).padStart(2)
+    } threads  % of ${N} x ceiling`,
+);
 for (const c of [...gemmCases(64, "train"), ...gemmCases(10_000, "sample")]) {
   if (quick && c.m * c.n * c.k > 1e8) continue;
-  const g = gemmGflops(be, c);
-  console.log(`  ${c.label.padEnd(34)} ${fmt(g)} GFLOP/s  ${fmt((100 * g) / peak, 0)}% of ceiling`);
+  const g1 = gemmGflops(one, c), gn = gemmGflops(all, c);
+  console.log(
+    `  ${c.label.padEnd(30)} ${fmt(g1)} ${fmt((100 * g1) / peak, 0)}%   ${fmt(gn)} ${
+      fmt((100 * gn) / (N * peak), 0)
+    }%`,
+  );
 }
 
-console.log("\nspiral MLP (3 x 256, batch 64, T = 200):");
-const mine = await trainMs(be);
+console.log(`\nspiral MLP (3 x ${256}, batch 64, T = ${T}), ms:`);
+const mine1 = await trainMs(one);
+const mineN = N > 1 ? await trainMs(all) : mine1;
+all.dispose();
 const twin = await torchTwin();
-const ratio = (theirs: number, ours: number) => `${(theirs / ours).toFixed(2)}x PyTorch`;
-if (typeof twin === "string") {
-  console.log(`  train step       ${fmt(mine.stepMs, 3)} ms   (PyTorch column skipped: ${twin})`);
-  console.log(`  sampling step    ${fmt(mine.sampleMs, 3)} ms   (10,000 points)`);
-} else {
+const ratio = (theirs: number, ours: number) => `${(theirs / ours).toFixed(2)}x`;
+if (typeof twin === "string") console.log(`  (PyTorch column skipped: ${twin})`);
+const row = (label: string, a: number, b: number, torch: number | null) =>
   console.log(
-    `  train step       ${fmt(mine.stepMs, 3)} ms   PyTorch ${fmt(twin.stepMs, 3)} ms   ${
-      ratio(twin.stepMs, mine.stepMs)
-    }`,
+    `  ${label.padEnd(36)} ${fmt(a, 3)} ${fmt(b, 3)}` +
+      (torch === null
+        ? ""
+        : ` ${fmt(torch, 3)}   ${ratio(torch, a).padStart(6)} ${ratio(torch, b).padStart(6)}`),
   );
+console.log(
+  `  ${"".padEnd(36)} ${"1 thread".padStart(8)} ${`${N} thr.`.padStart(8)}` +
+    (typeof twin === "string"
+      ? ""
+      : ` ${"PyTorch".padStart(8)}   ${"ratio 1".padStart(6)} ${`ratio ${N}`.padStart(6)}`),
+);
+const tw = typeof twin === "string" ? null : twin;
+row("train step", mine1.stepMs, mineN.stepMs, tw?.stepMs ?? null);
+row("sampling step, 10,000 points", mine1.sampleMs, mineN.sampleMs, tw?.forwardMs ?? null);
+if (tw) {
   console.log(
-    `  sampling step    ${fmt(mine.sampleMs, 3)} ms   PyTorch ${fmt(twin.forwardMs, 3)} ms   ${
-      ratio(twin.forwardMs, mine.sampleMs)
-    }  (10,000 points; PyTorch: the forward pass alone)`,
+    "  (PyTorch: torch_twin.py bench mlp --threads 1; its sampling figure is the network's forward\n" +
+      "  pass alone; ratio = PyTorch time / wasm time, above 1 the wasm backend is faster)",
   );
-  console.log("  (ratio > 1: the wasm backend is faster)");
 }

@@ -28,7 +28,7 @@ import { qualityRatio } from "../src/metrics/sliced_wasserstein.ts";
 import { offArmFraction } from "../src/metrics/spiral_arm.ts";
 import { forwardStrip, stack } from "../src/plot/histogram.ts";
 import { Random } from "../src/random.ts";
-import { sample } from "../src/sample.ts";
+import { sample, SAMPLERS, type SamplerKind } from "../src/sample.ts";
 import { createProgress } from "../src/terminal/progress.ts";
 import { train } from "../src/train.ts";
 import { runMain } from "./cli.ts";
@@ -36,19 +36,22 @@ import { runMain } from "./cli.ts";
 /** The demo's defaults: reach the quality bar quickly on the reference backend. */
 const DEFAULTS = {
   dist: "spiral",
-  steps: 6000,
+  steps: 12_000,
   batch: 256,
-  lr: 2e-3,
+  lr: 5e-3,
+  warmup: 200,
   hidden: 128,
   layers: 3,
-  T: 100,
+  T: 200,
   schedule: "cosine",
   "beta-start": 1e-4,
   "beta-end": 0.02,
   "sample-steps": 0,
-  variance: "posterior",
-  ema: 0.995,
+  variance: "beta",
+  ema: 0.999,
   samples: 10_000,
+  "train-size": 100_000,
+  sampler: "ddpm",
   seed: 0,
   "data-seed": 1,
   backend: "auto",
@@ -68,7 +71,9 @@ const SEED_RECIPE = {
   "beta-end": 0.2,
   variance: "beta",
   "lr-schedule": "constant",
+  warmup: 0,
   ema: 0,
+  "train-size": 10_000,
 } as const;
 
 const HELP = `Trains a diffusion model on a toy distribution and shows what it learned.
@@ -80,6 +85,7 @@ Usage: deno run -A scripts/spiral.ts [options]
   --batch N            batch size (default ${DEFAULTS.batch})
   --lr X               peak learning rate, cosine-decayed (default ${DEFAULTS.lr})
   --lr-schedule NAME   cosine (default) or constant
+  --warmup N           linear learning-rate warm-up steps (default ${DEFAULTS.warmup})
   --hidden N           MLP width (default ${DEFAULTS.hidden})
   --layers N           MLP hidden layers (default ${DEFAULTS.layers})
   --time-input NAME    scalar (the seed's t in [-0.5, 0.5], default) or sinusoidal
@@ -88,15 +94,19 @@ Usage: deno run -A scripts/spiral.ts [options]
   --beta-start X       first beta of the linear schedule (default ${DEFAULTS["beta-start"]})
   --beta-end X         last beta of the linear schedule (default ${DEFAULTS["beta-end"]})
   --ema X              EMA decay of the weights, 0 for none (default ${DEFAULTS.ema})
-  --variance NAME      reverse-step variance: posterior (default) or beta
+  --variance NAME      DDPM's reverse-step variance: beta (default, the seed's) or posterior
+  --sampler NAME       ddpm (ancestral, default), ddim (deterministic) or heun (2nd-order ODE)
+  --clip X             clip the sampler's x0 estimate to [-X, X] (default: off)
   --sample-steps N     sampling steps, respaced (default: T)
   --samples N          points to generate (default ${DEFAULTS.samples})
+  --train-size N       training points drawn from the distribution (default ${DEFAULTS["train-size"]};
+                       the seed draws 10,000)
   --seed N             seed of training and sampling (default ${DEFAULTS.seed})
   --data-seed N        seed of the training data (default ${DEFAULTS["data-seed"]})
   --backend NAME       ${BACKEND_CHOICES.join(", ")} (default auto)
   --out DIR            output folder (default ${DEFAULTS.out})
-  --seed-recipe        the seed's own configuration: T=200, beta 1e-4..0.2, batch 64, hidden 256,
-                       constant lr 1e-3, sigma^2 = beta, no EMA, 100,000 steps (slow; other flags
+  --seed-recipe        the seed's own configuration: 10,000 training points, T=200, beta 1e-4..0.2,
+                       batch 64, hidden 256, constant lr 1e-3, sigma^2 = beta, no EMA, 100,000 steps (slow; other flags
                        given explicitly still override it)
   --no-eval            skip the quality figure
   -h, --help           this text
@@ -131,6 +141,7 @@ async function main(args: string[]): Promise<void> {
       batch: { type: "string" },
       lr: { type: "string" },
       "lr-schedule": { type: "string" },
+      warmup: { type: "string" },
       hidden: { type: "string" },
       layers: { type: "string" },
       "time-input": { type: "string" },
@@ -142,6 +153,9 @@ async function main(args: string[]): Promise<void> {
       variance: { type: "string" },
       "sample-steps": { type: "string" },
       samples: { type: "string" },
+      "train-size": { type: "string" },
+      sampler: { type: "string" },
+      clip: { type: "string" },
       seed: { type: "string" },
       "data-seed": { type: "string" },
       backend: { type: "string" },
@@ -176,6 +190,14 @@ async function main(args: string[]): Promise<void> {
     seed = n("seed"),
     dataSeed = n("data-seed");
   const sampleSteps = n("sample-steps") || T;
+  const trainSize = n("train-size"), warmup = n("warmup");
+  checkInt("--warmup", warmup, 0);
+  checkInt("--train-size", trainSize, 1);
+  const samplerKind = str("sampler") as SamplerKind;
+  checkChoice("--sampler", samplerKind, SAMPLERS);
+  const clipFlag = (f as Record<string, unknown>).clip;
+  const clip = typeof clipFlag === "string" ? num("clip", clipFlag) : null;
+  if (clip !== null) checkNumber("--clip", clip, { gt: 0 });
   checkInt("--steps", steps, 1);
   checkInt("--batch", batch, 1);
   checkNumber("--lr", lr, { gt: 0 });
@@ -217,12 +239,12 @@ async function main(args: string[]): Promise<void> {
 
   const started = performance.now();
   const dim = dist === "spiral" ? 2 : 1;
-  const raw = sampleToy(dist, 10_000, new Random(dataSeed, 0));
+  const raw = sampleToy(dist, trainSize, new Random(dataSeed, 0));
   const { data, stats } = standardize(raw.data, dim);
   await Deno.mkdir(out, { recursive: true });
 
   console.log(
-    `${dist}: 10,000 training points; MLP ${layers}x${hidden}, ${kind} schedule T=${T}, ` +
+    `${dist}: ${trainSize.toLocaleString("en")} training points; MLP ${layers}x${hidden}, ${kind} schedule T=${T}, ` +
       `${steps} steps of batch ${batch}, lr ${lr} (${lrSchedule}), EMA ${ema || "off"}`,
   );
   const bar = createProgress({ total: steps, label: "train" });
@@ -232,13 +254,14 @@ async function main(args: string[]): Promise<void> {
   let model;
   try {
     model = await train({
-      data: { values: data, shape: [10_000, dim] },
+      data: { values: data, shape: [trainSize, dim] },
       network: { hidden, layers, timeInput },
       schedule,
       steps,
       batchSize: batch,
       lr,
       lrSchedule,
+      warmupSteps: warmup,
       emaDecay: ema > 0 ? ema : null,
       seed,
       backend,
@@ -258,6 +281,8 @@ async function main(args: string[]): Promise<void> {
   const gen = await sample(model, {
     count,
     steps: sampleSteps,
+    sampler: samplerKind,
+    clip,
     variance,
     seed: seed + 1,
     onProgress: (p) => sbar.update(p.step),
@@ -273,12 +298,13 @@ async function main(args: string[]): Promise<void> {
     rows.push(Array.from(rawGen.subarray(i * dim, (i + 1) * dim)).join(","));
   }
   await writeTextFileAtomic(`${out}/samples.csv`, rows.join("\n") + "\n");
-  await writePngAtomic(`${out}/density.png`, forwardStrip([data, gen.values], dim, { size: 320 }));
+  const shown = data.subarray(0, Math.min(data.length, count * dim));
+  await writePngAtomic(`${out}/density.png`, forwardStrip([shown, gen.values], dim, { size: 320 }));
   const sched = makeSchedule(schedule), noise = new Random(seed, 9);
   const strip = stripTimes(T).map((t) => {
     const a = sched.sqrtAlphasCumprod[t - 1], s = sched.sqrtOneMinusAlphasCumprod[t - 1];
-    const e = noise.normals(data.length);
-    return data.map((x, i) => a * x + s * e[i]);
+    const e = noise.normals(shown.length);
+    return shown.map((x, i) => a * x + s * e[i]);
   });
   await writePngAtomic(`${out}/forward.png`, stack([forwardStrip(strip, dim, { size: 160 })]));
   await saveModel(model, `${out}/model.safetensors`);
@@ -303,10 +329,12 @@ async function main(args: string[]): Promise<void> {
       );
     }
   }
+  model.backend.dispose();
   const s = (ms: number) => (ms / 1000).toFixed(1);
+  const rate = (model.stepsTrained * 1000) / (trainedAt - started);
   console.log(
-    `wall time ${s(performance.now() - started)} s (training ${s(trainedAt - started)} s, ` +
-      `sampling ${s(sampledAt - trainedAt)} s)`,
+    `wall time ${s(performance.now() - started)} s (training ${s(trainedAt - started)} s at ` +
+      `${rate.toFixed(1)} steps/s, sampling ${s(sampledAt - trainedAt)} s)`,
   );
 }
 

@@ -11,13 +11,34 @@ import type { Backend, Conv2dGeometry, Storage, UnaryOp } from "../src/backend.t
 import { convOutSize } from "../src/backend.ts";
 import { ReferenceBackend } from "../src/backends/reference.ts";
 import { Random } from "../src/random.ts";
+import { sample } from "../src/sample.ts";
 import { train } from "../src/train.ts";
 import { createWasmBackend, WasmBackend } from "../wasm/backend.ts";
 import { WasmOutOfMemoryError } from "../wasm/heap.ts";
 
 const TOL = 1e-4;
 const ref = new ReferenceBackend();
-const wasm = new WasmBackend();
+const single = new WasmBackend({ threads: 1 });
+/** The wasm backend under test: one thread, or two with every kernel split (see kernelTest). */
+let wasm: WasmBackend = single;
+
+/** Registers `fn` twice: on one thread, and on two threads with every kernel split. */
+function kernelTest(name: string, fn: () => Promise<void>): void {
+  Deno.test(`${name} (1 thread)`, async () => {
+    wasm = single;
+    await fn();
+  });
+  Deno.test(`${name} (2 threads, every kernel split)`, async () => {
+    const threaded = await createWasmBackend({ threads: 2, parallelThreshold: 0 });
+    wasm = threaded as WasmBackend;
+    try {
+      await fn();
+    } finally {
+      threaded.dispose();
+      wasm = single;
+    }
+  });
+}
 const rng = new Random(20261124);
 
 /** n uniforms in [lo, hi). */
@@ -177,7 +198,7 @@ const UNARY: UnaryOp[] = [
 ];
 const POSITIVE = new Set<UnaryOp>(["log", "sqrt", "rsqrt"]);
 
-Deno.test("wasm unary and unaryBackward match the reference", async () => {
+kernelTest("wasm unary and unaryBackward match the reference", async () => {
   for (const n of [1, 3, 37, 1000]) {
     for (const op of UNARY) {
       const x = POSITIVE.has(op) ? values(n, 0.05, 4) : values(n, -6, 6);
@@ -199,7 +220,7 @@ Deno.test("wasm unary and unaryBackward match the reference", async () => {
   }
 });
 
-Deno.test("wasm binary broadcasting matches the reference", async () => {
+kernelTest("wasm binary broadcasting matches the reference", async () => {
   const cases: [number[], number[], number[]][] = [
     [[37], [37], [37]],
     [[5, 7], [1, 7], [5, 7]],
@@ -228,7 +249,7 @@ Deno.test("wasm binary broadcasting matches the reference", async () => {
   }
 });
 
-Deno.test("wasm affine, axpy (into a view) and clamp match the reference", async () => {
+kernelTest("wasm affine, axpy (into a view) and clamp match the reference", async () => {
   for (const n of [1, 6, 77]) {
     const [xw, xr] = both(values(n, -3, 3));
     await same(wasm.affine(xw, 0.37, -1.25), ref.affine(xr, 0.37, -1.25), `affine ${n}`);
@@ -241,7 +262,7 @@ Deno.test("wasm affine, axpy (into a view) and clamp match the reference", async
   }
 });
 
-Deno.test("wasm reduceSum, sumSquares and permute match the reference", async () => {
+kernelTest("wasm reduceSum, sumSquares and permute match the reference", async () => {
   const reductions: [number[], number[]][] = [
     [[64, 256], [1, 256]],
     [[64, 256], [64, 1]],
@@ -278,7 +299,7 @@ Deno.test("wasm reduceSum, sumSquares and permute match the reference", async ()
 
 // ---- linear algebra -------------------------------------------------------------------------
 
-Deno.test("wasm matmul matches the reference (all transposes, batches, odd sizes)", async () => {
+kernelTest("wasm matmul matches the reference (all transposes, batches, odd sizes)", async () => {
   const shapes: [number, number, number, number][] = [
     [1, 1, 1, 1],
     [1, 5, 3, 7],
@@ -288,6 +309,7 @@ Deno.test("wasm matmul matches the reference (all transposes, batches, odd sizes
     [1, 64, 256, 2],
     [1, 67, 260, 29],
     [1, 7, 300, 530],
+    [1, 100, 270, 130],
     [3, 9, 10, 12],
     [2, 100, 37, 19],
   ];
@@ -348,7 +370,7 @@ function geometry(
   };
 }
 
-Deno.test("wasm conv2d and both gradients match the reference", async () => {
+kernelTest("wasm conv2d and both gradients match the reference", async () => {
   const geos = [
     geometry(1, 1, 5, 5, 1, 3, 1, 1),
     geometry(2, 3, 9, 11, 5, 3, 1, 1),
@@ -360,6 +382,9 @@ Deno.test("wasm conv2d and both gradients match the reference", async () => {
     geometry(1, 3, 6, 7, 2, 3, 1, 0),
     geometry(2, 16, 12, 12, 16, 3, 1, 1),
     geometry(1, 2, 20, 20, 3, 3, 1, 1),
+    geometry(2, 3, 6, 6, 4, 3, 3, 0),
+    // A rectangular window.
+    { n: 2, c: 3, h: 8, w: 9, o: 4, kh: 3, kw: 1, stride: 1, pad: 1, oh: 8, ow: 11 },
   ];
   for (const g of geos) {
     const what = `conv ${JSON.stringify(g)}`;
@@ -388,7 +413,7 @@ Deno.test("wasm conv2d and both gradients match the reference", async () => {
 
 // ---- normalisation and softmax --------------------------------------------------------------
 
-Deno.test("wasm groupNorm forward and backward match the reference", async () => {
+kernelTest("wasm groupNorm forward and backward match the reference", async () => {
   const geos = [
     { n: 1, c: 6, hw: 5, groups: 3, eps: 1e-5 },
     { n: 2, c: 8, hw: 13, groups: 4, eps: 1e-5 },
@@ -413,7 +438,7 @@ Deno.test("wasm groupNorm forward and backward match the reference", async () =>
   }
 });
 
-Deno.test("wasm softmax forward and backward match the reference", async () => {
+kernelTest("wasm softmax forward and backward match the reference", async () => {
   for (const [rows, cols] of [[1, 1], [5, 7], [3, 33], [64, 49], [2, 4]]) {
     const [xw, xr] = both(values(rows * cols, -5, 5));
     const yw = wasm.softmax(xw, rows, cols), yr = ref.softmax(xr, rows, cols);
@@ -429,7 +454,7 @@ Deno.test("wasm softmax forward and backward match the reference", async () => {
 
 // ---- resampling and layout ------------------------------------------------------------------
 
-Deno.test("wasm upsampling, concat, slice and gathers match the reference", async () => {
+kernelTest("wasm upsampling, concat, slice and gathers match the reference", async () => {
   for (const [planes, h, w, f] of [[1, 1, 1, 2], [3, 5, 7, 2], [2, 4, 9, 3], [2, 7, 7, 2]]) {
     const [xw, xr] = both(values(planes * h * w));
     await same(
@@ -471,7 +496,7 @@ Deno.test("wasm upsampling, concat, slice and gathers match the reference", asyn
 
 // ---- losses and optimisation ----------------------------------------------------------------
 
-Deno.test("wasm losses and their gradients match the reference", async () => {
+kernelTest("wasm losses and their gradients match the reference", async () => {
   for (const n of [1, 7, 128]) {
     const [pw, pr] = both(values(n, -3, 3)), [tw, tr] = both(values(n, -3, 3));
     const [sw, sr] = both([0.7]);
@@ -486,46 +511,49 @@ Deno.test("wasm losses and their gradients match the reference", async () => {
   }
 });
 
-Deno.test("wasm adam (clipping, coupled and decoupled decay) and ema match the reference", async () => {
-  for (const n of [1, 5, 1003]) {
-    for (
-      const [decoupled, weightDecay, maxNorm] of [[false, 0, 0], [false, 0.01, 1], [
-        true,
-        0.1,
-        100,
-      ]] as const
-    ) {
-      const p = values(n), g = values(n), m = values(n, -0.1, 0.1), v = values(n, 0, 0.1);
-      const [pw, pr] = both(p), [gw, gr] = both(g), [mw, mr] = both(m), [vw, vr] = both(v);
-      for (let step = 1; step <= 3; step++) {
-        const settings = (be: Backend, grads: Storage) => ({
-          lr: 1e-2,
-          beta1: 0.9,
-          beta2: 0.999,
-          eps: 1e-8,
-          weightDecay,
-          decoupled,
-          step,
-          clip: maxNorm ? { maxNorm, gradSquaredNorm: be.sumSquares([grads]) } : null,
-        });
-        wasm.adam(pw, gw, mw, vw, settings(wasm, gw));
-        ref.adam(pr, gr, mr, vr, settings(ref, gr));
+kernelTest(
+  "wasm adam (clipping, coupled and decoupled decay) and ema match the reference",
+  async () => {
+    for (const n of [1, 5, 1003]) {
+      for (
+        const [decoupled, weightDecay, maxNorm] of [[false, 0, 0], [false, 0.01, 1], [
+          true,
+          0.1,
+          100,
+        ]] as const
+      ) {
+        const p = values(n), g = values(n), m = values(n, -0.1, 0.1), v = values(n, 0, 0.1);
+        const [pw, pr] = both(p), [gw, gr] = both(g), [mw, mr] = both(m), [vw, vr] = both(v);
+        for (let step = 1; step <= 3; step++) {
+          const settings = (be: Backend, grads: Storage) => ({
+            lr: 1e-2,
+            beta1: 0.9,
+            beta2: 0.999,
+            eps: 1e-8,
+            weightDecay,
+            decoupled,
+            step,
+            clip: maxNorm ? { maxNorm, gradSquaredNorm: be.sumSquares([grads]) } : null,
+          });
+          wasm.adam(pw, gw, mw, vw, settings(wasm, gw));
+          ref.adam(pr, gr, mr, vr, settings(ref, gr));
+        }
+        const what = `adam n=${n} decoupled=${decoupled} wd=${weightDecay} clip=${maxNorm}`;
+        await same(pw, pr, what + " params");
+        await same(mw, mr, what + " m");
+        await same(vw, vr, what + " v");
       }
-      const what = `adam n=${n} decoupled=${decoupled} wd=${weightDecay} clip=${maxNorm}`;
-      await same(pw, pr, what + " params");
-      await same(mw, mr, what + " m");
-      await same(vw, vr, what + " v");
+      const [tw, tr] = both(values(n)), [sw, sr] = both(values(n));
+      wasm.ema(tw, sw, 0.95);
+      ref.ema(tr, sr, 0.95);
+      await same(tw, tr, `ema ${n}`);
     }
-    const [tw, tr] = both(values(n)), [sw, sr] = both(values(n));
-    wasm.ema(tw, sw, 0.95);
-    ref.ema(tr, sr, 0.95);
-    await same(tw, tr, `ema ${n}`);
-  }
-});
+  },
+);
 
 // ---- random numbers -------------------------------------------------------------------------
 
-Deno.test("wasm random fills reproduce src/random.ts", async () => {
+kernelTest("wasm random fills reproduce src/random.ts", async () => {
   const draws = [
     { seed: 0, stream: 0, counter: 0 },
     { seed: 7, stream: 3, counter: 12345 },
@@ -583,14 +611,27 @@ Deno.test("training the MLP on wasm gives the reference's losses and weights", a
       onProgress: (p) => losses.push(p.loss),
       backend,
     });
-    return { losses, raw: await model.weights("raw"), ema: await model.weights("ema") };
+    const samples = (await sample(model, { count: 50, steps: 5, seed: 3 })).values;
+    return { losses, raw: await model.weights("raw"), ema: await model.weights("ema"), samples };
   };
-  const be = await createWasmBackend();
+  const be = await createWasmBackend({ threads: 1 });
   const w = await run(be), rf = await run(new ReferenceBackend());
   assert.equal(w.losses.length, 20);
   assertClose(w.losses, rf.losses, "losses");
   for (const [name, value] of rf.raw) assertClose(w.raw.get(name)!, value, `raw ${name}`);
   for (const [name, value] of rf.ema) assertClose(w.ema.get(name)!, value, `ema ${name}`);
+  assertClose(w.samples, rf.samples, "samples", 1e-3);
+  // Two threads with every kernel split give exactly the one-thread results.
+  const threaded = await createWasmBackend({ threads: 2, parallelThreshold: 0 });
+  try {
+    const t = await run(threaded);
+    assert.deepEqual(t.losses, w.losses);
+    for (const [name, value] of w.raw) assert.deepEqual(t.raw.get(name), value, name);
+    for (const [name, value] of w.ema) assert.deepEqual(t.ema.get(name), value, name);
+    assert.deepEqual(t.samples, w.samples, "samples");
+  } finally {
+    threaded.dispose();
+  }
   // Every step releases its intermediates: a longer run leaves no more memory in use than a
   // shorter one (each leaves its model and optimizer state).
   const heap = (be as WasmBackend).heap, u0 = heap.used;
@@ -598,4 +639,44 @@ Deno.test("training the MLP on wasm gives the reference's losses and weights", a
   const u1 = heap.used;
   await run(be, 9);
   assert.equal(heap.used - u1, u1 - u0, "memory left in use grows with the number of steps");
+  be.dispose();
+});
+
+Deno.test("threads: kernels run on the calling thread until the workers listen, same results", async () => {
+  const be = new WasmBackend({ threads: 2, parallelThreshold: 0 });
+  assert.equal(be.threads, 2);
+  // Before the workers listen, kernels run on the calling thread.
+  const a = values(40 * 50), b = values(50 * 30);
+  const c0 = await be.read(be.matmul(be.upload(a), be.upload(b), 1, 40, 50, 30, false, false));
+  await be.ready();
+  const c1 = await be.read(be.matmul(be.upload(a), be.upload(b), 1, 40, 50, 30, false, false));
+  assert.deepEqual(c1, c0);
+  be.dispose();
+  const one = new WasmBackend({ threads: 1 });
+  assert.equal(one.threads, 1);
+});
+
+Deno.test("threads: workers that stop when idle and start again give the same results", async () => {
+  const be = new WasmBackend({ threads: 2, parallelThreshold: 0, threadIdleMs: 5 });
+  const a = values(70 * 90), b = values(90 * 50), x = values(5000);
+  const [aw, bw, xw] = [be.upload(a), be.upload(b), be.upload(x)];
+  const [as, bs, xs] = [single.upload(a), single.upload(b), single.upload(x)];
+  const want = await single.read(single.matmul(as, bs, 1, 70, 90, 50, false, false));
+  const wantSilu = await single.read(single.unary("silu", xs));
+  try {
+    // Stops and starts overlap: workers of an earlier start may outlive their terminate().
+    for (let round = 0; round < 40; round++) {
+      if (round % 4 === 0) await be.ready();
+      for (let i = 0; i < 30; i++) {
+        be.beginScope();
+        assert.deepEqual(await be.read(be.matmul(aw, bw, 1, 70, 90, 50, false, false)), want);
+        assert.deepEqual(await be.read(be.unary("silu", xw)), wantSilu);
+        be.endScope();
+        if (i % 10 === 9) await new Promise((r) => setTimeout(r, 0));
+      }
+      await new Promise((r) => setTimeout(r, 3 + (round % 4) * 4));
+    }
+  } finally {
+    be.dispose();
+  }
 });

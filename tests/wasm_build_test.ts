@@ -43,7 +43,7 @@ Deno.test("the relaxed-SIMD build runs where WebAssembly.validate accepts it", (
   assert.equal(new WasmBackend({ relaxedSimd: false }).relaxedSimd, false);
 });
 
-Deno.test("importing the wasm backend needs no permission and no build step", async () => {
+Deno.test("importing the wasm backend needs no permission; a threaded run exits by itself", async () => {
   const dir = await Deno.makeTempDir();
   try {
     const script = `${dir}/main.ts`;
@@ -51,17 +51,23 @@ Deno.test("importing the wasm backend needs no permission and no build step", as
     await Deno.writeTextFile(
       script,
       `import { createWasmBackend } from "${backend}";
-const be = await createWasmBackend();
+const be = await createWasmBackend({ threads: 2 });
 const c = be.matmul(be.upload([1, 2, 3, 4]), be.upload([5, 6, 7, 8]), 1, 2, 2, 2, false, false);
+const big = be.alloc(300 * 300);
+be.matmul(big, big, 1, 300, 300, 300, false, false); // large enough to use both threads
 console.log(JSON.stringify([...await be.read(c)]));
+// No dispose(): the workers must stop by themselves when idle, or this process never ends.
 `,
     );
-    const out = await new Deno.Command(Deno.execPath(), {
+    const child = new Deno.Command(Deno.execPath(), {
       args: ["run", "--no-prompt", "--no-lock", "--no-config", script],
       cwd: dir,
       stdout: "piped",
       stderr: "piped",
-    }).output();
+    }).spawn();
+    const timer = setTimeout(() => child.kill(), 30_000);
+    const out = await child.output();
+    clearTimeout(timer);
     const stderr = new TextDecoder().decode(out.stderr);
     assert.equal(out.code, 0, stderr);
     assert.equal(new TextDecoder().decode(out.stdout).trim(), "[19,22,43,50]");

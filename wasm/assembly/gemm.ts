@@ -1,0 +1,540 @@
+// deno-fmt-ignore-file (deno fmt would drop the AssemblyScript @inline decorators)
+// AssemblyScript: the matrix-multiply engine. C (+)= A' B' over a block of C, BLIS-style: B' is
+// packed into 8-column slivers (KC x NC panel), A' into 6-row slivers (MC x KC block), and a 6x8
+// register-blocked micro-kernel (12 f32x4 accumulators; per k two v128 loads of packed B and six
+// v128.load32_splat of packed A) computes each tile. Convolutions use the same engine: the B
+// packer can read the im2col view of an image without materialising it (implicit GEMM), and the
+// kernels at the end of this file build the explicit im2col matrix, add one back into an image
+// (col2im) and flip a filter, for the strided and gradient cases.
+//
+// A'(i, p) = a[i * ars + p * acs]; B' depends on bmode:
+//   0 dense:    B'(p, j) = b[p * brs + j * bcs]
+//   1 im2col:   p = (c, ky, kx), j = (oy, ox): B'(p, j) = x[c, oy s - pad + ky, ox s - pad + kx]
+// and C is row-major with row stride ldc.
+// `geo` points at i32s: c, h, w, kh, kw, stride, pad, oh, ow.
+
+import { madd } from "./simd.ts";
+
+const MR = 6;
+const NR = 8;
+const KC = 256;
+const MC = 96;
+const NC = 512;
+const PACKED_B_BYTES: usize = KC * NC * 4;
+const PACKED_A_BYTES: usize = MC * KC * 4;
+const TILE_BYTES: usize = MR * NR * 4;
+const INFO_BYTES: usize = NR * 4 * 4;
+
+/** Bytes of scratch one thread needs for gemm. */
+export function gemmWorkspaceBytes(): i32 {
+  return <i32>(PACKED_B_BYTES + PACKED_A_BYTES + TILE_BYTES + INFO_BYTES);
+}
+
+/** The 6x8 micro-kernel: C[6 x 8] (row stride ldc bytes) (+)= packed A sliver x packed B sliver. */
+function micro(kc: i32, pa: usize, pb: usize, c: usize, ldc: usize, acc: bool): void {
+  let c00 = f32x4.splat(0);
+  let c01 = f32x4.splat(0);
+  let c10 = f32x4.splat(0);
+  let c11 = f32x4.splat(0);
+  let c20 = f32x4.splat(0);
+  let c21 = f32x4.splat(0);
+  let c30 = f32x4.splat(0);
+  let c31 = f32x4.splat(0);
+  let c40 = f32x4.splat(0);
+  let c41 = f32x4.splat(0);
+  let c50 = f32x4.splat(0);
+  let c51 = f32x4.splat(0);
+  let a = pa;
+  let b = pb;
+  for (let k = 0; k < kc; k++) {
+    const b0 = v128.load(b, 0);
+    const b1 = v128.load(b, 16);
+    const a0 = v128.load32_splat(a, 0);
+    c00 = madd(a0, b0, c00);
+    c01 = madd(a0, b1, c01);
+    const a1 = v128.load32_splat(a, 4);
+    c10 = madd(a1, b0, c10);
+    c11 = madd(a1, b1, c11);
+    const a2 = v128.load32_splat(a, 8);
+    c20 = madd(a2, b0, c20);
+    c21 = madd(a2, b1, c21);
+    const a3 = v128.load32_splat(a, 12);
+    c30 = madd(a3, b0, c30);
+    c31 = madd(a3, b1, c31);
+    const a4 = v128.load32_splat(a, 16);
+    c40 = madd(a4, b0, c40);
+    c41 = madd(a4, b1, c41);
+    const a5 = v128.load32_splat(a, 20);
+    c50 = madd(a5, b0, c50);
+    c51 = madd(a5, b1, c51);
+    a += 24;
+    b += 32;
+  }
+  if (acc) {
+    v128.store(c, f32x4.add(v128.load(c), c00));
+    v128.store(c, f32x4.add(v128.load(c, 16), c01), 16);
+    c += ldc;
+    v128.store(c, f32x4.add(v128.load(c), c10));
+    v128.store(c, f32x4.add(v128.load(c, 16), c11), 16);
+    c += ldc;
+    v128.store(c, f32x4.add(v128.load(c), c20));
+    v128.store(c, f32x4.add(v128.load(c, 16), c21), 16);
+    c += ldc;
+    v128.store(c, f32x4.add(v128.load(c), c30));
+    v128.store(c, f32x4.add(v128.load(c, 16), c31), 16);
+    c += ldc;
+    v128.store(c, f32x4.add(v128.load(c), c40));
+    v128.store(c, f32x4.add(v128.load(c, 16), c41), 16);
+    c += ldc;
+    v128.store(c, f32x4.add(v128.load(c), c50));
+    v128.store(c, f32x4.add(v128.load(c, 16), c51), 16);
+  } else {
+    v128.store(c, c00);
+    v128.store(c, c01, 16);
+    c += ldc;
+    v128.store(c, c10);
+    v128.store(c, c11, 16);
+    c += ldc;
+    v128.store(c, c20);
+    v128.store(c, c21, 16);
+    c += ldc;
+    v128.store(c, c30);
+    v128.store(c, c31, 16);
+    c += ldc;
+    v128.store(c, c40);
+    v128.store(c, c41, 16);
+    c += ldc;
+    v128.store(c, c50);
+    v128.store(c, c51, 16);
+  }
+}
+
+/** Packs rows [ic, ic + mc) x columns [pc, pc + kc) of A' into 6-row slivers at dst. */
+function packA(a: usize, ars: i32, acs: i32, ic: i32, mc: i32, pc: i32, kc: i32, dst: usize): void {
+  for (let ir = 0; ir < mc; ir += MR) {
+    const rows = min(MR, mc - ir);
+    let d = dst + (<usize>(ir * kc) << 2);
+    const i = ic + ir;
+    if (rows == MR && ars == 1) {
+      // Columns of A' are contiguous (A stored transposed): six floats per k.
+      let src = a + (<usize>(pc * acs + i) << 2);
+      const step = <usize>acs << 2;
+      for (let p = 0; p < kc; p++) {
+        v128.store(d, v128.load(src));
+        store<u64>(d, load<u64>(src, 16), 16);
+        src += step;
+        d += 24;
+      }
+    } else if (rows == MR && acs == 1) {
+      // Rows of A' are contiguous: transpose 6 x 4 blocks.
+      const step = <usize>ars << 2;
+      const r0 = a + (<usize>(i * ars + pc) << 2);
+      const r1 = r0 + step;
+      const r2 = r1 + step;
+      const r3 = r2 + step;
+      const r4 = r3 + step;
+      const r5 = r4 + step;
+      let p = 0;
+      for (; p + 4 <= kc; p += 4) {
+        const o = <usize>p << 2;
+        const v0 = v128.load(r0 + o);
+        const v1 = v128.load(r1 + o);
+        const v2 = v128.load(r2 + o);
+        const v3 = v128.load(r3 + o);
+        const v4 = v128.load(r4 + o);
+        const v5 = v128.load(r5 + o);
+        const t0 = v128.shuffle<f32>(v0, v1, 0, 4, 1, 5);
+        const t1 = v128.shuffle<f32>(v2, v3, 0, 4, 1, 5);
+        const t2 = v128.shuffle<f32>(v0, v1, 2, 6, 3, 7);
+        const t3 = v128.shuffle<f32>(v2, v3, 2, 6, 3, 7);
+        const t4 = v128.shuffle<f32>(v4, v5, 0, 4, 1, 5);
+        const t5 = v128.shuffle<f32>(v4, v5, 2, 6, 3, 7);
+        v128.store(d, v128.shuffle<f32>(t0, t1, 0, 1, 4, 5));
+        store<i64>(d, i64x2.extract_lane(t4, 0), 16);
+        v128.store(d, v128.shuffle<f32>(t0, t1, 2, 3, 6, 7), 24);
+        store<i64>(d, i64x2.extract_lane(t4, 1), 40);
+        v128.store(d, v128.shuffle<f32>(t2, t3, 0, 1, 4, 5), 48);
+        store<i64>(d, i64x2.extract_lane(t5, 0), 64);
+        v128.store(d, v128.shuffle<f32>(t2, t3, 2, 3, 6, 7), 72);
+        store<i64>(d, i64x2.extract_lane(t5, 1), 88);
+        d += 96;
+      }
+      for (; p < kc; p++) {
+        const o = <usize>p << 2;
+        store<f32>(d, load<f32>(r0 + o));
+        store<f32>(d, load<f32>(r1 + o), 4);
+        store<f32>(d, load<f32>(r2 + o), 8);
+        store<f32>(d, load<f32>(r3 + o), 12);
+        store<f32>(d, load<f32>(r4 + o), 16);
+        store<f32>(d, load<f32>(r5 + o), 20);
+        d += 24;
+      }
+    } else {
+      for (let p = 0; p < kc; p++) {
+        for (let r = 0; r < MR; r++) {
+          let v: f32 = 0;
+          if (r < rows) v = load<f32>(a + (<usize>((i + r) * ars + (pc + p) * acs) << 2));
+          store<f32>(d + (<usize>r << 2), v);
+        }
+        d += 24;
+      }
+    }
+  }
+}
+
+/** Packs B'(p, j) for p in [pc, pc + kc), j in [jc, jc + nc) of a dense B into 8-column slivers. */
+function packBDense(
+  b: usize,
+  brs: i32,
+  bcs: i32,
+  pc: i32,
+  kc: i32,
+  jc: i32,
+  nc: i32,
+  dst: usize,
+): void {
+  for (let jr = 0; jr < nc; jr += NR) {
+    const cols = min(NR, nc - jr);
+    let d = dst + (<usize>(jr * kc) << 2);
+    const j = jc + jr;
+    if (cols == NR && bcs == 1) {
+      let src = b + (<usize>(pc * brs + j) << 2);
+      const step = <usize>brs << 2;
+      for (let p = 0; p < kc; p++) {
+        v128.store(d, v128.load(src));
+        v128.store(d, v128.load(src, 16), 16);
+        src += step;
+        d += 32;
+      }
+    } else if (cols == NR && brs == 1) {
+      // B stored transposed (rows of B' are columns in memory): transpose 8 x 4 blocks.
+      const step = <usize>bcs << 2;
+      const r0 = b + (<usize>(j * bcs + pc) << 2);
+      const r1 = r0 + step;
+      const r2 = r1 + step;
+      const r3 = r2 + step;
+      const r4 = r3 + step;
+      const r5 = r4 + step;
+      const r6 = r5 + step;
+      const r7 = r6 + step;
+      let p = 0;
+      for (; p + 4 <= kc; p += 4) {
+        const o = <usize>p << 2;
+        const v0 = v128.load(r0 + o);
+        const v1 = v128.load(r1 + o);
+        const v2 = v128.load(r2 + o);
+        const v3 = v128.load(r3 + o);
+        const v4 = v128.load(r4 + o);
+        const v5 = v128.load(r5 + o);
+        const v6 = v128.load(r6 + o);
+        const v7 = v128.load(r7 + o);
+        const t0 = v128.shuffle<f32>(v0, v1, 0, 4, 1, 5);
+        const t1 = v128.shuffle<f32>(v2, v3, 0, 4, 1, 5);
+        const t2 = v128.shuffle<f32>(v0, v1, 2, 6, 3, 7);
+        const t3 = v128.shuffle<f32>(v2, v3, 2, 6, 3, 7);
+        const u0 = v128.shuffle<f32>(v4, v5, 0, 4, 1, 5);
+        const u1 = v128.shuffle<f32>(v6, v7, 0, 4, 1, 5);
+        const u2 = v128.shuffle<f32>(v4, v5, 2, 6, 3, 7);
+        const u3 = v128.shuffle<f32>(v6, v7, 2, 6, 3, 7);
+        v128.store(d, v128.shuffle<f32>(t0, t1, 0, 1, 4, 5));
+        v128.store(d, v128.shuffle<f32>(u0, u1, 0, 1, 4, 5), 16);
+        v128.store(d, v128.shuffle<f32>(t0, t1, 2, 3, 6, 7), 32);
+        v128.store(d, v128.shuffle<f32>(u0, u1, 2, 3, 6, 7), 48);
+        v128.store(d, v128.shuffle<f32>(t2, t3, 0, 1, 4, 5), 64);
+        v128.store(d, v128.shuffle<f32>(u2, u3, 0, 1, 4, 5), 80);
+        v128.store(d, v128.shuffle<f32>(t2, t3, 2, 3, 6, 7), 96);
+        v128.store(d, v128.shuffle<f32>(u2, u3, 2, 3, 6, 7), 112);
+        d += 128;
+      }
+      for (; p < kc; p++) {
+        const o = <usize>p << 2;
+        store<f32>(d, load<f32>(r0 + o));
+        store<f32>(d, load<f32>(r1 + o), 4);
+        store<f32>(d, load<f32>(r2 + o), 8);
+        store<f32>(d, load<f32>(r3 + o), 12);
+        store<f32>(d, load<f32>(r4 + o), 16);
+        store<f32>(d, load<f32>(r5 + o), 20);
+        store<f32>(d, load<f32>(r6 + o), 24);
+        store<f32>(d, load<f32>(r7 + o), 28);
+        d += 32;
+      }
+    } else {
+      for (let p = 0; p < kc; p++) {
+        for (let q = 0; q < NR; q++) {
+          let v: f32 = 0;
+          if (q < cols) v = load<f32>(b + (<usize>((pc + p) * brs + (j + q) * bcs) << 2));
+          store<f32>(d + (<usize>q << 2), v);
+        }
+        d += 32;
+      }
+    }
+  }
+}
+
+/** Packs the im2col view (rows (c, ky, kx), columns (oy, ox)) of image x. */
+function packBIm2col(
+  x: usize,
+  geo: usize,
+  pc: i32,
+  kc: i32,
+  jc: i32,
+  nc: i32,
+  dst: usize,
+  info: usize,
+): void {
+  const H = load<i32>(geo, 4);
+  const W = load<i32>(geo, 8);
+  const KH = load<i32>(geo, 12);
+  const KW = load<i32>(geo, 16);
+  const S = load<i32>(geo, 20);
+  const P = load<i32>(geo, 24);
+  const OW = load<i32>(geo, 32);
+  const KK = KH * KW;
+  for (let jr = 0; jr < nc; jr += NR) {
+    const cols = min(NR, nc - jr);
+    const j = jc + jr;
+    for (let q = 0; q < NR; q++) {
+      const jj = j + q;
+      const oy = jj / OW;
+      const ox = jj - oy * OW;
+      // Columns past the end read as padding: an origin far outside the image.
+      store<i32>(info + (<usize>q << 3), q < cols ? oy * S - P : -0x40000000);
+      store<i32>(info + (<usize>q << 3), ox * S - P, 4);
+    }
+    const ox0 = j - (j / OW) * OW;
+    const row = S == 1 && cols == NR && ox0 + NR <= OW;
+    const iy0 = load<i32>(info);
+    const ix0 = load<i32>(info, 4);
+    let ci = pc / KK;
+    const rem = pc - ci * KK;
+    let ky = rem / KW;
+    let kx = rem - ky * KW;
+    let d = dst + (<usize>(jr * kc) << 2);
+    for (let p = 0; p < kc; p++) {
+      const plane = x + (<usize>(ci * H * W) << 2);
+      const iy = iy0 + ky;
+      const ix = ix0 + kx;
+      if (row && iy >= 0 && iy < H && ix >= 0 && ix + NR <= W) {
+        const src = plane + (<usize>(iy * W + ix) << 2);
+        v128.store(d, v128.load(src));
+        v128.store(d, v128.load(src, 16), 16);
+      } else {
+        for (let q = 0; q < NR; q++) {
+          const y = load<i32>(info + (<usize>q << 3)) + ky;
+          const xx = load<i32>(info + (<usize>q << 3), 4) + kx;
+          let v: f32 = 0;
+          if (y >= 0 && y < H && xx >= 0 && xx < W) {
+            v = load<f32>(plane + (<usize>(y * W + xx) << 2));
+          }
+          store<f32>(d + (<usize>q << 2), v);
+        }
+      }
+      d += 32;
+      if (++kx == KW) {
+        kx = 0;
+        if (++ky == KH) {
+          ky = 0;
+          ci++;
+        }
+      }
+    }
+  }
+}
+
+/** Writes the valid rows x cols of a tile into dense C (adding when acc). */
+function storeTile(tile: usize, c: usize, ldc: i32, rows: i32, cols: i32, acc: bool): void {
+  for (let r = 0; r < rows; r++) {
+    const t = tile + (<usize>(r * NR) << 2);
+    const o = c + (<usize>(r * ldc) << 2);
+    for (let q = 0; q < cols; q++) {
+      const off = <usize>q << 2;
+      let v = load<f32>(t + off);
+      if (acc) v += load<f32>(o + off);
+      store<f32>(o + off, v);
+    }
+  }
+}
+
+/**
+ * Packs all of A' (rows [0, m)) once, in the layout gemm reads through `apacked`: block (pc, ic)
+ * at element offset pc * mpad + ic * kc, with mpad = m rounded up to 6. Threads that split C by
+ * columns then share one packed A instead of each packing it again.
+ */
+export function packAAll(a: usize, ars: i32, acs: i32, m: i32, k: i32, dst: usize): void {
+  const mpad = (m + MR - 1) / MR * MR;
+  for (let pc = 0; pc < k; pc += KC) {
+    const kc = min(KC, k - pc);
+    for (let ic = 0; ic < m; ic += MC) {
+      const mc = min(MC, m - ic);
+      packA(a, ars, acs, ic, mc, pc, kc, dst + (<usize>(pc * mpad + ic * kc) << 2));
+    }
+  }
+}
+
+/**
+ * C[i0..i1, j0..j1] (+)= A' B' with inner size k (see the top of this file for the modes).
+ * `apacked` is 0, or A' rows [i0, i1) packed by packAAll; `work` is this thread's scratch of
+ * gemmWorkspaceBytes() bytes.
+ */
+export function gemm(
+  i0: i32,
+  i1: i32,
+  j0: i32,
+  j1: i32,
+  k: i32,
+  a: usize,
+  ars: i32,
+  acs: i32,
+  bmode: i32,
+  b: usize,
+  brs: i32,
+  bcs: i32,
+  c: usize,
+  ldc: i32,
+  accumulate: i32,
+  geo: usize,
+  apacked: usize,
+  work: usize,
+): void {
+  const pb = work;
+  const pa = pb + PACKED_B_BYTES;
+  // Rows of A' in a pre-packed whole-matrix layout (see packAAll), rounded up to the tile.
+  const mpad = (i1 - i0 + MR - 1) / MR * MR;
+  const tile = pa + PACKED_A_BYTES;
+  const info = tile + TILE_BYTES;
+  const ldcBytes = <usize>ldc << 2;
+  for (let jc = j0; jc < j1; jc += NC) {
+    const nc = min(NC, j1 - jc);
+    for (let pc = 0; pc < k; pc += KC) {
+      const kc = min(KC, k - pc);
+      if (bmode == 0) packBDense(b, brs, bcs, pc, kc, jc, nc, pb);
+      else packBIm2col(b, geo, pc, kc, jc, nc, pb, info);
+      const acc = accumulate != 0 || pc > 0;
+      for (let ic = i0; ic < i1; ic += MC) {
+        const mc = min(MC, i1 - ic);
+        let ablock = pa;
+        if (apacked != 0) ablock = apacked + (<usize>(pc * mpad + (ic - i0) * kc) << 2);
+        else packA(a, ars, acs, ic, mc, pc, kc, pa);
+        for (let jr = 0; jr < nc; jr += NR) {
+          const cols = min(NR, nc - jr);
+          const bp = pb + (<usize>(jr * kc) << 2);
+          for (let ir = 0; ir < mc; ir += MR) {
+            const rows = min(MR, mc - ir);
+            const ap = ablock + (<usize>(ir * kc) << 2);
+            const cp = c + (<usize>(ic + ir) * ldcBytes) + (<usize>(jc + jr) << 2);
+            if (rows == MR && cols == NR) {
+              micro(kc, ap, bp, cp, ldcBytes, acc);
+            } else {
+              micro(kc, ap, bp, tile, NR * 4, false);
+              storeTile(tile, cp, ldc, rows, cols, acc);
+            }
+          }
+        }
+      }
+    }
+  }
+}
+
+/**
+ * The filter for the input gradient of a stride-1 convolution as a forward convolution:
+ * out[c][o][kk - 1 - t] = w[o][c][t] (channels swapped, window reversed), for output channels
+ * c in [begin, end).
+ */
+export function flipFilter(
+  w: usize,
+  out: usize,
+  o: i32,
+  c: i32,
+  kk: i32,
+  begin: i32,
+  end: i32,
+): void {
+  for (let ci = begin; ci < end; ci++) {
+    for (let oi = 0; oi < o; oi++) {
+      const src = w + (<usize>((oi * c + ci) * kk) << 2);
+      const dst = out + (<usize>((ci * o + oi) * kk) << 2);
+      for (let t = 0; t < kk; t++) {
+        store<f32>(dst + (<usize>(kk - 1 - t) << 2), load<f32>(src + (<usize>t << 2)));
+      }
+    }
+  }
+}
+
+/** Writes rows [begin, end) (row = (c, ky, kx), oh*ow long) of the im2col matrix of image x. */
+export function im2col(x: usize, geo: usize, col: usize, begin: i32, end: i32): void {
+  const H = load<i32>(geo, 4);
+  const W = load<i32>(geo, 8);
+  const KH = load<i32>(geo, 12);
+  const KW = load<i32>(geo, 16);
+  const S = load<i32>(geo, 20);
+  const P = load<i32>(geo, 24);
+  const OH = load<i32>(geo, 28);
+  const OW = load<i32>(geo, 32);
+  const KK = KH * KW;
+  for (let row = begin; row < end; row++) {
+    const ci = row / KK;
+    const rem = row - ci * KK;
+    const ky = rem / KW;
+    const kx = rem - ky * KW;
+    const plane = x + (<usize>(ci * H * W) << 2);
+    let d = col + (<usize>row * <usize>(OH * OW) << 2);
+    // Output columns whose input column is inside the image: ox in [lo, hi).
+    const lo = min(OW, max(0, (P - kx + S - 1) / S));
+    const last = W - 1 + P - kx;
+    const hi = last < 0 ? lo : max(lo, min(OW, last / S + 1));
+    for (let oy = 0; oy < OH; oy++) {
+      const iy = oy * S - P + ky;
+      if (iy < 0 || iy >= H) {
+        memory.fill(d, 0, <usize>OW << 2);
+      } else {
+        if (lo > 0) memory.fill(d, 0, <usize>lo << 2);
+        const src = plane + (<usize>(iy * W) << 2);
+        if (S == 1) {
+          const from = src + (<usize>(lo - P + kx) << 2);
+          memory.copy(d + (<usize>lo << 2), from, <usize>(hi - lo) << 2);
+        } else {
+          for (let ox = lo; ox < hi; ox++) {
+            store<f32>(d + (<usize>ox << 2), load<f32>(src + (<usize>(ox * S - P + kx) << 2)));
+          }
+        }
+        if (hi < OW) memory.fill(d + (<usize>hi << 2), 0, <usize>(OW - hi) << 2);
+      }
+      d += <usize>OW << 2;
+    }
+  }
+}
+
+/** Adds the im2col-shaped `col` back into image dx for input channels [begin, end). */
+export function col2im(col: usize, geo: usize, dx: usize, begin: i32, end: i32): void {
+  const H = load<i32>(geo, 4);
+  const W = load<i32>(geo, 8);
+  const KH = load<i32>(geo, 12);
+  const KW = load<i32>(geo, 16);
+  const S = load<i32>(geo, 20);
+  const P = load<i32>(geo, 24);
+  const OH = load<i32>(geo, 28);
+  const OW = load<i32>(geo, 32);
+  for (let ci = begin; ci < end; ci++) {
+    const plane = dx + (<usize>(ci * H * W) << 2);
+    for (let ky = 0; ky < KH; ky++) {
+      for (let kx = 0; kx < KW; kx++) {
+        const row = (ci * KH + ky) * KW + kx;
+        let s = col + (<usize>row * <usize>(OH * OW) << 2);
+        const lo = min(OW, max(0, (P - kx + S - 1) / S));
+        const last = W - 1 + P - kx;
+        const hi = last < 0 ? lo : max(lo, min(OW, last / S + 1));
+        for (let oy = 0; oy < OH; oy++) {
+          const iy = oy * S - P + ky;
+          if (iy >= 0 && iy < H) {
+            const d = plane + (<usize>(iy * W) << 2);
+            for (let ox = lo; ox < hi; ox++) {
+              const o = d + (<usize>(ox * S - P + kx) << 2);
+              store<f32>(o, load<f32>(o) + load<f32>(s + (<usize>ox << 2)));
+            }
+          }
+          s += <usize>OW << 2;
+        }
+      }
+    }
+  }
+}

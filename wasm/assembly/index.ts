@@ -1,0 +1,26 @@
+// deno-fmt-ignore-file (deno fmt would drop the AssemblyScript @inline decorators)
+// AssemblyScript entry point of the wasm backend's kernels: everything exported here is an export
+// of the built module. Built by wasm/build.ts (`deno task build:wasm`) into wasm/embedded.ts.
+
+export { fmaCeiling } from "./ceiling";
+export { col2im, flipFilter, gemm, gemmWorkspaceBytes, im2col, packAAll } from "./gemm";
+export { affine, axpy, binary, clamp, unary, unaryBackward } from "./elementwise";
+export {
+  copyRows,
+  fillRows,
+  gather,
+  gatherRows,
+  permute,
+  reduceSum,
+  sumSquares,
+  upsampleNearest,
+  upsampleNearestBackward,
+} from "./layout";
+export { groupNorm, groupNormBackward, softmax, softmaxBackward } from "./norm";
+export { adam, ema, loss, lossBackward } from "./optim";
+export { randomInt, randomNormal, randomUniform } from "./random";
+
+/** The first byte after the module's static data (math tables): the host allocates above it. */
+export function heapBase(): usize {
+  return __heap_base;
+}

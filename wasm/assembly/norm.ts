@@ -1,0 +1,244 @@
+// deno-fmt-ignore-file (deno fmt would drop the AssemblyScript @inline decorators)
+// AssemblyScript: group normalisation and softmax, forward and backward. Each kernel takes the
+// range [begin, end) of independent rows it computes ((batch, group) pairs, or softmax rows).
+
+import { hsum, hsum64, storePartial, vexp } from "./simd.ts";
+
+/** Sum of x[0..len) in double precision. */
+function sum64(x: usize, len: i32): f64 {
+  let a0 = f64x2.splat(0);
+  let a1 = f64x2.splat(0);
+  let i = 0;
+  for (; i + 4 <= len; i += 4) {
+    const v = v128.load(x + (<usize>i << 2));
+    a0 = f64x2.add(a0, f64x2.promote_low_f32x4(v));
+    a1 = f64x2.add(a1, f64x2.promote_low_f32x4(v128.shuffle<f32>(v, v, 2, 3, 0, 1)));
+  }
+  let s = hsum64(f64x2.add(a0, a1));
+  for (; i < len; i++) s += f64(load<f32>(x + (<usize>i << 2)));
+  return s;
+}
+
+/** Sum of (x - mu)^2 over x[0..len) in double precision. */
+function sumSq64(x: usize, len: i32, mu: f64): f64 {
+  const m = f64x2.splat(mu);
+  let a0 = f64x2.splat(0);
+  let a1 = f64x2.splat(0);
+  let i = 0;
+  for (; i + 4 <= len; i += 4) {
+    const v = v128.load(x + (<usize>i << 2));
+    const lo = f64x2.sub(f64x2.promote_low_f32x4(v), m);
+    const hi = f64x2.sub(f64x2.promote_low_f32x4(v128.shuffle<f32>(v, v, 2, 3, 0, 1)), m);
+    a0 = f64x2.add(a0, f64x2.mul(lo, lo));
+    a1 = f64x2.add(a1, f64x2.mul(hi, hi));
+  }
+  let s = hsum64(f64x2.add(a0, a1));
+  for (; i < len; i++) {
+    const d = f64(load<f32>(x + (<usize>i << 2))) - mu;
+    s += d * d;
+  }
+  return s;
+}
+
+/**
+ * Group norm forward for (batch, group) rows [begin, end): y = (x - mean) * rstd * gamma + beta,
+ * with the per-row mean and rstd stored.
+ */
+export function groupNorm(
+  x: usize,
+  gamma: usize,
+  beta: usize,
+  y: usize,
+  mean: usize,
+  rstd: usize,
+  c: i32,
+  hw: i32,
+  groups: i32,
+  eps: f64,
+  begin: i32,
+  end: i32,
+): void {
+  const cpg = c / groups;
+  const size = cpg * hw;
+  for (let row = begin; row < end; row++) {
+    const ni = row / groups;
+    const gi = row - ni * groups;
+    const base = <usize>((ni * c + gi * cpg) * hw) << 2;
+    const mu = sum64(x + base, size) / f64(size);
+    const r = 1.0 / Math.sqrt(sumSq64(x + base, size, mu) / f64(size) + eps);
+    store<f32>(mean + (<usize>row << 2), f32(mu));
+    store<f32>(rstd + (<usize>row << 2), f32(r));
+    for (let cc = 0; cc < cpg; cc++) {
+      const ch = gi * cpg + cc;
+      const sc = f64(load<f32>(gamma + (<usize>ch << 2))) * r;
+      const sh = f64(load<f32>(beta + (<usize>ch << 2))) - mu * sc;
+      const vs = f32x4.splat(f32(sc));
+      const vt = f32x4.splat(f32(sh));
+      const o = base + (<usize>(cc * hw) << 2);
+      let i = 0;
+      for (; i + 4 <= hw; i += 4) {
+        const off = o + (<usize>i << 2);
+        v128.store(y + off, f32x4.add(f32x4.mul(v128.load(x + off), vs), vt));
+      }
+      if (i < hw) {
+        const off = o + (<usize>i << 2);
+        storePartial(y + off, f32x4.add(f32x4.mul(v128.load(x + off), vs), vt), hw - i);
+      }
+    }
+  }
+}
+
+/**
+ * Group norm backward for (batch, group) rows [begin, end): dx, and per (batch, channel) partial
+ * sums dgPart = sum dy * xhat and dbPart = sum dy (the host sums them over the batch).
+ */
+export function groupNormBackward(
+  dy: usize,
+  x: usize,
+  gamma: usize,
+  mean: usize,
+  rstd: usize,
+  dx: usize,
+  dgPart: usize,
+  dbPart: usize,
+  c: i32,
+  hw: i32,
+  groups: i32,
+  begin: i32,
+  end: i32,
+): void {
+  const cpg = c / groups;
+  const size = cpg * hw;
+  for (let row = begin; row < end; row++) {
+    const ni = row / groups;
+    const gi = row - ni * groups;
+    const mu = load<f32>(mean + (<usize>row << 2));
+    const r = load<f32>(rstd + (<usize>row << 2));
+    const vmu = f32x4.splat(mu);
+    const vr = f32x4.splat(r);
+    const base = <usize>((ni * c + gi * cpg) * hw) << 2;
+    let sd: f64 = 0;
+    let sdx: f64 = 0;
+    for (let cc = 0; cc < cpg; cc++) {
+      const ch = gi * cpg + cc;
+      const o = base + (<usize>(cc * hw) << 2);
+      let vdb = f32x4.splat(0);
+      let vdg = f32x4.splat(0);
+      let i = 0;
+      for (; i + 4 <= hw; i += 4) {
+        const off = o + (<usize>i << 2);
+        const d = v128.load(dy + off);
+        const xh = f32x4.mul(f32x4.sub(v128.load(x + off), vmu), vr);
+        vdb = f32x4.add(vdb, d);
+        vdg = f32x4.add(vdg, f32x4.mul(d, xh));
+      }
+      let db = hsum(vdb);
+      let dg = hsum(vdg);
+      for (; i < hw; i++) {
+        const off = o + (<usize>i << 2);
+        const d = load<f32>(dy + off);
+        db += d;
+        dg += d * (load<f32>(x + off) - mu) * r;
+      }
+      const pc = <usize>(ni * c + ch) << 2;
+      store<f32>(dgPart + pc, dg);
+      store<f32>(dbPart + pc, db);
+      const g = f64(load<f32>(gamma + (<usize>ch << 2)));
+      sd += f64(db) * g;
+      sdx += f64(dg) * g;
+    }
+    const md = f32x4.splat(f32(sd / f64(size)));
+    const mdx = f32x4.splat(f32(sdx / f64(size)));
+    for (let cc = 0; cc < cpg; cc++) {
+      const ch = gi * cpg + cc;
+      const vg = f32x4.splat(load<f32>(gamma + (<usize>ch << 2)));
+      const o = base + (<usize>(cc * hw) << 2);
+      let i = 0;
+      for (; i < hw; i += 4) {
+        const off = o + (<usize>i << 2);
+        const xh = f32x4.mul(f32x4.sub(v128.load(x + off), vmu), vr);
+        const t = f32x4.sub(f32x4.sub(f32x4.mul(v128.load(dy + off), vg), md), f32x4.mul(xh, mdx));
+        const v = f32x4.mul(vr, t);
+        if (i + 4 <= hw) v128.store(dx + off, v);
+        else storePartial(dx + off, v, hw - i);
+      }
+    }
+  }
+}
+
+/** Softmax of rows [begin, end) of a rows x cols matrix. */
+export function softmax(x: usize, y: usize, cols: i32, begin: i32, end: i32): void {
+  for (let r = begin; r < end; r++) {
+    const xr = x + (<usize>r * <usize>cols << 2);
+    const yr = y + (<usize>r * <usize>cols << 2);
+    let mx: f32 = -Infinity;
+    let vm = f32x4.splat(-Infinity);
+    let i = 0;
+    for (; i + 4 <= cols; i += 4) vm = f32x4.max(vm, v128.load(xr + (<usize>i << 2)));
+    mx = max(
+      max(f32x4.extract_lane(vm, 0), f32x4.extract_lane(vm, 1)),
+      max(f32x4.extract_lane(vm, 2), f32x4.extract_lane(vm, 3)),
+    );
+    for (; i < cols; i++) mx = max(mx, load<f32>(xr + (<usize>i << 2)));
+    const vmx = f32x4.splat(mx);
+    let vs = f32x4.splat(0);
+    let s: f32 = 0;
+    i = 0;
+    for (; i + 4 <= cols; i += 4) {
+      const e = vexp(f32x4.sub(v128.load(xr + (<usize>i << 2)), vmx));
+      v128.store(yr + (<usize>i << 2), e);
+      vs = f32x4.add(vs, e);
+    }
+    if (i < cols) {
+      const e = vexp(f32x4.sub(v128.load(xr + (<usize>i << 2)), vmx));
+      storePartial(yr + (<usize>i << 2), e, cols - i);
+      for (let l = 0; l < cols - i; l++) s += load<f32>(yr + (<usize>(i + l) << 2));
+    }
+    s += hsum(vs);
+    const inv = f32x4.splat(1.0 / s);
+    i = 0;
+    for (; i + 4 <= cols; i += 4) {
+      const p = yr + (<usize>i << 2);
+      v128.store(p, f32x4.mul(v128.load(p), inv));
+    }
+    for (; i < cols; i++) {
+      const p = yr + (<usize>i << 2);
+      store<f32>(p, load<f32>(p) / s);
+    }
+  }
+}
+
+/** dx = y * (dy - sum(y * dy)) for rows [begin, end). */
+export function softmaxBackward(
+  y: usize,
+  dy: usize,
+  dx: usize,
+  cols: i32,
+  begin: i32,
+  end: i32,
+): void {
+  for (let r = begin; r < end; r++) {
+    const off = <usize>r * <usize>cols << 2;
+    let vs = f32x4.splat(0);
+    let i = 0;
+    for (; i + 4 <= cols; i += 4) {
+      const o = off + (<usize>i << 2);
+      vs = f32x4.add(vs, f32x4.mul(v128.load(y + o), v128.load(dy + o)));
+    }
+    let s = hsum(vs);
+    for (; i < cols; i++) {
+      const o = off + (<usize>i << 2);
+      s += load<f32>(y + o) * load<f32>(dy + o);
+    }
+    const v = f32x4.splat(s);
+    i = 0;
+    for (; i + 4 <= cols; i += 4) {
+      const o = off + (<usize>i << 2);
+      v128.store(dx + o, f32x4.mul(v128.load(y + o), f32x4.sub(v128.load(dy + o), v)));
+    }
+    for (; i < cols; i++) {
+      const o = off + (<usize>i << 2);
+      store<f32>(dx + o, load<f32>(y + o) * (load<f32>(dy + o) - s));
+    }
+  }
+}

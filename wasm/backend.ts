@@ -1,0 +1,1075 @@
+/**
+ * The `wasm` backend: AssemblyScript kernels compiled to WebAssembly SIMD (relaxed SIMD's fused
+ * multiply-add where the engine accepts it), every tensor in one WebAssembly memory managed by a
+ * host-side allocator (wasm/heap.ts). Host code only schedules kernels: nothing runs per element
+ * in JavaScript.
+ *
+ * Large kernels are split over worker threads that share the memory (wasm/threads.ts): each kernel
+ * takes the range of rows or elements it computes, the main thread computes one share and joins
+ * the others with Atomics. The split never changes a result: one thread and many give the same
+ * bits. Where shared memory is unavailable, or with `threads: 1`, everything runs on the calling
+ * thread.
+ *
+ * The module is embedded (wasm/embedded.ts), so importing this file by path or by URL needs no
+ * build step and no permission.
+ *
+ * @module
+ */
+
+import type {
+  AdamSettings,
+  Backend,
+  BinaryOp,
+  Conv2dGeometry,
+  GroupNormGeometry,
+  GroupNormGrads,
+  GroupNormResult,
+  LossKind,
+  RandomDraw,
+  Storage,
+  UnaryOp,
+} from "../src/backend.ts";
+import { seedKey } from "../src/random.ts";
+import { Heap } from "./heap.ts";
+import { instantiate, kernelModule, type Kernels } from "./kernels.ts";
+import { MAX_CHUNKS, ThreadPool } from "./threads.ts";
+
+const PAGE = 65536;
+/** Bytes of the block where the host writes small parameters (shapes, strides, geometry). */
+const PARAMS_BYTES = 1024;
+/** Ranks above this (after merging axes) are refused. */
+const MAX_RANK = (PARAMS_BYTES / 4 - 1) / 3 | 0;
+/** Element-wise work below this many elements stays on one thread (by default). */
+const PARALLEL_ELEMENTS = 1 << 15;
+/** GEMMs below this many multiply-adds stay on one thread (by default). */
+const PARALLEL_MACS = 1 << 17;
+/** Chunks a split kernel is cut into per thread (more balance under load, more overhead). */
+const CHUNKS_PER_THREAD = 4;
+
+/** The kernels that can be split over threads, by index (the workers' job table). */
+const PARALLEL_KERNELS = [
+  "gemm",
+  "flipFilter",
+  "im2col",
+  "col2im",
+  "unary",
+  "unaryBackward",
+  "binary",
+  "affine",
+  "axpy",
+  "clamp",
+  "permute",
+  "copyRows",
+  "fillRows",
+  "gather",
+  "gatherRows",
+  "upsampleNearest",
+  "upsampleNearestBackward",
+  "groupNorm",
+  "groupNormBackward",
+  "softmax",
+  "softmaxBackward",
+  "lossBackward",
+  "adam",
+  "ema",
+  "randomUniform",
+  "randomNormal",
+  "randomInt",
+] as const;
+type ParallelKernel = typeof PARALLEL_KERNELS[number];
+const KERNEL_INDEX = new Map<string, number>(PARALLEL_KERNELS.map((n, i) => [n, i]));
+
+const UNARY_CODES: Record<UnaryOp, number> = {
+  neg: 0,
+  exp: 1,
+  log: 2,
+  sqrt: 3,
+  rsqrt: 4,
+  square: 5,
+  abs: 6,
+  sign: 7,
+  floor: 8,
+  relu: 9,
+  silu: 10,
+  gelu: 11,
+  tanh: 12,
+  sigmoid: 13,
+  sin: 14,
+  cos: 15,
+};
+const NO_GRADIENT: ReadonlySet<UnaryOp> = new Set(["sign", "floor"]);
+const BINARY_CODES: Record<BinaryOp, number> = { add: 0, sub: 1, mul: 2, div: 3, max: 4, min: 5 };
+const LOSS_CODES: Record<LossKind, number> = { l2: 0, l1: 1, huber: 2 };
+
+/** An allocation in the memory. */
+class Block {
+  readonly ptr: number;
+  readonly bytes: number;
+  freed = false;
+  constructor(ptr: number, bytes: number) {
+    this.ptr = ptr;
+    this.bytes = bytes;
+  }
+}
+
+/** Storage of the wasm backend: `length` float32 values at byte offset `ptr` of the memory. */
+export class WasmStorage implements Storage {
+  /** Number of elements. */
+  readonly length: number;
+  /** Byte offset in the memory. */
+  readonly ptr: number;
+  /** The allocation this storage lives in. */
+  readonly block: Block;
+  /** True for a view of another storage (freeing it does nothing). */
+  readonly isView: boolean;
+  /** The backend that owns it. */
+  readonly owner: WasmBackend;
+  /** Wraps an allocation; use the backend's methods to make storage. */
+  constructor(owner: WasmBackend, block: Block, ptr: number, length: number, isView: boolean) {
+    this.owner = owner;
+    this.block = block;
+    this.ptr = ptr;
+    this.length = length;
+    this.isView = isView;
+  }
+}
+
+/** Options of the wasm backend. */
+export interface WasmBackendOptions {
+  /**
+   * Threads to split large kernels over (default: the number of cores, at most 8). With 1, or
+   * where shared WebAssembly memory is unavailable, everything runs on the calling thread; the
+   * results are the same either way.
+   */
+  threads?: number;
+  /**
+   * Work below which a kernel stays on one thread: elements for element-wise kernels,
+   * multiply-adds for GEMMs (default 32768 and 131072; tests use 0 to split everything).
+   */
+  parallelThreshold?: number;
+  /**
+   * Milliseconds without parallel work after which the worker threads stop (default 300; they
+   * start again on demand). Deno keeps a process alive while it has workers.
+   */
+  threadIdleMs?: number;
+  /** Force the relaxed-SIMD (true) or plain-SIMD (false) build; default: relaxed where valid. */
+  relaxedSimd?: boolean;
+  /** Initial memory in MiB (default 16); it grows as needed. */
+  initialMiB?: number;
+  /** The most memory the backend may use, in MiB (default 4096, the 32-bit limit). */
+  maxMiB?: number;
+}
+
+function sizeOf(shape: readonly number[]): number {
+  let n = 1;
+  for (const d of shape) n *= d;
+  return n;
+}
+
+/** Row-major strides of `shape`, 0 where the axis is broadcast (size 1) against `to`. */
+function broadcastStrides(shape: readonly number[], to: readonly number[]): number[] {
+  const strides = new Array<number>(to.length).fill(0);
+  let s = 1;
+  for (let i = shape.length - 1; i >= 0; i--) {
+    strides[i] = shape[i] === 1 && to[i] !== 1 ? 0 : s;
+    s *= shape[i];
+  }
+  return strides;
+}
+
+function rowMajorStrides(shape: readonly number[]): number[] {
+  const st = new Array<number>(shape.length);
+  let s = 1;
+  for (let i = shape.length - 1; i >= 0; i--) {
+    st[i] = s;
+    s *= shape[i];
+  }
+  return st;
+}
+
+/**
+ * Merges axes for an n-d loop over `shape` (the iteration order, contiguous in the output):
+ * drops size-1 axes and joins neighbours along which every stride list is contiguous. Returns at
+ * least one axis.
+ */
+function mergeAxes(
+  shape: readonly number[],
+  strides: readonly (readonly number[])[],
+): { shape: number[]; strides: number[][] } {
+  const outShape: number[] = [];
+  const outStrides: number[][] = strides.map(() => []);
+  for (let d = 0; d < shape.length; d++) {
+    if (shape[d] === 1) continue;
+    const last = outShape.length - 1;
+    if (
+      last >= 0 &&
+      strides.every((st, k) => outStrides[k][last] === st[d] * shape[d])
+    ) {
+      outShape[last] *= shape[d];
+      strides.forEach((st, k) => (outStrides[k][last] = st[d]));
+    } else {
+      outShape.push(shape[d]);
+      strides.forEach((st, k) => outStrides[k].push(st[d]));
+    }
+  }
+  if (outShape.length === 0) {
+    outShape.push(1);
+    outStrides.forEach((s) => s.push(1));
+  }
+  return { shape: outShape, strides: outStrides };
+}
+
+/** The wasm backend. Create it with {@link createWasmBackend} (or `new WasmBackend()`). */
+export class WasmBackend implements Backend {
+  /** Always `"wasm"`. */
+  readonly name = "wasm" as const;
+  /** Always `"float32"`. */
+  readonly dtype = "float32" as const;
+  /** True when the relaxed-SIMD build runs. */
+  readonly relaxedSimd: boolean;
+  /** Threads that compute (the calling one included). */
+  readonly threads: number;
+  readonly #memory: WebAssembly.Memory;
+  readonly #heap: Heap;
+  readonly #k: Kernels;
+  readonly #pool: ThreadPool | null;
+  readonly #minElements: number;
+  readonly #minMacs: number;
+  #f32: Float32Array;
+  #i32: Int32Array;
+  #scopes: Block[][] = [];
+  #work: number[] = [];
+  #disposed = false;
+  /** Byte offsets of the parameter block and of the convolution geometry block. */
+  readonly #params: number;
+  readonly #geo: number;
+
+  /**
+   * A backend with its own memory. Synchronous: worker threads start in the background and take
+   * work once they listen (see {@link createWasmBackend}, which waits for them).
+   */
+  constructor(options: WasmBackendOptions = {}) {
+    const wanted = Math.max(
+      1,
+      Math.min(64, Math.floor(options.threads ?? Math.min(8, navigator.hardwareConcurrency || 1))),
+    );
+    const maxPages = Math.min(65536, Math.floor(((options.maxMiB ?? 4096) * 2 ** 20) / PAGE));
+    const initial = Math.min(
+      maxPages,
+      Math.max(2, Math.ceil(((options.initialMiB ?? 16) * 2 ** 20) / PAGE)),
+    );
+    let memory: WebAssembly.Memory | null = null;
+    if (wanted > 1) {
+      try {
+        memory = new WebAssembly.Memory({ initial, maximum: maxPages, shared: true });
+      } catch {
+        memory = null; // no shared memory here: one thread
+      }
+    }
+    const shared = memory !== null;
+    this.#memory = memory ?? new WebAssembly.Memory({ initial });
+    const choice = kernelModule(shared, options.relaxedSimd);
+    this.relaxedSimd = choice.relaxed;
+    this.threads = shared ? wanted : 1;
+    this.#f32 = new Float32Array(this.#memory.buffer);
+    this.#i32 = new Int32Array(this.#memory.buffer);
+    this.#k = instantiate(choice.module, this.#memory);
+    this.#heap = new Heap(this.#memory, this.#k.heapBase(), maxPages, () => {
+      this.#f32 = new Float32Array(this.#memory.buffer);
+      this.#i32 = new Int32Array(this.#memory.buffer);
+    });
+    this.#params = this.#heap.alloc(PARAMS_BYTES);
+    this.#geo = this.#heap.alloc(64);
+    this.#minElements = options.parallelThreshold ?? PARALLEL_ELEMENTS;
+    this.#minMacs = options.parallelThreshold ?? PARALLEL_MACS;
+    this.#pool = shared
+      ? new ThreadPool(
+        choice.module,
+        this.#memory,
+        (bytes) => this.#heap.alloc(bytes),
+        this.threads - 1,
+        this.#k as unknown as Record<string, unknown>,
+        PARALLEL_KERNELS,
+        { idleMs: options.threadIdleMs },
+      )
+      : null;
+  }
+
+  /** Starts the worker threads and resolves once they take work (at once with one thread). */
+  ready(): Promise<void> {
+    return this.#pool ? this.#pool.start() : Promise.resolve();
+  }
+
+  /**
+   * Runs kernel `name` over [0, total): on this thread alone when the workers do not listen or
+   * `total` is below `min`, otherwise cut into chunks (multiples of `grain`, a few per thread)
+   * that every thread claims in turn. `args(begin, end)` gives the kernel's arguments, with begin
+   * and end at `beginArg` and `beginArg + 1` (default: the last two); `perThread` gives a value
+   * each thread passes as the last argument instead (its GEMM scratch).
+   */
+  #par(
+    name: ParallelKernel,
+    total: number,
+    grain: number,
+    min: number,
+    args: (begin: number, end: number) => number[],
+    beginArg?: number,
+    perThread?: (thread: number) => number,
+  ): void {
+    const fn = this.#k[name] as (...a: number[]) => void;
+    const pool = this.#pool;
+    const own = perThread ? (a: number[], t: number) => (a[a.length - 1] = perThread(t), a) : null;
+    if (pool === null || total < min || total <= grain || !pool.active()) {
+      const a = args(0, total);
+      fn(...(own ? own(a, 0) : a));
+      return;
+    }
+    const units = Math.ceil(total / grain);
+    const chunks = Math.min(units, this.threads * CHUNKS_PER_THREAD, MAX_CHUNKS);
+    const bounds = new Array<number>(chunks + 1);
+    for (let c = 0; c <= chunks; c++) {
+      bounds[c] = Math.min(total, Math.round((units * c) / chunks) * grain);
+    }
+    const template = args(0, total);
+    const ownValues = perThread ? Array.from({ length: this.threads }, (_, t) => perThread(t)) : [];
+    pool.run(
+      KERNEL_INDEX.get(name)!,
+      template,
+      beginArg ?? template.length - 2,
+      bounds,
+      perThread ? template.length - 1 : -1,
+      ownValues,
+    );
+  }
+
+  /** An element-wise kernel over [0, n), split over threads when large. */
+  #each(name: ParallelKernel, n: number, args: (begin: number, end: number) => number[]): void {
+    this.#par(name, n, 16, this.#minElements, args);
+  }
+
+  /** The allocator (for tests and statistics). */
+  get heap(): Heap {
+    return this.#heap;
+  }
+
+  // ---- memory -----------------------------------------------------------------------------
+
+  #block(bytes: number): Block {
+    if (this.#disposed) throw new Error("wasm backend: used after dispose()");
+    const b = new Block(this.#heap.alloc(bytes), bytes);
+    const top = this.#scopes[this.#scopes.length - 1];
+    if (top) top.push(b);
+    return b;
+  }
+
+  #new(length: number): WasmStorage {
+    if (!Number.isInteger(length) || length < 0) {
+      throw new RangeError(`wasm backend: cannot allocate ${length} elements`);
+    }
+    const b = this.#block(length * 4);
+    return new WasmStorage(this, b, b.ptr, length, false);
+  }
+
+  /** Checks that `s` is live storage of this backend and returns it. */
+  #s(s: Storage): WasmStorage {
+    if (!(s instanceof WasmStorage) || s.owner !== this) {
+      throw new TypeError("wasm backend: got storage from another backend");
+    }
+    if (s.block.freed) throw new Error("wasm backend: storage used after it was freed");
+    return s;
+  }
+
+  #p(s: Storage): number {
+    return this.#s(s).ptr;
+  }
+
+  alloc(length: number): Storage {
+    const s = this.#new(length);
+    this.#f32.fill(0, s.ptr >> 2, (s.ptr >> 2) + length);
+    return s;
+  }
+
+  upload(data: ArrayLike<number>): Storage {
+    const s = this.#new(data.length);
+    this.#f32.set(data, s.ptr >> 2);
+    return s;
+  }
+
+  write(dst: Storage, data: ArrayLike<number>, offset = 0): void {
+    const d = this.#s(dst);
+    if (offset < 0 || offset + data.length > d.length) {
+      throw new RangeError(
+        `write of ${data.length} values at ${offset} is outside storage of ${d.length}`,
+      );
+    }
+    this.#f32.set(data, (d.ptr >> 2) + offset);
+  }
+
+  read(src: Storage): Promise<Float32Array> {
+    const s = this.#s(src);
+    return Promise.resolve(this.#f32.slice(s.ptr >> 2, (s.ptr >> 2) + s.length));
+  }
+
+  view(src: Storage, offset: number, length: number): Storage {
+    const s = this.#s(src);
+    if (offset < 0 || length < 0 || offset + length > s.length) {
+      throw new RangeError(
+        `view [${offset}, ${offset + length}) is outside storage of ${s.length}`,
+      );
+    }
+    return new WasmStorage(this, s.block, s.ptr + offset * 4, length, true);
+  }
+
+  free(s: Storage): void {
+    const w = this.#s(s);
+    if (w.isView) return;
+    w.block.freed = true;
+    this.#heap.free(w.block.ptr, w.block.bytes);
+  }
+
+  beginScope(): void {
+    this.#scopes.push([]);
+  }
+
+  endScope(keep: readonly Storage[] = []): void {
+    const blocks = this.#scopes.pop();
+    if (!blocks) throw new Error("wasm backend: endScope() without beginScope()");
+    const kept = new Set<Block>();
+    for (const k of keep) kept.add(this.#s(k).block);
+    const parent = this.#scopes[this.#scopes.length - 1];
+    for (const b of blocks) {
+      if (b.freed) continue;
+      if (kept.has(b)) {
+        parent?.push(b);
+      } else {
+        b.freed = true;
+        this.#heap.free(b.ptr, b.bytes);
+      }
+    }
+  }
+
+  fill(dst: Storage, value: number): void {
+    const d = this.#s(dst);
+    this.#f32.fill(value, d.ptr >> 2, (d.ptr >> 2) + d.length);
+  }
+
+  copy(dst: Storage, src: Storage): void {
+    const d = this.#s(dst), s = this.#s(src);
+    if (d.length !== s.length) throw new RangeError(`copy: lengths ${d.length} and ${s.length}`);
+    this.#f32.copyWithin(d.ptr >> 2, s.ptr >> 2, (s.ptr >> 2) + s.length);
+  }
+
+  /** Writes i32 values into the parameter block. */
+  #setParams(values: readonly number[]): number {
+    this.#i32.set(values, this.#params >> 2);
+    return this.#params;
+  }
+
+  /** Writes an n-d loop description: rank, shape, then each stride list. */
+  #loop(shape: readonly number[], strides: readonly (readonly number[])[]): number {
+    if (shape.length > MAX_RANK) {
+      throw new RangeError(`wasm backend: rank ${shape.length} is above ${MAX_RANK}`);
+    }
+    return this.#setParams([shape.length, ...shape, ...strides.flat()]);
+  }
+
+  // ---- element-wise -----------------------------------------------------------------------
+
+  unary(op: UnaryOp, x: Storage): Storage {
+    const code = UNARY_CODES[op];
+    if (code === undefined) throw new Error(`unknown unary op ${op}`);
+    const xs = this.#s(x), out = this.#new(xs.length);
+    this.#each("unary", xs.length, (b, e) => [code, xs.ptr, out.ptr, b, e]);
+    return out;
+  }
+
+  unaryBackward(op: UnaryOp, x: Storage, dy: Storage): Storage {
+    const code = UNARY_CODES[op];
+    if (code === undefined || NO_GRADIENT.has(op)) {
+      throw new Error(`unary op ${op} has no gradient`);
+    }
+    const xs = this.#s(x), dp = this.#p(dy), out = this.#new(xs.length);
+    this.#each("unaryBackward", xs.length, (b, e) => [code, xs.ptr, dp, out.ptr, b, e]);
+    return out;
+  }
+
+  binary(
+    op: BinaryOp,
+    a: Storage,
+    aShape: readonly number[],
+    b: Storage,
+    bShape: readonly number[],
+    outShape: readonly number[],
+  ): Storage {
+    const code = BINARY_CODES[op];
+    if (code === undefined) throw new Error(`unknown binary op ${op}`);
+    const as = this.#s(a), bs = this.#s(b);
+    const n = sizeOf(outShape), out = this.#new(n);
+    if (n === 0) return out;
+    let loop;
+    if (as.length === n && bs.length === n) {
+      loop = { shape: [n], strides: [[1], [1]] };
+    } else {
+      loop = mergeAxes(outShape, [
+        broadcastStrides(aShape, outShape),
+        broadcastStrides(bShape, outShape),
+      ]);
+    }
+    const params = this.#loop(loop.shape, loop.strides);
+    const rank = loop.shape.length, len = loop.shape[rank - 1];
+    if (rank === 1) {
+      this.#each("binary", n, (b0, e0) => [code, as.ptr, bs.ptr, out.ptr, params, b0, e0]);
+    } else {
+      this.#par(
+        "binary",
+        n / len,
+        1,
+        Math.ceil(this.#minElements / len),
+        (b0, e0) => [code, as.ptr, bs.ptr, out.ptr, params, b0, e0],
+      );
+    }
+    return out;
+  }
+
+  affine(x: Storage, scale: number, shift: number): Storage {
+    const xs = this.#s(x), out = this.#new(xs.length);
+    this.#each("affine", xs.length, (b, e) => [xs.ptr, out.ptr, scale, shift, b, e]);
+    return out;
+  }
+
+  axpy(y: Storage, x: Storage, alpha: number): void {
+    const ys = this.#s(y), xs = this.#s(x);
+    if (ys.length !== xs.length) {
+      throw new RangeError(`axpy: lengths ${ys.length} and ${xs.length}`);
+    }
+    this.#each("axpy", ys.length, (b, e) => [ys.ptr, xs.ptr, alpha, b, e]);
+  }
+
+  clamp(x: Storage, lo: number, hi: number): Storage {
+    const xs = this.#s(x), out = this.#new(xs.length);
+    this.#each("clamp", xs.length, (b, e) => [xs.ptr, out.ptr, lo, hi, b, e]);
+    return out;
+  }
+
+  reduceSum(x: Storage, shape: readonly number[], outShape: readonly number[]): Storage {
+    const xs = this.#s(x), out = this.alloc(sizeOf(outShape)) as WasmStorage;
+    const n = sizeOf(shape);
+    if (n === 0) return out;
+    const loop = mergeAxes(shape, [rowMajorStrides(shape), broadcastStrides(outShape, shape)]);
+    const params = this.#loop(loop.shape, [loop.strides[1]]);
+    const rows = n / loop.shape[loop.shape.length - 1];
+    // Rows may add into the same outputs: one thread.
+    this.#k.reduceSum(xs.ptr, out.ptr, params, 0, rows);
+    return out;
+  }
+
+  sumSquares(xs: readonly Storage[]): Storage {
+    let s = 0;
+    for (const x of xs) {
+      const w = this.#s(x);
+      s += this.#k.sumSquares(w.ptr, 0, w.length);
+    }
+    return this.upload([s]);
+  }
+
+  permute(x: Storage, shape: readonly number[], perm: readonly number[]): Storage {
+    const xs = this.#s(x), out = this.#new(xs.length);
+    if (xs.length === 0) return out;
+    const inStrides = rowMajorStrides(shape);
+    const outShape = perm.map((p) => shape[p]);
+    const loop = mergeAxes(outShape, [rowMajorStrides(outShape), perm.map((p) => inStrides[p])]);
+    const params = this.#loop(loop.shape, [loop.strides[1]]);
+    const len = loop.shape[loop.shape.length - 1];
+    this.#par(
+      "permute",
+      xs.length / len,
+      1,
+      Math.ceil(this.#minElements / len),
+      (b, e) => [xs.ptr, out.ptr, params, b, e],
+    );
+    return out;
+  }
+
+  // ---- linear algebra ---------------------------------------------------------------------
+
+  /** Thread t's GEMM scratch; every thread's is allocated at once, outside every scope. */
+  #workspace(t: number): number {
+    while (this.#work.length < this.threads) {
+      this.#work.push(this.#heap.alloc(this.#k.gemmWorkspaceBytes()));
+    }
+    return this.#work[t];
+  }
+
+  /**
+   * C[m x n] (+)= A' B' (see wasm/assembly/gemm.ts for the modes), split over threads by columns
+   * (multiples of the 8-wide micro-tile) or by rows (multiples of 6), whichever is larger.
+   */
+  #gemm(
+    m: number,
+    n: number,
+    k: number,
+    a: number,
+    ars: number,
+    acs: number,
+    bmode: number,
+    b: number,
+    brs: number,
+    bcs: number,
+    c: number,
+    ldc: number,
+    accumulate: number,
+  ): void {
+    const geo = this.#geo, work = (t: number) => this.#workspace(t);
+    const min = m * n * k >= this.#minMacs ? 0 : Infinity;
+    if (n < m) {
+      const rest = [k, a, ars, acs, bmode, b, brs, bcs, c, ldc, accumulate, geo, 0, 0];
+      this.#par("gemm", m, 6, min, (i0, i1) => [i0, i1, 0, n, ...rest], 0, work);
+      return;
+    }
+    // Split by columns: every chunk needs all of A', so pack it once for all threads.
+    const shared = min === 0 && this.#pool?.active() && n > 8;
+    const apacked = shared ? this.#heap.alloc(Math.ceil(m / 6) * 6 * k * 4) : 0;
+    if (apacked) this.#k.packAAll(a, ars, acs, m, k, apacked);
+    const rest = [k, a, ars, acs, bmode, b, brs, bcs, c, ldc, accumulate, geo, apacked, 0];
+    try {
+      this.#par("gemm", n, 8, min, (j0, j1) => [0, m, j0, j1, ...rest], 2, work);
+    } finally {
+      if (apacked) this.#heap.free(apacked, Math.ceil(m / 6) * 6 * k * 4);
+    }
+  }
+
+  matmul(
+    a: Storage,
+    b: Storage,
+    batch: number,
+    m: number,
+    k: number,
+    n: number,
+    transA: boolean,
+    transB: boolean,
+    batchA = true,
+    batchB = true,
+  ): Storage {
+    const ap = this.#p(a), bp = this.#p(b);
+    // The GEMM writes every output unless k = 0, when the product is zeros.
+    const out = k === 0 ? this.alloc(batch * m * n) as WasmStorage : this.#new(batch * m * n);
+    if (m === 0 || n === 0 || k === 0) return out;
+    const ars = transA ? 1 : k, acs = transA ? m : 1;
+    const brs = transB ? 1 : n, bcs = transB ? k : 1;
+    for (let bi = 0; bi < batch; bi++) {
+      this.#gemm(
+        m,
+        n,
+        k,
+        ap + (batchA ? bi * m * k * 4 : 0),
+        ars,
+        acs,
+        0,
+        bp + (batchB ? bi * k * n * 4 : 0),
+        brs,
+        bcs,
+        out.ptr + bi * m * n * 4,
+        n,
+        0,
+      );
+    }
+    return out;
+  }
+
+  // ---- convolution ------------------------------------------------------------------------
+
+  #geometry(g: Omit<Conv2dGeometry, "n">): void {
+    this.#i32.set([g.c, g.h, g.w, g.kh, g.kw, g.stride, g.pad, g.oh, g.ow], this.#geo >> 2);
+  }
+
+  conv2d(x: Storage, w: Storage, bias: Storage | null, g: Conv2dGeometry): Storage {
+    const xp = this.#p(x), wp = this.#p(w), bp = bias ? this.#p(bias) : 0;
+    const { n, c, h, o, oh, ow } = g;
+    const ohw = oh * ow, hw = h * g.w, ckk = c * g.kh * g.kw;
+    // The bias fill or the GEMM writes every output unless there is neither.
+    const out = bp || ckk > 0 ? this.#new(n * o * ohw) : this.alloc(n * o * ohw) as WasmStorage;
+    if (out.length === 0) return out;
+    this.#geometry(g);
+    const pointwise = g.kh === 1 && g.kw === 1 && g.stride === 1 && g.pad === 0;
+    // Strided windows do not pack as rows: write the im2col matrix out, then a dense GEMM.
+    const col = !pointwise && g.stride > 1 && ckk > 0 ? this.#new(ckk * ohw) : null;
+    for (let ni = 0; ni < n; ni++) {
+      const yp = out.ptr + ni * o * ohw * 4, xb = xp + ni * c * hw * 4;
+      if (bp) this.#par("fillRows", o, 1, this.#minElements / ohw, (b, e) => [yp, bp, ohw, b, e]);
+      if (ckk === 0) continue;
+      const acc = bp ? 1 : 0;
+      if (pointwise) {
+        this.#gemm(o, ohw, c, wp, c, 1, 0, xb, hw, 1, yp, ohw, acc);
+      } else if (col) {
+        const geo = this.#geo;
+        this.#par("im2col", ckk, 1, this.#minElements / ohw, (b, e) => [xb, geo, col.ptr, b, e]);
+        this.#gemm(o, ohw, ckk, wp, ckk, 1, 0, col.ptr, ohw, 1, yp, ohw, acc);
+      } else {
+        this.#gemm(o, ohw, ckk, wp, ckk, 1, 1, xb, 0, 0, yp, ohw, acc);
+      }
+    }
+    if (col) this.free(col);
+    return out;
+  }
+
+  conv2dBackwardData(dy: Storage, w: Storage, g: Conv2dGeometry): Storage {
+    const dp = this.#p(dy), wp = this.#p(w);
+    const { n, c, h, o, oh, ow, kh, kw } = g;
+    const ohw = oh * ow, hw = h * g.w, kk = kh * kw, ckk = c * kk;
+    const pointwise = kh === 1 && kw === 1 && g.stride === 1 && g.pad === 0;
+    const flipped = !pointwise && g.stride === 1 && kh === kw && g.pad <= kh - 1;
+    const out = flipped ? this.#new(n * c * hw) : this.alloc(n * c * hw) as WasmStorage;
+    if (out.length === 0) return out;
+    if (o === 0 || ohw === 0) {
+      this.fill(out, 0);
+      return out;
+    }
+    if (flipped) {
+      // Stride 1: dx is the forward convolution of dy (padded by k - 1 - pad) with the filter
+      // flipped in space and transposed in channels, an implicit GEMM with fast im2col packing.
+      const wf = this.#new(o * ckk);
+      this.#par(
+        "flipFilter",
+        c,
+        1,
+        this.#minElements / (o * kk),
+        (b, e) => [wp, wf.ptr, o, c, kk, b, e],
+      );
+      this.#geometry({ ...g, c: o, h: oh, w: ow, o: c, pad: kh - 1 - g.pad, oh: h, ow: g.w });
+      for (let ni = 0; ni < n; ni++) {
+        const db = dp + ni * o * ohw * 4, xb = out.ptr + ni * c * hw * 4;
+        this.#gemm(c, hw, o * kk, wf.ptr, o * kk, 1, 1, db, 0, 0, xb, hw, 0);
+      }
+      this.free(wf);
+      return out;
+    }
+    this.#geometry(g);
+    // Otherwise: the im2col-shaped gradient W^T dy, added back into the image row by row.
+    const col = pointwise ? null : this.#new(ckk * ohw);
+    for (let ni = 0; ni < n; ni++) {
+      const db = dp + ni * o * ohw * 4, xb = out.ptr + ni * c * hw * 4;
+      if (col === null) {
+        this.#gemm(c, hw, o, wp, 1, c, 0, db, ohw, 1, xb, hw, 0);
+      } else {
+        const geo = this.#geo;
+        this.#gemm(ckk, ohw, o, wp, 1, ckk, 0, db, ohw, 1, col.ptr, ohw, 0);
+        this.#par(
+          "col2im",
+          c,
+          1,
+          this.#minElements / (kk * ohw),
+          (b, e) => [col.ptr, geo, xb, b, e],
+        );
+      }
+    }
+    if (col) this.free(col);
+    return out;
+  }
+
+  conv2dBackwardFilter(x: Storage, dy: Storage, g: Conv2dGeometry): Storage {
+    const xp = this.#p(x), dp = this.#p(dy);
+    const { n, c, h, o, oh, ow } = g;
+    const ckk = c * g.kh * g.kw, ohw = oh * ow, hw = h * g.w;
+    const out = this.alloc(o * ckk) as WasmStorage;
+    if (out.length === 0 || ohw === 0) return out;
+    this.#geometry(g);
+    const pointwise = g.kh === 1 && g.kw === 1 && g.stride === 1 && g.pad === 0;
+    // dW += dy[n] (o x ohw) times the transposed im2col matrix of x[n], written out once per
+    // image so the GEMM packs it with the fast transposing packer.
+    const col = pointwise ? null : this.#new(ckk * ohw);
+    for (let ni = 0; ni < n; ni++) {
+      const db = dp + ni * o * ohw * 4, xb = xp + ni * c * hw * 4;
+      if (col === null) {
+        this.#gemm(o, c, ohw, db, ohw, 1, 0, xb, 1, hw, out.ptr, c, 1);
+      } else {
+        const geo = this.#geo;
+        this.#par("im2col", ckk, 1, this.#minElements / ohw, (b, e) => [xb, geo, col.ptr, b, e]);
+        this.#gemm(o, ckk, ohw, db, ohw, 1, 0, col.ptr, 1, ohw, out.ptr, ckk, 1);
+      }
+    }
+    if (col) this.free(col);
+    return out;
+  }
+
+  // ---- normalisation and softmax ----------------------------------------------------------
+
+  groupNorm(x: Storage, gamma: Storage, beta: Storage, g: GroupNormGeometry): GroupNormResult {
+    const xs = this.#s(x), gp = this.#p(gamma), bp = this.#p(beta);
+    const y = this.#new(xs.length), mean = this.#new(g.n * g.groups);
+    const rstd = this.#new(g.n * g.groups);
+    const rowSize = (g.c / g.groups) * g.hw;
+    this.#par(
+      "groupNorm",
+      g.n * g.groups,
+      1,
+      Math.ceil(this.#minElements / rowSize),
+      (b, e) => [xs.ptr, gp, bp, y.ptr, mean.ptr, rstd.ptr, g.c, g.hw, g.groups, g.eps, b, e],
+    );
+    return { y, mean, rstd };
+  }
+
+  groupNormBackward(
+    dy: Storage,
+    x: Storage,
+    gamma: Storage,
+    mean: Storage,
+    rstd: Storage,
+    g: GroupNormGeometry,
+  ): GroupNormGrads {
+    const xs = this.#s(x), dp = this.#p(dy), gp = this.#p(gamma);
+    const mp = this.#p(mean), rp = this.#p(rstd);
+    const dx = this.#new(xs.length);
+    const dgPart = this.#new(g.n * g.c), dbPart = this.#new(g.n * g.c);
+    const rowSize = (g.c / g.groups) * g.hw;
+    this.#par(
+      "groupNormBackward",
+      g.n * g.groups,
+      1,
+      Math.ceil(this.#minElements / rowSize),
+      (b, e) => [
+        dp,
+        xs.ptr,
+        gp,
+        mp,
+        rp,
+        dx.ptr,
+        dgPart.ptr,
+        dbPart.ptr,
+        g.c,
+        g.hw,
+        g.groups,
+        b,
+        e,
+      ],
+    );
+    const dgamma = this.reduceSum(dgPart, [g.n, g.c], [1, g.c]);
+    const dbeta = this.reduceSum(dbPart, [g.n, g.c], [1, g.c]);
+    this.free(dgPart);
+    this.free(dbPart);
+    return { dx, dgamma, dbeta };
+  }
+
+  softmax(x: Storage, rows: number, cols: number): Storage {
+    const xp = this.#p(x), out = this.#new(rows * cols);
+    if (cols === 0) return out;
+    this.#par(
+      "softmax",
+      rows,
+      1,
+      Math.ceil(this.#minElements / cols),
+      (b, e) => [xp, out.ptr, cols, b, e],
+    );
+    return out;
+  }
+
+  softmaxBackward(y: Storage, dy: Storage, rows: number, cols: number): Storage {
+    const yp = this.#p(y), dp = this.#p(dy), out = this.#new(rows * cols);
+    if (cols === 0) return out;
+    this.#par(
+      "softmaxBackward",
+      rows,
+      1,
+      Math.ceil(this.#minElements / cols),
+      (b, e) => [yp, dp, out.ptr, cols, b, e],
+    );
+    return out;
+  }
+
+  // ---- resampling and layout --------------------------------------------------------------
+
+  upsampleNearest(x: Storage, planes: number, h: number, w: number, factor: number): Storage {
+    const xp = this.#p(x), out = this.#new(planes * h * w * factor * factor);
+    this.#par(
+      "upsampleNearest",
+      planes,
+      1,
+      Math.ceil(this.#minElements / (h * w * factor * factor)),
+      (b, e) => [xp, out.ptr, h, w, factor, b, e],
+    );
+    return out;
+  }
+
+  upsampleNearestBackward(
+    dy: Storage,
+    planes: number,
+    h: number,
+    w: number,
+    factor: number,
+  ): Storage {
+    const dp = this.#p(dy), out = this.#new(planes * h * w);
+    this.#par(
+      "upsampleNearestBackward",
+      planes,
+      1,
+      Math.ceil(this.#minElements / (h * w * factor * factor)),
+      (b, e) => [dp, out.ptr, h, w, factor, b, e],
+    );
+    return out;
+  }
+
+  /** Copies `rows` rows of `len` elements between strided layouts. */
+  #copyRows(
+    src: number,
+    srcStride: number,
+    dst: number,
+    dstStride: number,
+    len: number,
+    rows: number,
+  ) {
+    if (len === 0 || rows === 0) return;
+    this.#par(
+      "copyRows",
+      rows,
+      1,
+      Math.ceil(this.#minElements / len),
+      (b, e) => [src, srcStride * 4, dst, dstStride * 4, len * 4, b, e],
+    );
+  }
+
+  concat(xs: readonly Storage[], outer: number, sizes: readonly number[], inner: number): Storage {
+    const total = sizes.reduce((a, b) => a + b, 0);
+    const ptrs = xs.map((x) => this.#p(x));
+    const out = this.#new(outer * total * inner);
+    let off = 0;
+    ptrs.forEach((p, i) => {
+      const len = sizes[i] * inner;
+      this.#copyRows(p, len, out.ptr + off * 4, total * inner, len, outer);
+      off += len;
+    });
+    return out;
+  }
+
+  slice(
+    x: Storage,
+    outer: number,
+    axis: number,
+    start: number,
+    len: number,
+    inner: number,
+  ): Storage {
+    const p = this.#p(x), out = this.#new(outer * len * inner);
+    this.#copyRows(p + start * inner * 4, axis * inner, out.ptr, len * inner, len * inner, outer);
+    return out;
+  }
+
+  gather(table: Storage, index: Storage): Storage {
+    const tp = this.#p(table), ix = this.#s(index), out = this.#new(ix.length);
+    this.#each("gather", ix.length, (b, e) => [tp, ix.ptr, out.ptr, b, e]);
+    return out;
+  }
+
+  gatherRows(src: Storage, index: Storage, rowSize: number): Storage {
+    const sp = this.#p(src), ix = this.#s(index), out = this.#new(ix.length * rowSize);
+    this.#par(
+      "gatherRows",
+      ix.length,
+      1,
+      Math.ceil(this.#minElements / Math.max(1, rowSize)),
+      (b, e) => [sp, ix.ptr, out.ptr, rowSize, b, e],
+    );
+    return out;
+  }
+
+  // ---- losses -----------------------------------------------------------------------------
+
+  loss(kind: LossKind, pred: Storage, target: Storage, delta: number): Storage {
+    const ps = this.#s(pred), out = this.#new(1);
+    this.#k.loss(LOSS_CODES[kind], ps.ptr, this.#p(target), ps.length, delta, out.ptr);
+    return out;
+  }
+
+  lossBackward(
+    kind: LossKind,
+    pred: Storage,
+    target: Storage,
+    delta: number,
+    scale: Storage,
+  ): Storage {
+    const ps = this.#s(pred), tp = this.#p(target), sp = this.#p(scale);
+    const out = this.#new(ps.length), code = LOSS_CODES[kind];
+    this.#each(
+      "lossBackward",
+      ps.length,
+      (b, e) => [code, ps.ptr, tp, ps.length, delta, sp, out.ptr, b, e],
+    );
+    return out;
+  }
+
+  // ---- optimisation -----------------------------------------------------------------------
+
+  adam(params: Storage, grads: Storage, m: Storage, v: Storage, s: AdamSettings): void {
+    const ps = this.#s(params), gp = this.#p(grads), mp = this.#p(m), vp = this.#p(v);
+    const clip = s.clip ? this.#p(s.clip.gradSquaredNorm) : 0;
+    const bc1 = 1 - s.beta1 ** s.step, bc2 = 1 - s.beta2 ** s.step;
+    this.#each("adam", ps.length, (b, e) => [
+      ps.ptr,
+      gp,
+      mp,
+      vp,
+      s.lr,
+      s.beta1,
+      s.beta2,
+      s.eps,
+      s.weightDecay,
+      s.decoupled ? 1 : 0,
+      bc1,
+      bc2,
+      clip,
+      s.clip ? s.clip.maxNorm : 0,
+      b,
+      e,
+    ]);
+  }
+
+  ema(target: Storage, source: Storage, decay: number): void {
+    const t = this.#s(target), sp = this.#p(source);
+    this.#each("ema", t.length, (b, e) => [t.ptr, sp, decay, b, e]);
+  }
+
+  // ---- random numbers ---------------------------------------------------------------------
+
+  randomUniform(out: Storage, draw: RandomDraw): void {
+    const o = this.#s(out), [k0, k1] = seedKey(draw.seed);
+    this.#each(
+      "randomUniform",
+      o.length,
+      (b, e) => [o.ptr, o.length, draw.counter, draw.stream, k0, k1, b, e],
+    );
+  }
+
+  randomNormal(out: Storage, draw: RandomDraw): void {
+    const o = this.#s(out), [k0, k1] = seedKey(draw.seed);
+    this.#each(
+      "randomNormal",
+      o.length,
+      (b, e) => [o.ptr, o.length, draw.counter, draw.stream, k0, k1, b, e],
+    );
+  }
+
+  randomInt(out: Storage, draw: RandomDraw, lo: number, hi: number): void {
+    const o = this.#s(out), [k0, k1] = seedKey(draw.seed);
+    this.#each(
+      "randomInt",
+      o.length,
+      (b, e) => [o.ptr, o.length, draw.counter, draw.stream, k0, k1, lo, hi, b, e],
+    );
+  }
+
+  flush(): void {}
+
+  dispose(): void {
+    this.#disposed = true;
+    this.#scopes = [];
+    this.#pool?.close();
+  }
+}
+
+/**
+ * Creates a wasm backend and waits until its worker threads listen. Call `dispose()` when done
+ * with it to stop them at once; otherwise they stop after a moment without work.
+ */
+export async function createWasmBackend(options: WasmBackendOptions = {}): Promise<Backend> {
+  const be = new WasmBackend(options);
+  await be.ready();
+  return be;
+}
