@@ -71,6 +71,7 @@ import { adamKernel, emaKernel } from "./kernels/optim.ts";
 import { lossGradKernel } from "./kernels/loss.ts";
 import { LANES, randomKernel, type RandomKind } from "./kernels/random.ts";
 import { groupsGrid, type KernelSpec, linearGrid, paramLayout, type ParamValue } from "./wgsl.ts";
+import { sizeOf } from "../src/shape.ts";
 
 /** One pooled allocation; views share it. */
 class Allocation {
@@ -120,12 +121,6 @@ function toF32(data: ArrayLike<number>): Float32Array<ArrayBuffer> {
     return data as Float32Array<ArrayBuffer>;
   }
   return Float32Array.from(data);
-}
-
-function sizeOf(shape: readonly number[]): number {
-  let n = 1;
-  for (const d of shape) n *= d;
-  return n;
 }
 
 function rowMajorStrides(shape: readonly number[]): number[] {

@@ -28,7 +28,7 @@ import { qualityRatio } from "../src/metrics/sliced_wasserstein.ts";
 import { offArmFraction } from "../src/metrics/spiral_arm.ts";
 import { forwardStrip, stack } from "../src/plot/histogram.ts";
 import { Random } from "../src/random.ts";
-import { sample, SAMPLERS, type SamplerKind } from "../src/sample.ts";
+import { sample, type SamplerKind, SAMPLERS } from "../src/sample.ts";
 import { createProgress } from "../src/terminal/progress.ts";
 import { train } from "../src/train.ts";
 import { runMain } from "./cli.ts";
@@ -99,8 +99,7 @@ Usage: deno run -A scripts/spiral.ts [options]
   --clip X             clip the sampler's x0 estimate to [-X, X] (default: off)
   --sample-steps N     sampling steps, respaced (default: T)
   --samples N          points to generate (default ${DEFAULTS.samples})
-  --train-size N       training points drawn from the distribution (default ${DEFAULTS["train-size"]};
-                       the seed draws 10,000)
+  --train-size N       training points drawn (default ${DEFAULTS["train-size"]}; the seed: 10,000)
   --seed N             seed of training and sampling (default ${DEFAULTS.seed})
   --data-seed N        seed of the training data (default ${DEFAULTS["data-seed"]})
   --backend NAME       ${BACKEND_CHOICES.join(", ")} (default auto)
@@ -244,7 +243,7 @@ async function main(args: string[]): Promise<void> {
   await Deno.mkdir(out, { recursive: true });
 
   console.log(
-    `${dist}: ${trainSize.toLocaleString("en")} training points; MLP ${layers}x${hidden}, ${kind} schedule T=${T}, ` +
+    `${dist}: ${trainSize} training points; MLP ${layers}x${hidden}, ${kind} schedule T=${T}, ` +
       `${steps} steps of batch ${batch}, lr ${lr} (${lrSchedule}), EMA ${ema || "off"}`,
   );
   const bar = createProgress({ total: steps, label: "train" });

@@ -18,7 +18,8 @@ export const SAMPLERS: readonly SamplerKind[] = ["ddpm", "ddim", "heun"];
 import { checkChoice, checkInt, checkNumber } from "./errors.ts";
 import type { DiffusionModel, WeightsChoice } from "./model.ts";
 import { blocksFor } from "./random.ts";
-import { noGrad, sizeOf, Tensor } from "./tensor.ts";
+import { sizeOf } from "./shape.ts";
+import { noGrad, Tensor } from "./tensor.ts";
 import { STREAMS } from "./train.ts";
 
 /** Options of {@link sample}. */

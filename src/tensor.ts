@@ -10,6 +10,7 @@
  */
 
 import type { Backend, Storage } from "./backend.ts";
+import { sizeOf } from "./shape.ts";
 
 /** The rule that turns d(loss)/d(output) into d(loss)/d(input) for each input (null: no gradient). */
 export interface GradNode {
@@ -32,13 +33,6 @@ export function noGrad<T>(fn: () => T): T {
   } finally {
     gradEnabled = before;
   }
-}
-
-/** Number of elements of a shape. */
-export function sizeOf(shape: readonly number[]): number {
-  let n = 1;
-  for (const d of shape) n *= d;
-  return n;
 }
 
 /** An n-dimensional array of numbers held by a backend. */

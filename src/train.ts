@@ -24,7 +24,8 @@ import { gatherRows } from "./ops/shape.ts";
 import { Adam } from "./optim/adam.ts";
 import { learningRate, LR_SCHEDULES, type LrSchedule } from "./optim/lr_schedule.ts";
 import { blocksFor, Random } from "./random.ts";
-import { backward, sizeOf, Tensor } from "./tensor.ts";
+import { sizeOf } from "./shape.ts";
+import { backward, Tensor } from "./tensor.ts";
 
 /** Training data: `values` holds `shape[0]` samples of shape `shape.slice(1)`, row-major. */
 export interface Dataset {

@@ -17,4 +17,3 @@ Deno.test("timestep embedding is the PyTorch twin's: [sin(t f_i), cos(t f_i)], f
   });
   assert.throws(() => timestepEmbedding(tensor(be, [1], [1]), 5), /even/);
 });
-

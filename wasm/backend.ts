@@ -33,6 +33,7 @@ import { seedKey } from "../src/random.ts";
 import { Heap } from "./heap.ts";
 import { instantiate, kernelModule, type Kernels } from "./kernels.ts";
 import { MAX_CHUNKS, ThreadPool } from "./threads.ts";
+import { broadcastStrides, sizeOf } from "../src/shape.ts";
 
 const PAGE = 65536;
 /** Bytes of the block where the host writes small parameters (shapes, strides, geometry). */
@@ -158,23 +159,6 @@ export interface WasmBackendOptions {
   initialMiB?: number;
   /** The most memory the backend may use, in MiB (default 4096, the 32-bit limit). */
   maxMiB?: number;
-}
-
-function sizeOf(shape: readonly number[]): number {
-  let n = 1;
-  for (const d of shape) n *= d;
-  return n;
-}
-
-/** Row-major strides of `shape`, 0 where the axis is broadcast (size 1) against `to`. */
-function broadcastStrides(shape: readonly number[], to: readonly number[]): number[] {
-  const strides = new Array<number>(to.length).fill(0);
-  let s = 1;
-  for (let i = shape.length - 1; i >= 0; i--) {
-    strides[i] = shape[i] === 1 && to[i] !== 1 ? 0 : s;
-    s *= shape[i];
-  }
-  return strides;
 }
 
 function rowMajorStrides(shape: readonly number[]): number[] {

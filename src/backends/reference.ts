@@ -21,6 +21,7 @@ import type {
   UnaryOp,
 } from "../backend.ts";
 import { fillNormal, fillUniform, uniformToInt } from "../random.ts";
+import { broadcastStrides, sizeOf } from "../shape.ts";
 
 type Arr = Float32Array | Float64Array;
 
@@ -43,23 +44,6 @@ function arr(s: Storage): Arr {
     throw new TypeError("reference backend: got storage from another backend");
   }
   return s.data;
-}
-
-function sizeOf(shape: readonly number[]): number {
-  let n = 1;
-  for (const d of shape) n *= d;
-  return n;
-}
-
-/** Row-major strides of `shape`, with 0 where the axis is broadcast (size 1) against `to`. */
-function broadcastStrides(shape: readonly number[], to: readonly number[]): number[] {
-  const strides = new Array<number>(to.length).fill(0);
-  let s = 1;
-  for (let i = shape.length - 1; i >= 0; i--) {
-    strides[i] = shape[i] === 1 && to[i] !== 1 ? 0 : s;
-    s *= shape[i];
-  }
-  return strides;
 }
 
 /** dst [cols, rows] = transpose of src [rows, cols] starting at `off`. */

@@ -10,6 +10,7 @@
 import type { Backend, BackendName } from "../backend.ts";
 import { OptionError } from "../errors.ts";
 import { createWebGpuBackend, probeWebGpu } from "../../gpu/mod.ts";
+import { createWasmBackend } from "../../wasm/backend.ts";
 import { ReferenceBackend } from "./reference.ts";
 
 /** A backend by name, `auto`, or a backend instance the caller built. */
@@ -31,6 +32,11 @@ export interface BackendSelection {
   reason: string;
 }
 
+function threadsOf(backend: Backend): string {
+  const n = (backend as Backend & { threads?: number }).threads ?? 1;
+  return n === 1 ? "1 thread" : `${n} threads`;
+}
+
 /** Resolves a {@link BackendChoice}, opening the backend. */
 export async function selectBackend(choice: BackendChoice = "auto"): Promise<BackendSelection> {
   if (typeof choice === "object") {
@@ -42,10 +48,10 @@ export async function selectBackend(choice: BackendChoice = "auto"): Promise<Bac
       if (probe.usable) {
         return { backend: await createWebGpuBackend(), reason: `webgpu backend: ${probe.reason}` };
       }
+      const backend = await createWasmBackend();
       return {
-        backend: new ReferenceBackend(),
-        reason:
-          `reference backend: no hardware GPU (${probe.reason}) and no WASM backend in this version`,
+        backend,
+        reason: `wasm backend (${threadsOf(backend)}): no hardware GPU (${probe.reason})`,
       };
     }
     case "reference":
@@ -61,10 +67,10 @@ export async function selectBackend(choice: BackendChoice = "auto"): Promise<Bac
       const backend = await createWebGpuBackend({ allowFallbackAdapter: true });
       return { backend, reason: `webgpu backend, as asked: ${probe.reason}` };
     }
-    case "wasm":
-      throw new OptionError(
-        `backend "wasm" is not available in this version; use "auto" or "reference"`,
-      );
+    case "wasm": {
+      const backend = await createWasmBackend();
+      return { backend, reason: `wasm backend (${threadsOf(backend)}), as asked` };
+    }
     default:
       throw new OptionError(
         `backend must be one of ${BACKEND_CHOICES.join(", ")}, got ${JSON.stringify(choice)}`,

@@ -8,7 +8,8 @@
 
 import type { Backend, Storage } from "../backend.ts";
 import type { Random } from "../random.ts";
-import { sizeOf, Tensor } from "../tensor.ts";
+import { sizeOf } from "../shape.ts";
+import { Tensor } from "../tensor.ts";
 
 /** How a parameter starts: uniform in [-bound, bound], or a constant. */
 export type ParamInit = { kind: "uniform"; bound: number } | { kind: "constant"; value: number };

@@ -5,7 +5,8 @@
  * @module
  */
 
-import { result, sizeOf, type Tensor } from "../tensor.ts";
+import { sizeOf } from "../shape.ts";
+import { result, type Tensor } from "../tensor.ts";
 
 /** The same elements with another shape (one axis may be -1). Shares storage. */
 export function reshape(x: Tensor, shape: readonly number[]): Tensor {

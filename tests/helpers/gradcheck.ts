@@ -14,7 +14,8 @@ import assert from "node:assert/strict";
 import type { Backend } from "../../src/backend.ts";
 import { ReferenceBackend } from "../../src/backends/reference.ts";
 import { Random } from "../../src/random.ts";
-import { backward, noGrad, sizeOf, type Tensor, tensor, variable } from "../../src/tensor.ts";
+import { sizeOf } from "../../src/shape.ts";
+import { backward, noGrad, type Tensor, tensor, variable } from "../../src/tensor.ts";
 import { add, mul } from "../../src/ops/elementwise.ts";
 import { sum } from "../../src/ops/reduce.ts";
 
