@@ -130,17 +130,11 @@ interface Twin {
   forwardMs: number;
 }
 
-async function torchTwin(): Promise<Twin | string> {
-  const twin = new URL("../../shared/bench/torch_twin.py", import.meta.url).pathname;
-  try {
-    await Deno.stat(twin);
-  } catch {
-    return `no PyTorch twin at ${twin}`;
-  }
+async function torchTwinAt(twin: string, threadCount: number): Promise<Twin | string> {
   let out;
   try {
     out = await new Deno.Command("/usr/bin/python3", {
-      args: [twin, "bench", "mlp", "--threads", "1", "--T", String(T)],
+      args: [twin, "bench", "mlp", "--threads", String(threadCount), "--T", String(T)],
       stdout: "piped",
       stderr: "piped",
     }).output();
@@ -157,6 +151,21 @@ async function torchTwin(): Promise<Twin | string> {
       .exec(text);
   if (!step || !fwd) return `unexpected twin output: ${text.trim()}`;
   return { stepMs: Number(step[1]), forwardMs: Number(fwd[1]) };
+}
+
+/** The PyTorch twin's figures: the faster of one and two threads, figure by figure. */
+async function torchTwin(): Promise<Twin | string> {
+  const twin = new URL("../../shared/bench/torch_twin.py", import.meta.url).pathname;
+  try {
+    await Deno.stat(twin);
+  } catch {
+    return `no PyTorch twin at ${twin}`;
+  }
+  const a = await torchTwinAt(twin, 1);
+  if (typeof a === "string") return a;
+  const b = await torchTwinAt(twin, 2);
+  if (typeof b === "string") return a;
+  return { stepMs: Math.min(a.stepMs, b.stepMs), forwardMs: Math.min(a.forwardMs, b.forwardMs) };
 }
 
 // ---- the report ------------------------------------------------------------------------------
@@ -220,7 +229,7 @@ row("train step", mine1.stepMs, mineN.stepMs, tw?.stepMs ?? null);
 row("sampling step, 10,000 points", mine1.sampleMs, mineN.sampleMs, tw?.forwardMs ?? null);
 if (tw) {
   console.log(
-    "  (PyTorch: torch_twin.py bench mlp --threads 1; its sampling figure is the network's forward\n" +
+    "  (PyTorch: torch_twin.py bench mlp, the faster of --threads 1 and 2; its sampling figure is the network's forward\n" +
       "  pass alone; ratio = PyTorch time / wasm time, above 1 the wasm backend is faster)",
   );
 }

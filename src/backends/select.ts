@@ -45,13 +45,24 @@ export async function selectBackend(choice: BackendChoice = "auto"): Promise<Bac
   switch (choice) {
     case "auto": {
       const probe = await probeWebGpu();
+      let gpuFailure = "";
       if (probe.usable) {
-        return { backend: await createWebGpuBackend(), reason: `webgpu backend: ${probe.reason}` };
+        try {
+          return {
+            backend: await createWebGpuBackend(),
+            reason: `webgpu backend: ${probe.reason}`,
+          };
+        } catch (e) {
+          // A device that fails to open is no reason to fail: fall back to the CPU and say why.
+          gpuFailure = `; opening ${probe.reason} failed: ${(e as Error).message}`;
+        }
       }
       const backend = await createWasmBackend();
       return {
         backend,
-        reason: `wasm backend (${threadsOf(backend)}): no hardware GPU (${probe.reason})`,
+        reason: gpuFailure
+          ? `wasm backend (${threadsOf(backend)}): falling back from WebGPU${gpuFailure}`
+          : `wasm backend (${threadsOf(backend)}): no hardware GPU (${probe.reason})`,
       };
     }
     case "reference":
