@@ -17,9 +17,9 @@
  */
 
 export { STREAMS, train } from "./src/train.ts";
-export type { Dataset, MlpOptions, TrainOptions, TrainProgress } from "./src/train.ts";
-export { sample } from "./src/sample.ts";
-export type { SampleOptions, Samples } from "./src/sample.ts";
+export type { Dataset, MlpOptions, TrainOptions, TrainProgress, UNetOptions } from "./src/train.ts";
+export { sample, SAMPLERS } from "./src/sample.ts";
+export type { SampleOptions, SamplerKind, Samples } from "./src/sample.ts";
 export { DiffusionModel } from "./src/model.ts";
 export type { DiffusionConfig, WeightsChoice } from "./src/model.ts";
 export { decodeModel, encodeModel, loadModel, saveModel } from "./src/io/model_file.ts";
@@ -39,6 +39,12 @@ export type { DdpmOptions, SamplerVariance } from "./src/diffusion/ddpm.ts";
 export type { Prediction } from "./src/diffusion/parameterization.ts";
 export type { MlpConfig, TimeInput } from "./src/models/mlp.ts";
 export type { NetworkConfig } from "./src/models/registry.ts";
+export { DEFAULT_UNET_CONFIG, unetConfig } from "./src/models/unet.ts";
+export type { UNetConfig } from "./src/models/unet.ts";
+export { loadMnist } from "./src/data/mnist.ts";
+export type { MnistData, MnistOptions, MnistSplit } from "./src/data/mnist.ts";
+export { parseIdx, readIdx } from "./src/data/idx.ts";
+export type { IdxFile, IdxType } from "./src/data/idx.ts";
 export type { LrSchedule } from "./src/optim/lr_schedule.ts";
 
 export {

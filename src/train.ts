@@ -17,7 +17,8 @@ import { makeBetas, type ScheduleConfig } from "./diffusion/schedule.ts";
 import { checkChoice, checkInt, checkNumber, OptionError, TrainingError } from "./errors.ts";
 import { type DiffusionConfig, DiffusionModel } from "./model.ts";
 import type { MlpConfig, TimeInput } from "./models/mlp.ts";
-import { networkSpecs } from "./models/registry.ts";
+import { type NetworkConfig, networkSpecs } from "./models/registry.ts";
+import { checkUNetConfig, type UNetConfig, unetConfig } from "./models/unet.ts";
 import { ParamLayout } from "./nn/params.ts";
 import { LOSS_KINDS, regressionLoss } from "./ops/loss.ts";
 import { gatherRows } from "./ops/shape.ts";
@@ -35,8 +36,10 @@ export interface Dataset {
   shape: readonly number[];
 }
 
-/** Options of the MLP denoiser (see {@link MlpConfig}). */
+/** Options of the MLP denoiser (see {@link MlpConfig}), for vector data. */
 export interface MlpOptions {
+  /** The MLP (the default for vector data). */
+  kind?: "mlp";
   /** Hidden width (default 256 for 2-D data, 128 for 1-D). */
   hidden?: number;
   /** Hidden layers (default 3). */
@@ -46,6 +49,11 @@ export interface MlpOptions {
   /** Size of the sinusoidal embedding (default 32). */
   embeddingDim?: number;
 }
+
+/** Options of the UNet denoiser (see {@link UNetConfig}), for image data [count, channels, size, size]. */
+export type UNetOptions =
+  & { kind: "unet" }
+  & Partial<Omit<UNetConfig, "kind" | "channels" | "imageSize">>;
 
 /** Progress reported every `progressEvery` steps. */
 export interface TrainProgress {
@@ -67,8 +75,8 @@ export interface TrainProgress {
 export interface TrainOptions {
   /** The training data. */
   data: Dataset;
-  /** The denoising network (an MLP for vector data). */
-  network?: MlpOptions;
+  /** The denoising network: an MLP for vector data (default), a UNet for images. */
+  network?: MlpOptions | UNetOptions;
   /** The noise schedule (default linear 1e-4 .. 0.02 over T = 1000). */
   schedule?: ScheduleConfig;
   /** What the network predicts (default "epsilon"). */
@@ -133,10 +141,57 @@ function checkDataset(d: Dataset): void {
   }
 }
 
+function resolveNetwork(
+  n: MlpOptions | UNetOptions | undefined,
+  dataShape: readonly number[],
+  T: number,
+): NetworkConfig {
+  const sample = dataShape.slice(1);
+  if (n?.kind === "unet") {
+    if (sample.length !== 3 || sample[1] !== sample[2]) {
+      throw new OptionError(
+        `a UNet needs square images: data.shape [count, channels, size, size], got [${dataShape}]`,
+      );
+    }
+    const { kind: _, ...overrides } = n;
+    const config = unetConfig({ ...overrides, channels: sample[0], imageSize: sample[1] });
+    try {
+      checkUNetConfig(config);
+    } catch (e) {
+      throw new OptionError((e as Error).message);
+    }
+    return config;
+  }
+  if (n?.kind !== undefined && n.kind !== "mlp") {
+    throw new OptionError(`network.kind must be "mlp" or "unet", got ${JSON.stringify(n.kind)}`);
+  }
+  const m = (n ?? {}) as MlpOptions;
+  const dim = sizeOf(sample);
+  const network: MlpConfig = {
+    kind: "mlp",
+    dim,
+    hidden: m.hidden ?? (dim === 1 ? 128 : 256),
+    layers: m.layers ?? 3,
+    T,
+    timeInput: m.timeInput ?? "scalar",
+    embeddingDim: m.embeddingDim ?? 32,
+  };
+  checkInt("network.hidden", network.hidden, 1);
+  checkInt("network.layers", network.layers, 1);
+  checkChoice("network.timeInput", network.timeInput, ["scalar", "sinusoidal"] as const);
+  if (
+    network.timeInput === "sinusoidal" && (network.embeddingDim < 4 || network.embeddingDim % 2)
+  ) {
+    throw new OptionError(
+      `network.embeddingDim must be even and at least 4, got ${network.embeddingDim}`,
+    );
+  }
+  return network;
+}
+
 /** Validates options and fills in defaults, throwing an {@link OptionError} that names the bad one. */
 export function resolveTrainOptions(o: TrainOptions) {
   checkDataset(o.data);
-  const dim = sizeOf(o.data.shape.slice(1));
   const schedule: ScheduleConfig = o.schedule ??
     { kind: "linear", T: 1000, betaStart: 1e-4, betaEnd: 0.02 };
   try {
@@ -175,25 +230,7 @@ export function resolveTrainOptions(o: TrainOptions) {
   if (r.emaDecay !== null) checkNumber("emaDecay", r.emaDecay, { ge: 0, lt: 1 });
   checkInt("seed", r.seed, 0);
   checkInt("progressEvery", r.progressEvery, 1);
-  const network: MlpConfig = {
-    kind: "mlp",
-    dim,
-    hidden: o.network?.hidden ?? (dim === 1 ? 128 : 256),
-    layers: o.network?.layers ?? 3,
-    T: schedule.T,
-    timeInput: o.network?.timeInput ?? "scalar",
-    embeddingDim: o.network?.embeddingDim ?? 32,
-  };
-  checkInt("network.hidden", network.hidden, 1);
-  checkInt("network.layers", network.layers, 1);
-  checkChoice("network.timeInput", network.timeInput, ["scalar", "sinusoidal"] as const);
-  if (
-    network.timeInput === "sinusoidal" && (network.embeddingDim < 4 || network.embeddingDim % 2)
-  ) {
-    throw new OptionError(
-      `network.embeddingDim must be even and at least 4, got ${network.embeddingDim}`,
-    );
-  }
+  const network = resolveNetwork(o.network, o.data.shape, schedule.T);
   const config: DiffusionConfig = {
     network,
     schedule,

@@ -143,7 +143,9 @@ async function checkRun(dist: "spiral" | "gmm1d", extra: string[], columns: stri
     const model = await loadModel(`${out}/model.safetensors`, "reference");
     assert.equal(model.stepsTrained, 30);
     assert.equal(model.config.schedule.T, 20);
-    assert.equal(model.config.network.hidden, 16);
+    const network = model.config.network;
+    assert.equal(network.kind, "mlp");
+    if (network.kind === "mlp") assert.equal(network.hidden, 16);
     assert.deepEqual(model.config.sampleShape, [columns.length]);
     assert.ok(model.ema !== null, "the default EMA is saved");
     if (!extra.includes("--no-eval")) assert.match(r.stdout, /quality ratio \d/);

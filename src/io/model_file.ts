@@ -10,7 +10,7 @@ import { makeBetas } from "../diffusion/schedule.ts";
 import { checkChoice, FileFormatError } from "../errors.ts";
 import { PREDICTIONS } from "../diffusion/parameterization.ts";
 import { type DiffusionConfig, DiffusionModel } from "../model.ts";
-import { networkSpecs } from "../models/registry.ts";
+import { networkSampleShape, networkSpecs } from "../models/registry.ts";
 import { ParamLayout } from "../nn/params.ts";
 import { writeFileAtomic } from "./atomic.ts";
 import { decodeSafetensors, encodeSafetensors, type NamedTensor } from "./safetensors.ts";
@@ -68,11 +68,9 @@ export async function decodeModel(
     makeBetas(config.schedule);
     checkChoice("prediction", config.prediction, PREDICTIONS);
     layout = new ParamLayout(networkSpecs(config.network));
-    const perSample = config.sampleShape.reduce((a, b) => a * b, 1);
-    if (config.network.kind === "mlp" && perSample !== config.network.dim) {
-      throw new Error(
-        `sampleShape [${config.sampleShape}] does not match the network's ${config.network.dim} inputs`,
-      );
+    const want = networkSampleShape(config.network);
+    if (config.sampleShape.join() !== want.join()) {
+      throw new Error(`sampleShape [${config.sampleShape}] does not match the network's [${want}]`);
     }
   } catch (e) {
     throw bad(`its configuration is unreadable: ${(e as Error).message}`);

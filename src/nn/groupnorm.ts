@@ -1,0 +1,46 @@
+/**
+ * The group normalisation layer (PyTorch's nn.GroupNorm with affine parameters).
+ *
+ * @module
+ */
+
+import { groupNorm } from "../ops/norm.ts";
+import type { Tensor } from "../tensor.ts";
+import type { ParamSpec, ParamStore } from "./params.ts";
+
+/** The parameters of a GroupNorm layer called `name` over `channels`: weight ones, bias zeros. */
+export function groupNormSpecs(name: string, channels: number): ParamSpec[] {
+  return [
+    { name: `${name}.weight`, shape: [channels], init: { kind: "constant", value: 1 } },
+    { name: `${name}.bias`, shape: [channels], init: { kind: "constant", value: 0 } },
+  ];
+}
+
+/** A GroupNorm layer bound to its parameters. */
+export class GroupNorm {
+  /** Per-channel scale [c]. */
+  readonly weight: Tensor;
+  /** Per-channel shift [c]. */
+  readonly bias: Tensor;
+  /** Number of groups. */
+  readonly groups: number;
+  /** Added to the variance. */
+  readonly eps: number;
+
+  /** Binds the parameters `name.weight` and `name.bias` of `store`. */
+  constructor(store: ParamStore, name: string, groups: number, eps = 1e-5) {
+    this.weight = store.param(`${name}.weight`);
+    this.bias = store.param(`${name}.bias`);
+    const c = this.weight.size;
+    if (!Number.isInteger(groups) || groups < 1 || c % groups !== 0) {
+      throw new RangeError(`${name}: ${c} channels do not split into ${groups} groups`);
+    }
+    this.groups = groups;
+    this.eps = eps;
+  }
+
+  /** x [n, c, ...] -> same shape. */
+  forward(x: Tensor): Tensor {
+    return groupNorm(x, this.weight, this.bias, this.groups, this.eps);
+  }
+}
