@@ -11,6 +11,7 @@ import type { Prediction } from "./diffusion/parameterization.ts";
 import { buildNetwork, type NetworkConfig, networkSpecs } from "./models/registry.ts";
 import type { Network } from "./models/network.ts";
 import { ParamLayout, ParamStore } from "./nn/params.ts";
+import type { AdamState } from "./optim/adam.ts";
 
 /** Everything that defines a model apart from its weights; saved in every checkpoint. */
 export interface DiffusionConfig {
@@ -43,6 +44,12 @@ export class DiffusionModel {
   readonly ema: ParamStore | null;
   /** Optimizer steps taken so far. */
   stepsTrained = 0;
+  /**
+   * The optimizer's state (Adam moments and step count, flat in the parameter layout) when the
+   * model was trained or loaded from a checkpoint that holds it; `train({ resume })` continues
+   * from it. Null for a model without one.
+   */
+  optimizer: AdamState | null = null;
 
   /** A model whose weights are `values` (flat, layout order), with EMA weights when given. */
   constructor(

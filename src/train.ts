@@ -115,6 +115,16 @@ export interface TrainOptions {
   signal?: AbortSignal;
   /** Called once with the backend chosen and why. */
   onBackend?: (reason: string) => void;
+  /**
+   * Continue training this model (one returned by `train`, or loaded from a file saved with its
+   * optimizer state) from its `stepsTrained` up to `steps`. The configuration and backend come
+   * from the model; with the same options and seed the result equals an uninterrupted run.
+   */
+  resume?: DiffusionModel;
+  /** How often `onCheckpoint` runs, in steps (default: never, except on abort). */
+  checkpointEvery?: number;
+  /** Called every `checkpointEvery` steps and when training is aborted, e.g. to save the model. */
+  onCheckpoint?: (model: DiffusionModel) => Promise<void> | void;
 }
 
 /** Random streams under the seed: one per kind of draw. */
@@ -189,6 +199,24 @@ function resolveNetwork(
   return network;
 }
 
+/** Throws an {@link OptionError} unless `model` can continue training with `config`. */
+function checkResumable(model: DiffusionModel, config: DiffusionConfig, ema: boolean): void {
+  const a = JSON.stringify(model.config), b = JSON.stringify(config);
+  if (a !== b) {
+    throw new OptionError(
+      `resume: the model's configuration differs from these options (model ${a}, options ${b})`,
+    );
+  }
+  if (!model.optimizer) {
+    throw new OptionError("resume: the model holds no optimizer state; save checkpoints with it");
+  }
+  if (ema !== (model.ema !== null)) {
+    throw new OptionError(
+      `resume: the model ${model.ema ? "has" : "has no"} EMA weights; set emaDecay to match`,
+    );
+  }
+}
+
 /** Validates options and fills in defaults, throwing an {@link OptionError} that names the bad one. */
 export function resolveTrainOptions(o: TrainOptions) {
   checkDataset(o.data);
@@ -243,17 +271,28 @@ export function resolveTrainOptions(o: TrainOptions) {
 /** Trains a diffusion model on `options.data` and returns it. */
 export async function train(options: TrainOptions): Promise<DiffusionModel> {
   const o = resolveTrainOptions(options);
-  const { backend: be, reason } = await selectBackend(options.backend);
-  options.onBackend?.(reason);
-  const layout = new ParamLayout(networkSpecs(o.config.network));
-  const init = layout.initialValues(new Random(o.seed, STREAMS.init));
-  const model = new DiffusionModel(o.config, be, init, o.emaDecay === null ? null : init);
+  let model: DiffusionModel;
+  if (options.resume) {
+    model = options.resume;
+    checkResumable(model, o.config, o.emaDecay !== null);
+    options.onBackend?.(`resuming on the model's ${model.backend.name} backend`);
+  } else {
+    const { backend, reason } = await selectBackend(options.backend);
+    options.onBackend?.(reason);
+    const layout = new ParamLayout(networkSpecs(o.config.network));
+    const init = layout.initialValues(new Random(o.seed, STREAMS.init));
+    model = new DiffusionModel(o.config, backend, init, o.emaDecay === null ? null : init);
+  }
+  const be = model.backend;
   const net = model.network("raw");
   const opt = new Adam(model.params, {
     decoupled: o.optimizer === "adamw",
     weightDecay: o.weightDecay,
     clipNorm: o.gradClip,
-  });
+  }, model.optimizer);
+  model.optimizer = opt.state;
+  const checkpointEvery = options.checkpointEvery ?? 0;
+  if (checkpointEvery !== 0) checkInt("checkpointEvery", checkpointEvery, 1);
   const sched = new DeviceSchedule(be, model.schedule);
   const [count, ...sampleShape] = options.data.shape;
   const data = new Tensor(be, be.upload(options.data.values), options.data.shape);
@@ -263,9 +302,10 @@ export async function train(options: TrainOptions): Promise<DiffusionModel> {
   const eps = new Tensor(be, be.alloc(n), [B, ...sampleShape]);
   const lrOpts = { lr: o.lr, schedule: o.lrSchedule, steps: o.steps, warmupSteps: o.warmupSteps };
   const start = performance.now();
-  let lastReport = start, lastStep = 0;
+  let lastReport = start;
 
-  for (let step = 1; step <= o.steps; step++) {
+  let lastStep = model.stepsTrained;
+  for (let step = model.stepsTrained + 1; step <= o.steps; step++) {
     const k = step - 1;
     be.beginScope();
     be.randomInt(
@@ -324,7 +364,11 @@ export async function train(options: TrainOptions): Promise<DiffusionModel> {
       // Let timers and signal handlers run (an abort from Ctrl-C arrives as a macrotask).
       await new Promise((r) => setTimeout(r, 0));
     }
-    if (aborted || options.signal?.aborted) break;
+    const stop = aborted || (options.signal?.aborted ?? false);
+    if (options.onCheckpoint && (stop || (checkpointEvery && step % checkpointEvery === 0))) {
+      await options.onCheckpoint(model);
+    }
+    if (stop) break;
   }
   for (const s of [data.storage, idx.storage, t.storage, eps.storage]) be.free(s);
   return model;

@@ -138,10 +138,17 @@ Deno.test("model file: tensors carry PyTorch state_dict names and shapes, plus E
   const model = await tinyModel();
   const { tensors, metadata } = decodeSafetensors(await encodeModel(model));
   const names = [...tensors.keys()];
-  const rawNames = names.filter((n) => !n.startsWith(EMA_PREFIX));
+  const isOpt = (n: string) => n.startsWith("optimizer.");
+  const rawNames = names.filter((n) => !n.startsWith(EMA_PREFIX) && !isOpt(n));
   const emaNames = names.filter((n) => n.startsWith(EMA_PREFIX));
   assert.deepEqual(rawNames, TORCH_NAMES.map(([n]) => n));
   assert.deepEqual(emaNames.sort(), TORCH_NAMES.map(([n]) => `ema.${n}`).sort());
+  // The optimizer's moments ride along (for resuming) under their own prefixes.
+  assert.deepEqual(
+    names.filter(isOpt).sort(),
+    TORCH_NAMES.flatMap(([n]) => [`optimizer.m.${n}`, `optimizer.v.${n}`]).sort(),
+  );
+  assert.equal(metadata.optimizer_step, "5");
   assert.equal(EMA_PREFIX, "ema.");
   for (const [name, shape] of TORCH_NAMES) {
     assert.deepEqual(tensors.get(name)!.shape, shape, name);
@@ -160,7 +167,7 @@ Deno.test("model file: tensors carry PyTorch state_dict names and shapes, plus E
 Deno.test("model file: a model without EMA saves no ema tensors and loads without EMA", async () => {
   const model = await train({ ...TINY, steps: 2, emaDecay: null });
   assert.equal(model.ema, null);
-  const bytes = await encodeModel(model);
+  const bytes = await encodeModel(model, { optimizer: false });
   const names = [...decodeSafetensors(bytes).tensors.keys()];
   assert.deepEqual(names, TORCH_NAMES.map(([n]) => n));
   const loaded = await decodeModel(bytes, "no-ema.safetensors", "reference");

@@ -12,6 +12,7 @@ import { PREDICTIONS } from "../diffusion/parameterization.ts";
 import { type DiffusionConfig, DiffusionModel } from "../model.ts";
 import { networkSampleShape, networkSpecs } from "../models/registry.ts";
 import { ParamLayout } from "../nn/params.ts";
+import type { Storage } from "../backend.ts";
 import { writeFileAtomic } from "./atomic.ts";
 import { decodeSafetensors, encodeSafetensors, type NamedTensor } from "./safetensors.ts";
 
@@ -21,28 +22,60 @@ export const MODEL_FORMAT = "deno-diffusion/model@1";
 /** Prefix of the EMA copies of the weights in a model file. */
 export const EMA_PREFIX = "ema.";
 
+/** Prefixes of the optimizer's first and second moments in a model file. */
+export const OPTIMIZER_PREFIXES = { m: "optimizer.m.", v: "optimizer.v." } as const;
+
+/** Options of {@link saveModel}. */
+export interface SaveOptions {
+  /**
+   * Also write the optimizer's state (Adam moments and step), so that `train({ resume })` can
+   * continue exactly; default true when the model has it. The file is then three times larger.
+   */
+  optimizer?: boolean;
+}
+
+/** Named tensors of a flat buffer in the model's layout. */
+async function named(model: DiffusionModel, flat: Storage): Promise<Map<string, Float32Array>> {
+  const all = await model.backend.read(flat), out = new Map<string, Float32Array>();
+  for (const e of model.layout.entries) {
+    out.set(e.name, Float32Array.from(all.subarray(e.offset, e.offset + e.size)));
+  }
+  return out;
+}
+
 /** The bytes of a model file. */
-export async function encodeModel(model: DiffusionModel): Promise<Uint8Array> {
+export async function encodeModel(
+  model: DiffusionModel,
+  options: SaveOptions = {},
+): Promise<Uint8Array> {
   const tensors = new Map<string, NamedTensor>();
   const shapes = new Map(model.layout.entries.map((e) => [e.name, e.shape]));
-  for (const [name, data] of await model.weights("raw")) {
-    tensors.set(name, { shape: shapes.get(name)!, data });
-  }
-  if (model.ema) {
-    for (const [name, data] of await model.weights("ema")) {
-      tensors.set(EMA_PREFIX + name, { shape: shapes.get(name)!, data });
-    }
-  }
-  return encodeSafetensors(tensors, {
+  const put = (prefix: string, m: Map<string, Float32Array>) => {
+    for (const [name, data] of m) tensors.set(prefix + name, { shape: shapes.get(name)!, data });
+  };
+  put("", await model.weights("raw"));
+  if (model.ema) put(EMA_PREFIX, await model.weights("ema"));
+  const metadata: Record<string, string> = {
     format: MODEL_FORMAT,
     config: JSON.stringify(model.config),
     steps_trained: String(model.stepsTrained),
-  });
+  };
+  const opt = model.optimizer;
+  if (opt && (options.optimizer ?? true)) {
+    put(OPTIMIZER_PREFIXES.m, await named(model, opt.m));
+    put(OPTIMIZER_PREFIXES.v, await named(model, opt.v));
+    metadata.optimizer_step = String(opt.step);
+  }
+  return encodeSafetensors(tensors, metadata);
 }
 
 /** Saves a model to `path` (a `.safetensors` file), atomically. */
-export async function saveModel(model: DiffusionModel, path: string): Promise<void> {
-  await writeFileAtomic(path, await encodeModel(model));
+export async function saveModel(
+  model: DiffusionModel,
+  path: string,
+  options: SaveOptions = {},
+): Promise<void> {
+  await writeFileAtomic(path, await encodeModel(model, options));
 }
 
 /** Rebuilds a model from model-file bytes; `path` names the file in errors. */
@@ -75,13 +108,14 @@ export async function decodeModel(
   } catch (e) {
     throw bad(`its configuration is unreadable: ${(e as Error).message}`);
   }
-  const known = new Set(layout.entries.flatMap((e) => [e.name, EMA_PREFIX + e.name]));
+  const prefixes = ["", EMA_PREFIX, OPTIMIZER_PREFIXES.m, OPTIMIZER_PREFIXES.v];
+  const known = new Set(layout.entries.flatMap((e) => prefixes.map((p) => p + e.name)));
   for (const name of tensors.keys()) {
     if (!known.has(name)) throw bad(`tensor ${name} is not part of the configured network`);
   }
-  const hasEma = [...tensors.keys()].some((name) => name.startsWith(EMA_PREFIX));
+  const has = (prefix: string) => [...tensors.keys()].some((name) => name.startsWith(prefix));
   const flat = (prefix: string): Float32Array | null => {
-    if (prefix && !hasEma) return null;
+    if (prefix && !has(prefix)) return null;
     const out = new Float32Array(layout.length);
     for (const e of layout.entries) {
       const t = tensors.get(prefix + e.name);
@@ -102,8 +136,18 @@ export async function decodeModel(
       `steps_trained is ${JSON.stringify(metadata.steps_trained)}, not a non-negative integer`,
     );
   }
-  const model = new DiffusionModel(config, (await selectBackend(backend)).backend, raw, ema);
+  const m = flat(OPTIMIZER_PREFIXES.m), v = flat(OPTIMIZER_PREFIXES.v);
+  if ((m === null) !== (v === null)) throw bad("it holds only one of the optimizer's two moments");
+  const optStep = Number(metadata.optimizer_step ?? "0");
+  if (m && (!Number.isSafeInteger(optStep) || optStep < 0)) {
+    throw bad(
+      `optimizer_step is ${JSON.stringify(metadata.optimizer_step)}, not a non-negative integer`,
+    );
+  }
+  const be = (await selectBackend(backend)).backend;
+  const model = new DiffusionModel(config, be, raw, ema);
   model.stepsTrained = steps;
+  if (m && v) model.optimizer = { step: optStep, m: be.upload(m), v: be.upload(v) };
   return model;
 }
 

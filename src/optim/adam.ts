@@ -41,8 +41,8 @@ export class Adam {
   readonly #store: ParamStore;
   readonly #o: Required<AdamOptions>;
 
-  /** An optimizer for `store` (which must have gradients). */
-  constructor(store: ParamStore, options: AdamOptions = {}) {
+  /** An optimizer for `store` (which must have gradients), continuing from `state` when given. */
+  constructor(store: ParamStore, options: AdamOptions = {}, state: AdamState | null = null) {
     if (!store.grads) throw new Error("Adam needs a parameter store with gradients");
     this.#store = store;
     this.#o = {
@@ -54,7 +54,12 @@ export class Adam {
       clipNorm: options.clipNorm ?? null,
     };
     const be = store.backend, n = store.layout.length;
-    this.state = { step: 0, m: be.alloc(n), v: be.alloc(n) };
+    if (state && (state.m.length !== n || state.v.length !== n)) {
+      throw new RangeError(
+        `optimizer state has ${state.m.length} moments, the parameters need ${n}`,
+      );
+    }
+    this.state = state ?? { step: 0, m: be.alloc(n), v: be.alloc(n) };
   }
 
   /** Applies the accumulated gradients with learning rate `lr`. */
