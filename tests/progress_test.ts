@@ -146,3 +146,25 @@ Deno.test("createProgress: bad options throw", () => {
   const p = createProgress({ total: 5, interactive: false, write: () => {} });
   assert.throws(() => p.update(-1), /step must be a number >= 0/);
 });
+
+Deno.test("progress lines show samples/s when the batch size is known", () => {
+  const lines: string[] = [];
+  let now = 0;
+  const p = createProgress({
+    total: 10,
+    label: "train",
+    interactive: false,
+    plainEverySteps: 5,
+    samplesPerStep: 32,
+    write: (t) => lines.push(t),
+    now: () => now,
+  });
+  p.update(0);
+  now = 1000;
+  p.update(5, { loss: 0.5, stepsPerSecond: 5 });
+  p.stop();
+  assert.ok(
+    lines.some((l) => l.includes("5.00 steps/s") && l.includes("160 samples/s")),
+    lines.join("|"),
+  );
+});

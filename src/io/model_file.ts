@@ -32,6 +32,8 @@ export interface SaveOptions {
    * continue exactly; default true when the model has it. The file is then three times larger.
    */
   optimizer?: boolean;
+  /** Extra metadata strings (e.g. the training settings); the library's own keys win. */
+  metadata?: Record<string, string>;
 }
 
 /** Named tensors of a flat buffer in the model's layout. */
@@ -56,6 +58,7 @@ export async function encodeModel(
   put("", await model.weights("raw"));
   if (model.ema) put(EMA_PREFIX, await model.weights("ema"));
   const metadata: Record<string, string> = {
+    ...options.metadata,
     format: MODEL_FORMAT,
     config: JSON.stringify(model.config),
     steps_trained: String(model.stepsTrained),
@@ -151,14 +154,14 @@ export async function decodeModel(
   return model;
 }
 
-/** Loads a model saved by {@link saveModel}. */
-export async function loadModel(
-  path: string,
-  backend: BackendChoice = "auto",
-): Promise<DiffusionModel> {
-  let bytes: Uint8Array;
+/** The `__metadata__` strings of a model file (its configuration, steps, extra keys). */
+export async function readModelMetadata(path: string): Promise<Record<string, string>> {
+  return decodeSafetensors(await readModelBytes(path), path).metadata;
+}
+
+async function readModelBytes(path: string): Promise<Uint8Array> {
   try {
-    bytes = await Deno.readFile(path);
+    return await Deno.readFile(path);
   } catch (e) {
     if (e instanceof Deno.errors.NotFound) throw new FileFormatError(path, "no such file");
     if (e instanceof Deno.errors.IsADirectory) {
@@ -166,5 +169,12 @@ export async function loadModel(
     }
     throw new FileFormatError(path, `cannot be read: ${(e as Error).message}`);
   }
-  return decodeModel(bytes, path, backend);
+}
+
+/** Loads a model saved by {@link saveModel}. */
+export async function loadModel(
+  path: string,
+  backend: BackendChoice = "auto",
+): Promise<DiffusionModel> {
+  return decodeModel(await readModelBytes(path), path, backend);
 }

@@ -37,6 +37,8 @@ export interface ProgressLine {
   stepsPerSecond?: number;
   /** Seconds left (optional). */
   etaSeconds?: number;
+  /** Training samples per second (optional; shown after the step rate). */
+  samplesPerSecond?: number;
 }
 
 /** Options of {@link createProgress}. */
@@ -57,6 +59,8 @@ export interface ProgressOptions {
   now?: () => number;
   /** Terminal width for the live line (default: the console's width, or 80). */
   columns?: number;
+  /** Samples per step (the batch size): when given, lines also show samples/s. */
+  samplesPerStep?: number;
 }
 
 /** A running progress report: feed it steps, then stop it. */
@@ -98,6 +102,9 @@ function valueParts(line: ProgressLine): string[] {
   const parts: string[] = [];
   if (line.loss !== undefined) parts.push(`loss ${formatLoss(line.loss)}`);
   if (line.stepsPerSecond !== undefined) parts.push(`${formatRate(line.stepsPerSecond)} steps/s`);
+  if (line.samplesPerSecond !== undefined) {
+    parts.push(`${formatRate(line.samplesPerSecond)} samples/s`);
+  }
   if (line.etaSeconds !== undefined) parts.push(`eta ${formatDuration(line.etaSeconds)}`);
   return parts;
 }
@@ -228,6 +235,9 @@ export function createProgress(options: ProgressOptions): Progress {
         ? Math.max(0, total - step) / rate
         : undefined;
       last = { label, step, total, loss: values.loss, stepsPerSecond: rate, etaSeconds };
+      if (options.samplesPerStep !== undefined && rate !== undefined) {
+        last.samplesPerSecond = rate * options.samplesPerStep;
+      }
       if (interactive) {
         if (t - lastDrawn >= 100 || step >= total) {
           draw();

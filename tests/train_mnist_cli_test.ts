@@ -1,0 +1,81 @@
+import assert from "node:assert/strict";
+import { loadModel, readModelMetadata } from "../src/io/model_file.ts";
+
+const root = new URL("..", import.meta.url).pathname;
+
+async function run(args: string[]) {
+  const out = await new Deno.Command(Deno.execPath(), {
+    args: ["run", "-A", "scripts/train_mnist.ts", ...args],
+    cwd: root,
+    stdout: "piped",
+    stderr: "piped",
+    env: { DEBUG: "" },
+  }).output();
+  const stderr = new TextDecoder().decode(out.stderr).split("\n")
+    .filter((l) => l.trim() && !l.includes("XDG_RUNTIME_DIR"));
+  return { code: out.code, stdout: new TextDecoder().decode(out.stdout), stderr };
+}
+
+const TINY = ["--steps", "4", "--batch", "4", "--sample-every", "2", "--checkpoint-every", "2"];
+const GRIDS = ["--sample-count", "4", "--sample-steps", "2", "--backend", "wasm"];
+
+Deno.test("train_mnist: bad flags end in one error line naming the flag, no files", async () => {
+  const dir = await Deno.makeTempDir();
+  try {
+    const cases: [string[], RegExp][] = [
+      [["--bogus"], /bogus/],
+      [["--steps", "-1"], /steps/],
+      [["--batch", "0"], /--batch/],
+      [["--preset", "tpu"], /--preset/],
+      [["--T", "1"], /--T/],
+      [["--sample-steps", "500"], /--sample-steps/],
+      [["--resume", `${dir}/none.safetensors`], /no such file/],
+    ];
+    for (const [args, re] of cases) {
+      const r = await run([...args, "--out", `${dir}/out`]);
+      assert.equal(r.code, 1, args.join(" "));
+      assert.equal(r.stderr.length, 1, `${args.join(" ")}: ${r.stderr.join(" | ")}`);
+      assert.match(r.stderr[0], /^error: /);
+      assert.match(r.stderr[0], re);
+    }
+    assert.deepEqual([...Deno.readDirSync(dir)], []);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("train_mnist: a tiny run writes grids and a checkpoint; --resume continues it", async () => {
+  const dir = await Deno.makeTempDir();
+  try {
+    const r = await run([...TINY, ...GRIDS, "--out", dir]);
+    assert.equal(r.code, 0, r.stderr.join("\n"));
+    const names = [...Deno.readDirSync(dir)].map((e) => e.name).sort();
+    assert.deepEqual(names, [
+      "checkpoint.safetensors",
+      "samples_000002_ema.png",
+      "samples_000002_raw.png",
+      "samples_000004_ema.png",
+      "samples_000004_raw.png",
+    ]);
+    const meta = await readModelMetadata(`${dir}/checkpoint.safetensors`);
+    assert.equal(JSON.parse(meta.training).batch, 4);
+    assert.equal(meta.optimizer_step, "4");
+    const again = await run(["--resume", `${dir}/checkpoint.safetensors`, "--steps", "6"]);
+    assert.equal(again.code, 0, again.stderr.join("\n"));
+    const model = await loadModel(`${dir}/checkpoint.safetensors`, "reference");
+    assert.equal(model.stepsTrained, 6);
+    assert.equal(model.config.network.kind, "unet");
+    const refused = await run([
+      "--resume",
+      `${dir}/checkpoint.safetensors`,
+      "--steps",
+      "8",
+      "--lr",
+      "0.1",
+    ]);
+    assert.equal(refused.code, 1);
+    assert.match(refused.stderr[0], /--lr cannot change on --resume/);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
