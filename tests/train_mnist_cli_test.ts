@@ -3,9 +3,9 @@ import { loadModel, readModelMetadata } from "../src/io/model_file.ts";
 
 const root = new URL("..", import.meta.url).pathname;
 
-async function run(args: string[]) {
+async function run(args: string[], script = "scripts/train_mnist.ts") {
   const out = await new Deno.Command(Deno.execPath(), {
-    args: ["run", "-A", "scripts/train_mnist.ts", ...args],
+    args: ["run", "-A", script, ...args],
     cwd: root,
     stdout: "piped",
     stderr: "piped",

