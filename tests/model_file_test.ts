@@ -347,3 +347,20 @@ Deno.test("model file: a failed save throws and creates no file", async () => {
     assert.deepEqual(await listDir(`${dir}/target.safetensors`), []);
   });
 });
+
+Deno.test("model file: only: 'ema' writes just the EMA weights under the plain state_dict names", async () => {
+  const model = await tinyModel();
+  const { tensors, metadata } = decodeSafetensors(await encodeModel(model, { only: "ema" }));
+  assert.deepEqual([...tensors.keys()], TORCH_NAMES.map(([n]) => n));
+  const ema = await model.weights("ema");
+  for (const [name] of TORCH_NAMES) assert.deepEqual(tensors.get(name)!.data, ema.get(name), name);
+  assert.equal(metadata.weights, "ema");
+  const loaded = await decodeModel(
+    await encodeModel(model, { only: "ema" }),
+    "ema.safetensors",
+    "reference",
+  );
+  assert.equal(loaded.ema, null);
+  assert.equal(loaded.optimizer, null);
+  assertWeightsEqual(await loaded.weights("raw"), ema);
+});

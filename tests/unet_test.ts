@@ -22,6 +22,8 @@ import { ParamLayout, ParamStore } from "../src/nn/params.ts";
 import { regressionLoss } from "../src/ops/loss.ts";
 import { Random } from "../src/random.ts";
 import { backward, noGrad, tensor } from "../src/tensor.ts";
+import { saveModel } from "../src/io/model_file.ts";
+import { train } from "../src/train.ts";
 
 const PYTHON = "/usr/bin/python3";
 const TWIN = new URL("../../shared/bench/torch_twin.py", import.meta.url).pathname;
@@ -345,4 +347,51 @@ Deno.test("unet: gradients of an L2 loss match central finite differences (tiny 
       `${e.name} has no gradient`,
     );
   }
+});
+
+Deno.test({
+  name:
+    "unet: a trained model saved with saveModel({ only: 'ema' }) loads in the twin with the same output",
+  ignore: MISSING !== null,
+  fn: async () => {
+    const r = new Random(5), N = 8, n1 = 28 * 28;
+    const images = Float32Array.from(r.uniforms(N * n1), (u) => 2 * u - 1);
+    const model = await train({
+      data: { values: images, shape: [N, 1, 28, 28] },
+      network: { kind: "unet" },
+      schedule: { kind: "linear", T: 200, betaStart: 1e-4, betaEnd: 0.02 },
+      steps: 3,
+      batchSize: 4,
+      progressEvery: 3,
+      backend: "wasm",
+    });
+    const dir = await Deno.makeTempDir({ prefix: "unet_ckpt_" });
+    try {
+      const ckpt = `${dir}/ema.safetensors`, xf = `${dir}/x.f32`, of = `${dir}/y.f32`;
+      await saveModel(model, ckpt, { only: "ema" });
+      const B = 2, x = Float32Array.from(new Random(6).normals(B * n1));
+      const xb = new Uint8Array(4 * x.length), xv = new DataView(xb.buffer);
+      x.forEach((v, i) => xv.setFloat32(4 * i, v, true));
+      await Deno.writeFile(xf, xb);
+      await runTwin(["forward", "unet", ckpt, xf, "120", of]);
+      const ob = await Deno.readFile(of),
+        ov = new DataView(ob.buffer, ob.byteOffset, ob.byteLength);
+      const be = model.backend;
+      const y = noGrad(() =>
+        model.network("ema").forward(tensor(be, x, [B, 1, 28, 28]), tensor(be, [120, 120], [B]))
+      );
+      const ours = await y.toArray();
+      let diff = 0, scale = 0;
+      for (let i = 0; i < x.length; i++) {
+        const t = ov.getFloat32(4 * i, true);
+        diff = Math.max(diff, Math.abs(ours[i] - t));
+        scale = Math.max(scale, Math.abs(t));
+      }
+      assert.ok(scale > 0.01, "the output is not trivially small");
+      assert.ok(diff < 1e-4 * scale, `max abs diff ${diff} vs output scale ${scale}`);
+    } finally {
+      await Deno.remove(dir, { recursive: true });
+      model.backend.dispose();
+    }
+  },
 });

@@ -34,6 +34,11 @@ export interface SaveOptions {
   optimizer?: boolean;
   /** Extra metadata strings (e.g. the training settings); the library's own keys win. */
   metadata?: Record<string, string>;
+  /**
+   * Write only these weights, under the plain state_dict names and without optimizer state: a
+   * file PyTorch's `load_state_dict` takes as it is (e.g. `only: "ema"` to export the EMA weights).
+   */
+  only?: "raw" | "ema";
 }
 
 /** Named tensors of a flat buffer in the model's layout. */
@@ -55,6 +60,16 @@ export async function encodeModel(
   const put = (prefix: string, m: Map<string, Float32Array>) => {
     for (const [name, data] of m) tensors.set(prefix + name, { shape: shapes.get(name)!, data });
   };
+  if (options.only) {
+    put("", await model.weights(options.only));
+    return encodeSafetensors(tensors, {
+      ...options.metadata,
+      format: MODEL_FORMAT,
+      config: JSON.stringify(model.config),
+      steps_trained: String(model.stepsTrained),
+      weights: options.only === "ema" && model.ema ? "ema" : "raw",
+    });
+  }
   put("", await model.weights("raw"));
   if (model.ema) put(EMA_PREFIX, await model.weights("ema"));
   const metadata: Record<string, string> = {
