@@ -108,7 +108,7 @@ async function main(args: string[]): Promise<void> {
   }
   await Deno.mkdir(out, { recursive: true });
 
-  const bar = createProgress({ total: steps, label: "sample" });
+  const bar = createProgress({ total: steps * Math.ceil(count / 256), label: "sample" });
   const frames: Float32Array[] = [];
   const got = await sample(model, {
     count,

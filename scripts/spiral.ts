@@ -281,6 +281,7 @@ async function main(args: string[]): Promise<void> {
     count,
     steps: sampleSteps,
     sampler: samplerKind,
+    batchSize: count,
     clip,
     variance,
     seed: seed + 1,

@@ -47,8 +47,13 @@ export interface SampleOptions {
   onProgress?: (p: { step: number; steps: number }) => void;
   /** Called with x_t after the steps whose model timestep is listed in `trajectoryAt`. */
   onTrajectory?: (t: number, x: Float32Array) => void;
-  /** Model timesteps at which to report x_t through `onTrajectory`. */
+  /** Model timesteps at which to report x_t through `onTrajectory` (for the first batch). */
   trajectoryAt?: readonly number[];
+  /**
+   * Samples denoised at once (default 256; rounded up so that batches start on whole random
+   * blocks). The samples are the same for every batch size.
+   */
+  batchSize?: number;
 }
 
 /** Samples and their shape [count, ...sampleShape]. */
@@ -57,6 +62,10 @@ export interface Samples {
   values: Float32Array;
   /** [count, ...sampleShape]. */
   shape: number[];
+}
+
+function gcd(a: number, b: number): number {
+  return b === 0 ? a : gcd(b, a % b);
 }
 
 /** Draws `count` samples from the model. */
@@ -91,34 +100,51 @@ export async function sample(model: DiffusionModel, options: SampleOptions = {})
       steps: options.steps,
     });
   const net = model.network(options.weights ?? "ema");
-  const shape = [count, ...model.config.sampleShape], n = sizeOf(shape);
-  const draw = (k: number) => ({ seed, stream: STREAMS.sample, counter: k * blocksFor(n) });
-  let x = new Tensor(be, be.alloc(n), shape);
-  be.randomNormal(x.storage, draw(0));
-  const t = new Tensor(be, be.alloc(count), [count]);
-  const noise = new Tensor(be, be.alloc(n), shape);
-  const steps = sampler.timesteps.length;
+  const per = sizeOf(model.config.sampleShape), shape = [count, ...model.config.sampleShape];
+  // Chunks start at element offsets divisible by 4, so each chunk's draws are the same Philox
+  // blocks as in one big batch: the samples do not depend on the batch size.
+  const align = 4 / gcd(per, 4);
+  const batch = Math.max(
+    align,
+    Math.ceil(Math.min(options.batchSize ?? 256, count) / align) * align,
+  );
+  checkInt("batchSize", batch, 1);
+  const totalBlocks = blocksFor(count * per);
+  const values = new Float32Array(count * per);
+  const steps = sampler.timesteps.length, chunks = Math.ceil(count / batch);
   const want = new Set(options.trajectoryAt ?? []);
-  for (let i = 0; i < steps; i++) {
-    const ti = sampler.timesteps[i];
-    if (sampler.sigma(i) > 0) be.randomNormal(noise.storage, draw(i + 1));
-    be.beginScope();
-    const prev = x;
-    const denoise = (xi: Tensor, ti: number) => {
-      be.fill(t.storage, ti);
+  for (let c = 0; c < chunks; c++) {
+    const start = c * batch, m = Math.min(batch, count - start), n = m * per;
+    const draw = (k: number) => ({
+      seed,
+      stream: STREAMS.sample,
+      counter: k * totalBlocks + (start * per) / 4,
+    });
+    let x = new Tensor(be, be.alloc(n), [m, ...model.config.sampleShape]);
+    be.randomNormal(x.storage, draw(0));
+    const t = new Tensor(be, be.alloc(m), [m]);
+    const noise = new Tensor(be, be.alloc(n), x.shape);
+    const denoise = (xi: Tensor, tm: number) => {
+      be.fill(t.storage, tm);
       return net.forward(xi, t);
     };
-    x = noGrad(() => sampler.step(denoise, i, prev, noise));
-    be.flush();
-    be.endScope([x.storage]);
-    be.free(prev.storage);
-    if (want.has(ti) && options.onTrajectory) {
-      options.onTrajectory(ti, Float32Array.from(await be.read(x.storage)));
+    for (let i = 0; i < steps; i++) {
+      const ti = sampler.timesteps[i];
+      if (sampler.sigma(i) > 0) be.randomNormal(noise.storage, draw(i + 1));
+      be.beginScope();
+      const prev = x;
+      x = noGrad(() => sampler.step(denoise, i, prev, noise));
+      be.flush();
+      be.endScope([x.storage]);
+      be.free(prev.storage);
+      if (c === 0 && want.has(ti) && options.onTrajectory) {
+        options.onTrajectory(ti, Float32Array.from(await be.read(x.storage)));
+      }
+      options.onProgress?.({ step: c * steps + i + 1, steps: chunks * steps });
+      if ((i + 1) % 20 === 0) await new Promise((r) => setTimeout(r, 0));
     }
-    options.onProgress?.({ step: i + 1, steps });
-    if ((i + 1) % 20 === 0) await new Promise((r) => setTimeout(r, 0));
+    values.set(await be.read(x.storage), start * per);
+    for (const st of [x.storage, t.storage, noise.storage]) be.free(st);
   }
-  const values = Float32Array.from(await be.read(x.storage));
-  for (const s of [x.storage, t.storage, noise.storage]) be.free(s);
   return { values, shape };
 }

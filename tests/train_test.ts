@@ -36,6 +36,15 @@ Deno.test("the same seed gives the same model and samples; another seed does not
   assert.notDeepEqual(sc.values, sa.values);
 });
 
+Deno.test("samples do not depend on the batch size they are drawn in", async () => {
+  const model = await train({ data: gaussianData(100, 2), ...tiny });
+  const one = await sample(model, { count: 30, seed: 3 });
+  for (const batchSize of [1, 4, 7]) {
+    const chunked = await sample(model, { count: 30, seed: 3, batchSize });
+    assert.deepEqual(chunked.values, one.values, `batchSize ${batchSize}`);
+  }
+});
+
 Deno.test("training lowers the loss and learns a shifted Gaussian's mean", async () => {
   const data = gaussianData(2000, 3);
   const losses: number[] = [];
