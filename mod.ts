@@ -59,6 +59,17 @@ export { qualityRatio, slicedWasserstein } from "./src/metrics/sliced_wasserstei
 export type { QualityRatio, QualityRatioOptions } from "./src/metrics/sliced_wasserstein.ts";
 export { offArmFraction } from "./src/metrics/spiral_arm.ts";
 
+export {
+  accuracy,
+  Classifier,
+  classify,
+  loadClassifier,
+  saveClassifier,
+  trainClassifier,
+} from "./src/eval/classifier.ts";
+export { crossEntropy } from "./src/eval/cross_entropy.ts";
+export { featureStats, frechetDistance, frechetDistanceOf } from "./src/metrics/frechet.ts";
+export type { GaussianStats } from "./src/metrics/frechet.ts";
 export { Random } from "./src/random.ts";
 export { ReferenceBackend } from "./src/backends/reference.ts";
 export { selectBackend } from "./src/backends/select.ts";
