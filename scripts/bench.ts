@@ -4,7 +4,11 @@
  * training and sampling steps, each beside the PyTorch twin (`../shared/bench/torch_twin.py`,
  * one thread) measured in the same run when it can run, with the ratios.
  *
- *   deno task bench [--quick] [--threads N]     (N: the threaded column, default all cores)
+ *   deno task bench [--quick] [--threads N] [--unet]
+ *
+ * N: the threaded column, default all cores. `--unet` adds the MNIST UNet (training step at batch
+ * 128, denoising forward at batch 64, on all threads) beside `torch_twin.py bench unet --threads N`
+ * (about a minute more).
  *
  * @module
  */
@@ -17,6 +21,7 @@ import { WasmBackend } from "../wasm/backend.ts";
 import { instantiate, kernelModule } from "../wasm/kernels.ts";
 
 const quick = Deno.args.includes("--quick");
+const unet = Deno.args.includes("--unet");
 const threadsAt = Deno.args.indexOf("--threads");
 const threads = threadsAt >= 0 ? Number(Deno.args[threadsAt + 1]) : navigator.hardwareConcurrency;
 
@@ -130,11 +135,15 @@ interface Twin {
   forwardMs: number;
 }
 
-async function torchTwinAt(twin: string, threadCount: number): Promise<Twin | string> {
+async function torchTwinAt(
+  twin: string,
+  threadCount: number,
+  kind: "mlp" | "unet" = "mlp",
+): Promise<Twin | string> {
   let out;
   try {
     out = await new Deno.Command("/usr/bin/python3", {
-      args: [twin, "bench", "mlp", "--threads", String(threadCount), "--T", String(T)],
+      args: [twin, "bench", kind, "--threads", String(threadCount), "--T", String(T)],
       stdout: "piped",
       stderr: "piped",
     }).output();
@@ -232,4 +241,55 @@ if (tw) {
     "  (PyTorch: torch_twin.py bench mlp, the faster of --threads 1 and 2; its sampling figure is the network's forward\n" +
       "  pass alone; ratio = PyTorch time / wasm time, above 1 the wasm backend is faster)",
   );
+}
+
+// ---- the MNIST UNet (--unet) --------------------------------------------------------------------
+
+/** One UNet training step (batch 128) and one denoising forward pass (batch 64), in ms. */
+async function unetMs(be: WasmBackend): Promise<{ stepMs: number; forwardMs: number }> {
+  const rng = new Random(5);
+  const images = new Float32Array(256 * 28 * 28).map(() => rng.uniform() * 2 - 1);
+  const run = async (steps: number) => {
+    const t0 = performance.now();
+    const model = await train({
+      data: { values: images, shape: [256, 1, 28, 28] },
+      steps,
+      batchSize: 128,
+      network: { kind: "unet" },
+      schedule: { kind: "linear", T, betaStart: 1e-4, betaEnd: 0.02 },
+      progressEvery: steps,
+      backend: be,
+    });
+    return { ms: performance.now() - t0, model };
+  };
+  const a = await run(1), b = await run(3);
+  const stepMs = (b.ms - a.ms) / 2;
+  await sample(b.model, { count: 64, steps: 1 });
+  const t0 = performance.now();
+  await sample(b.model, { count: 64, steps: 3 });
+  return { stepMs, forwardMs: (performance.now() - t0) / 3 };
+}
+
+if (unet) {
+  const be = new WasmBackend({ threads });
+  await be.ready();
+  const mine = await unetMs(be);
+  be.dispose();
+  const twinPath = new URL("../../shared/bench/torch_twin.py", import.meta.url).pathname;
+  const theirs = await torchTwinAt(twinPath, be.threads, "unet");
+  console.log(
+    `\nMNIST UNet (32/64/64 channels, T = ${T}), ${be.threads} threads, ms:\n` +
+      `  ${"".padEnd(36)} ${"wasm".padStart(8)}` +
+      (typeof theirs === "string" ? "" : ` ${"PyTorch".padStart(8)}   ${"ratio".padStart(6)}`),
+  );
+  const line = (label: string, ours: number, torch: number | null) =>
+    console.log(
+      `  ${label.padEnd(36)} ${fmt(ours, 1)}` +
+        (torch === null ? "" : ` ${fmt(torch, 1)}   ${ratio(torch, ours).padStart(6)}`),
+    );
+  const tw = typeof theirs === "string" ? null : theirs;
+  line("train step, batch 128", mine.stepMs, tw?.stepMs ?? null);
+  line("denoising forward, batch 64", mine.forwardMs, tw?.forwardMs ?? null);
+  if (typeof theirs === "string") console.log(`  (PyTorch column skipped: ${theirs})`);
+  else console.log(`  (PyTorch: torch_twin.py bench unet --threads ${be.threads}; ratio as above)`);
 }

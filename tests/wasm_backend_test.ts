@@ -385,6 +385,15 @@ kernelTest("wasm conv2d and both gradients match the reference", async () => {
     geometry(2, 3, 6, 6, 4, 3, 3, 0),
     // A rectangular window.
     { n: 2, c: 3, h: 8, w: 9, o: 4, kh: 3, kw: 1, stride: 1, pad: 1, oh: 8, ow: 11 },
+    // The MNIST UNet's shapes at a small batch (columns of the batched GEMM cross images).
+    geometry(3, 32, 28, 28, 32, 3, 1, 1),
+    geometry(3, 32, 28, 28, 32, 3, 2, 1),
+    geometry(3, 96, 28, 28, 32, 1, 1, 0),
+    geometry(3, 32, 28, 28, 1, 3, 1, 1),
+    geometry(3, 64, 14, 14, 64, 3, 2, 1),
+    geometry(3, 128, 14, 14, 64, 1, 1, 0),
+    geometry(5, 64, 7, 7, 64, 3, 1, 1),
+    geometry(5, 128, 7, 7, 64, 3, 1, 1),
   ];
   for (const g of geos) {
     const what = `conv ${JSON.stringify(g)}`;

@@ -53,6 +53,7 @@ const PARALLEL_KERNELS = [
   "flipFilter",
   "im2col",
   "col2im",
+  "convFilterGrad",
   "unary",
   "unaryBackward",
   "binary",
@@ -662,37 +663,48 @@ export class WasmBackend implements Backend {
 
   // ---- convolution ------------------------------------------------------------------------
 
-  #geometry(g: Omit<Conv2dGeometry, "n">): void {
-    this.#i32.set([g.c, g.h, g.w, g.kh, g.kw, g.stride, g.pad, g.oh, g.ow], this.#geo >> 2);
+  #geometry(g: Omit<Conv2dGeometry, "n">, xstride = 0, cstride = 0): void {
+    this.#i32.set(
+      [g.c, g.h, g.w, g.kh, g.kw, g.stride, g.pad, g.oh, g.ow, xstride, cstride],
+      this.#geo >> 2,
+    );
+  }
+
+  /**
+   * out[n] (+)= A' times the im2col view of image n of `x`, for the whole batch in one GEMM
+   * (mode 2: columns run over (n, oy, ox)); `g` is the geometry of the convolution computed, with
+   * `g.o` rows of A'.
+   */
+  #batchedConv(
+    g: Conv2dGeometry,
+    a: number,
+    ars: number,
+    acs: number,
+    x: number,
+    out: number,
+    accumulate: number,
+  ): void {
+    const ohw = g.oh * g.ow;
+    this.#geometry(g, g.c * g.h * g.w, g.o * ohw);
+    this.#gemm(g.o, g.n * ohw, g.c * g.kh * g.kw, a, ars, acs, 2, x, 0, 0, out, ohw, accumulate);
   }
 
   conv2d(x: Storage, w: Storage, bias: Storage | null, g: Conv2dGeometry): Storage {
     const xp = this.#p(x), wp = this.#p(w), bp = bias ? this.#p(bias) : 0;
-    const { n, c, h, o, oh, ow } = g;
-    const ohw = oh * ow, hw = h * g.w, ckk = c * g.kh * g.kw;
+    const { n, c, o, oh, ow } = g;
+    const ohw = oh * ow, ckk = c * g.kh * g.kw;
     // The bias fill or the GEMM writes every output unless there is neither.
     const out = bp || ckk > 0 ? this.#new(n * o * ohw) : this.alloc(n * o * ohw) as WasmStorage;
     if (out.length === 0) return out;
-    this.#geometry(g);
-    const pointwise = g.kh === 1 && g.kw === 1 && g.stride === 1 && g.pad === 0;
-    // Strided windows do not pack as rows: write the im2col matrix out, then a dense GEMM.
-    const col = !pointwise && g.stride > 1 && ckk > 0 ? this.#new(ckk * ohw) : null;
-    for (let ni = 0; ni < n; ni++) {
-      const yp = out.ptr + ni * o * ohw * 4, xb = xp + ni * c * hw * 4;
-      if (bp) this.#par("fillRows", o, 1, this.#minElements / ohw, (b, e) => [yp, bp, ohw, b, e]);
-      if (ckk === 0) continue;
-      const acc = bp ? 1 : 0;
-      if (pointwise) {
-        this.#gemm(o, ohw, c, wp, c, 1, 0, xb, hw, 1, yp, ohw, acc);
-      } else if (col) {
-        const geo = this.#geo;
-        this.#par("im2col", ckk, 1, this.#minElements / ohw, (b, e) => [xb, geo, col.ptr, b, e]);
-        this.#gemm(o, ohw, ckk, wp, ckk, 1, 0, col.ptr, ohw, 1, yp, ohw, acc);
-      } else {
-        this.#gemm(o, ohw, ckk, wp, ckk, 1, 1, xb, 0, 0, yp, ohw, acc);
+    if (bp) {
+      for (let ni = 0; ni < n; ni++) {
+        const yp = out.ptr + ni * o * ohw * 4;
+        this.#par("fillRows", o, 1, this.#minElements / ohw, (b, e) => [yp, bp, ohw, b, e]);
       }
     }
-    if (col) this.free(col);
+    if (ckk === 0) return out;
+    // One implicit GEMM over the whole batch: W (o x ckk) times the im2col view of every image.
+    this.#batchedConv(g, wp, ckk, 1, xp, out.ptr, bp ? 1 : 0);
     return out;
   }
 
@@ -702,15 +714,23 @@ export class WasmBackend implements Backend {
     const ohw = oh * ow, hw = h * g.w, kk = kh * kw, ckk = c * kk;
     const pointwise = kh === 1 && kw === 1 && g.stride === 1 && g.pad === 0;
     const flipped = !pointwise && g.stride === 1 && kh === kw && g.pad <= kh - 1;
-    const out = flipped ? this.#new(n * c * hw) : this.alloc(n * c * hw) as WasmStorage;
+    const out = flipped || pointwise
+      ? this.#new(n * c * hw)
+      : this.alloc(n * c * hw) as WasmStorage;
     if (out.length === 0) return out;
     if (o === 0 || ohw === 0) {
       this.fill(out, 0);
       return out;
     }
+    if (pointwise) {
+      // dx = W^T dy, image by image, as one batched GEMM (a 1x1 im2col view is the image).
+      const gd = { ...g, c: o, h: oh, w: ow, o: c, oh: h, ow: g.w };
+      this.#batchedConv(gd, wp, 1, c, dp, out.ptr, 0);
+      return out;
+    }
     if (flipped) {
       // Stride 1: dx is the forward convolution of dy (padded by k - 1 - pad) with the filter
-      // flipped in space and transposed in channels, an implicit GEMM with fast im2col packing.
+      // flipped in space and transposed in channels, one implicit GEMM over the batch.
       const wf = this.#new(o * ckk);
       this.#par(
         "flipFilter",
@@ -719,59 +739,66 @@ export class WasmBackend implements Backend {
         this.#minElements / (o * kk),
         (b, e) => [wp, wf.ptr, o, c, kk, b, e],
       );
-      this.#geometry({ ...g, c: o, h: oh, w: ow, o: c, pad: kh - 1 - g.pad, oh: h, ow: g.w });
-      for (let ni = 0; ni < n; ni++) {
-        const db = dp + ni * o * ohw * 4, xb = out.ptr + ni * c * hw * 4;
-        this.#gemm(c, hw, o * kk, wf.ptr, o * kk, 1, 1, db, 0, 0, xb, hw, 0);
-      }
+      const gd = { ...g, c: o, h: oh, w: ow, o: c, pad: kh - 1 - g.pad, oh: h, ow: g.w };
+      this.#batchedConv(gd, wf.ptr, o * kk, 1, dp, out.ptr, 0);
       this.free(wf);
       return out;
     }
     this.#geometry(g);
     // Otherwise: the im2col-shaped gradient W^T dy, added back into the image row by row.
-    const col = pointwise ? null : this.#new(ckk * ohw);
+    const col = this.#new(ckk * ohw);
     for (let ni = 0; ni < n; ni++) {
       const db = dp + ni * o * ohw * 4, xb = out.ptr + ni * c * hw * 4;
-      if (col === null) {
-        this.#gemm(c, hw, o, wp, 1, c, 0, db, ohw, 1, xb, hw, 0);
-      } else {
-        const geo = this.#geo;
-        this.#gemm(ckk, ohw, o, wp, 1, ckk, 0, db, ohw, 1, col.ptr, ohw, 0);
-        this.#par(
-          "col2im",
-          c,
-          1,
-          this.#minElements / (kk * ohw),
-          (b, e) => [col.ptr, geo, xb, b, e],
-        );
-      }
+      const geo = this.#geo;
+      this.#gemm(ckk, ohw, o, wp, 1, ckk, 0, db, ohw, 1, col.ptr, ohw, 0);
+      this.#par(
+        "col2im",
+        c,
+        1,
+        this.#minElements / (kk * ohw),
+        (b, e) => [col.ptr, geo, xb, b, e],
+      );
     }
-    if (col) this.free(col);
+    this.free(col);
     return out;
   }
 
   conv2dBackwardFilter(x: Storage, dy: Storage, g: Conv2dGeometry): Storage {
     const xp = this.#p(x), dp = this.#p(dy);
-    const { n, c, h, o, oh, ow } = g;
-    const ckk = c * g.kh * g.kw, ohw = oh * ow, hw = h * g.w;
-    const out = this.alloc(o * ckk) as WasmStorage;
-    if (out.length === 0 || ohw === 0) return out;
+    const { n, c, o, oh, ow } = g;
+    const ckk = c * g.kh * g.kw, ohw = oh * ow;
+    if (o * ckk === 0 || ohw === 0 || n === 0) return this.alloc(o * ckk);
     this.#geometry(g);
     const pointwise = g.kh === 1 && g.kw === 1 && g.stride === 1 && g.pad === 0;
-    // dW += dy[n] (o x ohw) times the transposed im2col matrix of x[n], written out once per
-    // image so the GEMM packs it with the fast transposing packer.
-    const col = pointwise ? null : this.#new(ckk * ohw);
-    for (let ni = 0; ni < n; ni++) {
-      const db = dp + ni * o * ohw * 4, xb = xp + ni * c * hw * 4;
-      if (col === null) {
-        this.#gemm(o, c, ohw, db, ohw, 1, 0, xb, 1, hw, out.ptr, c, 1);
-      } else {
-        const geo = this.#geo;
-        this.#par("im2col", ckk, 1, this.#minElements / ohw, (b, e) => [xb, geo, col.ptr, b, e]);
-        this.#gemm(o, ckk, ohw, db, ohw, 1, 0, col.ptr, 1, ohw, out.ptr, ckk, 1);
-      }
+    // Images in at most 16 groups (fixed by n alone, so the bits do not depend on the threads):
+    // each group's dW = sum of dy[i] times the transposed im2col of x[i] is one thread's work,
+    // then the group sums are added in order.
+    const gsize = Math.ceil(n / Math.min(n, 16)), groups = Math.ceil(n / gsize);
+    const partial = groups === 1 ? this.#new(o * ckk) : this.#new(groups * o * ckk);
+    const scratchBytes = this.#k.gemmWorkspaceBytes() + (pointwise ? 0 : ckk * ohw * 4);
+    const parallel = this.#pool !== null && this.#pool.active() &&
+      n * o * ckk * ohw >= this.#minMacs;
+    const scratch = Array.from(
+      { length: parallel ? this.threads : 1 },
+      () => this.#heap.alloc(scratchBytes),
+    );
+    try {
+      const geo = this.#geo, pw = pointwise ? 1 : 0;
+      this.#par(
+        "convFilterGrad",
+        groups,
+        1,
+        parallel ? 0 : Infinity,
+        (b, e) => [xp, dp, partial.ptr, n, gsize, o, pw, geo, b, e, 0],
+        8,
+        (t) => scratch[t],
+      );
+    } finally {
+      for (const s of scratch) this.#heap.free(s, scratchBytes);
     }
-    if (col) this.free(col);
+    if (groups === 1) return partial;
+    const out = this.reduceSum(partial, [groups, o * ckk], [1, o * ckk]);
+    this.free(partial);
     return out;
   }
 

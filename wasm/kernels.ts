@@ -45,6 +45,19 @@ export interface Kernels {
   ): void;
   im2col(x: number, geo: number, col: number, begin: number, end: number): void;
   col2im(col: number, geo: number, dx: number, begin: number, end: number): void;
+  convFilterGrad(
+    x: number,
+    dy: number,
+    partial: number,
+    n: number,
+    gsize: number,
+    o: number,
+    pointwise: number,
+    geo: number,
+    begin: number,
+    end: number,
+    scratch: number,
+  ): void;
   unary(op: number, x: number, y: number, begin: number, end: number): void;
   unaryBackward(op: number, x: number, dy: number, dx: number, begin: number, end: number): void;
   binary(

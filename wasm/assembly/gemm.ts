@@ -10,8 +10,12 @@
 // A'(i, p) = a[i * ars + p * acs]; B' depends on bmode:
 //   0 dense:    B'(p, j) = b[p * brs + j * bcs]
 //   1 im2col:   p = (c, ky, kx), j = (oy, ox): B'(p, j) = x[c, oy s - pad + ky, ox s - pad + kx]
-// and C is row-major with row stride ldc.
-// `geo` points at i32s: c, h, w, kh, kw, stride, pad, oh, ow.
+//   2 batched im2col: j = (n, oy, ox) runs over every image: B'(p, j) is mode 1 of image n (at
+//               x + n * xstride), and C(i, j) lives at c + n * cstride + i * ldc + oy * ow + ox,
+//               so one GEMM computes a convolution of the whole batch in NCHW layout.
+// and otherwise C is row-major with row stride ldc.
+// `geo` points at i32s: c, h, w, kh, kw, stride, pad, oh, ow, xstride, cstride (the last two in
+// elements, for mode 2 only).
 
 import { madd } from "./simd.ts";
 
@@ -341,6 +345,162 @@ function packBIm2col(
   }
 }
 
+/**
+ * Packs the batched im2col view (mode 2): rows (c, ky, kx), columns (n, oy, ox) over the batch.
+ * `info` holds, per column of the sliver, the window origin and the image's base address.
+ */
+function packBIm2colBatched(
+  x: usize,
+  geo: usize,
+  pc: i32,
+  kc: i32,
+  jc: i32,
+  nc: i32,
+  dst: usize,
+  info: usize,
+): void {
+  const H = load<i32>(geo, 4);
+  const W = load<i32>(geo, 8);
+  const KH = load<i32>(geo, 12);
+  const KW = load<i32>(geo, 16);
+  const S = load<i32>(geo, 20);
+  const P = load<i32>(geo, 24);
+  const OW = load<i32>(geo, 32);
+  const OHW = load<i32>(geo, 28) * OW;
+  const XS = <usize>load<i32>(geo, 36) << 2;
+  const KK = KH * KW;
+  const HW = H * W;
+  const hv = i32x4.splat(H);
+  const wv = i32x4.splat(W);
+  const safe = i32x4.splat(<i32>x);
+  // 1x1, stride 1, no padding: the view is the image itself, contiguous across rows.
+  const flat = KK == 1 && S == 1 && P == 0;
+  for (let jr = 0; jr < nc; jr += NR) {
+    const cols = min(NR, nc - jr);
+    const j = jc + jr;
+    // Per column of the sliver: window origin (iy, ix) and the address of x[n, 0, iy, ix].
+    for (let q = 0; q < NR; q++) {
+      const jj = j + q;
+      const ni = jj / OHW;
+      const pix = jj - ni * OHW;
+      const oy = pix / OW;
+      const ox = pix - oy * OW;
+      // Columns past the end read as padding: an origin far outside the image.
+      const iy = q < cols ? oy * S - P : -0x40000000;
+      const ix = ox * S - P;
+      const e = info + (<usize>q << 2);
+      store<i32>(e, iy);
+      store<i32>(e, ix, 32);
+      store<i32>(e, <i32>(x + <usize>ni * XS) + ((iy * W + ix) << 2), 64);
+    }
+    const n0 = j / OHW;
+    const pix0 = j - n0 * OHW;
+    const same = cols == NR && pix0 + NR <= OHW;
+    const ox0 = pix0 - (pix0 / OW) * OW;
+    const row = same && S == 1 && ox0 + NR <= OW;
+    const iy0 = load<i32>(info);
+    const ix0 = load<i32>(info, 32);
+    const org = <usize>load<i32>(info, 64);
+    let ci = pc / KK;
+    const rem = pc - ci * KK;
+    let ky = rem / KW;
+    let kx = rem - ky * KW;
+    let d = dst + (<usize>(jr * kc) << 2);
+    if (flat && same) {
+      let src = org + (<usize>(ci * HW) << 2);
+      const step = <usize>HW << 2;
+      for (let p = 0; p < kc; p++) {
+        v128.store(d, v128.load(src));
+        v128.store(d, v128.load(src, 16), 16);
+        src += step;
+        d += 32;
+      }
+      continue;
+    }
+    const iyA = v128.load(info);
+    const iyB = v128.load(info, 16);
+    const ixA = v128.load(info, 32);
+    const ixB = v128.load(info, 48);
+    const pA = v128.load(info, 64);
+    const pB = v128.load(info, 80);
+    for (let p = 0; p < kc; p++) {
+      const off = (ci * HW + ky * W + kx) << 2;
+      const iy = iy0 + ky;
+      const ix = ix0 + kx;
+      if (row && <u32>iy < <u32>H && ix >= 0 && ix + NR <= W) {
+        const src = org + <usize>off;
+        v128.store(d, v128.load(src));
+        v128.store(d, v128.load(src, 16), 16);
+      } else {
+        // Gather: lanes outside the image read a safe address and are masked to zero.
+        const kyv = i32x4.splat(ky);
+        const kxv = i32x4.splat(kx);
+        const offv = i32x4.splat(off);
+        const mA = v128.and(
+          i32x4.lt_u(i32x4.add(iyA, kyv), hv),
+          i32x4.lt_u(i32x4.add(ixA, kxv), wv),
+        );
+        const mB = v128.and(
+          i32x4.lt_u(i32x4.add(iyB, kyv), hv),
+          i32x4.lt_u(i32x4.add(ixB, kxv), wv),
+        );
+        const aA = v128.bitselect(i32x4.add(pA, offv), safe, mA);
+        const aB = v128.bitselect(i32x4.add(pB, offv), safe, mB);
+        let vA = f32x4.splat(load<f32>(<usize>i32x4.extract_lane(aA, 0)));
+        vA = f32x4.replace_lane(vA, 1, load<f32>(<usize>i32x4.extract_lane(aA, 1)));
+        vA = f32x4.replace_lane(vA, 2, load<f32>(<usize>i32x4.extract_lane(aA, 2)));
+        vA = f32x4.replace_lane(vA, 3, load<f32>(<usize>i32x4.extract_lane(aA, 3)));
+        let vB = f32x4.splat(load<f32>(<usize>i32x4.extract_lane(aB, 0)));
+        vB = f32x4.replace_lane(vB, 1, load<f32>(<usize>i32x4.extract_lane(aB, 1)));
+        vB = f32x4.replace_lane(vB, 2, load<f32>(<usize>i32x4.extract_lane(aB, 2)));
+        vB = f32x4.replace_lane(vB, 3, load<f32>(<usize>i32x4.extract_lane(aB, 3)));
+        v128.store(d, v128.and(vA, mA));
+        v128.store(d, v128.and(vB, mB), 16);
+      }
+      d += 32;
+      if (++kx == KW) {
+        kx = 0;
+        if (++ky == KH) {
+          ky = 0;
+          ci++;
+        }
+      }
+    }
+  }
+}
+
+/**
+ * Writes the valid rows x cols of a tile into the batched C of mode 2 (adding when acc): column
+ * jj of row i goes to c + (jj / ohw) * cs + i * ldc + jj % ohw (bytes: cs, ldc).
+ */
+function storeTileBatched(
+  tile: usize,
+  c: usize,
+  ldc: usize,
+  cs: usize,
+  ohw: i32,
+  i: i32,
+  jj: i32,
+  rows: i32,
+  cols: i32,
+  acc: bool,
+): void {
+  for (let q = 0; q < cols; q++) {
+    const col = jj + q;
+    const ni = col / ohw;
+    const pix = col - ni * ohw;
+    let o = c + <usize>ni * cs + <usize>i * ldc + (<usize>pix << 2);
+    let t = tile + (<usize>q << 2);
+    for (let r = 0; r < rows; r++) {
+      let v = load<f32>(t);
+      if (acc) v += load<f32>(o);
+      store<f32>(o, v);
+      o += ldc;
+      t += NR * 4;
+    }
+  }
+}
+
 /** Writes the valid rows x cols of a tile into dense C (adding when acc). */
 function storeTile(tile: usize, c: usize, ldc: i32, rows: i32, cols: i32, acc: bool): void {
   for (let r = 0; r < rows; r++) {
@@ -403,12 +563,16 @@ export function gemm(
   const tile = pa + PACKED_A_BYTES;
   const info = tile + TILE_BYTES;
   const ldcBytes = <usize>ldc << 2;
+  const batched = bmode == 2;
+  const ohw = batched ? load<i32>(geo, 28) * load<i32>(geo, 32) : 1;
+  const cs: usize = batched ? <usize>load<i32>(geo, 40) << 2 : 0;
   for (let jc = j0; jc < j1; jc += NC) {
     const nc = min(NC, j1 - jc);
     for (let pc = 0; pc < k; pc += KC) {
       const kc = min(KC, k - pc);
       if (bmode == 0) packBDense(b, brs, bcs, pc, kc, jc, nc, pb);
-      else packBIm2col(b, geo, pc, kc, jc, nc, pb, info);
+      else if (bmode == 1) packBIm2col(b, geo, pc, kc, jc, nc, pb, info);
+      else packBIm2colBatched(b, geo, pc, kc, jc, nc, pb, info);
       const acc = accumulate != 0 || pc > 0;
       for (let ic = i0; ic < i1; ic += MC) {
         const mc = min(MC, i1 - ic);
@@ -421,6 +585,19 @@ export function gemm(
           for (let ir = 0; ir < mc; ir += MR) {
             const rows = min(MR, mc - ir);
             const ap = ablock + (<usize>(ir * kc) << 2);
+            if (batched) {
+              const jj = jc + jr;
+              const ni = jj / ohw;
+              const pix = jj - ni * ohw;
+              const cp = c + <usize>ni * cs + (<usize>(ic + ir) * ldcBytes) + (<usize>pix << 2);
+              if (rows == MR && cols == NR && pix + NR <= ohw) {
+                micro(kc, ap, bp, cp, ldcBytes, acc);
+              } else {
+                micro(kc, ap, bp, tile, NR * 4, false);
+                storeTileBatched(tile, c, ldcBytes, cs, ohw, ic + ir, jj, rows, cols, acc);
+              }
+              continue;
+            }
             const cp = c + (<usize>(ic + ir) * ldcBytes) + (<usize>(jc + jr) << 2);
             if (rows == MR && cols == NR) {
               micro(kc, ap, bp, cp, ldcBytes, acc);
@@ -534,6 +711,50 @@ export function col2im(col: usize, geo: usize, dx: usize, begin: i32, end: i32):
           }
           s += <usize>OW << 2;
         }
+      }
+    }
+  }
+}
+
+/**
+ * The filter gradient of a convolution, by groups of images: for each group g in [begin, end),
+ * partial[g] (o x ckk, ckk = c kh kw) = the sum over images i in [g gsize, min(n, g gsize + gsize))
+ * of dy[i] (o x oh ow) times the transposed im2col matrix of x[i], in image order. A group is
+ * computed by one thread, so the result does not depend on how groups are split over threads.
+ * `scratch` is this thread's: gemmWorkspaceBytes() bytes, then room for one im2col matrix
+ * (none when `pointwise`: 1x1, stride 1, no padding, where the image is its own matrix).
+ */
+export function convFilterGrad(
+  x: usize,
+  dy: usize,
+  partial: usize,
+  n: i32,
+  gsize: i32,
+  o: i32,
+  pointwise: i32,
+  geo: usize,
+  begin: i32,
+  end: i32,
+  scratch: usize,
+): void {
+  const C = load<i32>(geo);
+  const HW = load<i32>(geo, 4) * load<i32>(geo, 8);
+  const CKK = C * load<i32>(geo, 12) * load<i32>(geo, 16);
+  const OHW = load<i32>(geo, 28) * load<i32>(geo, 32);
+  const col = scratch + <usize>gemmWorkspaceBytes();
+  for (let g = begin; g < end; g++) {
+    const dst = partial + (<usize>g * <usize>(o * CKK) << 2);
+    const first = g * gsize;
+    const last = min(n, first + gsize);
+    for (let i = first; i < last; i++) {
+      const xi = x + (<usize>i * <usize>(C * HW) << 2);
+      const di = dy + (<usize>i * <usize>(o * OHW) << 2);
+      const acc = i > first ? 1 : 0;
+      if (pointwise != 0) {
+        gemm(0, o, 0, CKK, OHW, di, OHW, 1, 0, xi, 1, HW, dst, CKK, acc, geo, 0, scratch);
+      } else {
+        im2col(xi, geo, col, 0, CKK);
+        gemm(0, o, 0, CKK, OHW, di, OHW, 1, 0, col, 1, OHW, dst, CKK, acc, geo, 0, scratch);
       }
     }
   }

@@ -3,7 +3,15 @@
 // of the built module. Built by wasm/build.ts (`deno task build:wasm`) into wasm/embedded.ts.
 
 export { fmaCeiling } from "./ceiling";
-export { col2im, flipFilter, gemm, gemmWorkspaceBytes, im2col, packAAll } from "./gemm";
+export {
+  col2im,
+  convFilterGrad,
+  flipFilter,
+  gemm,
+  gemmWorkspaceBytes,
+  im2col,
+  packAAll,
+} from "./gemm";
 export { affine, axpy, binary, clamp, unary, unaryBackward } from "./elementwise";
 export {
   copyRows,
