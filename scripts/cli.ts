@@ -4,6 +4,30 @@
  * @module
  */
 
+import { checkInt, OptionError } from "../src/errors.ts";
+
+/** The number a flag's text holds, or an {@link OptionError} naming the flag. */
+export function numberFlag(flag: string, text: string): number {
+  const v = Number(text);
+  if (text.trim() === "" || !Number.isFinite(v)) {
+    throw new OptionError(`--${flag} needs a number, got "${text}"`);
+  }
+  return v;
+}
+
+/** An integer flag of at least `min`, or `fallback` when the flag was not given. */
+export function intFlag(
+  flag: string,
+  text: string | undefined,
+  fallback: number,
+  min: number,
+): number {
+  if (text === undefined) return fallback;
+  const v = numberFlag(flag, text);
+  checkInt(`--${flag}`, v, min);
+  return v;
+}
+
 /** Error codes of `node:util` parseArgs that mean the user typed a bad flag. */
 const PARSE_ARGS_CODES = new Set([
   "ERR_PARSE_ARGS_UNKNOWN_OPTION",

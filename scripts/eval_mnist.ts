@@ -13,7 +13,7 @@
 import { parseArgs } from "node:util";
 import { BACKEND_CHOICES, type BackendChoice, selectBackend } from "../src/backends/select.ts";
 import { loadMnist } from "../src/data/mnist.ts";
-import { checkChoice, checkInt, checkNumber, OptionError } from "../src/errors.ts";
+import { checkChoice, checkNumber, OptionError } from "../src/errors.ts";
 import {
   accuracy,
   argmaxRows,
@@ -28,7 +28,7 @@ import type { DiffusionModel } from "../src/model.ts";
 import { featureStats, frechetDistance, type GaussianStats } from "../src/metrics/frechet.ts";
 import { sample, type SamplerKind, SAMPLERS } from "../src/sample.ts";
 import { createProgress } from "../src/terminal/progress.ts";
-import { runMain } from "./cli.ts";
+import { intFlag, numberFlag, runMain } from "./cli.ts";
 
 const HELP = `Evaluates an MNIST diffusion model with a digit classifier.
 
@@ -54,22 +54,9 @@ the classifier and the real-digit floor are reported.
   --backend NAME       ${BACKEND_CHOICES.join(", ")} (default auto)
   -h, --help           this text`;
 
-function int(flag: string, v: string | undefined, fallback: number, min: number): number {
-  if (v === undefined) return fallback;
-  const n = Number(v);
-  if (v.trim() === "" || !Number.isFinite(n)) {
-    throw new OptionError(`--${flag} needs a number, got "${v}"`);
-  }
-  checkInt(`--${flag}`, n, min);
-  return n;
-}
-
 function num(flag: string, v: string | undefined, fallback: number): number {
   if (v === undefined) return fallback;
-  const n = Number(v);
-  if (v.trim() === "" || !Number.isFinite(n)) {
-    throw new OptionError(`--${flag} needs a number, got "${v}"`);
-  }
+  const n = numberFlag(flag, v);
   checkNumber(`--${flag}`, n, { gt: 0 });
   return n;
 }
@@ -162,10 +149,10 @@ async function main(args: string[]): Promise<void> {
   checkChoice("--weights", weights, ["ema", "raw"] as const);
   const backendName = (f.backend ?? "auto") as BackendChoice & string;
   checkChoice("--backend", backendName, BACKEND_CHOICES);
-  const count = int("count", f.count, 1000, 2), seed = int("seed", f.seed, 0, 0);
-  const real = int("real", f.real, 1000, 2);
-  const trainSteps = int("train-steps", f["train-steps"], 3000, 1);
-  const trainBatch = int("train-batch", f["train-batch"], 64, 1);
+  const count = intFlag("count", f.count, 1000, 2), seed = intFlag("seed", f.seed, 0, 0);
+  const real = intFlag("real", f.real, 1000, 2);
+  const trainSteps = intFlag("train-steps", f["train-steps"], 3000, 1);
+  const trainBatch = intFlag("train-batch", f["train-batch"], 64, 1);
   const trainLr = num("train-lr", f["train-lr"], 2e-3);
   const classifierPath = f.classifier ?? "out/mnist/classifier.safetensors";
   if (checkpoint !== undefined && !(await exists(checkpoint))) {
@@ -189,7 +176,7 @@ async function main(args: string[]): Promise<void> {
       );
     }
     const T = model.schedule.T;
-    steps = int("steps", f.steps, sampler === "ddpm" ? T : Math.min(50, T), 1);
+    steps = intFlag("steps", f.steps, sampler === "ddpm" ? T : Math.min(50, T), 1);
     if (steps > T) {
       throw new OptionError(`--steps must be at most the model's T = ${T}, got ${steps}`);
     }

@@ -11,7 +11,7 @@
 import { parseArgs } from "node:util";
 import { BACKEND_CHOICES, type BackendChoice } from "../src/backends/select.ts";
 import { loadMnist } from "../src/data/mnist.ts";
-import { checkChoice, checkInt, OptionError } from "../src/errors.ts";
+import { checkChoice, OptionError } from "../src/errors.ts";
 import { writeFileAtomic } from "../src/io/atomic.ts";
 import { loadModel } from "../src/io/model_file.ts";
 import { writePngAtomic } from "../src/io/png.ts";
@@ -19,7 +19,7 @@ import { imageGrid } from "../src/plot/image_grid.ts";
 import { Random } from "../src/random.ts";
 import { sample, type SamplerKind, SAMPLERS } from "../src/sample.ts";
 import { createProgress } from "../src/terminal/progress.ts";
-import { runMain } from "./cli.ts";
+import { intFlag, runMain } from "./cli.ts";
 
 const HELP = `Samples images from a model saved by train_mnist.ts (or saveModel).
 
@@ -37,16 +37,6 @@ Usage: deno run -A scripts/sample.ts CHECKPOINT [options]
   --backend NAME     ${BACKEND_CHOICES.join(", ")} (default auto)
   --out DIR          output folder (default out/samples)
   -h, --help         this text`;
-
-function int(flag: string, v: string | undefined, fallback: number, min: number): number {
-  if (v === undefined) return fallback;
-  const n = Number(v);
-  if (v.trim() === "" || !Number.isFinite(n)) {
-    throw new OptionError(`--${flag} needs a number, got "${v}"`);
-  }
-  checkInt(`--${flag}`, n, min);
-  return n;
-}
 
 /** Indices of `frames` evenly spaced entries of a list of `n`, the last included. */
 function evenly(n: number, frames: number): number[] {
@@ -89,9 +79,9 @@ async function main(args: string[]): Promise<void> {
   checkChoice("--weights", weights, ["ema", "raw"] as const);
   const backend = (f.backend ?? "auto") as BackendChoice & string;
   checkChoice("--backend", backend, BACKEND_CHOICES);
-  const count = int("count", f.count, 64, 1), seed = int("seed", f.seed, 0, 0);
-  const trajectory = int("trajectory", f.trajectory, 8, 0),
-    forward = int("forward", f.forward, 8, 0);
+  const count = intFlag("count", f.count, 64, 1), seed = intFlag("seed", f.seed, 0, 0);
+  const trajectory = intFlag("trajectory", f.trajectory, 8, 0),
+    forward = intFlag("forward", f.forward, 8, 0);
   const out = f.out ?? "out/samples";
 
   const model = await loadModel(positionals[0], backend);
@@ -102,7 +92,7 @@ async function main(args: string[]): Promise<void> {
     );
   }
   const T = model.schedule.T;
-  const steps = int("steps", f.steps, sampler === "ddpm" ? T : Math.min(50, T), 1);
+  const steps = intFlag("steps", f.steps, sampler === "ddpm" ? T : Math.min(50, T), 1);
   if (steps > T) {
     throw new OptionError(`--steps must be at most the model's T = ${T}, got ${steps}`);
   }

@@ -31,7 +31,7 @@ import { Random } from "../src/random.ts";
 import { sample, type SamplerKind, SAMPLERS } from "../src/sample.ts";
 import { createProgress } from "../src/terminal/progress.ts";
 import { train } from "../src/train.ts";
-import { runMain } from "./cli.ts";
+import { numberFlag, runMain } from "./cli.ts";
 
 /** The demo's defaults: reach the quality bar quickly on the reference backend. */
 const DEFAULTS = {
@@ -115,14 +115,6 @@ t = 1, 5, 10, 50, 100, 200 of a 200-step process, rescaled to T) and DIR/model.s
 Quality: sliced Wasserstein distance of the generated points to a large fresh true sample, divided
 by the same distance for independent true sets of the same size (1.0 is as good as real data).`;
 
-function num(flag: string, text: string): number {
-  const v = Number(text);
-  if (text.trim() === "" || !Number.isFinite(v)) {
-    throw new OptionError(`--${flag} needs a number, got "${text}"`);
-  }
-  return v;
-}
-
 /** The t values of the seed's strip (of a 200-step process), mapped onto T steps. */
 function stripTimes(T: number): number[] {
   const ts = [1, 5, 10, 50, 100, 200].map((t) => Math.max(1, Math.round((t * T) / 200)));
@@ -173,7 +165,7 @@ async function main(args: string[]): Promise<void> {
   const str = (k: string) => String((f as Record<string, unknown>)[k] ?? base[k]);
   const n = (k: string) => {
     const v = (f as Record<string, unknown>)[k];
-    return typeof v === "string" ? num(k, v) : Number(base[k]);
+    return typeof v === "string" ? numberFlag(k, v) : Number(base[k]);
   };
 
   const dist = str("dist") as ToyDistribution;
@@ -195,7 +187,7 @@ async function main(args: string[]): Promise<void> {
   const samplerKind = str("sampler") as SamplerKind;
   checkChoice("--sampler", samplerKind, SAMPLERS);
   const clipFlag = (f as Record<string, unknown>).clip;
-  const clip = typeof clipFlag === "string" ? num("clip", clipFlag) : null;
+  const clip = typeof clipFlag === "string" ? numberFlag("clip", clipFlag) : null;
   if (clip !== null) checkNumber("--clip", clip, { gt: 0 });
   checkInt("--steps", steps, 1);
   checkInt("--batch", batch, 1);

@@ -23,7 +23,7 @@ import { sample, type SamplerKind, SAMPLERS } from "../src/sample.ts";
 import { createProgress } from "../src/terminal/progress.ts";
 import { train } from "../src/train.ts";
 import type { LossKind } from "../src/backend.ts";
-import { runMain } from "./cli.ts";
+import { numberFlag, runMain } from "./cli.ts";
 
 /** Every setting, as flag name -> default. Presets and a resumed checkpoint's settings override these. */
 const DEFAULTS = {
@@ -126,11 +126,7 @@ function parseSettings(f: Record<string, unknown>, base: Settings): Settings {
     const v = f[key];
     if (typeof v !== "string") continue;
     if (NUMERIC.has(key)) {
-      const n = Number(v);
-      if (v.trim() === "" || !Number.isFinite(n)) {
-        throw new OptionError(`--${key} needs a number, got "${v}"`);
-      }
-      s[key] = n;
+      s[key] = numberFlag(key, v);
     } else {
       s[key] = v;
     }
