@@ -9,9 +9,9 @@
 //
 // A'(i, p) = a[i * ars + p * acs]; B' depends on bmode:
 //   0 dense:    B'(p, j) = b[p * brs + j * bcs]
-//   1 im2col:   p = (c, ky, kx), j = (oy, ox): B'(p, j) = x[c, oy s - pad + ky, ox s - pad + kx]
-//   2 batched im2col: j = (n, oy, ox) runs over every image: B'(p, j) is mode 1 of image n (at
-//               x + n * xstride), and C(i, j) lives at c + n * cstride + i * ldc + oy * ow + ox,
+//   2 batched im2col: p = (c, ky, kx), j = (n, oy, ox) runs over every image:
+//               B'(p, j) = x[n, c, oy s - pad + ky, ox s - pad + kx] (image n at x + n * xstride),
+//               and C(i, j) lives at c + n * cstride + i * ldc + oy * ow + ox,
 //               so one GEMM computes a convolution of the whole batch in NCHW layout.
 // and otherwise C is row-major with row stride ldc.
 // `geo` points at i32s: c, h, w, kh, kw, stride, pad, oh, ow, xstride, cstride (the last two in
@@ -275,76 +275,6 @@ function packBDense(
   }
 }
 
-/** Packs the im2col view (rows (c, ky, kx), columns (oy, ox)) of image x. */
-function packBIm2col(
-  x: usize,
-  geo: usize,
-  pc: i32,
-  kc: i32,
-  jc: i32,
-  nc: i32,
-  dst: usize,
-  info: usize,
-): void {
-  const H = load<i32>(geo, 4);
-  const W = load<i32>(geo, 8);
-  const KH = load<i32>(geo, 12);
-  const KW = load<i32>(geo, 16);
-  const S = load<i32>(geo, 20);
-  const P = load<i32>(geo, 24);
-  const OW = load<i32>(geo, 32);
-  const KK = KH * KW;
-  for (let jr = 0; jr < nc; jr += NR) {
-    const cols = min(NR, nc - jr);
-    const j = jc + jr;
-    for (let q = 0; q < NR; q++) {
-      const jj = j + q;
-      const oy = jj / OW;
-      const ox = jj - oy * OW;
-      // Columns past the end read as padding: an origin far outside the image.
-      store<i32>(info + (<usize>q << 3), q < cols ? oy * S - P : -0x40000000);
-      store<i32>(info + (<usize>q << 3), ox * S - P, 4);
-    }
-    const ox0 = j - (j / OW) * OW;
-    const row = S == 1 && cols == NR && ox0 + NR <= OW;
-    const iy0 = load<i32>(info);
-    const ix0 = load<i32>(info, 4);
-    let ci = pc / KK;
-    const rem = pc - ci * KK;
-    let ky = rem / KW;
-    let kx = rem - ky * KW;
-    let d = dst + (<usize>(jr * kc) << 2);
-    for (let p = 0; p < kc; p++) {
-      const plane = x + (<usize>(ci * H * W) << 2);
-      const iy = iy0 + ky;
-      const ix = ix0 + kx;
-      if (row && iy >= 0 && iy < H && ix >= 0 && ix + NR <= W) {
-        const src = plane + (<usize>(iy * W + ix) << 2);
-        v128.store(d, v128.load(src));
-        v128.store(d, v128.load(src, 16), 16);
-      } else {
-        for (let q = 0; q < NR; q++) {
-          const y = load<i32>(info + (<usize>q << 3)) + ky;
-          const xx = load<i32>(info + (<usize>q << 3), 4) + kx;
-          let v: f32 = 0;
-          if (y >= 0 && y < H && xx >= 0 && xx < W) {
-            v = load<f32>(plane + (<usize>(y * W + xx) << 2));
-          }
-          store<f32>(d + (<usize>q << 2), v);
-        }
-      }
-      d += 32;
-      if (++kx == KW) {
-        kx = 0;
-        if (++ky == KH) {
-          ky = 0;
-          ci++;
-        }
-      }
-    }
-  }
-}
-
 /**
  * Packs the batched im2col view (mode 2): rows (c, ky, kx), columns (n, oy, ox) over the batch.
  * `info` holds, per column of the sliver, the window origin and the image's base address.
@@ -571,7 +501,6 @@ export function gemm(
     for (let pc = 0; pc < k; pc += KC) {
       const kc = min(KC, k - pc);
       if (bmode == 0) packBDense(b, brs, bcs, pc, kc, jc, nc, pb);
-      else if (bmode == 1) packBIm2col(b, geo, pc, kc, jc, nc, pb, info);
       else packBIm2colBatched(b, geo, pc, kc, jc, nc, pb, info);
       const acc = accumulate != 0 || pc > 0;
       for (let ic = i0; ic < i1; ic += MC) {
