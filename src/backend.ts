@@ -320,3 +320,29 @@ export interface Backend {
 export function convOutSize(size: number, k: number, stride: number, pad: number): number {
   return Math.floor((size + 2 * pad - k) / stride) + 1;
 }
+
+/** The full geometry of a square-kernel convolution of x [n, c, h, w] to o channels. */
+export function conv2dGeometry(
+  n: number,
+  c: number,
+  h: number,
+  w: number,
+  o: number,
+  k: number,
+  stride: number,
+  pad: number,
+): Conv2dGeometry {
+  return {
+    n,
+    c,
+    h,
+    w,
+    o,
+    kh: k,
+    kw: k,
+    stride,
+    pad,
+    oh: convOutSize(h, k, stride, pad),
+    ow: convOutSize(w, k, stride, pad),
+  };
+}

@@ -7,8 +7,8 @@
  */
 
 import assert from "node:assert/strict";
-import type { Backend, Conv2dGeometry, Storage, UnaryOp } from "../src/backend.ts";
-import { convOutSize } from "../src/backend.ts";
+import type { Backend, Storage, UnaryOp } from "../src/backend.ts";
+import { conv2dGeometry } from "../src/backend.ts";
 import { ReferenceBackend } from "../src/backends/reference.ts";
 import { Random } from "../src/random.ts";
 import { sample } from "../src/sample.ts";
@@ -345,55 +345,30 @@ kernelTest("wasm matmul matches the reference (all transposes, batches, odd size
 
 // ---- convolution ----------------------------------------------------------------------------
 
-function geometry(
-  n: number,
-  c: number,
-  h: number,
-  w: number,
-  o: number,
-  k: number,
-  stride: number,
-  pad: number,
-): Conv2dGeometry {
-  return {
-    n,
-    c,
-    h,
-    w,
-    o,
-    kh: k,
-    kw: k,
-    stride,
-    pad,
-    oh: convOutSize(h, k, stride, pad),
-    ow: convOutSize(w, k, stride, pad),
-  };
-}
-
 kernelTest("wasm conv2d and both gradients match the reference", async () => {
   const geos = [
-    geometry(1, 1, 5, 5, 1, 3, 1, 1),
-    geometry(2, 3, 9, 11, 5, 3, 1, 1),
-    geometry(1, 4, 14, 14, 8, 3, 1, 1),
-    geometry(2, 3, 9, 11, 5, 3, 2, 1),
-    geometry(1, 8, 14, 14, 7, 3, 2, 1),
-    geometry(2, 6, 7, 5, 9, 1, 1, 0),
-    geometry(1, 5, 9, 9, 4, 1, 2, 0),
-    geometry(1, 3, 6, 7, 2, 3, 1, 0),
-    geometry(2, 16, 12, 12, 16, 3, 1, 1),
-    geometry(1, 2, 20, 20, 3, 3, 1, 1),
-    geometry(2, 3, 6, 6, 4, 3, 3, 0),
+    conv2dGeometry(1, 1, 5, 5, 1, 3, 1, 1),
+    conv2dGeometry(2, 3, 9, 11, 5, 3, 1, 1),
+    conv2dGeometry(1, 4, 14, 14, 8, 3, 1, 1),
+    conv2dGeometry(2, 3, 9, 11, 5, 3, 2, 1),
+    conv2dGeometry(1, 8, 14, 14, 7, 3, 2, 1),
+    conv2dGeometry(2, 6, 7, 5, 9, 1, 1, 0),
+    conv2dGeometry(1, 5, 9, 9, 4, 1, 2, 0),
+    conv2dGeometry(1, 3, 6, 7, 2, 3, 1, 0),
+    conv2dGeometry(2, 16, 12, 12, 16, 3, 1, 1),
+    conv2dGeometry(1, 2, 20, 20, 3, 3, 1, 1),
+    conv2dGeometry(2, 3, 6, 6, 4, 3, 3, 0),
     // A rectangular window.
     { n: 2, c: 3, h: 8, w: 9, o: 4, kh: 3, kw: 1, stride: 1, pad: 1, oh: 8, ow: 11 },
     // The MNIST UNet's shapes at a small batch (columns of the batched GEMM cross images).
-    geometry(3, 32, 28, 28, 32, 3, 1, 1),
-    geometry(3, 32, 28, 28, 32, 3, 2, 1),
-    geometry(3, 96, 28, 28, 32, 1, 1, 0),
-    geometry(3, 32, 28, 28, 1, 3, 1, 1),
-    geometry(3, 64, 14, 14, 64, 3, 2, 1),
-    geometry(3, 128, 14, 14, 64, 1, 1, 0),
-    geometry(5, 64, 7, 7, 64, 3, 1, 1),
-    geometry(5, 128, 7, 7, 64, 3, 1, 1),
+    conv2dGeometry(3, 32, 28, 28, 32, 3, 1, 1),
+    conv2dGeometry(3, 32, 28, 28, 32, 3, 2, 1),
+    conv2dGeometry(3, 96, 28, 28, 32, 1, 1, 0),
+    conv2dGeometry(3, 32, 28, 28, 1, 3, 1, 1),
+    conv2dGeometry(3, 64, 14, 14, 64, 3, 2, 1),
+    conv2dGeometry(3, 128, 14, 14, 64, 1, 1, 0),
+    conv2dGeometry(5, 64, 7, 7, 64, 3, 1, 1),
+    conv2dGeometry(5, 128, 7, 7, 64, 3, 1, 1),
   ];
   for (const g of geos) {
     const what = `conv ${JSON.stringify(g)}`;

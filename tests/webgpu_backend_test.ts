@@ -7,8 +7,8 @@
  */
 
 import assert from "node:assert/strict";
-import type { Backend, Conv2dGeometry, GroupNormGeometry, Storage } from "../src/backend.ts";
-import { convOutSize } from "../src/backend.ts";
+import type { Backend, GroupNormGeometry, Storage } from "../src/backend.ts";
+import { conv2dGeometry } from "../src/backend.ts";
 import { ReferenceBackend } from "../src/backends/reference.ts";
 import { DiffusionModel } from "../src/model.ts";
 import { Random } from "../src/random.ts";
@@ -333,39 +333,14 @@ gpuTest("matmul: transposes, batch flags, odd and large tiles", async (be) => {
 
 // ---- convolution -------------------------------------------------------------------------------
 
-function geo(
-  n: number,
-  c: number,
-  h: number,
-  w: number,
-  o: number,
-  k: number,
-  stride: number,
-  pad: number,
-): Conv2dGeometry {
-  return {
-    n,
-    c,
-    h,
-    w,
-    o,
-    kh: k,
-    kw: k,
-    stride,
-    pad,
-    oh: convOutSize(h, k, stride, pad),
-    ow: convOutSize(w, k, stride, pad),
-  };
-}
-
 gpuTest("conv2d forward, data and filter gradients", async (be) => {
   const geos = [
-    geo(2, 3, 7, 6, 5, 3, 1, 1),
-    geo(2, 3, 7, 6, 5, 3, 2, 1),
-    geo(1, 4, 5, 5, 2, 1, 1, 0),
-    geo(2, 2, 9, 8, 3, 4, 2, 0),
-    geo(4, 2, 16, 16, 3, 3, 1, 1), // filter gradient split over K
-    geo(4, 2, 16, 16, 70, 3, 1, 1), // 64 x 64 tiles in the forward product
+    conv2dGeometry(2, 3, 7, 6, 5, 3, 1, 1),
+    conv2dGeometry(2, 3, 7, 6, 5, 3, 2, 1),
+    conv2dGeometry(1, 4, 5, 5, 2, 1, 1, 0),
+    conv2dGeometry(2, 2, 9, 8, 3, 4, 2, 0),
+    conv2dGeometry(4, 2, 16, 16, 3, 3, 1, 1), // filter gradient split over K
+    conv2dGeometry(4, 2, 16, 16, 70, 3, 1, 1), // 64 x 64 tiles in the forward product
   ];
   for (const g of geos) {
     const what = JSON.stringify(g);
