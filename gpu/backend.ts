@@ -176,9 +176,11 @@ export function allKernels(): KernelSpec[] {
       convDataKernel(t),
       convFilterKernel(t),
     ]),
-    groupNormKernel(),
-    groupNormChannelSumsKernel(),
-    groupNormDxKernel(),
+    ...[false, true].flatMap((silu) => [
+      groupNormKernel(silu),
+      groupNormChannelSumsKernel(silu),
+      groupNormDxKernel(silu),
+    ]),
     groupNormAffineGradKernel(),
     softmaxKernel(),
     softmaxGradKernel(),
@@ -945,7 +947,7 @@ export class WebGpuBackend implements Backend {
     const count = g.n * g.groups;
     if (count > 0) {
       this.#run(
-        groupNormKernel(),
+        groupNormKernel(g.silu === true),
         [X, G, Bt, y, mean, rstd],
         this.#gnParams(g, count),
         groupsGrid(count),
@@ -961,9 +963,13 @@ export class WebGpuBackend implements Backend {
     mean: Storage,
     rstd: Storage,
     g: GroupNormGeometry,
+    beta?: Storage,
   ): GroupNormGrads {
     const D = this.#st(dy), X = this.#st(x), G = this.#st(gamma);
     const M = this.#st(mean), R = this.#st(rstd);
+    const silu = g.silu === true;
+    if (silu && !beta) throw new TypeError("groupNormBackward: a fused SiLU needs beta");
+    const Bt = silu ? this.#st(beta!) : null;
     const dx = this.#new(X.length), dgamma = this.#new(g.c), dbeta = this.#new(g.c);
     const nc = g.n * g.c;
     if (nc === 0) {
@@ -973,15 +979,15 @@ export class WebGpuBackend implements Backend {
     }
     const part = this.#scratch(2 * nc);
     this.#run(
-      groupNormChannelSumsKernel(),
-      [D, X, M, R, part],
+      groupNormChannelSumsKernel(silu),
+      Bt ? [D, X, G, Bt, M, R, part] : [D, X, M, R, part],
       this.#gnParams(g, nc),
       groupsGrid(nc),
     );
     const ng = g.n * g.groups;
     this.#run(
-      groupNormDxKernel(),
-      [D, X, G, M, R, part, dx],
+      groupNormDxKernel(silu),
+      Bt ? [D, X, G, Bt, M, R, part, dx] : [D, X, G, M, R, part, dx],
       [...this.#gnParams(g, ng), nc],
       groupsGrid(ng),
     );

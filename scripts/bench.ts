@@ -1,18 +1,24 @@
 /**
- * Benchmark of the wasm backend (not a test): in one invocation, this machine's WebAssembly SIMD
- * multiply-add ceiling, the GEMM kernel's GFLOP/s at the MLP's shapes, and the spiral MLP's
- * training and sampling steps, each beside the PyTorch twin (`../shared/bench/torch_twin.py`,
- * one thread) measured in the same run when it can run, with the ratios.
+ * Benchmark (not a test): in one invocation, this machine's WebAssembly SIMD multiply-add ceiling,
+ * the GEMM and convolution kernels' GFLOP/s at the models' shapes on one and on all cores, the
+ * spiral MLP's training and sampling steps, and the MNIST UNet's training step (batch 128) and
+ * denoising forward (batch 64), each beside the PyTorch twin (`../shared/bench/torch_twin.py`)
+ * measured in the same run when it can run, with the ratios.
  *
- *   deno task bench [--quick] [--threads N] [--unet]
+ *   deno task bench [--quick] [--threads N] [--no-unet] [--backend wasm|webgpu] [--twin PATH]
  *
- * N: the threaded column, default all cores. `--unet` adds the MNIST UNet (training step at batch
- * 128, denoising forward at batch 64, on all threads) beside `torch_twin.py bench unet --threads N`
- * (about a minute more).
+ * `--threads N`: the threaded column (default all cores). `--quick`: fewer repetitions and no
+ * UNet. `--backend webgpu`: the UNet rows on the WebGPU backend (a hardware adapter; add
+ * `--allow-software` to time llvmpipe) beside `torch_twin.py bench unet --device cuda`.
+ * `--twin PATH`: where torch_twin.py is (default ../shared/bench/torch_twin.py).
  *
  * @module
  */
 
+import { parseArgs } from "node:util";
+import { createWebGpuBackend } from "../gpu/mod.ts";
+import type { Backend, Conv2dGeometry } from "../src/backend.ts";
+import { conv2dGeometry } from "../src/backend.ts";
 import { spiral } from "../src/data/toy.ts";
 import { Random } from "../src/random.ts";
 import { sample } from "../src/sample.ts";
@@ -20,10 +26,38 @@ import { train } from "../src/train.ts";
 import { WasmBackend } from "../wasm/backend.ts";
 import { instantiate, kernelModule } from "../wasm/kernels.ts";
 
-const quick = Deno.args.includes("--quick");
-const unet = Deno.args.includes("--unet");
-const threadsAt = Deno.args.indexOf("--threads");
-const threads = threadsAt >= 0 ? Number(Deno.args[threadsAt + 1]) : navigator.hardwareConcurrency;
+const { values: flags } = parseArgs({
+  args: Deno.args,
+  strict: true,
+  options: {
+    quick: { type: "boolean", default: false },
+    threads: { type: "string" },
+    "no-unet": { type: "boolean", default: false },
+    backend: { type: "string", default: "wasm" },
+    "allow-software": { type: "boolean", default: false },
+    twin: { type: "string" },
+    help: { type: "boolean", short: "h", default: false },
+  },
+});
+if (flags.help) {
+  console.log(
+    "deno task bench [--quick] [--threads N] [--no-unet] [--backend wasm|webgpu] " +
+      "[--allow-software] [--twin PATH]",
+  );
+  Deno.exit(0);
+}
+if (flags.backend !== "wasm" && flags.backend !== "webgpu") {
+  console.error(`error: --backend must be wasm or webgpu, got "${flags.backend}"`);
+  Deno.exit(1);
+}
+const quick = flags.quick;
+const threads = flags.threads === undefined ? navigator.hardwareConcurrency : Number(flags.threads);
+if (!Number.isInteger(threads) || threads < 1) {
+  console.error(`error: --threads must be a positive integer, got "${flags.threads}"`);
+  Deno.exit(1);
+}
+const twinPath = flags.twin ??
+  new URL("../../shared/bench/torch_twin.py", import.meta.url).pathname;
 
 /** Best of `reps` timings of `fn` (after one warm-up), in ms. */
 function best(fn: () => void, reps = 5): number {
@@ -136,14 +170,29 @@ interface Twin {
 }
 
 async function torchTwinAt(
-  twin: string,
   threadCount: number,
-  kind: "mlp" | "unet" = "mlp",
+  kind: "mlp" | "unet",
+  device: "cpu" | "cuda" = "cpu",
 ): Promise<Twin | string> {
+  try {
+    await Deno.stat(twinPath);
+  } catch {
+    return `no PyTorch twin at ${twinPath} (pass --twin PATH)`;
+  }
   let out;
   try {
     out = await new Deno.Command("/usr/bin/python3", {
-      args: [twin, "bench", kind, "--threads", String(threadCount), "--T", String(T)],
+      args: [
+        twinPath,
+        "bench",
+        kind,
+        "--threads",
+        String(threadCount),
+        "--T",
+        String(T),
+        "--device",
+        device,
+      ],
       stdout: "piped",
       stderr: "piped",
     }).output();
@@ -162,22 +211,110 @@ async function torchTwinAt(
   return { stepMs: Number(step[1]), forwardMs: Number(fwd[1]) };
 }
 
-/** The PyTorch twin's figures: the faster of one and two threads, figure by figure. */
-async function torchTwin(): Promise<Twin | string> {
-  const twin = new URL("../../shared/bench/torch_twin.py", import.meta.url).pathname;
-  try {
-    await Deno.stat(twin);
-  } catch {
-    return `no PyTorch twin at ${twin}`;
-  }
-  const a = await torchTwinAt(twin, 1);
+/** The PyTorch twin's CPU figures: the faster of one and two threads, figure by figure. */
+async function torchTwinCpu(kind: "mlp" | "unet"): Promise<Twin | string> {
+  const a = await torchTwinAt(1, kind);
   if (typeof a === "string") return a;
-  const b = await torchTwinAt(twin, 2);
+  const b = await torchTwinAt(2, kind);
   if (typeof b === "string") return a;
   return { stepMs: Math.min(a.stepMs, b.stepMs), forwardMs: Math.min(a.forwardMs, b.forwardMs) };
 }
 
+const ratio = (theirs: number, ours: number) => `${(theirs / ours).toFixed(2)}x`;
+
+// ---- convolutions at the UNet's shapes ----------------------------------------------------------
+
+/** The UNet's convolution shapes (batch 128): [label, channels in, out, side, kernel, stride]. */
+const CONV_SHAPES: [string, number, number, number, number, number][] = [
+  ["3x3 32->32 @28", 32, 32, 28, 3, 1],
+  ["3x3 64->64 @28", 64, 64, 28, 3, 1],
+  ["3x3 96->32 @28", 96, 32, 28, 3, 1],
+  ["3x3 64->64 @14", 64, 64, 14, 3, 1],
+  ["3x3 64->64 @7", 64, 64, 7, 3, 1],
+  ["3x3 s2 32->32 @28", 32, 32, 28, 3, 2],
+  ["1x1 96->32 @28", 96, 32, 28, 1, 1],
+];
+
+/** GFLOP/s of the forward, data-gradient and filter-gradient kernels of one convolution. */
+function convGflops(be: WasmBackend, g: Conv2dGeometry): [number, number, number] {
+  const r = new Random(2);
+  const x = be.upload(r.uniforms(g.n * g.c * g.h * g.w));
+  const w = be.upload(r.uniforms(g.o * g.c * g.kh * g.kw));
+  const dy = be.upload(r.uniforms(g.n * g.o * g.oh * g.ow));
+  const flops = 2 * g.n * g.o * g.oh * g.ow * g.c * g.kh * g.kw;
+  const time = (fn: () => void) =>
+    best(() => {
+      be.beginScope();
+      fn();
+      be.endScope();
+    }, quick ? 1 : 3);
+  const gf = (ms: number) => flops / (ms / 1e3) / 1e9;
+  const out: [number, number, number] = [
+    gf(time(() => be.conv2d(x, w, null, g))),
+    gf(time(() => be.conv2dBackwardData(dy, w, g))),
+    gf(time(() => be.conv2dBackwardFilter(x, dy, g))),
+  ];
+  for (const s of [x, w, dy]) be.free(s);
+  return out;
+}
+
+// ---- the MNIST UNet -----------------------------------------------------------------------------
+
+/** One UNet training step (batch 128) and one denoising forward pass (batch 64), in ms. */
+async function unetMs(be: Backend, few: number, many: number): Promise<Twin> {
+  const rng = new Random(5);
+  const images = new Float32Array(256 * 28 * 28).map(() => rng.uniform() * 2 - 1);
+  const run = async (steps: number) => {
+    const t0 = performance.now();
+    const model = await train({
+      data: { values: images, shape: [256, 1, 28, 28] },
+      steps,
+      batchSize: 128,
+      network: { kind: "unet" },
+      schedule: { kind: "linear", T, betaStart: 1e-4, betaEnd: 0.02 },
+      progressEvery: steps,
+      backend: be,
+    });
+    return { ms: performance.now() - t0, model };
+  };
+  await run(1);
+  const a = await run(few), b = await run(many);
+  const stepMs = (b.ms - a.ms) / (many - few);
+  await sample(b.model, { count: 64, steps: 1 });
+  const t0 = performance.now();
+  await sample(b.model, { count: 64, steps: many });
+  return { stepMs, forwardMs: (performance.now() - t0) / many };
+}
+
+function unetReport(label: string, mine: Twin, theirs: Twin | string, twinLabel: string): void {
+  console.log(
+    `\nMNIST UNet (the twin's: 32/64/64 channels, 793,697 parameters, T = ${T}), ${label}, ms:\n` +
+      `  ${"".padEnd(36)} ${"ours".padStart(8)}` +
+      (typeof theirs === "string" ? "" : ` ${"PyTorch".padStart(8)}   ${"ratio".padStart(6)}`),
+  );
+  const line = (name: string, ours: number, torch: number | null) =>
+    console.log(
+      `  ${name.padEnd(36)} ${fmt(ours, 1)}` +
+        (torch === null ? "" : ` ${fmt(torch, 1)}   ${ratio(torch, ours).padStart(6)}`),
+    );
+  const tw = typeof theirs === "string" ? null : theirs;
+  line("train step, batch 128", mine.stepMs, tw?.stepMs ?? null);
+  line("denoising forward, batch 64", mine.forwardMs, tw?.forwardMs ?? null);
+  if (typeof theirs === "string") console.log(`  (PyTorch column skipped: ${theirs})`);
+  else console.log(`  (PyTorch: ${twinLabel}; ratio = PyTorch time / ours, above 1 we are faster)`);
+}
+
 // ---- the report ------------------------------------------------------------------------------
+
+if (flags.backend === "webgpu") {
+  const be = await createWebGpuBackend({ allowFallbackAdapter: flags["allow-software"] });
+  console.log(`webgpu backend on ${be.adapterInfo.description}; Deno ${Deno.version.deno}`);
+  const mine = await unetMs(be, 5, quick ? 10 : 30);
+  be.dispose();
+  const theirs = await torchTwinAt(1, "unet", "cuda");
+  unetReport("WebGPU", mine, theirs, "torch_twin.py bench unet --device cuda, eager fp32");
+  Deno.exit(0);
+}
 
 const one = new WasmBackend({ threads: 1 });
 const all = new WasmBackend({ threads });
@@ -197,28 +334,39 @@ if (one.relaxedSimd) {
   );
 }
 
-console.log(
-  `\nGEMM through backend.matmul (allocation + kernel), GFLOP/s:\n` +
-    `  ${"".padEnd(30)}  1 thread  % ceiling  ${
-      String(N).padStart(2)
-    } threads  % of ${N} x ceiling`,
-);
-for (const c of [...gemmCases(64, "train"), ...gemmCases(10_000, "sample")]) {
-  if (quick && c.m * c.n * c.k > 1e8) continue;
-  const g1 = gemmGflops(one, c), gn = gemmGflops(all, c);
+const header = (what: string) =>
   console.log(
-    `  ${c.label.padEnd(30)} ${fmt(g1)} ${fmt((100 * g1) / peak, 0)}%   ${fmt(gn)} ${
+    `\n${what}, GFLOP/s:\n` +
+      `  ${"".padEnd(30)}  1 thread  % ceiling  ${
+        String(N).padStart(2)
+      } threads  % of ${N} x ceiling`,
+  );
+const gemmRow = (label: string, g1: number, gn: number) =>
+  console.log(
+    `  ${label.padEnd(30)} ${fmt(g1)} ${fmt((100 * g1) / peak, 0)}%   ${fmt(gn)} ${
       fmt((100 * gn) / (N * peak), 0)
     }%`,
   );
+
+header("GEMM through backend.matmul (allocation + kernel)");
+for (const c of [...gemmCases(64, "train"), ...gemmCases(10_000, "sample")]) {
+  if (quick && c.m * c.n * c.k > 1e8) continue;
+  gemmRow(c.label, gemmGflops(one, c), gemmGflops(all, c));
+}
+
+if (!quick) {
+  header("UNet convolutions, batch 128 (forward / data gradient / filter gradient)");
+  for (const [label, c, o, side, k, stride] of CONV_SHAPES) {
+    const g = conv2dGeometry(128, c, side, side, o, k, stride, (k - 1) / 2);
+    const g1 = convGflops(one, g), gn = convGflops(all, g);
+    ["fwd", "dX", "dW"].forEach((kind, i) => gemmRow(`${label} ${kind}`, g1[i], gn[i]));
+  }
 }
 
 console.log(`\nspiral MLP (3 x ${256}, batch 64, T = ${T}), ms:`);
 const mine1 = await trainMs(one);
 const mineN = N > 1 ? await trainMs(all) : mine1;
-all.dispose();
-const twin = await torchTwin();
-const ratio = (theirs: number, ours: number) => `${(theirs / ours).toFixed(2)}x`;
+const twin = await torchTwinCpu("mlp");
 if (typeof twin === "string") console.log(`  (PyTorch column skipped: ${twin})`);
 const row = (label: string, a: number, b: number, torch: number | null) =>
   console.log(
@@ -243,53 +391,15 @@ if (tw) {
   );
 }
 
-// ---- the MNIST UNet (--unet) --------------------------------------------------------------------
-
-/** One UNet training step (batch 128) and one denoising forward pass (batch 64), in ms. */
-async function unetMs(be: WasmBackend): Promise<{ stepMs: number; forwardMs: number }> {
-  const rng = new Random(5);
-  const images = new Float32Array(256 * 28 * 28).map(() => rng.uniform() * 2 - 1);
-  const run = async (steps: number) => {
-    const t0 = performance.now();
-    const model = await train({
-      data: { values: images, shape: [256, 1, 28, 28] },
-      steps,
-      batchSize: 128,
-      network: { kind: "unet" },
-      schedule: { kind: "linear", T, betaStart: 1e-4, betaEnd: 0.02 },
-      progressEvery: steps,
-      backend: be,
-    });
-    return { ms: performance.now() - t0, model };
-  };
-  const a = await run(1), b = await run(3);
-  const stepMs = (b.ms - a.ms) / 2;
-  await sample(b.model, { count: 64, steps: 1 });
-  const t0 = performance.now();
-  await sample(b.model, { count: 64, steps: 3 });
-  return { stepMs, forwardMs: (performance.now() - t0) / 3 };
-}
-
-if (unet) {
-  const be = new WasmBackend({ threads });
-  await be.ready();
-  const mine = await unetMs(be);
-  be.dispose();
-  const twinPath = new URL("../../shared/bench/torch_twin.py", import.meta.url).pathname;
-  const theirs = await torchTwinAt(twinPath, be.threads, "unet");
-  console.log(
-    `\nMNIST UNet (32/64/64 channels, T = ${T}), ${be.threads} threads, ms:\n` +
-      `  ${"".padEnd(36)} ${"wasm".padStart(8)}` +
-      (typeof theirs === "string" ? "" : ` ${"PyTorch".padStart(8)}   ${"ratio".padStart(6)}`),
+if (!quick && !flags["no-unet"]) {
+  const mine = await unetMs(all, 1, 3);
+  const theirs = await torchTwinCpu("unet");
+  unetReport(
+    `wasm, ${N} threads`,
+    mine,
+    theirs,
+    "torch_twin.py bench unet, the faster of --threads 1 and 2",
   );
-  const line = (label: string, ours: number, torch: number | null) =>
-    console.log(
-      `  ${label.padEnd(36)} ${fmt(ours, 1)}` +
-        (torch === null ? "" : ` ${fmt(torch, 1)}   ${ratio(torch, ours).padStart(6)}`),
-    );
-  const tw = typeof theirs === "string" ? null : theirs;
-  line("train step, batch 128", mine.stepMs, tw?.stepMs ?? null);
-  line("denoising forward, batch 64", mine.forwardMs, tw?.forwardMs ?? null);
-  if (typeof theirs === "string") console.log(`  (PyTorch column skipped: ${theirs})`);
-  else console.log(`  (PyTorch: torch_twin.py bench unet --threads ${be.threads}; ratio as above)`);
 }
+one.dispose();
+all.dispose();

@@ -42,8 +42,8 @@ the classifier and the real-digit floor are reported.
   --classifier PATH    classifier file; trained on MNIST and written there when missing
                        (default out/mnist/classifier.safetensors)
   --count N            samples to draw (default 1000)
-  --sampler NAME       ${SAMPLERS.join(", ")} (default ddim)
-  --steps N            sampling steps (default 50; ddpm: the model's T)
+  --sampler NAME       ${SAMPLERS.join(", ")} (default ddpm, the ancestral sampler)
+  --steps N            sampling steps (default 100 for ddpm, respaced; 50 otherwise)
   --weights NAME       ema (default) or raw
   --seed N             seed of the sampling noise (default 0)
   --real N             real test digits for the floor, spread evenly (default 1000)
@@ -143,7 +143,7 @@ async function main(args: string[]): Promise<void> {
     );
   }
   const checkpoint = positionals[0];
-  const sampler = (f.sampler ?? "ddim") as SamplerKind;
+  const sampler = (f.sampler ?? "ddpm") as SamplerKind;
   checkChoice("--sampler", sampler, SAMPLERS);
   const weights = (f.weights ?? "ema") as "ema" | "raw";
   checkChoice("--weights", weights, ["ema", "raw"] as const);
@@ -176,7 +176,7 @@ async function main(args: string[]): Promise<void> {
       );
     }
     const T = model.schedule.T;
-    steps = intFlag("steps", f.steps, sampler === "ddpm" ? T : Math.min(50, T), 1);
+    steps = intFlag("steps", f.steps, Math.min(sampler === "ddpm" ? 100 : 50, T), 1);
     if (steps > T) {
       throw new OptionError(`--steps must be at most the model's T = ${T}, got ${steps}`);
     }
@@ -240,7 +240,8 @@ async function main(args: string[]): Promise<void> {
   const rows: Figures[] = [];
 
   if (model !== null) {
-    const bar = createProgress({ total: steps, label: "sample" });
+    // sample() denoises in batches of 256: the bar counts steps over all of them.
+    const bar = createProgress({ total: steps * Math.ceil(count / 256), label: "sample" });
     const got = await sample(model, {
       count,
       sampler,

@@ -26,8 +26,8 @@ const HELP = `Samples images from a model saved by train_mnist.ts (or saveModel)
 Usage: deno run -A scripts/sample.ts CHECKPOINT [options]
 
   --count N          images in the grid (default 64)
-  --sampler NAME     ddpm (ancestral, all T steps by default), ddim (default) or heun
-  --steps N          sampling steps (default 50; ddpm: the model's T)
+  --sampler NAME     ddpm (default, the ancestral sampler), ddim or heun
+  --steps N          sampling steps (default 100 for ddpm, respaced; 50 otherwise; at most T)
   --weights NAME     ema (default) or raw
   --seed N           seed of the noise (default 0)
   --trajectory N     also draw the denoising of N samples, 8 frames each (default 8; 0: off)
@@ -73,7 +73,7 @@ async function main(args: string[]): Promise<void> {
       "pass exactly one checkpoint file, e.g. out/mnist/checkpoint.safetensors (see --help)",
     );
   }
-  const sampler = (f.sampler ?? "ddim") as SamplerKind;
+  const sampler = (f.sampler ?? "ddpm") as SamplerKind;
   checkChoice("--sampler", sampler, SAMPLERS);
   const weights = (f.weights ?? "ema") as "ema" | "raw";
   checkChoice("--weights", weights, ["ema", "raw"] as const);
@@ -92,7 +92,7 @@ async function main(args: string[]): Promise<void> {
     );
   }
   const T = model.schedule.T;
-  const steps = intFlag("steps", f.steps, sampler === "ddpm" ? T : Math.min(50, T), 1);
+  const steps = intFlag("steps", f.steps, Math.min(sampler === "ddpm" ? 100 : 50, T), 1);
   if (steps > T) {
     throw new OptionError(`--steps must be at most the model's T = ${T}, got ${steps}`);
   }

@@ -36,7 +36,7 @@ import { numberFlag, runMain } from "./cli.ts";
 /** The demo's defaults: reach the quality bar quickly on the reference backend. */
 const DEFAULTS = {
   dist: "spiral",
-  steps: 12_000,
+  steps: 7_000,
   batch: 256,
   lr: 5e-3,
   warmup: 200,

@@ -88,6 +88,12 @@ export interface GroupNormGeometry {
   groups: number;
   /** Added to the variance. */
   eps: number;
+  /**
+   * Fuse a SiLU after the affine: y = silu(gamma * xhat + beta) instead of gamma * xhat + beta
+   * (default false). The backward then needs `beta` too, and recomputes the pre-activation from
+   * x, mean, rstd, gamma and beta, so nothing beyond mean and rstd is stored.
+   */
+  silu?: boolean;
 }
 
 /** Settings of one fused Adam/AdamW update over a flat parameter buffer. */
@@ -235,9 +241,15 @@ export interface Backend {
   conv2dBackwardFilter(x: Storage, dy: Storage, g: Conv2dGeometry): Storage;
 
   // ---- normalisation and softmax --------------------------------------------------------------
-  /** Group normalisation with per-channel affine (gamma, beta of length c). */
+  /**
+   * Group normalisation with per-channel affine (gamma, beta of length c), followed by a SiLU in
+   * the same pass when `g.silu` is set.
+   */
   groupNorm(x: Storage, gamma: Storage, beta: Storage, g: GroupNormGeometry): GroupNormResult;
-  /** Gradients of {@link Backend.groupNorm}. */
+  /**
+   * Gradients of {@link Backend.groupNorm}. With `g.silu` set, `beta` is required: the gradient
+   * goes through the SiLU inline, its input recomputed from x, mean, rstd, gamma and beta.
+   */
   groupNormBackward(
     dy: Storage,
     x: Storage,
@@ -245,6 +257,7 @@ export interface Backend {
     mean: Storage,
     rstd: Storage,
     g: GroupNormGeometry,
+    beta?: Storage,
   ): GroupNormGrads;
   /** Softmax over the last axis of a rows x cols matrix. */
   softmax(x: Storage, rows: number, cols: number): Storage;

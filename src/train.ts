@@ -17,6 +17,7 @@ import { makeBetas, type ScheduleConfig } from "./diffusion/schedule.ts";
 import { checkChoice, checkInt, checkNumber, OptionError, TrainingError } from "./errors.ts";
 import { type DiffusionConfig, DiffusionModel } from "./model.ts";
 import type { MlpConfig, TimeInput } from "./models/mlp.ts";
+import type { ForwardContext } from "./models/network.ts";
 import { type NetworkConfig, networkSpecs } from "./models/registry.ts";
 import { checkUNetConfig, type UNetConfig, unetConfig } from "./models/unet.ts";
 import { ParamLayout } from "./nn/params.ts";
@@ -127,8 +128,18 @@ export interface TrainOptions {
   onCheckpoint?: (model: DiffusionModel) => Promise<void> | void;
 }
 
-/** Random streams under the seed: one per kind of draw. */
-export const STREAMS = { init: 0, batch: 1, time: 2, noise: 3, sample: 4 } as const;
+/**
+ * Random streams under the seed: one per kind of draw. Dropout site i of the network's forward
+ * pass (see {@link ForwardContext}) draws from stream `dropout + i`, at the step's own counter.
+ */
+export const STREAMS = {
+  init: 0,
+  batch: 1,
+  time: 2,
+  noise: 3,
+  sample: 4,
+  dropout: 0x10000,
+} as const;
 
 function checkDataset(d: Dataset): void {
   if (!(d?.values instanceof Float32Array)) {
@@ -329,7 +340,15 @@ export async function train(options: TrainOptions): Promise<DiffusionModel> {
     const lvl = sched.level(t, x0.shape.length);
     const xt = qSample(x0, eps, lvl);
     const target = predictionTarget(o.prediction, x0, eps, lvl);
-    const loss = regressionLoss(o.loss, net.forward(xt, t), target, o.huberDelta);
+    const ctx: ForwardContext = {
+      training: true,
+      draw: (site, size) => ({
+        seed: o.seed,
+        stream: STREAMS.dropout + site,
+        counter: k * blocksFor(size),
+      }),
+    };
+    const loss = regressionLoss(o.loss, net.forward(xt, t, ctx), target, o.huberDelta);
     be.fill(model.params.grads!, 0);
     backward(loss);
     const lr = learningRate(step, lrOpts);

@@ -16,7 +16,10 @@ async function run(args: string[], script = "scripts/train_mnist.ts") {
   return { code: out.code, stdout: new TextDecoder().decode(out.stdout), stderr };
 }
 
-const TINY = ["--steps", "4", "--batch", "4", "--sample-every", "2", "--checkpoint-every", "2"];
+const TINY = [
+  ...["--steps", "4", "--batch", "4", "--sample-every", "2", "--checkpoint-every", "2"],
+  ...["--base", "8", "--mults", "1,2"],
+];
 const GRIDS = ["--sample-count", "4", "--sample-steps", "2", "--backend", "wasm"];
 
 Deno.test("train_mnist: bad flags end in one error line naming the flag, no files", async () => {
@@ -28,7 +31,13 @@ Deno.test("train_mnist: bad flags end in one error line naming the flag, no file
       [["--batch", "0"], /--batch/],
       [["--preset", "tpu"], /--preset/],
       [["--T", "1"], /--T/],
-      [["--sample-steps", "500"], /--sample-steps/],
+      [["--schedule", "linear", "--T", "200"], /keeps 3\d% of the image at t = T.*--beta-end/],
+      [["--sample-steps", "5000"], /--sample-steps/],
+      [["--base", "7"], /--base/],
+      [["--base", "2"], /--base/],
+      [["--mults", "1,0"], /--mults/],
+      [["--mults", "1,x"], /--mults/],
+      [["--mults", "1,2,2,2"], /--mults/],
       [["--resume", `${dir}/none.safetensors`], /no such file/],
     ];
     for (const [args, re] of cases) {
@@ -65,6 +74,11 @@ Deno.test("train_mnist: a tiny run writes grids and a checkpoint; --resume conti
     const model = await loadModel(`${dir}/checkpoint.safetensors`, "reference");
     assert.equal(model.stepsTrained, 6);
     assert.equal(model.config.network.kind, "unet");
+    if (model.config.network.kind === "unet") {
+      assert.equal(model.config.network.base, 8);
+      assert.deepEqual(model.config.network.mults, [1, 2]);
+      assert.deepEqual(model.config.network.attentionAt, [14]);
+    }
     const refused = await run([
       "--resume",
       `${dir}/checkpoint.safetensors`,
@@ -75,6 +89,38 @@ Deno.test("train_mnist: a tiny run writes grids and a checkpoint; --resume conti
     ]);
     assert.equal(refused.code, 1);
     assert.match(refused.stderr[0], /--lr cannot change on --resume/);
+    const resized = await run(["--resume", `${dir}/checkpoint.safetensors`, "--base", "16"]);
+    assert.equal(resized.code, 1);
+    assert.match(resized.stderr[0], /--base cannot change on --resume/);
+
+    // scripts/sample.ts on the same checkpoint: grid, trajectory, forward figure, raw float32.
+    const out = `${dir}/samples`, ckpt = `${dir}/checkpoint.safetensors`;
+    const drawn = await run(
+      [ckpt, "--count", "3", "--steps", "4", "--trajectory", "2", "--forward", "2", "--raw"]
+        .concat(["--backend", "wasm", "--out", out]),
+      "scripts/sample.ts",
+    );
+    assert.equal(drawn.code, 0, drawn.stderr.join("\n"));
+    const files = [...Deno.readDirSync(out)].map((e) => e.name).sort();
+    assert.deepEqual(files, ["forward.png", "samples.f32", "samples.png", "trajectory.png"]);
+    const raw = await Deno.readFile(`${out}/samples.f32`);
+    assert.equal(raw.byteLength, 3 * 28 * 28 * 4);
+    const px = new Float32Array(raw.buffer, raw.byteOffset, raw.byteLength / 4);
+    assert.ok(
+      px.every((v) => Number.isFinite(v) && Math.abs(v) <= 3),
+      "finite pixels near [-1, 1]",
+    );
+    assert.ok(new Set(px).size > 100, "the samples are not constant");
+    const png = await Deno.readFile(`${out}/samples.png`);
+    assert.deepEqual([...png.subarray(1, 4)], [80, 78, 71]); // "PNG"
+    for (
+      const [args, re] of [[[], /exactly one checkpoint/], [[ckpt, "--steps", "0"], /--steps/]]
+    ) {
+      const bad = await run([...args as string[], "--out", `${dir}/bad`], "scripts/sample.ts");
+      assert.equal(bad.code, 1);
+      assert.equal(bad.stderr.length, 1, bad.stderr.join(" | "));
+      assert.match(bad.stderr[0], re as RegExp);
+    }
   } finally {
     await Deno.remove(dir, { recursive: true });
   }

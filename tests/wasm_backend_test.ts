@@ -422,6 +422,55 @@ kernelTest("wasm groupNorm forward and backward match the reference", async () =
   }
 });
 
+kernelTest(
+  "wasm groupNorm fused with SiLU, forward and backward, matches the reference",
+  async () => {
+    const geos = [
+      { n: 1, c: 6, hw: 35, groups: 3, eps: 1e-5, silu: true },
+      { n: 3, c: 6, hw: 35, groups: 3, eps: 1e-5, silu: true },
+      { n: 2, c: 8, hw: 13, groups: 4, eps: 1e-5, silu: true },
+      { n: 3, c: 32, hw: 1, groups: 8, eps: 1e-5, silu: true },
+      { n: 2, c: 4, hw: 6, groups: 1, eps: 1e-6, silu: true },
+      { n: 2, c: 16, hw: 49, groups: 8, eps: 1e-5, silu: true },
+    ];
+    let worst = 0;
+    const track = async (w: Storage, r: Storage, what: string) => {
+      const a = await wasm.read(w), e = await ref.read(r);
+      assertClose(a, e, what);
+      for (let i = 0; i < e.length; i++) {
+        worst = Math.max(worst, Math.abs(a[i] - e[i]) / Math.max(1, Math.abs(e[i])));
+      }
+    };
+    for (const [k, g] of geos.entries()) {
+      const what = `groupNorm+silu ${JSON.stringify(g)}`;
+      const x = values(g.n * g.c * g.hw, -2, 3);
+      // The last case drives the SiLU far into both tails (|z| up to about 60).
+      const [gw, gr] = both(k === geos.length - 1 ? values(g.c, -30, 30) : values(g.c, -1.5, 1.5));
+      const [xw, xr] = both(x), [bw, br] = both(values(g.c));
+      const fw = wasm.groupNorm(xw, gw, bw, g), fr = ref.groupNorm(xr, gr, br, g);
+      await track(fw.y, fr.y, what + " y");
+      await track(fw.mean, fr.mean, what + " mean");
+      await track(fw.rstd, fr.rstd, what + " rstd");
+      const [dw, dr] = both(values(x.length));
+      const bwd = wasm.groupNormBackward(dw, xw, gw, fw.mean, fw.rstd, g, bw);
+      const bref = ref.groupNormBackward(dr, xr, gr, fr.mean, fr.rstd, g, br);
+      await track(bwd.dx, bref.dx, what + " dx");
+      await track(bwd.dgamma, bref.dgamma, what + " dgamma");
+      await track(bwd.dbeta, bref.dbeta, what + " dbeta");
+    }
+    assert.throws(() =>
+      wasm.groupNormBackward(
+        wasm.alloc(6),
+        wasm.alloc(6),
+        wasm.alloc(3),
+        wasm.alloc(1),
+        wasm.alloc(1),
+        { n: 1, c: 3, hw: 2, groups: 1, eps: 1e-5, silu: true },
+      ), /beta/);
+    console.log(`groupNorm+silu: max relative error vs reference ${worst.toExponential(2)}`);
+  },
+);
+
 kernelTest("wasm softmax forward and backward match the reference", async () => {
   for (const [rows, cols] of [[1, 1], [5, 7], [3, 33], [64, 49], [2, 4]]) {
     const [xw, xr] = both(values(rows * cols, -5, 5));

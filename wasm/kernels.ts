@@ -58,6 +58,22 @@ export interface Kernels {
     end: number,
     scratch: number,
   ): void;
+  winogradScratchBytes(cin: number, cout: number, chunk: number): number;
+  winogradFilter(w: number, ut: number, o: number, c: number, flip: number): void;
+  winogradConv(
+    x: number,
+    ut: number,
+    bias: number,
+    y: number,
+    cin: number,
+    cout: number,
+    h: number,
+    w: number,
+    chunk: number,
+    begin: number,
+    end: number,
+    scratch: number,
+  ): void;
   unary(op: number, x: number, y: number, begin: number, end: number): void;
   unaryBackward(op: number, x: number, dy: number, dx: number, begin: number, end: number): void;
   binary(
@@ -123,6 +139,7 @@ export interface Kernels {
     hw: number,
     groups: number,
     eps: number,
+    silu: number,
     begin: number,
     end: number,
   ): void;
@@ -130,6 +147,7 @@ export interface Kernels {
     dy: number,
     x: number,
     gamma: number,
+    beta: number,
     mean: number,
     rstd: number,
     dx: number,
@@ -138,6 +156,7 @@ export interface Kernels {
     c: number,
     hw: number,
     groups: number,
+    silu: number,
     begin: number,
     end: number,
   ): void;

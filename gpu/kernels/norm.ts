@@ -15,6 +15,7 @@ import {
   rw,
   workgroupReduce,
 } from "../wgsl.ts";
+import { MATH_WGSL } from "./elementwise.ts";
 
 /** Threads per (sample, group) workgroup. */
 export const NORM_WG = 256;
@@ -30,13 +31,25 @@ const GN_PARAMS = [
   ["eps", "f32"],
 ] as const;
 
-/** Forward: grid of n * groups workgroups; two-pass mean and variance, then y. */
-export const groupNormKernel = memo((): KernelSpec => ({
-  key: "group_norm",
+/** The SiLU and its derivative for the fused variants, on the element-wise kernels' logistic. */
+const SILU_WGSL = MATH_WGSL + `
+fn gn_silu(z: f32) -> f32 { return z * sigm(z); }
+fn gn_silu_grad(z: f32) -> f32 {
+  let s = sigm(z);
+  return s * (1.0 + z * (1.0 - s));
+}
+`;
+
+/**
+ * Forward: grid of n * groups workgroups; two-pass mean and variance, then y (with `silu`,
+ * y = silu(gamma * xhat + beta)).
+ */
+export const groupNormKernel = memo((silu = false): KernelSpec => ({
+  key: silu ? "group_norm_silu" : "group_norm",
   bindings: [ro("x"), ro("gamma"), ro("beta"), rw("y"), rw("mean"), rw("rstd")],
   params: GN_PARAMS,
   workgroup: [NORM_WG],
-  decls: workgroupReduce(NORM_WG),
+  decls: workgroupReduce(NORM_WG) + (silu ? SILU_WGSL : ""),
   body: `
   let gi = ${GROUP_INDEX};
   if (gi >= p.count) { return; }
@@ -61,20 +74,25 @@ export const groupNormKernel = memo((): KernelSpec => ({
     let ch = g * p.cpg + e / p.hw;
     let sc = gamma[p.gamma_o + ch] * r;
     let sh = beta[p.beta_o + ch] - mu * sc;
-    y[p.y_o + base + e] = x[p.x_o + base + e] * sc + sh;
+    y[p.y_o + base + e] = ${
+    silu ? "gn_silu(x[p.x_o + base + e] * sc + sh)" : "x[p.x_o + base + e] * sc + sh"
+  };
   }`,
 }));
 
 /**
- * Backward pass 1: grid of n * c workgroups; per (sample, channel) the sums of dy and of
- * dy * xhat, written to `part[nc]` and `part[n c + nc]`.
+ * Backward pass 1: grid of n * c workgroups; per (sample, channel) the sums of dz and of
+ * dz * xhat, written to `part[nc]` and `part[n c + nc]`, where dz is dy or, with `silu`,
+ * dy * silu'(gamma * xhat + beta).
  */
-export const groupNormChannelSumsKernel = memo((): KernelSpec => ({
-  key: "group_norm_bwd_sums",
-  bindings: [ro("dy"), ro("x"), ro("mean"), ro("rstd"), rw("part")],
+export const groupNormChannelSumsKernel = memo((silu = false): KernelSpec => ({
+  key: silu ? "group_norm_silu_bwd_sums" : "group_norm_bwd_sums",
+  bindings: silu
+    ? [ro("dy"), ro("x"), ro("gamma"), ro("beta"), ro("mean"), ro("rstd"), rw("part")]
+    : [ro("dy"), ro("x"), ro("mean"), ro("rstd"), rw("part")],
   params: GN_PARAMS,
   workgroup: [ROW_WG],
-  decls: workgroupReduce(ROW_WG),
+  decls: workgroupReduce(ROW_WG) + (silu ? SILU_WGSL : ""),
   body: `
   let nc = ${GROUP_INDEX};
   if (nc >= p.count) { return; }
@@ -83,13 +101,22 @@ export const groupNormChannelSumsKernel = memo((): KernelSpec => ({
   let gi = ni * p.groups + ch / p.cpg;
   let mu = mean[p.mean_o + gi];
   let r = rstd[p.rstd_o + gi];
-  let base = nc * p.hw;
+  let base = nc * p.hw;${
+    silu
+      ? `
+  let gm = gamma[p.gamma_o + ch];
+  let bt = beta[p.beta_o + ch];`
+      : ""
+  }
   var db = 0.0;
   var dg = 0.0;
   for (var e = lid.x; e < p.hw; e = e + ${ROW_WG}u) {
-    let d = dy[p.dy_o + base + e];
+    let xh = (x[p.x_o + base + e] - mu) * r;
+    let d = ${
+    silu ? "dy[p.dy_o + base + e] * gn_silu_grad(xh * gm + bt)" : "dy[p.dy_o + base + e]"
+  };
     db = db + d;
-    dg = dg + d * ((x[p.x_o + base + e] - mu) * r);
+    dg = dg + d * xh;
   }
   let sdb = wgSum(db, lid.x);
   let sdg = wgSum(dg, lid.x);
@@ -99,12 +126,27 @@ export const groupNormChannelSumsKernel = memo((): KernelSpec => ({
   }`,
 }));
 
-/** Backward pass 2: grid of n * groups workgroups; dx from the channel sums. */
-export const groupNormDxKernel = memo((): KernelSpec => ({
-  key: "group_norm_bwd_dx",
-  bindings: [ro("dy"), ro("x"), ro("gamma"), ro("mean"), ro("rstd"), ro("part"), rw("dx")],
+/**
+ * Backward pass 2: grid of n * groups workgroups; dx from the channel sums (with `silu`, dz
+ * recomputed as in pass 1: cheaper on a GPU than storing it and reading it back).
+ */
+export const groupNormDxKernel = memo((silu = false): KernelSpec => ({
+  key: silu ? "group_norm_silu_bwd_dx" : "group_norm_bwd_dx",
+  bindings: silu
+    ? [
+      ro("dy"),
+      ro("x"),
+      ro("gamma"),
+      ro("beta"),
+      ro("mean"),
+      ro("rstd"),
+      ro("part"),
+      rw("dx"),
+    ]
+    : [ro("dy"), ro("x"), ro("gamma"), ro("mean"), ro("rstd"), ro("part"), rw("dx")],
   params: [...GN_PARAMS, ["nc", "u32"]],
   workgroup: [NORM_WG],
+  decls: silu ? SILU_WGSL : undefined,
   body: `
   let gi = ${GROUP_INDEX};
   if (gi >= p.count) { return; }
@@ -127,7 +169,13 @@ export const groupNormDxKernel = memo((): KernelSpec => ({
   for (var e = lid.x; e < size; e = e + ${NORM_WG}u) {
     let ch = g * p.cpg + e / p.hw;
     let xh = (x[p.x_o + base + e] - mu) * r;
-    dx[p.dx_o + base + e] = r * (dy[p.dy_o + base + e] * gamma[p.gamma_o + ch] - md - xh * mdx);
+    let gm = gamma[p.gamma_o + ch];
+    let d = ${
+    silu
+      ? "dy[p.dy_o + base + e] * gn_silu_grad(xh * gm + beta[p.beta_o + ch])"
+      : "dy[p.dy_o + base + e]"
+  };
+    dx[p.dx_o + base + e] = r * (d * gm - md - xh * mdx);
   }`,
 }));
 

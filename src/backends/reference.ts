@@ -124,6 +124,15 @@ function sigmoid(x: number): number {
   return x >= 0 ? 1 / (1 + Math.exp(-x)) : Math.exp(x) / (1 + Math.exp(x));
 }
 
+function silu(x: number): number {
+  return x * sigmoid(x);
+}
+
+function siluGrad(x: number): number {
+  const s = sigmoid(x);
+  return s * (1 + x * (1 - s));
+}
+
 /** GELU, tanh form (PyTorch's `approximate="tanh"`), the same on every backend. */
 function gelu(x: number): number {
   return 0.5 * x * (1 + Math.tanh(SQRT_2_OVER_PI * (x + 0.044715 * x * x * x)));
@@ -147,7 +156,7 @@ const UNARY: Record<UnaryOp, (x: number) => number> = {
   sign: Math.sign,
   floor: Math.floor,
   relu: (x) => (x > 0 ? x : 0),
-  silu: (x) => x * sigmoid(x),
+  silu,
   gelu,
   tanh: Math.tanh,
   sigmoid,
@@ -164,10 +173,7 @@ const UNARY_GRAD: Partial<Record<UnaryOp, (x: number) => number>> = {
   square: (x) => 2 * x,
   abs: Math.sign,
   relu: (x) => (x > 0 ? 1 : 0),
-  silu: (x) => {
-    const s = sigmoid(x);
-    return s * (1 + x * (1 - s));
-  },
+  silu: siluGrad,
   gelu: geluGrad,
   tanh: (x) => {
     const t = Math.tanh(x);
@@ -520,7 +526,11 @@ export class ReferenceBackend implements Backend {
         rstd.data[ni * groups + gi] = r;
         for (let cc = 0; cc < cpg; cc++) {
           const ch = gi * cpg + cc, sc = G[ch] * r, sh = Bt[ch] - mu * sc, o = base + cc * hw;
-          for (let i = 0; i < hw; i++) y.data[o + i] = X[o + i] * sc + sh;
+          if (g.silu) {
+            for (let i = 0; i < hw; i++) y.data[o + i] = silu(X[o + i] * sc + sh);
+          } else {
+            for (let i = 0; i < hw; i++) y.data[o + i] = X[o + i] * sc + sh;
+          }
         }
       }
     }
@@ -534,11 +544,30 @@ export class ReferenceBackend implements Backend {
     mean: Storage,
     rstd: Storage,
     g: GroupNormGeometry,
+    beta?: Storage,
   ): GroupNormGrads {
-    const D = arr(dy), X = arr(x), G = arr(gamma), M = arr(mean), R = arr(rstd);
+    const X = arr(x), G = arr(gamma), M = arr(mean), R = arr(rstd);
     const { n, c, hw, groups } = g;
     const cpg = c / groups, size = cpg * hw;
     const dx = this.#new(X.length), dgamma = this.#new(c), dbeta = this.#new(c);
+    // The gradient at the affine's output: dy itself, or dy * silu'(z) with z recomputed.
+    let D = arr(dy);
+    if (g.silu) {
+      if (!beta) throw new TypeError("groupNormBackward: a fused SiLU needs beta");
+      const Bt = arr(beta), DZ = new Float64Array(X.length);
+      for (let ni = 0; ni < n; ni++) {
+        for (let gi = 0; gi < groups; gi++) {
+          const mu = M[ni * groups + gi], r = R[ni * groups + gi];
+          for (let cc = 0; cc < cpg; cc++) {
+            const ch = gi * cpg + cc, o = (ni * c + ch) * hw;
+            for (let i = 0; i < hw; i++) {
+              DZ[o + i] = D[o + i] * siluGrad(G[ch] * (X[o + i] - mu) * r + Bt[ch]);
+            }
+          }
+        }
+      }
+      D = DZ;
+    }
     for (let ni = 0; ni < n; ni++) {
       for (let gi = 0; gi < groups; gi++) {
         const mu = M[ni * groups + gi], r = R[ni * groups + gi];

@@ -4,10 +4,27 @@
  * @module
  */
 
+import type { RandomDraw } from "../backend.ts";
 import type { Tensor } from "../tensor.ts";
+
+/**
+ * How a forward pass runs: whether it is a training step (dropout active) and where its random
+ * fills draw from. `train` passes one per step; sampling and evaluation pass none, so their forward
+ * passes are deterministic.
+ */
+export interface ForwardContext {
+  /** True in a training step; false (or no context at all) turns dropout off. */
+  readonly training: boolean;
+  /**
+   * Where the `site`-th random fill of this forward pass (0, 1, 2, ... in the order the network
+   * makes them), of `size` values, draws from. Training derives it from (seed, step, site) alone,
+   * so a step's draws never depend on earlier steps and resuming reproduces them.
+   */
+  draw(site: number, size: number): RandomDraw;
+}
 
 /** A denoiser: maps noisy samples x [B, ...] and timesteps t [B] (1..T, as floats) to an output shaped like x. */
 export interface Network {
-  /** One forward pass. */
-  forward(x: Tensor, t: Tensor): Tensor;
+  /** One forward pass; `ctx` only matters to networks with dropout (see {@link ForwardContext}). */
+  forward(x: Tensor, t: Tensor, ctx?: ForwardContext): Tensor;
 }

@@ -14,23 +14,55 @@
  *
  * `attentionAt` lists resolutions (side lengths) that get attention. The middle gets the twin's
  * `attn` block when the lowest resolution is listed; a higher level's resolution adds an attention
- * block after that level's ResBlock on the way down (`dattn.<level>`) and on the way up
+ * block after that level's last block on the way down (`dattn.<level>`) and on the way up
  * (`uattn.<position in up>`), named as a PyTorch ModuleList registered after `ds` and `us` would
  * name them. The twin itself has attention in the middle only: `attentionAt: [7]`.
+ *
+ * Options beyond the twin, each off by default (and then absent from the configuration, so the
+ * default configuration, its parameters and its checkpoints stay exactly the twin's):
+ *
+ * - `dropout` p: dropout before the last convolution of every block (down, middle, up), in
+ *   training steps only; the masks come from the counter-based generator through the
+ *   {@link ForwardContext} that `train` passes, so training stays reproducible and resumable.
+ * - `blocksPerLevel` n: n blocks per level on the way down, each output kept as a skip (the last
+ *   one after the level's attention); on the way up n blocks per level, each on the concatenation
+ *   of the features and one kept skip (last kept, first used). Block j >= 1 of level i on the way
+ *   down is `downx.<i>.<j>`, of up position k on the way up `upx.<k>.<j>`; block 0 keeps its name
+ *   (`down.<i>`, `up.<k>`). They follow all `down.*` resp. `up.*` blocks in the parameter order.
+ * - `block: "convnext"`: every ResBlock (down, middle, up) becomes the seed's ConvNeXt block with
+ *   hidden width out·`convnextMult` (src/nn/convnext_block.ts), under the same block names.
+ * - `attention: "linear"`: every attention block becomes the seed's linear attention
+ *   (src/nn/linear_attention.ts), under the same block names.
  *
  * @module
  */
 
-import { add, silu } from "../ops/elementwise.ts";
-import { concat, reshape, upsampleNearest } from "../ops/shape.ts";
+import { silu } from "../ops/elementwise.ts";
+import { concat, upsampleNearest } from "../ops/shape.ts";
 import type { Tensor } from "../tensor.ts";
 import { Attention, attentionSpecs } from "../nn/attention.ts";
 import { Conv2d, conv2dSpecs } from "../nn/conv.ts";
+import { ConvNextBlock, convNextBlockSpecs } from "../nn/convnext_block.ts";
+import { type DropoutFn, dropoutSites } from "../nn/dropout.ts";
 import { timestepEmbedding } from "../nn/embedding.ts";
 import { GroupNorm, groupNormSpecs } from "../nn/groupnorm.ts";
 import { Linear, linearSpecs } from "../nn/linear.ts";
+import { LinearAttention, linearAttentionSpecs } from "../nn/linear_attention.ts";
 import type { ParamSpec, ParamStore } from "../nn/params.ts";
-import type { Network } from "./network.ts";
+import { ResBlock, resBlockSpecs } from "../nn/resnet_block.ts";
+import type { ForwardContext, Network } from "./network.ts";
+
+/** The block kinds of a UNet: the twin's ResBlock or the seed's ConvNeXt block. */
+export type UNetBlockKind = "resnet" | "convnext";
+
+/** The attention kinds of a UNet: full softmax attention (the twin's) or linear attention. */
+export type UNetAttentionKind = "full" | "linear";
+
+/** Every block kind, for validation. */
+export const UNET_BLOCK_KINDS: readonly UNetBlockKind[] = ["resnet", "convnext"];
+
+/** Every attention kind, for validation. */
+export const UNET_ATTENTION_KINDS: readonly UNetAttentionKind[] = ["full", "linear"];
 
 /** Configuration of the UNet denoiser (square images, NCHW). */
 export interface UNetConfig {
@@ -44,13 +76,34 @@ export interface UNetConfig {
   base: number;
   /** Channel multiplier of each level (one level per entry; each level but the last halves the size). */
   mults: number[];
-  /** Groups of every GroupNorm; divides every normalised channel count. */
+  /** Groups of every GroupNorm of the twin's layers; divides every channel count they normalise. */
   groups: number;
   /** Attention heads; divides the channels of every attention block. */
   heads: number;
   /** Resolutions (side lengths) with attention; the lowest one means the middle block. */
   attentionAt: number[];
+  /** Dropout probability in [0, 1) before each block's last convolution, training only (absent: 0). */
+  dropout?: number;
+  /** Blocks per level on the way down and on the way up, a positive integer (absent: 1). */
+  blocksPerLevel?: number;
+  /** The kind of every block (absent: "resnet"). */
+  block?: UNetBlockKind;
+  /** Hidden width multiplier of the ConvNeXt blocks, a positive integer (absent: 2). */
+  convnextMult?: number;
+  /** The kind of every attention block (absent: "full"). */
+  attention?: UNetAttentionKind;
 }
+
+/** The options beyond the twin and their defaults, which {@link unetConfig} leaves out. */
+export const UNET_OPTION_DEFAULTS: Readonly<
+  Required<Pick<UNetConfig, "dropout" | "blocksPerLevel" | "block" | "convnextMult" | "attention">>
+> = Object.freeze({
+  dropout: 0,
+  blocksPerLevel: 1,
+  block: "resnet",
+  convnextMult: 2,
+  attention: "full",
+});
 
 /** The twin's configuration: 1x28x28, base 32, mults [1, 2, 2], 8 groups, 4 heads at 7x7. */
 export const DEFAULT_UNET_CONFIG: Readonly<UNetConfig> = Object.freeze({
@@ -66,7 +119,9 @@ export const DEFAULT_UNET_CONFIG: Readonly<UNetConfig> = Object.freeze({
 
 /**
  * A full configuration from the twin's defaults and `overrides`; when `attentionAt` is not given,
- * attention sits in the middle at the lowest resolution (7 for 28x28, 8 for 32x32).
+ * attention sits in the middle at the lowest resolution (7 for 28x28, 8 for 32x32). Options given
+ * at their defaults ({@link UNET_OPTION_DEFAULTS}) are left out, so equal models have equal
+ * configurations and the default one is exactly the twin's.
  */
 export function unetConfig(overrides: Partial<Omit<UNetConfig, "kind">> = {}): UNetConfig {
   const c: UNetConfig = {
@@ -82,6 +137,16 @@ export function unetConfig(overrides: Partial<Omit<UNetConfig, "kind">> = {}): U
   c.attentionAt = overrides.attentionAt ? [...overrides.attentionAt] : [
     unetResolutions({ ...c, attentionAt: [] }).at(-1)!,
   ];
+  const d = UNET_OPTION_DEFAULTS, o = overrides;
+  if (o.dropout !== undefined && o.dropout !== d.dropout) c.dropout = o.dropout;
+  if (o.blocksPerLevel !== undefined && o.blocksPerLevel !== d.blocksPerLevel) {
+    c.blocksPerLevel = o.blocksPerLevel;
+  }
+  if (o.block !== undefined && o.block !== d.block) c.block = o.block;
+  if (o.convnextMult !== undefined && o.convnextMult !== d.convnextMult) {
+    c.convnextMult = o.convnextMult;
+  }
+  if (o.attention !== undefined && o.attention !== d.attention) c.attention = o.attention;
   return c;
 }
 
@@ -101,13 +166,42 @@ function positiveInt(field: string, v: unknown): void {
   }
 }
 
+function oneOf<T extends string>(field: string, v: unknown, choices: readonly T[]): void {
+  if (!choices.includes(v as T)) {
+    throw new RangeError(
+      `unet: ${field} must be one of ${choices.map((x) => JSON.stringify(x)).join(", ")}, got ${
+        JSON.stringify(v)
+      }`,
+    );
+  }
+}
+
 /**
  * Validates a UNet configuration, naming the bad field: sizes, divisibility of the image size by
- * the downsampling, attention resolutions, and that `groups` and `heads` divide every channel count
- * they split. Throws a RangeError.
+ * the downsampling, attention resolutions, that `groups` and `heads` divide every channel count
+ * they split, and the options (`dropout` in [0, 1), `blocksPerLevel` and `convnextMult` positive
+ * integers, `convnextMult` only with `block: "convnext"`, known `block` and `attention` kinds).
+ * Throws a RangeError.
  */
 export function checkUNetConfig(c: UNetConfig): void {
   plan(c);
+}
+
+function checkOptions(c: UNetConfig): void {
+  if (c.dropout !== undefined) {
+    if (typeof c.dropout !== "number" || !(c.dropout >= 0 && c.dropout < 1)) {
+      throw new RangeError(`unet: dropout must be a probability in [0, 1), got ${c.dropout}`);
+    }
+  }
+  if (c.blocksPerLevel !== undefined) positiveInt("blocksPerLevel", c.blocksPerLevel);
+  if (c.block !== undefined) oneOf("block", c.block, UNET_BLOCK_KINDS);
+  if (c.convnextMult !== undefined) {
+    positiveInt("convnextMult", c.convnextMult);
+    if (c.block !== "convnext") {
+      throw new RangeError(`unet: convnextMult applies only to block "convnext"`);
+    }
+  }
+  if (c.attention !== undefined) oneOf("attention", c.attention, UNET_ATTENTION_KINDS);
 }
 
 function checkFields(c: UNetConfig): void {
@@ -139,25 +233,39 @@ function checkFields(c: UNetConfig): void {
       );
     }
   }
+  checkOptions(c);
 }
 
 /** The plan shared by the parameter list and the forward pass. */
 interface Plan {
   /** Channels of each level. */
   chans: number[];
-  /** Input channels of each down ResBlock. */
+  /** Input channels of each level's first down block. */
   downIn: number[];
-  /** [in, out] channels of each up ResBlock, in the order of `up`. */
+  /** [in, out] channels of each up position's first block, in the order of `up`. */
   up: [number, number][];
   /** Whether each level below the middle (all but the last) has attention. */
   levelAttn: boolean[];
   /** Whether the middle has attention. */
   midAttn: boolean;
+  /** Blocks per level. */
+  blocks: number;
+  /** The block kind. */
+  block: UNetBlockKind;
+  /** ConvNeXt hidden multiplier. */
+  mult: number;
+  /** The attention kind. */
+  attention: UNetAttentionKind;
+  /** Dropout probability. */
+  dropout: number;
 }
 
 function plan(c: UNetConfig): Plan {
   checkFields(c);
+  const d = UNET_OPTION_DEFAULTS;
   const L = c.mults.length, res = unetResolutions(c);
+  const blocks = c.blocksPerLevel ?? d.blocksPerLevel, block = c.block ?? d.block;
+  const attention = c.attention ?? d.attention;
   const chans = c.mults.map((m) => c.base * m);
   const downIn: number[] = [];
   let ch = c.base;
@@ -172,86 +280,87 @@ function plan(c: UNetConfig): Plan {
   }
   const levelAttn = res.slice(0, L - 1).map((r) => c.attentionAt.includes(r));
   const midAttn = c.attentionAt.includes(res[L - 1]);
-  const norms = [...downIn, ...chans, ...up.flat()];
+  const attnChans = chans.slice(0, L - 1).filter((_, i) => levelAttn[i]);
+  if (midAttn) attnChans.push(chans[L - 1]);
+  // Channel counts normalised with `groups`: the ResBlocks' (ConvNeXt blocks and linear attention
+  // use GroupNorm(1)), the output norm's, full attention's.
+  const norms = block === "resnet"
+    ? [...downIn, ...chans, ...up.flat(), ...(blocks > 1 ? chans.map((co) => 2 * co) : [])]
+    : [chans[0]];
+  if (attention === "full") norms.push(...attnChans);
   for (const n of norms) {
     if (n % c.groups !== 0) {
       throw new RangeError(`unet: ${n} channels do not split into ${c.groups} groups`);
     }
   }
-  const attnChans = chans.slice(0, L - 1).filter((_, i) => levelAttn[i]);
-  if (midAttn) attnChans.push(chans[L - 1]);
   for (const a of attnChans) {
     if (a % c.heads !== 0) {
       throw new RangeError(`unet: ${a} channels do not split into ${c.heads} heads`);
     }
   }
-  return { chans, downIn, up, levelAttn, midAttn };
+  return {
+    chans,
+    downIn,
+    up,
+    levelAttn,
+    midAttn,
+    blocks,
+    block,
+    mult: c.convnextMult ?? d.convnextMult,
+    attention,
+    dropout: c.dropout ?? d.dropout,
+  };
 }
 
-/** The parameters of a ResBlock called `name` (the twin's order: n1, c1, t, n2, c2, skip). */
-export function resBlockSpecs(
-  name: string,
-  inChannels: number,
-  outChannels: number,
-  timeDim: number,
-): ParamSpec[] {
-  return [
-    ...groupNormSpecs(`${name}.n1`, inChannels),
-    ...conv2dSpecs(`${name}.c1`, inChannels, outChannels, 3),
-    ...linearSpecs(`${name}.t`, timeDim, outChannels),
-    ...groupNormSpecs(`${name}.n2`, outChannels),
-    ...conv2dSpecs(`${name}.c2`, outChannels, outChannels, 3),
-    ...(inChannels !== outChannels ? conv2dSpecs(`${name}.skip`, inChannels, outChannels, 1) : []),
-  ];
+/** Name, input and output channels of one block. */
+type BlockSlot = [name: string, inChannels: number, outChannels: number];
+
+/** The blocks of each level on the way down (block j >= 1 of level i is `downx.<i>.<j>`). */
+function downSlots(p: Plan): BlockSlot[][] {
+  return p.chans.map((co, i) => [
+    [`down.${i}`, p.downIn[i], co],
+    ...Array.from({ length: p.blocks - 1 }, (_, j): BlockSlot => [`downx.${i}.${j + 1}`, co, co]),
+  ]);
 }
 
-/** The twin's ResBlock: two GroupNorm -> SiLU -> 3x3 conv stages, the time added after the first. */
-export class ResBlock {
-  readonly #n1: GroupNorm;
-  readonly #c1: Conv2d;
-  readonly #t: Linear;
-  readonly #n2: GroupNorm;
-  readonly #c2: Conv2d;
-  readonly #skip: Conv2d | null;
-
-  /** Binds the block `name` in `store`; `skip` when the channel count changes. */
-  constructor(store: ParamStore, name: string, groups: number, skip: boolean) {
-    this.#n1 = new GroupNorm(store, `${name}.n1`, groups);
-    this.#c1 = new Conv2d(store, `${name}.c1`, { padding: 1 });
-    this.#t = new Linear(store, `${name}.t`);
-    this.#n2 = new GroupNorm(store, `${name}.n2`, groups);
-    this.#c2 = new Conv2d(store, `${name}.c2`, { padding: 1 });
-    this.#skip = skip ? new Conv2d(store, `${name}.skip`) : null;
-  }
-
-  /** x [b, in, h, w], time embedding te [b, tdim] -> [b, out, h, w]. */
-  forward(x: Tensor, te: Tensor): Tensor {
-    const time = this.#t.forward(te);
-    let h = this.#c1.forward(silu(this.#n1.forward(x)));
-    h = add(h, reshape(time, [time.shape[0], time.shape[1], 1, 1]));
-    h = this.#c2.forward(silu(this.#n2.forward(h)));
-    return add(h, this.#skip ? this.#skip.forward(x) : x);
-  }
+/** The blocks of each up position (block j >= 1 of position k is `upx.<k>.<j>`, on 2·out). */
+function upSlots(p: Plan): BlockSlot[][] {
+  return p.up.map(([ci, co], k) => [
+    [`up.${k}`, ci, co],
+    ...Array.from({ length: p.blocks - 1 }, (_, j): BlockSlot => [`upx.${k}.${j + 1}`, 2 * co, co]),
+  ]);
 }
 
-/** The UNet's parameters: exactly the twin's state_dict names, shapes and order for the defaults. */
+/**
+ * The UNet's parameters: exactly the twin's state_dict names, shapes and order for the defaults.
+ * Order: tmlp, inc, down.*, downx.*, ds.*, dattn.*, mid1, attn, mid2, up.*, upx.*, us.*, uattn.*,
+ * outn, outc.
+ */
 export function unetParamSpecs(c: UNetConfig): ParamSpec[] {
   const p = plan(c), L = c.mults.length, td = unetTimeDim(c);
+  const blockSpecs = ([name, ci, co]: BlockSlot) =>
+    p.block === "convnext"
+      ? convNextBlockSpecs(name, ci, co, td, p.mult)
+      : resBlockSpecs(name, ci, co, td);
+  const attnSpecs = p.attention === "linear" ? linearAttentionSpecs : attentionSpecs;
   const specs: ParamSpec[] = [
     ...linearSpecs("tmlp.0", c.base, td),
     ...linearSpecs("tmlp.2", td, td),
     ...conv2dSpecs("inc", c.channels, c.base, 3),
   ];
-  p.chans.forEach((co, i) => specs.push(...resBlockSpecs(`down.${i}`, p.downIn[i], co, td)));
+  const down = downSlots(p), up = upSlots(p);
+  for (const level of down) specs.push(...blockSpecs(level[0]));
+  for (const level of down) for (const slot of level.slice(1)) specs.push(...blockSpecs(slot));
   for (let i = 0; i < L - 1; i++) specs.push(...conv2dSpecs(`ds.${i}`, p.chans[i], p.chans[i], 3));
   for (let i = 0; i < L - 1; i++) {
-    if (p.levelAttn[i]) specs.push(...attentionSpecs(`dattn.${i}`, p.chans[i]));
+    if (p.levelAttn[i]) specs.push(...attnSpecs(`dattn.${i}`, p.chans[i]));
   }
   const mid = p.chans[L - 1];
-  specs.push(...resBlockSpecs("mid1", mid, mid, td));
-  if (p.midAttn) specs.push(...attentionSpecs("attn", mid));
-  specs.push(...resBlockSpecs("mid2", mid, mid, td));
-  p.up.forEach(([ci, co], k) => specs.push(...resBlockSpecs(`up.${k}`, ci, co, td)));
+  specs.push(...blockSpecs(["mid1", mid, mid]));
+  if (p.midAttn) specs.push(...attnSpecs("attn", mid));
+  specs.push(...blockSpecs(["mid2", mid, mid]));
+  for (const pos of up) specs.push(...blockSpecs(pos[0]));
+  for (const pos of up) for (const slot of pos.slice(1)) specs.push(...blockSpecs(slot));
   // us.k follows up.k at level L-1-k, for every level but the top.
   for (let k = 0; k < L - 1; k++) {
     const co = p.up[k][1];
@@ -259,49 +368,65 @@ export function unetParamSpecs(c: UNetConfig): ParamSpec[] {
   }
   // uattn.k follows up.k at level L-1-k, for levels with attention above the middle (k > 0).
   for (let k = 1; k < L; k++) {
-    if (p.levelAttn[L - 1 - k]) specs.push(...attentionSpecs(`uattn.${k}`, p.up[k][1]));
+    if (p.levelAttn[L - 1 - k]) specs.push(...attnSpecs(`uattn.${k}`, p.up[k][1]));
   }
   specs.push(...groupNormSpecs("outn", p.chans[0]));
   specs.push(...conv2dSpecs("outc", p.chans[0], c.channels, 3));
   return specs;
 }
 
+/** A block of the UNet: ResBlock or ConvNeXt block. */
+type Block = ResBlock | ConvNextBlock;
+
+/** An attention block of the UNet: full or linear. */
+type AttentionBlock = Attention | LinearAttention;
+
 /** The UNet bound to parameters. */
 export class UNet implements Network {
   readonly #config: UNetConfig;
+  readonly #dropout: number;
   readonly #tmlp0: Linear;
   readonly #tmlp2: Linear;
   readonly #inc: Conv2d;
-  readonly #down: ResBlock[];
+  readonly #down: Block[][];
   readonly #ds: Conv2d[];
-  readonly #dattn: (Attention | null)[];
-  readonly #mid1: ResBlock;
-  readonly #attn: Attention | null;
-  readonly #mid2: ResBlock;
-  readonly #up: ResBlock[];
+  readonly #dattn: (AttentionBlock | null)[];
+  readonly #mid1: Block;
+  readonly #attn: AttentionBlock | null;
+  readonly #mid2: Block;
+  readonly #up: Block[][];
   readonly #us: Conv2d[];
-  readonly #uattn: (Attention | null)[];
+  readonly #uattn: (AttentionBlock | null)[];
   readonly #outn: GroupNorm;
   readonly #outc: Conv2d;
 
   /** Binds the UNet's parameters in `store` (laid out by {@link unetParamSpecs}). */
   constructor(config: UNetConfig, store: ParamStore) {
     const p = plan(config), L = config.mults.length, g = config.groups;
-    const attn = (name: string) => new Attention(store, name, { heads: config.heads, groups: g });
+    const attn = (name: string): AttentionBlock =>
+      p.attention === "linear"
+        ? new LinearAttention(store, name, { heads: config.heads })
+        : new Attention(store, name, { heads: config.heads, groups: g });
+    const block = ([name, ci, co]: BlockSlot): Block =>
+      p.block === "convnext"
+        ? new ConvNextBlock(store, name, ci !== co)
+        : new ResBlock(store, name, g, ci !== co);
     this.#config = config;
+    this.#dropout = p.dropout;
     this.#tmlp0 = new Linear(store, "tmlp.0");
     this.#tmlp2 = new Linear(store, "tmlp.2");
     this.#inc = new Conv2d(store, "inc", { padding: 1 });
-    this.#down = p.chans.map((co, i) => new ResBlock(store, `down.${i}`, g, p.downIn[i] !== co));
+    this.#down = downSlots(p).map((level) => level.map(block));
     this.#ds = Array.from(
       { length: L - 1 },
       (_, i) => new Conv2d(store, `ds.${i}`, { stride: 2, padding: 1 }),
     );
     this.#dattn = p.levelAttn.map((a, i) => (a ? attn(`dattn.${i}`) : null));
-    this.#mid1 = new ResBlock(store, "mid1", g, false);
+    const mid = p.chans[L - 1];
+    this.#mid1 = block(["mid1", mid, mid]);
     this.#attn = p.midAttn ? attn("attn") : null;
-    this.#mid2 = new ResBlock(store, "mid2", g, false);
-    this.#up = p.up.map(([ci, co], k) => new ResBlock(store, `up.${k}`, g, ci !== co));
+    this.#mid2 = block(["mid2", mid, mid]);
+    this.#up = upSlots(p).map((pos) => pos.map(block));
     this.#us = Array.from(
       { length: L - 1 },
       (_, k) => new Conv2d(store, `us.${k}`, { padding: 1 }),
@@ -316,8 +441,12 @@ export class UNet implements Network {
     return this.#config;
   }
 
-  /** eps(x, t) for x [B, channels, imageSize, imageSize] and t [B] (1..T as floats). */
-  forward(x: Tensor, t: Tensor): Tensor {
+  /**
+   * eps(x, t) for x [B, channels, imageSize, imageSize] and t [B] (1..T as floats). Dropout runs
+   * only when `ctx.training`, drawing site by site from `ctx.draw`; without a context the pass is
+   * deterministic.
+   */
+  forward(x: Tensor, t: Tensor, ctx?: ForwardContext): Tensor {
     const c = this.#config, L = c.mults.length;
     const want = [c.channels, c.imageSize, c.imageSize];
     if (x.shape.length !== 4 || x.shape.slice(1).some((d, i) => d !== want[i])) {
@@ -326,11 +455,18 @@ export class UNet implements Network {
     if (t.size !== x.shape[0]) {
       throw new RangeError(`unet: t has ${t.size} entries for a batch of ${x.shape[0]}`);
     }
+    const drop: DropoutFn | null = ctx?.training && this.#dropout > 0
+      ? dropoutSites(this.#dropout, (site, size) => ctx.draw(site, size))
+      : null;
     const te = this.#tmlp2.forward(silu(this.#tmlp0.forward(timestepEmbedding(t, c.base))));
     let h = this.#inc.forward(x);
     const hs: Tensor[] = [];
     for (let i = 0; i < L; i++) {
-      h = this.#down[i].forward(h, te);
+      const blocks = this.#down[i];
+      blocks.forEach((b, j) => {
+        h = b.forward(h, te, drop);
+        if (j < blocks.length - 1) hs.push(h);
+      });
       if (i < L - 1) {
         const a = this.#dattn[i];
         if (a) h = a.forward(h);
@@ -338,15 +474,15 @@ export class UNet implements Network {
       hs.push(h);
       if (i < L - 1) h = this.#ds[i].forward(h);
     }
-    h = this.#mid1.forward(h, te);
+    h = this.#mid1.forward(h, te, drop);
     if (this.#attn) h = this.#attn.forward(h);
-    h = this.#mid2.forward(h, te);
+    h = this.#mid2.forward(h, te, drop);
     for (let k = 0; k < L; k++) {
-      h = this.#up[k].forward(concat([h, hs.pop()!], 1), te);
+      for (const b of this.#up[k]) h = b.forward(concat([h, hs.pop()!], 1), te, drop);
       const a = this.#uattn[k];
       if (a) h = a.forward(h);
       if (k < L - 1) h = this.#us[k].forward(upsampleNearest(h, 2));
     }
-    return this.#outc.forward(silu(this.#outn.forward(h)));
+    return this.#outc.forward(this.#outn.forwardSilu(h));
   }
 }

@@ -4,7 +4,7 @@
  * @module
  */
 
-import { groupNorm } from "../ops/norm.ts";
+import { groupNorm, groupNormSilu } from "../ops/norm.ts";
 import type { Tensor } from "../tensor.ts";
 import type { ParamSpec, ParamStore } from "./params.ts";
 
@@ -42,5 +42,14 @@ export class GroupNorm {
   /** x [n, c, ...] -> same shape. */
   forward(x: Tensor): Tensor {
     return groupNorm(x, this.weight, this.bias, this.groups, this.eps);
+  }
+
+  /**
+   * silu(this.forward(x)) as one fused kernel forward and one backward (the norm -> SiLU pair of
+   * ResNet blocks and the UNet's output head): x [n, c, ...] -> same shape, same values and
+   * gradients as `silu(norm.forward(x))` without the intermediate tensor.
+   */
+  forwardSilu(x: Tensor): Tensor {
+    return groupNormSilu(x, this.weight, this.bias, this.groups, this.eps);
   }
 }

@@ -18,19 +18,48 @@ export function groupNorm(
   groups: number,
   eps = 1e-5,
 ): Tensor {
+  return groupNormOp("groupNorm", x, gamma, beta, groups, eps, false);
+}
+
+/**
+ * silu(groupNorm(x, gamma, beta, groups, eps)) as one kernel forward and one backward: the same
+ * values and gradients as the two ops composed, without the intermediate tensor and its extra
+ * passes over memory (the backward recomputes the SiLU's input from x and the group statistics).
+ */
+export function groupNormSilu(
+  x: Tensor,
+  gamma: Tensor,
+  beta: Tensor,
+  groups: number,
+  eps = 1e-5,
+): Tensor {
+  return groupNormOp("groupNormSilu", x, gamma, beta, groups, eps, true);
+}
+
+function groupNormOp(
+  name: string,
+  x: Tensor,
+  gamma: Tensor,
+  beta: Tensor,
+  groups: number,
+  eps: number,
+  silu: boolean,
+): Tensor {
   const [n, c] = x.shape;
-  if (x.shape.length < 2) throw new RangeError(`groupNorm needs x [n, c, ...], got [${x.shape}]`);
+  if (x.shape.length < 2) throw new RangeError(`${name} needs x [n, c, ...], got [${x.shape}]`);
   if (c % groups !== 0) {
-    throw new RangeError(`groupNorm: ${c} channels do not split into ${groups} groups`);
+    throw new RangeError(`${name}: ${c} channels do not split into ${groups} groups`);
   }
   if (gamma.size !== c || beta.size !== c) {
-    throw new RangeError(`groupNorm: gamma and beta need ${c} values`);
+    throw new RangeError(`${name}: gamma and beta need ${c} values`);
   }
   const g: GroupNormGeometry = { n, c, hw: x.size / (n * c), groups, eps };
+  if (silu) g.silu = true;
   const be = x.backend;
   const r = be.groupNorm(x.storage, gamma.storage, beta.storage, g);
-  return result("groupNorm", be, r.y, x.shape, [x, gamma, beta], (gy) => {
-    const d = be.groupNormBackward(gy, x.storage, gamma.storage, r.mean, r.rstd, g);
+  return result(name, be, r.y, x.shape, [x, gamma, beta], (gy) => {
+    // beta is only read by the fused backward.
+    const d = be.groupNormBackward(gy, x.storage, gamma.storage, r.mean, r.rstd, g, beta.storage);
     return [d.dx, d.dgamma, d.dbeta];
   });
 }

@@ -21,11 +21,11 @@ import { madd } from "./simd.ts";
 
 const MR = 6;
 const NR = 8;
-const KC = 256;
+const KC_MAX = 384;
 const MC = 96;
 const NC = 512;
-const PACKED_B_BYTES: usize = KC * NC * 4;
-const PACKED_A_BYTES: usize = MC * KC * 4;
+const PACKED_B_BYTES: usize = KC_MAX * NC * 4;
+const PACKED_A_BYTES: usize = MC * KC_MAX * 4;
 const TILE_BYTES: usize = MR * NR * 4;
 const INFO_BYTES: usize = NR * 4 * 4;
 
@@ -446,14 +446,26 @@ function storeTile(tile: usize, c: usize, ldc: i32, rows: i32, cols: i32, acc: b
 }
 
 /**
+ * The K block for inner size k: k split into equal blocks of at most KC_MAX (a 3x3 convolution's
+ * k = 9 c then runs as one block of 288 for 32 channels, two of 288 for 64, not 256 + a thin rest
+ * whose C loads and stores would cost as much as its multiply-adds).
+ */
+@inline
+function kcBlock(k: i32): i32 {
+  const blocks = (k + KC_MAX - 1) / KC_MAX;
+  return (k + blocks - 1) / blocks;
+}
+
+/**
  * Packs all of A' (rows [0, m)) once, in the layout gemm reads through `apacked`: block (pc, ic)
  * at element offset pc * mpad + ic * kc, with mpad = m rounded up to 6. Threads that split C by
  * columns then share one packed A instead of each packing it again.
  */
 export function packAAll(a: usize, ars: i32, acs: i32, m: i32, k: i32, dst: usize): void {
   const mpad = (m + MR - 1) / MR * MR;
-  for (let pc = 0; pc < k; pc += KC) {
-    const kc = min(KC, k - pc);
+  const kb = kcBlock(k);
+  for (let pc = 0; pc < k; pc += kb) {
+    const kc = min(kb, k - pc);
     for (let ic = 0; ic < m; ic += MC) {
       const mc = min(MC, m - ic);
       packA(a, ars, acs, ic, mc, pc, kc, dst + (<usize>(pc * mpad + ic * kc) << 2));
@@ -496,10 +508,11 @@ export function gemm(
   const batched = bmode == 2;
   const ohw = batched ? load<i32>(geo, 28) * load<i32>(geo, 32) : 1;
   const cs: usize = batched ? <usize>load<i32>(geo, 40) << 2 : 0;
+  const kb = kcBlock(k);
   for (let jc = j0; jc < j1; jc += NC) {
     const nc = min(NC, j1 - jc);
-    for (let pc = 0; pc < k; pc += KC) {
-      const kc = min(KC, k - pc);
+    for (let pc = 0; pc < k; pc += kb) {
+      const kc = min(kb, k - pc);
       if (bmode == 0) packBDense(b, brs, bcs, pc, kc, jc, nc, pb);
       else packBIm2colBatched(b, geo, pc, kc, jc, nc, pb, info);
       const acc = accumulate != 0 || pc > 0;

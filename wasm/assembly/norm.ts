@@ -4,6 +4,22 @@
 
 import { hsum, hsum64, storePartial, vexp } from "./simd.ts";
 
+/** silu(z) = z / (1 + e^-z) per lane (vexp clamps its input, so no lane overflows). */
+
+@inline
+function vsilu(z: v128): v128 {
+  return f32x4.div(z, f32x4.add(f32x4.splat(1.0), vexp(f32x4.neg(z))));
+}
+
+/** silu'(z) = s (1 + z (1 - s)) with s = 1 / (1 + e^-z), per lane. */
+
+@inline
+function vsiluGrad(z: v128): v128 {
+  const one = f32x4.splat(1.0);
+  const s = f32x4.div(one, f32x4.add(one, vexp(f32x4.neg(z))));
+  return f32x4.mul(s, f32x4.add(one, f32x4.mul(z, f32x4.sub(one, s))));
+}
+
 /** Sum of x[0..len) in double precision. */
 function sum64(x: usize, len: i32): f64 {
   let a0 = f64x2.splat(0);
@@ -42,7 +58,7 @@ function sumSq64(x: usize, len: i32, mu: f64): f64 {
 
 /**
  * Group norm forward for (batch, group) rows [begin, end): y = (x - mean) * rstd * gamma + beta,
- * with the per-row mean and rstd stored.
+ * or its SiLU when `silu` is non-zero, with the per-row mean and rstd stored.
  */
 export function groupNorm(
   x: usize,
@@ -55,6 +71,7 @@ export function groupNorm(
   hw: i32,
   groups: i32,
   eps: f64,
+  silu: i32,
   begin: i32,
   end: i32,
 ): void {
@@ -76,6 +93,17 @@ export function groupNorm(
       const vt = f32x4.splat(f32(sh));
       const o = base + (<usize>(cc * hw) << 2);
       let i = 0;
+      if (silu) {
+        for (; i + 4 <= hw; i += 4) {
+          const off = o + (<usize>i << 2);
+          v128.store(y + off, vsilu(f32x4.add(f32x4.mul(v128.load(x + off), vs), vt)));
+        }
+        if (i < hw) {
+          const off = o + (<usize>i << 2);
+          storePartial(y + off, vsilu(f32x4.add(f32x4.mul(v128.load(x + off), vs), vt)), hw - i);
+        }
+        continue;
+      }
       for (; i + 4 <= hw; i += 4) {
         const off = o + (<usize>i << 2);
         v128.store(y + off, f32x4.add(f32x4.mul(v128.load(x + off), vs), vt));
@@ -90,12 +118,15 @@ export function groupNorm(
 
 /**
  * Group norm backward for (batch, group) rows [begin, end): dx, and per (batch, channel) partial
- * sums dgPart = sum dy * xhat and dbPart = sum dy (the host sums them over the batch).
+ * sums dgPart = sum dz * xhat and dbPart = sum dz (the host sums them over the batch), where dz is
+ * dy, or with `silu` non-zero dy * silu'(gamma * xhat + beta). The fused pass stores dz in dx (the
+ * row is still in cache when the second pass reads it back), so the SiLU is evaluated once.
  */
 export function groupNormBackward(
   dy: usize,
   x: usize,
   gamma: usize,
+  beta: usize,
   mean: usize,
   rstd: usize,
   dx: usize,
@@ -104,9 +135,13 @@ export function groupNormBackward(
   c: i32,
   hw: i32,
   groups: i32,
+  silu: i32,
   begin: i32,
   end: i32,
 ): void {
+  const lanes = i32x4(0, 1, 2, 3);
+  // The gradient at the affine's output, as the second pass reads it.
+  const dz = silu ? dx : dy;
   const cpg = c / groups;
   const size = cpg * hw;
   for (let row = begin; row < end; row++) {
@@ -125,12 +160,33 @@ export function groupNormBackward(
       let vdb = f32x4.splat(0);
       let vdg = f32x4.splat(0);
       let i = 0;
-      for (; i + 4 <= hw; i += 4) {
-        const off = o + (<usize>i << 2);
-        const d = v128.load(dy + off);
-        const xh = f32x4.mul(f32x4.sub(v128.load(x + off), vmu), vr);
-        vdb = f32x4.add(vdb, d);
-        vdg = f32x4.add(vdg, f32x4.mul(d, xh));
+      if (silu) {
+        const vg = f32x4.splat(load<f32>(gamma + (<usize>ch << 2)));
+        const vb = f32x4.splat(load<f32>(beta + (<usize>ch << 2)));
+        for (; i < hw; i += 4) {
+          const off = o + (<usize>i << 2);
+          let xh = f32x4.mul(f32x4.sub(v128.load(x + off), vmu), vr);
+          let d = f32x4.mul(v128.load(dy + off), vsiluGrad(f32x4.add(f32x4.mul(xh, vg), vb)));
+          if (i + 4 <= hw) {
+            v128.store(dx + off, d);
+          } else {
+            // The tail: lanes past the row hold whatever follows it; keep them out of the sums.
+            const keep = i32x4.lt_s(lanes, i32x4.splat(hw - i));
+            d = v128.and(d, keep);
+            xh = v128.and(xh, keep);
+            storePartial(dx + off, d, hw - i);
+          }
+          vdb = f32x4.add(vdb, d);
+          vdg = f32x4.add(vdg, f32x4.mul(d, xh));
+        }
+      } else {
+        for (; i + 4 <= hw; i += 4) {
+          const off = o + (<usize>i << 2);
+          const d = v128.load(dy + off);
+          const xh = f32x4.mul(f32x4.sub(v128.load(x + off), vmu), vr);
+          vdb = f32x4.add(vdb, d);
+          vdg = f32x4.add(vdg, f32x4.mul(d, xh));
+        }
       }
       let db = hsum(vdb);
       let dg = hsum(vdg);
@@ -157,7 +213,7 @@ export function groupNormBackward(
       for (; i < hw; i += 4) {
         const off = o + (<usize>i << 2);
         const xh = f32x4.mul(f32x4.sub(v128.load(x + off), vmu), vr);
-        const t = f32x4.sub(f32x4.sub(f32x4.mul(v128.load(dy + off), vg), md), f32x4.mul(xh, mdx));
+        const t = f32x4.sub(f32x4.sub(f32x4.mul(v128.load(dz + off), vg), md), f32x4.mul(xh, mdx));
         const v = f32x4.mul(vr, t);
         if (i + 4 <= hw) v128.store(dx + off, v);
         else storePartial(dx + off, v, hw - i);
