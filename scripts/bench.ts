@@ -26,19 +26,27 @@ import { train } from "../src/train.ts";
 import { WasmBackend } from "../wasm/backend.ts";
 import { instantiate, kernelModule } from "../wasm/kernels.ts";
 
-const { values: flags } = parseArgs({
-  args: Deno.args,
-  strict: true,
-  options: {
-    quick: { type: "boolean", default: false },
-    threads: { type: "string" },
-    "no-unet": { type: "boolean", default: false },
-    backend: { type: "string", default: "wasm" },
-    "allow-software": { type: "boolean", default: false },
-    twin: { type: "string" },
-    help: { type: "boolean", short: "h", default: false },
-  },
-});
+function parseFlags() {
+  try {
+    return parseArgs({
+      args: Deno.args,
+      strict: true,
+      options: {
+        quick: { type: "boolean", default: false },
+        threads: { type: "string" },
+        "no-unet": { type: "boolean", default: false },
+        backend: { type: "string", default: "wasm" },
+        "allow-software": { type: "boolean", default: false },
+        twin: { type: "string" },
+        help: { type: "boolean", short: "h", default: false },
+      },
+    }).values;
+  } catch (e) {
+    console.error(`error: ${(e as Error).message} (see --help)`);
+    Deno.exit(1);
+  }
+}
+const flags = parseFlags();
 if (flags.help) {
   console.log(
     "deno task bench [--quick] [--threads N] [--no-unet] [--backend wasm|webgpu] " +
