@@ -4,7 +4,8 @@
  * @module
  */
 
-import { checkInt, OptionError } from "../src/errors.ts";
+import { checkChoice, checkInt, OptionError } from "../src/errors.ts";
+import { type SamplerKind, SAMPLERS } from "../src/sample.ts";
 
 /** The number a flag's text holds, or an {@link OptionError} naming the flag. */
 export function numberFlag(flag: string, text: string): number {
@@ -61,4 +62,27 @@ export async function runMain(main: () => Promise<void>): Promise<void> {
     console.error(errorLine(e));
     Deno.exit(1);
   }
+}
+
+/** The sampler and weights flags of the image scripts, checked (defaults: ddpm, ema). */
+export function samplerFlags(
+  f: { sampler?: string; weights?: string },
+): { sampler: SamplerKind; weights: "ema" | "raw" } {
+  const sampler = (f.sampler ?? "ddpm") as SamplerKind;
+  checkChoice("--sampler", sampler, SAMPLERS);
+  const weights = (f.weights ?? "ema") as "ema" | "raw";
+  checkChoice("--weights", weights, ["ema", "raw"] as const);
+  return { sampler, weights };
+}
+
+/**
+ * The --steps flag for a model with T diffusion steps: default 100 for the ancestral sampler
+ * (respaced) and 50 for the others, at most T; an OptionError beyond T.
+ */
+export function sampleStepsFlag(text: string | undefined, sampler: SamplerKind, T: number): number {
+  const steps = intFlag("steps", text, Math.min(sampler === "ddpm" ? 100 : 50, T), 1);
+  if (steps > T) {
+    throw new OptionError(`--steps must be at most the model's T = ${T}, got ${steps}`);
+  }
+  return steps;
 }

@@ -26,9 +26,9 @@ import {
 import { loadModel } from "../src/io/model_file.ts";
 import type { DiffusionModel } from "../src/model.ts";
 import { featureStats, frechetDistance, type GaussianStats } from "../src/metrics/frechet.ts";
-import { sample, type SamplerKind, SAMPLERS } from "../src/sample.ts";
+import { sample, SAMPLERS } from "../src/sample.ts";
 import { createProgress } from "../src/terminal/progress.ts";
-import { intFlag, numberFlag, runMain } from "./cli.ts";
+import { intFlag, numberFlag, runMain, samplerFlags, sampleStepsFlag } from "./cli.ts";
 
 const HELP = `Evaluates an MNIST diffusion model with a digit classifier.
 
@@ -143,10 +143,7 @@ async function main(args: string[]): Promise<void> {
     );
   }
   const checkpoint = positionals[0];
-  const sampler = (f.sampler ?? "ddpm") as SamplerKind;
-  checkChoice("--sampler", sampler, SAMPLERS);
-  const weights = (f.weights ?? "ema") as "ema" | "raw";
-  checkChoice("--weights", weights, ["ema", "raw"] as const);
+  const { sampler, weights } = samplerFlags(f);
   const backendName = (f.backend ?? "auto") as BackendChoice & string;
   checkChoice("--backend", backendName, BACKEND_CHOICES);
   const count = intFlag("count", f.count, 1000, 2), seed = intFlag("seed", f.seed, 0, 0);
@@ -175,11 +172,7 @@ async function main(args: string[]): Promise<void> {
         `${checkpoint} makes samples of [${shape}], not MNIST digits [${test.shape.slice(1)}]`,
       );
     }
-    const T = model.schedule.T;
-    steps = intFlag("steps", f.steps, Math.min(sampler === "ddpm" ? 100 : 50, T), 1);
-    if (steps > T) {
-      throw new OptionError(`--steps must be at most the model's T = ${T}, got ${steps}`);
-    }
+    steps = sampleStepsFlag(f.steps, sampler, model.schedule.T);
   }
   let classifier: Classifier;
   if (await exists(classifierPath)) {

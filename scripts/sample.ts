@@ -17,9 +17,9 @@ import { loadModel } from "../src/io/model_file.ts";
 import { writePngAtomic } from "../src/io/png.ts";
 import { imageGrid } from "../src/plot/image_grid.ts";
 import { Random } from "../src/random.ts";
-import { sample, type SamplerKind, SAMPLERS } from "../src/sample.ts";
+import { sample } from "../src/sample.ts";
 import { createProgress } from "../src/terminal/progress.ts";
-import { intFlag, runMain } from "./cli.ts";
+import { intFlag, runMain, samplerFlags, sampleStepsFlag } from "./cli.ts";
 
 const HELP = `Samples images from a model saved by train_mnist.ts (or saveModel).
 
@@ -73,10 +73,7 @@ async function main(args: string[]): Promise<void> {
       "pass exactly one checkpoint file, e.g. out/mnist/checkpoint.safetensors (see --help)",
     );
   }
-  const sampler = (f.sampler ?? "ddpm") as SamplerKind;
-  checkChoice("--sampler", sampler, SAMPLERS);
-  const weights = (f.weights ?? "ema") as "ema" | "raw";
-  checkChoice("--weights", weights, ["ema", "raw"] as const);
+  const { sampler, weights } = samplerFlags(f);
   const backend = (f.backend ?? "auto") as BackendChoice & string;
   checkChoice("--backend", backend, BACKEND_CHOICES);
   const count = intFlag("count", f.count, 64, 1), seed = intFlag("seed", f.seed, 0, 0);
@@ -92,10 +89,7 @@ async function main(args: string[]): Promise<void> {
     );
   }
   const T = model.schedule.T;
-  const steps = intFlag("steps", f.steps, Math.min(sampler === "ddpm" ? 100 : 50, T), 1);
-  if (steps > T) {
-    throw new OptionError(`--steps must be at most the model's T = ${T}, got ${steps}`);
-  }
+  const steps = sampleStepsFlag(f.steps, sampler, T);
   await Deno.mkdir(out, { recursive: true });
 
   const bar = createProgress({ total: steps * Math.ceil(count / 256), label: "sample" });
