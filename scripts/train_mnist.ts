@@ -40,6 +40,7 @@ const DEFAULTS = {
   "beta-end": 0.02,
   prediction: "epsilon",
   loss: "l2",
+  "min-snr": 0,
   ema: 0.999,
   base: 16,
   mults: "1,2,2",
@@ -95,6 +96,7 @@ const NUMERIC = new Set([
   "T",
   "beta-start",
   "beta-end",
+  "min-snr",
   "ema",
   "base",
   "blocks",
@@ -123,6 +125,9 @@ Usage: deno run -A scripts/train_mnist.ts [options]
   --beta-end X           last beta of the linear schedule (default ${DEFAULTS["beta-end"]})
   --prediction NAME      epsilon (default), x0 or v
   --loss NAME            l2 (default), l1 or huber
+  --min-snr GAMMA        min-SNR-gamma loss weighting, e.g. 5 (default ${
+  DEFAULTS["min-snr"]
+}: off; needs --loss l2)
   --base N               UNet base channels (default ${DEFAULTS.base}; 32 is the PyTorch twin's UNet)
   --mults LIST           channel multiplier per level, comma-separated (default ${DEFAULTS.mults})
   --blocks N             ResBlocks per level (default ${DEFAULTS.blocks})
@@ -177,6 +182,12 @@ function validate(s: Settings): void {
   checkNumber("--beta-end", s["beta-end"] as number, { gt: 0, lt: 1 });
   checkChoice("--prediction", s.prediction as Prediction, PREDICTIONS);
   checkChoice("--loss", s.loss as LossKind, LOSS_KINDS);
+  checkNumber("--min-snr", s["min-snr"] as number, { ge: 0 });
+  if ((s["min-snr"] as number) > 0 && s.loss !== "l2") {
+    throw new OptionError(
+      `--min-snr weights the squared error; use it with --loss l2 (got --loss ${s.loss})`,
+    );
+  }
   checkNumber("--ema", s.ema as number, { ge: 0, lt: 1 });
   checkInt("--base", s.base as number, 4);
   if ((s.base as number) % 2 !== 0) {
@@ -380,6 +391,7 @@ async function main(args: string[]): Promise<void> {
       schedule: scheduleOf(s),
       prediction: s.prediction as Prediction,
       loss: s.loss as LossKind,
+      minSnrGamma: (s["min-snr"] as number) > 0 ? s["min-snr"] as number : null,
       steps: s.steps as number,
       batchSize: s.batch as number,
       lr: s.lr as number,

@@ -22,7 +22,8 @@ import { type NetworkConfig, networkSpecs } from "./models/registry.ts";
 import { checkUNetConfig, type UNetConfig, unetConfig } from "./models/unet.ts";
 import { ParamLayout } from "./nn/params.ts";
 import { LOSS_KINDS, regressionLoss } from "./ops/loss.ts";
-import { gatherRows } from "./ops/shape.ts";
+import { mul } from "./ops/elementwise.ts";
+import { gather, gatherRows, reshape } from "./ops/shape.ts";
 import { Adam } from "./optim/adam.ts";
 import { learningRate, LR_SCHEDULES, type LrSchedule } from "./optim/lr_schedule.ts";
 import { blocksFor, Random } from "./random.ts";
@@ -84,6 +85,13 @@ export interface TrainOptions {
   prediction?: Prediction;
   /** The regression loss (default "l2"). */
   loss?: LossKind;
+  /**
+   * Min-SNR-gamma loss weighting (Hang et al. 2023): each sample's squared error is weighted so that
+   * it equals min(SNR_t, gamma) times its x0 error, which caps the weight of nearly clean timesteps
+   * and speeds up convergence. 5 is the paper's choice; null (default) weights all timesteps as the
+   * prediction type does. Needs the "l2" loss.
+   */
+  minSnrGamma?: number | null;
   /** Huber threshold (default 1). */
   huberDelta?: number;
   /** Optimizer steps (default 10,000). */
@@ -243,6 +251,7 @@ export function resolveTrainOptions(o: TrainOptions) {
     prediction: o.prediction ?? "epsilon",
     loss: o.loss ?? "l2",
     huberDelta: o.huberDelta ?? 1,
+    minSnrGamma: o.minSnrGamma ?? null,
     steps: o.steps ?? 10_000,
     batchSize: o.batchSize ?? 256,
     lr: o.lr ?? 1e-3,
@@ -260,6 +269,16 @@ export function resolveTrainOptions(o: TrainOptions) {
   checkChoice("lrSchedule", r.lrSchedule, LR_SCHEDULES);
   checkChoice("optimizer", r.optimizer, ["adam", "adamw"] as const);
   checkNumber("huberDelta", r.huberDelta, { gt: 0 });
+  if (r.minSnrGamma !== null) {
+    checkNumber("minSnrGamma", r.minSnrGamma, { gt: 0 });
+    if (r.loss !== "l2") {
+      throw new OptionError(
+        `minSnrGamma weights the squared error; set loss to "l2" (got ${
+          JSON.stringify(r.loss)
+        }) or minSnrGamma to null`,
+      );
+    }
+  }
   checkInt("steps", r.steps, 0);
   checkInt("batchSize", r.batchSize, 1);
   checkNumber("lr", r.lr, { gt: 0 });
@@ -305,6 +324,9 @@ export async function train(options: TrainOptions): Promise<DiffusionModel> {
   const checkpointEvery = options.checkpointEvery ?? 0;
   if (checkpointEvery !== 0) checkInt("checkpointEvery", checkpointEvery, 1);
   const sched = new DeviceSchedule(be, model.schedule);
+  const rootWeights = o.minSnrGamma === null
+    ? null
+    : sched.minSnrRootWeights(o.prediction, o.minSnrGamma);
   const [count, ...sampleShape] = options.data.shape;
   const data = new Tensor(be, be.upload(options.data.values), options.data.shape);
   const B = o.batchSize, T = o.schedule.T, n = B * sizeOf(sampleShape);
@@ -348,7 +370,13 @@ export async function train(options: TrainOptions): Promise<DiffusionModel> {
         counter: k * blocksFor(size),
       }),
     };
-    const loss = regressionLoss(o.loss, net.forward(xt, t, ctx), target, o.huberDelta);
+    let pred = net.forward(xt, t, ctx), goal = target;
+    if (rootWeights) {
+      const w = reshape(gather(rootWeights, t), lvl.a.shape);
+      pred = mul(w, pred);
+      goal = mul(w, target);
+    }
+    const loss = regressionLoss(o.loss, pred, goal, o.huberDelta);
     be.fill(model.params.grads!, 0);
     backward(loss);
     const lr = learningRate(step, lrOpts);

@@ -5,6 +5,7 @@ import { DdpmSampler } from "../src/diffusion/ddpm.ts";
 import type { Sampler } from "../src/diffusion/sampler.ts";
 import { DeviceSchedule, qSample } from "../src/diffusion/forward.ts";
 import {
+  minSnrWeight,
   predictEpsilon,
   type Prediction,
   predictionTarget,
@@ -73,6 +74,44 @@ Deno.test("epsilon, x0 and v predictions convert into each other exactly", async
   // v itself: a eps - s x0
   const v = await predictionTarget("v", x0, eps, lvl).toArray();
   for (let i = 0; i < n; i++) assert.ok(Math.abs(v[i] - (a * epsa[i] - sg * x0a[i])) < 1e-12);
+});
+
+Deno.test("min-SNR weights make every prediction's squared error min(SNR, gamma) x0 errors", async () => {
+  const s = makeSchedule({ kind: "cosine", T: 100 });
+  const r = new Random(3), n = 16;
+  for (const t of [1, 10, 40, 70, 100]) {
+    const a = s.sqrtAlphasCumprod[t - 1], sg = s.sqrtOneMinusAlphasCumprod[t - 1];
+    const snr = (a * a) / (sg * sg);
+    const lvl = {
+      a: tensor(be, new Float64Array(n).fill(a), [n, 1]),
+      s: tensor(be, new Float64Array(n).fill(sg), [n, 1]),
+    };
+    const x0 = tensor(be, r.normals(n), [n, 1]), eps = tensor(be, r.normals(n), [n, 1]);
+    const xt = qSample(x0, eps, lvl);
+    const x0a = await x0.toArray();
+    for (const gamma of [0.5, 5, 1e6]) {
+      for (const kind of ["epsilon", "x0", "v"] as Prediction[]) {
+        // A wrong network output: the true target plus an error; its x0 estimate's squared error
+        // times min(SNR, gamma) must equal the weighted squared error of the output itself.
+        const target = await predictionTarget(kind, x0, eps, lvl).toArray();
+        const noise = r.normals(n);
+        const wrong = Float64Array.from(target, (v, i) => v + 0.3 * noise[i]);
+        const out = tensor(be, wrong, [n, 1]);
+        const est = await predictX0(kind, out, xt, { a, s: sg }).toArray();
+        let outErr = 0, x0Err = 0;
+        for (let i = 0; i < n; i++) {
+          outErr += (wrong[i] - target[i]) ** 2;
+          x0Err += (est[i] - x0a[i]) ** 2;
+        }
+        const w = minSnrWeight(kind, snr, gamma);
+        const want = Math.min(snr, gamma) * x0Err;
+        assert.ok(
+          Math.abs(w * outErr - want) <= 1e-8 * Math.max(1, want),
+          `${kind} t=${t} γ=${gamma}`,
+        );
+      }
+    }
+  }
 });
 
 /**

@@ -34,6 +34,8 @@ Deno.test("train_mnist: bad flags end in one error line naming the flag, no file
       [["--schedule", "linear", "--T", "200"], /keeps 3\d% of the image at t = T.*--beta-end/],
       [["--sample-steps", "5000"], /--sample-steps/],
       [["--base", "7"], /--base/],
+      [["--min-snr", "-1"], /--min-snr/],
+      [["--min-snr", "5", "--loss", "l1"], /--min-snr .*--loss l2/],
       [["--base", "2"], /--base/],
       [["--mults", "1,0"], /--mults/],
       [["--mults", "1,x"], /--mults/],

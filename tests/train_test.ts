@@ -89,6 +89,28 @@ Deno.test("every prediction type and loss trains to a finite loss", async () => 
   }
 });
 
+Deno.test("min-SNR weighting: a gamma above every SNR changes nothing, a small one lowers the loss", async () => {
+  const data = gaussianData(100, 7);
+  const run = async (minSnrGamma: number | null) => {
+    const losses: number[] = [];
+    const model = await train({
+      data,
+      ...tiny,
+      steps: 20,
+      minSnrGamma,
+      onProgress: (p) => losses.push(p.loss),
+    });
+    return { losses, weights: await model.weights("raw") };
+  };
+  const plain = await run(null), huge = await run(1e30), small = await run(0.05);
+  // Epsilon weights are min(SNR, gamma) / SNR: exactly 1 when gamma exceeds every SNR.
+  assert.deepEqual(huge.losses, plain.losses);
+  for (const [name, v] of plain.weights) assert.deepEqual(huge.weights.get(name), v, name);
+  // With gamma 0.05 most timesteps (SNR > 0.05) weigh less than 1: the first loss, before any
+  // update has told the runs apart, is smaller.
+  assert.ok(small.losses[0] < plain.losses[0], `${small.losses[0]} vs ${plain.losses[0]}`);
+});
+
 Deno.test("an AbortSignal stops training cleanly with the steps done so far", async () => {
   const data = gaussianData(100, 5);
   const ctl = new AbortController();
@@ -132,6 +154,8 @@ Deno.test("bad options end in an OptionError naming the option", async () => {
     [{ data: { values: new Float32Array(5), shape: [2, 2] } }, /data.shape/],
     [{ data: { values: new Float32Array([1, NaN]), shape: [1, 2] } }, /non-finite/],
     [{ backend: "cuda" as "auto" }, /backend/],
+    [{ minSnrGamma: 0 }, /minSnrGamma/],
+    [{ minSnrGamma: 5, loss: "l1" }, /minSnrGamma weights the squared error; set loss to "l2"/],
   ];
   for (const [opts, re] of cases) {
     await assert.rejects(() => train({ data, ...tiny, ...opts }), (e: Error) => {

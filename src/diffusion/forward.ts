@@ -9,7 +9,7 @@ import type { Backend } from "../backend.ts";
 import { add, mul } from "../ops/elementwise.ts";
 import { gather, reshape } from "../ops/shape.ts";
 import { type Tensor, tensor } from "../tensor.ts";
-import type { NoiseLevel } from "./parameterization.ts";
+import { minSnrWeight, type NoiseLevel, type Prediction } from "./parameterization.ts";
 import type { Schedule } from "./schedule.ts";
 
 /** The schedule's tables that the training step gathers from, on a backend. */
@@ -34,6 +34,20 @@ export class DeviceSchedule {
     this.sqrtOneMinusAlphasCumprod = tensor(backend, pad(schedule.sqrtOneMinusAlphasCumprod), [
       T + 1,
     ]);
+  }
+
+  /**
+   * The square roots of the min-SNR-gamma loss weights ({@link minSnrWeight}) indexed by t (entry 0
+   * unused): scaling prediction and target by these makes the mean squared error min-SNR weighted.
+   */
+  minSnrRootWeights(kind: Prediction, gamma: number): Tensor {
+    const { T, alphasCumprod } = this.schedule;
+    const w = new Float64Array(T + 1);
+    for (let t = 1; t <= T; t++) {
+      const ab = alphasCumprod[t - 1];
+      w[t] = Math.sqrt(minSnrWeight(kind, ab / (1 - ab), gamma));
+    }
+    return tensor(this.sqrtAlphasCumprod.backend, w, [T + 1]);
   }
 
   /** Per-sample a, s for timesteps t [B] (integral floats in 1..T), shaped [B, 1, ...] for data of `rank`. */

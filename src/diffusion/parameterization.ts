@@ -41,6 +41,24 @@ export function predictionTarget(
   }
 }
 
+/**
+ * The min-SNR-gamma loss weight (Hang et al. 2023, "Efficient Diffusion Training via Min-SNR
+ * Weighting Strategy") at signal-to-noise ratio `snr` = alphaBar / (1 - alphaBar): the weight that
+ * makes each prediction type's squared error equal min(snr, gamma) times the x0 error. It caps the
+ * weight of nearly clean timesteps, which otherwise dominate training, at gamma.
+ */
+export function minSnrWeight(kind: Prediction, snr: number, gamma: number): number {
+  const capped = Math.min(snr, gamma);
+  switch (kind) {
+    case "epsilon":
+      return capped / snr;
+    case "x0":
+      return capped;
+    case "v":
+      return capped / (snr + 1);
+  }
+}
+
 /** Scalar coefficients a = sqrt(alphaBar_t), s = sqrt(1 - alphaBar_t) at one timestep. */
 export interface ScalarNoiseLevel {
   /** sqrt(alphaBar_t). */
