@@ -74,6 +74,22 @@ export interface Kernels {
     end: number,
     scratch: number,
   ): void;
+  winogradFilterGradScratchBytes(c: number, o: number, chunk: number): number;
+  winogradFilterGrad(
+    x: number,
+    dy: number,
+    partial: number,
+    c: number,
+    o: number,
+    h: number,
+    w: number,
+    chunk: number,
+    tiles: number,
+    gsize: number,
+    begin: number,
+    end: number,
+    scratch: number,
+  ): void;
   unary(op: number, x: number, y: number, begin: number, end: number): void;
   unaryBackward(op: number, x: number, dy: number, dx: number, begin: number, end: number): void;
   binary(

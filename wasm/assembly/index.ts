@@ -27,7 +27,13 @@ export {
 export { groupNorm, groupNormBackward, softmax, softmaxBackward } from "./norm";
 export { adam, ema, loss, lossBackward } from "./optim";
 export { randomInt, randomNormal, randomUniform } from "./random";
-export { winogradConv, winogradFilter, winogradScratchBytes } from "./winograd";
+export {
+  winogradConv,
+  winogradFilter,
+  winogradFilterGrad,
+  winogradFilterGradScratchBytes,
+  winogradScratchBytes,
+} from "./winograd";
 
 /** The first byte after the module's static data (math tables): the host allocates above it. */
 export function heapBase(): usize {
