@@ -431,6 +431,8 @@ kernelTest(
       { n: 2, c: 8, hw: 13, groups: 4, eps: 1e-5, silu: true },
       { n: 3, c: 32, hw: 1, groups: 8, eps: 1e-5, silu: true },
       { n: 2, c: 4, hw: 6, groups: 1, eps: 1e-6, silu: true },
+      { n: 1, c: 12, hw: 3, groups: 4, eps: 1e-5, silu: true },
+      { n: 2, c: 8, hw: 198, groups: 2, eps: 1e-5, silu: true },
       { n: 2, c: 16, hw: 49, groups: 8, eps: 1e-5, silu: true },
     ];
     let worst = 0;
@@ -471,6 +473,72 @@ kernelTest(
   },
 );
 
+Deno.test("wasm groupNorm (plain and fused with SiLU) gives the same bits on 1 and 2 threads", async () => {
+  const threaded = await createWasmBackend({ threads: 2, parallelThreshold: 0 });
+  try {
+    const geos = [
+      { n: 1, c: 6, hw: 35, groups: 3, eps: 1e-5 },
+      { n: 3, c: 16, hw: 49, groups: 8, eps: 1e-5 },
+      { n: 5, c: 4, hw: 3, groups: 2, eps: 1e-5 },
+      { n: 2, c: 8, hw: 198, groups: 4, eps: 1e-5 },
+    ];
+    for (const base of geos) {
+      for (const silu of [false, true]) {
+        const g = { ...base, silu }, what = `groupNorm ${JSON.stringify(g)}`;
+        const x = values(g.n * g.c * g.hw, -2, 3), dy = values(x.length);
+        const gamma = values(g.c, -1.5, 1.5), beta = values(g.c);
+        const run = (be: Backend) => {
+          const [xs, gs, bs] = [be.upload(x), be.upload(gamma), be.upload(beta)];
+          const f = be.groupNorm(xs, gs, bs, g);
+          const b = be.groupNormBackward(be.upload(dy), xs, gs, f.mean, f.rstd, g, bs);
+          return Promise.all([f.y, f.mean, f.rstd, b.dx, b.dgamma, b.dbeta].map((s) => be.read(s)));
+        };
+        const one = await run(single), two = await run(threaded);
+        for (let i = 0; i < one.length; i++) {
+          assert.deepEqual(two[i], one[i], `${what} output ${i}`);
+        }
+      }
+    }
+  } finally {
+    threaded.dispose();
+  }
+});
+
+kernelTest(
+  "wasm exp, sigmoid, silu and tanh are within 1e-6 relative of float64 math",
+  async () => {
+    // Dense sweeps: exp over nearly its whole float32 range, the others where they are not flat.
+    const sweep = (lo: number, hi: number, n: number) => {
+      const x = new Float32Array(n);
+      for (let i = 0; i < n; i++) x[i] = lo + ((hi - lo) * i) / (n - 1);
+      return x;
+    };
+    const f64: Record<string, (v: number) => number> = {
+      exp: Math.exp,
+      sigmoid: (v) => 1 / (1 + Math.exp(-v)),
+      silu: (v) => v / (1 + Math.exp(-v)),
+      tanh: Math.tanh,
+    };
+    for (
+      const [op, x] of [
+        ["exp", sweep(-87, 88, 20001)],
+        ["sigmoid", sweep(-30, 30, 6001)],
+        ["silu", sweep(-30, 30, 6001)],
+        ["tanh", sweep(-10, 10, 4001)],
+      ] as const
+    ) {
+      const y = await wasm.read(wasm.unary(op, wasm.upload(x)));
+      for (let i = 0; i < x.length; i++) {
+        const e = f64[op](x[i]);
+        assert.ok(
+          Math.abs(y[i] - e) <= 1e-6 * Math.abs(e) + 1e-30,
+          `${op}(${x[i]}) is ${y[i]}, expected ${e}`,
+        );
+      }
+    }
+  },
+);
+
 kernelTest("wasm softmax forward and backward match the reference", async () => {
   for (const [rows, cols] of [[1, 1], [5, 7], [3, 33], [64, 49], [2, 4]]) {
     const [xw, xr] = both(values(rows * cols, -5, 5));
@@ -488,7 +556,13 @@ kernelTest("wasm softmax forward and backward match the reference", async () => 
 // ---- resampling and layout ------------------------------------------------------------------
 
 kernelTest("wasm upsampling, concat, slice and gathers match the reference", async () => {
-  for (const [planes, h, w, f] of [[1, 1, 1, 2], [3, 5, 7, 2], [2, 4, 9, 3], [2, 7, 7, 2]]) {
+  const shapes = [[1, 1, 1, 2], [3, 5, 7, 2], [2, 4, 9, 3], [2, 7, 7, 2], [3, 3, 8, 2], [
+    5,
+    2,
+    14,
+    2,
+  ]];
+  for (const [planes, h, w, f] of shapes) {
     const [xw, xr] = both(values(planes * h * w));
     await same(
       wasm.upsampleNearest(xw, planes, h, w, f),

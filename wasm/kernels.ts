@@ -44,6 +44,40 @@ export interface Kernels {
     end: number,
   ): void;
   im2col(x: number, geo: number, col: number, begin: number, end: number): void;
+  directConvScratchBytes(
+    cout: number,
+    h: number,
+    w: number,
+    kh: number,
+    kw: number,
+    pad: number,
+  ): number;
+  directConv(
+    x: number,
+    w: number,
+    bias: number,
+    y: number,
+    cin: number,
+    cout: number,
+    h: number,
+    wd: number,
+    kh: number,
+    kw: number,
+    pad: number,
+    begin: number,
+    end: number,
+    scratch: number,
+  ): void;
+  convDataPerImage(
+    dy: number,
+    w: number,
+    dx: number,
+    o: number,
+    geo: number,
+    begin: number,
+    end: number,
+    scratch: number,
+  ): void;
   col2im(col: number, geo: number, dx: number, begin: number, end: number): void;
   convFilterGrad(
     x: number,
@@ -105,6 +139,14 @@ export interface Kernels {
   axpy(y: number, x: number, alpha: number, begin: number, end: number): void;
   clamp(x: number, y: number, lo: number, hi: number, begin: number, end: number): void;
   reduceSum(x: number, o: number, params: number, begin: number, end: number): void;
+  upsample2Backward(
+    dy: number,
+    dx: number,
+    h: number,
+    w: number,
+    begin: number,
+    end: number,
+  ): void;
   sumSquares(x: number, begin: number, end: number): number;
   permute(x: number, o: number, params: number, begin: number, end: number): void;
   copyRows(

@@ -5,7 +5,20 @@
 // can split work across threads. Tails shorter than a vector are computed as a vector and stored
 // lane by lane, so no kernel writes past the end of its output.
 
-import { madd, storePartial, vexp, vsigmoid, vtanh } from "./simd.ts";
+import {
+  K_GELU_3A,
+  K_GELU_A,
+  K_HALF,
+  K_MINUS_ONE,
+  K_ONE,
+  K_SQRT_2_OVER_PI,
+  kc,
+  madd,
+  storePartial,
+  vexp,
+  vsigmoid,
+  vtanh,
+} from "./simd.ts";
 
 // Unary op codes, in the order of `UnaryOp` in src/backend.ts.
 const NEG = 0;
@@ -25,13 +38,11 @@ const SIGMOID = 13;
 const SIN = 14;
 const COS = 15;
 
-const SQRT_2_OVER_PI: f32 = 0.7978845608028654;
-
 /** sign(x): 1, -1, or x itself (zeros and NaN), as Math.sign. */
 function vsign(x: v128): v128 {
   const zero = f32x4.splat(0);
-  const neg = v128.bitselect(f32x4.splat(-1.0), x, f32x4.lt(x, zero));
-  return v128.bitselect(f32x4.splat(1.0), neg, f32x4.gt(x, zero));
+  const neg = v128.bitselect(kc(K_MINUS_ONE), x, f32x4.lt(x, zero));
+  return v128.bitselect(kc(K_ONE), neg, f32x4.gt(x, zero));
 }
 
 /** The rare transcendental ops, lane by lane in double precision. */
@@ -59,24 +70,18 @@ function scalarLanes(op: i32, x: v128): v128 {
 
 function gelu(x: v128): v128 {
   const x3 = f32x4.mul(f32x4.mul(x, x), x);
-  const u = f32x4.mul(f32x4.splat(SQRT_2_OVER_PI), madd(x3, f32x4.splat(0.044715), x));
+  const u = f32x4.mul(kc(K_SQRT_2_OVER_PI), madd(x3, kc(K_GELU_A), x));
   const t = vtanh(u);
-  return f32x4.mul(f32x4.mul(f32x4.splat(0.5), x), f32x4.add(f32x4.splat(1.0), t));
+  return f32x4.mul(f32x4.mul(kc(K_HALF), x), f32x4.add(kc(K_ONE), t));
 }
 
 function geluGrad(x: v128): v128 {
-  const one = f32x4.splat(1.0);
-  const half = f32x4.splat(0.5);
+  const one = kc(K_ONE);
+  const half = kc(K_HALF);
   const xx = f32x4.mul(x, x);
-  const u = f32x4.mul(
-    f32x4.splat(SQRT_2_OVER_PI),
-    madd(f32x4.mul(xx, x), f32x4.splat(0.044715), x),
-  );
+  const u = f32x4.mul(kc(K_SQRT_2_OVER_PI), madd(f32x4.mul(xx, x), kc(K_GELU_A), x));
   const th = vtanh(u);
-  const du = f32x4.mul(
-    f32x4.splat(SQRT_2_OVER_PI),
-    madd(xx, f32x4.splat(3.0 * 0.044715), one),
-  );
+  const du = f32x4.mul(kc(K_SQRT_2_OVER_PI), madd(xx, kc(K_GELU_3A), one));
   const a = f32x4.mul(half, f32x4.add(one, th));
   const b = f32x4.mul(f32x4.mul(f32x4.mul(half, x), f32x4.sub(one, f32x4.mul(th, th))), du);
   return f32x4.add(a, b);
@@ -85,7 +90,7 @@ function geluGrad(x: v128): v128 {
 @inline
 function unaryVec(op: i32, x: v128): v128 {
   const zero = f32x4.splat(0);
-  const one = f32x4.splat(1.0);
+  const one = kc(K_ONE);
   switch (op) {
     case NEG:
       return f32x4.neg(x);
@@ -123,7 +128,7 @@ function unaryVec(op: i32, x: v128): v128 {
 @inline
 function gradVec(op: i32, x: v128): v128 {
   const zero = f32x4.splat(0);
-  const one = f32x4.splat(1.0);
+  const one = kc(K_ONE);
   switch (op) {
     case NEG:
       return f32x4.splat(-1.0);

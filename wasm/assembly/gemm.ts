@@ -612,7 +612,17 @@ export function im2col(x: usize, geo: usize, col: usize, begin: i32, end: i32): 
           const from = src + (<usize>(lo - P + kx) << 2);
           memory.copy(d + (<usize>lo << 2), from, <usize>(hi - lo) << 2);
         } else {
-          for (let ox = lo; ox < hi; ox++) {
+          let ox = lo;
+          if (S == 2) {
+            // Four outputs from eight consecutive inputs (the even ones), while the eighth is
+            // inside the row.
+            for (; ox + 4 <= hi && 2 * ox - P + kx + 8 <= W; ox += 4) {
+              const s0 = src + (<usize>(2 * ox - P + kx) << 2);
+              const v = v128.shuffle<f32>(v128.load(s0), v128.load(s0, 16), 0, 2, 4, 6);
+              v128.store(d + (<usize>ox << 2), v);
+            }
+          }
+          for (; ox < hi; ox++) {
             store<f32>(d + (<usize>ox << 2), load<f32>(src + (<usize>(ox * S - P + kx) << 2)));
           }
         }

@@ -3,6 +3,7 @@
 // of the built module. Built by wasm/build.ts (`deno task build:wasm`) into wasm/embedded.ts.
 
 export { fmaCeiling } from "./ceiling";
+export { convDataPerImage, directConv, directConvScratchBytes } from "./conv";
 export {
   col2im,
   convFilterGrad,
@@ -25,6 +26,7 @@ export {
   upsampleNearestBackward,
 } from "./layout";
 export { groupNorm, groupNormBackward, softmax, softmaxBackward } from "./norm";
+export { upsample2Backward } from "./resample";
 export { adam, ema, loss, lossBackward } from "./optim";
 export { randomInt, randomNormal, randomUniform } from "./random";
 export {

@@ -2,20 +2,20 @@
 // AssemblyScript: group normalisation and softmax, forward and backward. Each kernel takes the
 // range [begin, end) of independent rows it computes ((batch, group) pairs, or softmax rows).
 
-import { hsum, hsum64, storePartial, vexp } from "./simd.ts";
+import { hsum, hsum64, K_ONE, kc, storePartial, vexp } from "./simd.ts";
 
 /** silu(z) = z / (1 + e^-z) per lane (vexp clamps its input, so no lane overflows). */
 
 @inline
 function vsilu(z: v128): v128 {
-  return f32x4.div(z, f32x4.add(f32x4.splat(1.0), vexp(f32x4.neg(z))));
+  return f32x4.div(z, f32x4.add(kc(K_ONE), vexp(f32x4.neg(z))));
 }
 
 /** silu'(z) = s (1 + z (1 - s)) with s = 1 / (1 + e^-z), per lane. */
 
 @inline
 function vsiluGrad(z: v128): v128 {
-  const one = f32x4.splat(1.0);
+  const one = kc(K_ONE);
   const s = f32x4.div(one, f32x4.add(one, vexp(f32x4.neg(z))));
   return f32x4.mul(s, f32x4.add(one, f32x4.mul(z, f32x4.sub(one, s))));
 }
@@ -139,7 +139,6 @@ export function groupNormBackward(
   begin: i32,
   end: i32,
 ): void {
-  const lanes = i32x4(0, 1, 2, 3);
   // The gradient at the affine's output, as the second pass reads it.
   const dz = silu ? dx : dy;
   const cpg = c / groups;
@@ -163,21 +162,25 @@ export function groupNormBackward(
       if (silu) {
         const vg = f32x4.splat(load<f32>(gamma + (<usize>ch << 2)));
         const vb = f32x4.splat(load<f32>(beta + (<usize>ch << 2)));
-        for (; i < hw; i += 4) {
+        for (; i + 4 <= hw; i += 4) {
           const off = o + (<usize>i << 2);
-          let xh = f32x4.mul(f32x4.sub(v128.load(x + off), vmu), vr);
-          let d = f32x4.mul(v128.load(dy + off), vsiluGrad(f32x4.add(f32x4.mul(xh, vg), vb)));
-          if (i + 4 <= hw) {
-            v128.store(dx + off, d);
-          } else {
-            // The tail: lanes past the row hold whatever follows it; keep them out of the sums.
-            const keep = i32x4.lt_s(lanes, i32x4.splat(hw - i));
-            d = v128.and(d, keep);
-            xh = v128.and(xh, keep);
-            storePartial(dx + off, d, hw - i);
-          }
+          const xh = f32x4.mul(f32x4.sub(v128.load(x + off), vmu), vr);
+          const d = f32x4.mul(v128.load(dy + off), vsiluGrad(f32x4.add(f32x4.mul(xh, vg), vb)));
+          v128.store(dx + off, d);
           vdb = f32x4.add(vdb, d);
           vdg = f32x4.add(vdg, f32x4.mul(d, xh));
+        }
+        if (i < hw) {
+          // The tail: lanes past the row hold whatever follows it; keep them out of the sums.
+          const off = o + (<usize>i << 2);
+          const keep = i32x4.lt_s(i32x4(0, 1, 2, 3), i32x4.splat(hw - i));
+          const xh = v128.and(f32x4.mul(f32x4.sub(v128.load(x + off), vmu), vr), keep);
+          let d = f32x4.mul(v128.load(dy + off), vsiluGrad(f32x4.add(f32x4.mul(xh, vg), vb)));
+          d = v128.and(d, keep);
+          storePartial(dx + off, d, hw - i);
+          vdb = f32x4.add(vdb, d);
+          vdg = f32x4.add(vdg, f32x4.mul(d, xh));
+          i = hw;
         }
       } else {
         for (; i + 4 <= hw; i += 4) {
@@ -210,13 +213,17 @@ export function groupNormBackward(
       const vg = f32x4.splat(load<f32>(gamma + (<usize>ch << 2)));
       const o = base + (<usize>(cc * hw) << 2);
       let i = 0;
-      for (; i < hw; i += 4) {
+      for (; i + 4 <= hw; i += 4) {
         const off = o + (<usize>i << 2);
         const xh = f32x4.mul(f32x4.sub(v128.load(x + off), vmu), vr);
         const t = f32x4.sub(f32x4.sub(f32x4.mul(v128.load(dz + off), vg), md), f32x4.mul(xh, mdx));
-        const v = f32x4.mul(vr, t);
-        if (i + 4 <= hw) v128.store(dx + off, v);
-        else storePartial(dx + off, v, hw - i);
+        v128.store(dx + off, f32x4.mul(vr, t));
+      }
+      if (i < hw) {
+        const off = o + (<usize>i << 2);
+        const xh = f32x4.mul(f32x4.sub(v128.load(x + off), vmu), vr);
+        const t = f32x4.sub(f32x4.sub(f32x4.mul(v128.load(dz + off), vg), md), f32x4.mul(xh, mdx));
+        storePartial(dx + off, f32x4.mul(vr, t), hw - i);
       }
     }
   }

@@ -1,0 +1,162 @@
+/**
+ * The wasm backend's convolution shortcuts against the reference backend: the direct kernel for
+ * few output channels (cout <= 4) or one input channel (the forward, and the input gradient of a
+ * stride-1 convolution with one output channel or few input channels), and the input gradient of
+ * a strided convolution image by image (images split over threads; its im2col has a vector path
+ * for stride 2, which the filter gradient uses too). Odd sizes, widths that are not multiples of
+ * the SIMD width, batch 1 and 3, one thread and two with every kernel split, and the same bits on
+ * both.
+ */
+
+import assert from "node:assert/strict";
+import { type Conv2dGeometry, conv2dGeometry, type Storage } from "../src/backend.ts";
+import { ReferenceBackend } from "../src/backends/reference.ts";
+import { Random } from "../src/random.ts";
+import { createWasmBackend, WasmBackend } from "../wasm/backend.ts";
+
+const TOL = 1e-4;
+const ref = new ReferenceBackend();
+const rng = new Random(20261125);
+
+/** n uniforms in [-1, 1). */
+function values(n: number): Float32Array {
+  const u = rng.uniforms(n), out = new Float32Array(n);
+  for (let i = 0; i < n; i++) out[i] = 2 * u[i] - 1;
+  return out;
+}
+
+/** |actual - expected| <= tol * max(1, |expected|, scale) element-wise. */
+function assertClose(
+  actual: ArrayLike<number>,
+  expected: ArrayLike<number>,
+  what: string,
+  scale: number,
+): void {
+  assert.equal(actual.length, expected.length, `${what}: lengths differ`);
+  for (let i = 0; i < expected.length; i++) {
+    const a = actual[i], e = expected[i];
+    assert.ok(
+      Math.abs(a - e) <= TOL * Math.max(1, Math.abs(e), scale),
+      `${what}: element ${i} is ${a}, expected ${e}`,
+    );
+  }
+}
+
+/** [c, o, kh, kw, stride, pad] of the direct and strided shapes. */
+const KERNELS: [number, number, number, number, number, number][] = [
+  // Direct forward: one input channel, or at most 4 output channels; input gradients with one
+  // output channel or at most 4 input channels.
+  [1, 1, 3, 3, 1, 1],
+  [1, 16, 3, 3, 1, 1],
+  [1, 21, 3, 3, 1, 0],
+  [16, 1, 3, 3, 1, 1],
+  [13, 3, 3, 3, 1, 1],
+  [3, 4, 5, 5, 1, 2],
+  [2, 5, 5, 5, 1, 1],
+  [1, 6, 2, 3, 1, 1],
+  [1, 7, 1, 1, 1, 0],
+  [5, 2, 1, 1, 1, 0],
+  // Strided convolutions.
+  [16, 16, 3, 3, 2, 1],
+  [5, 7, 3, 3, 2, 1],
+  [3, 2, 5, 5, 2, 2],
+  [4, 6, 3, 3, 3, 1],
+  [3, 5, 2, 2, 2, 0],
+  [6, 3, 3, 3, 2, 0],
+];
+
+function geometries(): Conv2dGeometry[] {
+  const sizes = [[1, 1], [2, 3], [5, 7], [7, 6], [9, 13]];
+  const out: Conv2dGeometry[] = [];
+  for (const n of [1, 3]) {
+    for (const [h, w] of sizes) {
+      for (const [c, o, kh, kw, s, p] of KERNELS) {
+        if (h + 2 * p < kh || w + 2 * p < kw) continue;
+        const g = conv2dGeometry(n, c, h, w, o, kh, s, p);
+        if (kh !== kw) {
+          g.kw = kw;
+          g.ow = Math.floor((w + 2 * p - kw) / s) + 1;
+        }
+        out.push(g);
+      }
+    }
+  }
+  for (const [c, o] of [[1, 16], [16, 1], [16, 16], [32, 32]]) {
+    out.push(conv2dGeometry(2, c, 28, 28, o, 3, 1, 1));
+    out.push(conv2dGeometry(2, c, 28, 28, o, 3, 2, 1));
+    out.push(conv2dGeometry(3, c, 14, 14, o, 3, 2, 1));
+  }
+  return out;
+}
+
+async function check(wasm: WasmBackend): Promise<void> {
+  for (const g of geometries()) {
+    const what = `conv ${g.n}x${g.c}x${g.h}x${g.w} -> ${g.o} k${g.kh}x${g.kw} s${g.stride} ` +
+      `p${g.pad}`;
+    const kk = g.kh * g.kw;
+    const x = values(g.n * g.c * g.h * g.w), w = values(g.o * g.c * kk);
+    const bias = values(g.o), dy = values(g.n * g.o * g.oh * g.ow);
+    const up = (d: Float32Array): [Storage, Storage] => [wasm.upload(d), ref.upload(d)];
+    const [xw, xr] = up(x), [ww, wr] = up(w), [bw, br] = up(bias), [dw, dr] = up(dy);
+    const same = async (a: Storage, b: Storage, label: string, scale: number) =>
+      assertClose(await wasm.read(a), await ref.read(b), `${what} ${label}`, scale);
+    const sc = Math.sqrt(g.c * kk) / 4, so = Math.sqrt(g.o * kk) / 4;
+    await same(wasm.conv2d(xw, ww, bw, g), ref.conv2d(xr, wr, br, g), "with bias", sc);
+    await same(wasm.conv2d(xw, ww, null, g), ref.conv2d(xr, wr, null, g), "no bias", sc);
+    await same(wasm.conv2dBackwardData(dw, ww, g), ref.conv2dBackwardData(dr, wr, g), "dx", so);
+    await same(
+      wasm.conv2dBackwardFilter(xw, dw, g),
+      ref.conv2dBackwardFilter(xr, dr, g),
+      "dw",
+      Math.sqrt(g.n * g.oh * g.ow) / 4,
+    );
+    for (const s of [xw, ww, bw, dw]) wasm.free(s);
+  }
+}
+
+Deno.test("wasm direct and strided convolutions match the reference (1 thread)", async () => {
+  await check(new WasmBackend({ threads: 1 }));
+});
+
+Deno.test("wasm direct and strided convolutions match the reference (2 threads)", async () => {
+  const be = await createWasmBackend({ threads: 2, parallelThreshold: 0 });
+  try {
+    await check(be as WasmBackend);
+  } finally {
+    be.dispose();
+  }
+});
+
+Deno.test("wasm direct and strided convolutions: the same bits on one thread and on two", async () => {
+  const one = new WasmBackend({ threads: 1 });
+  const two = await createWasmBackend({ threads: 2, parallelThreshold: 0 });
+  try {
+    for (const [c, o, s] of [[1, 16, 1], [16, 1, 1], [3, 4, 1], [16, 16, 2], [5, 7, 2]]) {
+      const g = conv2dGeometry(5, c, 13, 11, o, 3, s, 1);
+      const x = values(g.n * g.c * g.h * g.w), w = values(g.o * g.c * 9), b = values(g.o);
+      const dy = values(g.n * g.o * g.oh * g.ow);
+      const run = async (be: WasmBackend | typeof two) => [
+        ...await be.read(be.conv2d(be.upload(x), be.upload(w), be.upload(b), g)),
+        ...await be.read(be.conv2dBackwardData(be.upload(dy), be.upload(w), g)),
+      ];
+      assert.deepEqual(await run(two), await run(one));
+    }
+  } finally {
+    two.dispose();
+  }
+});
+
+Deno.test("wasm convolution shortcuts agree with the GEMM paths they replace", async () => {
+  const on = new WasmBackend({ threads: 1 });
+  const off = new WasmBackend({ threads: 1, convShortcuts: false });
+  for (const [c, o, s] of [[1, 16, 1], [16, 1, 1], [16, 16, 2]]) {
+    const g = conv2dGeometry(3, c, 9, 10, o, 3, s, 1);
+    const x = values(g.n * g.c * g.h * g.w), w = values(g.o * g.c * 9), b = values(g.o);
+    const dy = values(g.n * g.o * g.oh * g.ow);
+    const run = async (be: WasmBackend) => [
+      ...await be.read(be.conv2d(be.upload(x), be.upload(w), be.upload(b), g)),
+      ...await be.read(be.conv2dBackwardData(be.upload(dy), be.upload(w), g)),
+    ];
+    assertClose(await run(on), await run(off), `${c}->${o} s${s}`, 4);
+  }
+});
