@@ -5,6 +5,7 @@
  */
 
 import { checkChoice, checkInt, OptionError } from "../src/errors.ts";
+import type { SamplerVariance } from "../src/diffusion/ddpm.ts";
 import { type SamplerKind, SAMPLERS } from "../src/sample.ts";
 
 /** The number a flag's text holds, or an {@link OptionError} naming the flag. */
@@ -66,13 +67,18 @@ export async function runMain(main: () => Promise<void>): Promise<void> {
 
 /** The sampler and weights flags of the image scripts, checked (defaults: ddpm, ema). */
 export function samplerFlags(
-  f: { sampler?: string; weights?: string },
-): { sampler: SamplerKind; weights: "ema" | "raw" } {
+  f: { sampler?: string; weights?: string; variance?: string },
+): { sampler: SamplerKind; weights: "ema" | "raw"; variance: SamplerVariance } {
   const sampler = (f.sampler ?? "ddpm") as SamplerKind;
   checkChoice("--sampler", sampler, SAMPLERS);
   const weights = (f.weights ?? "ema") as "ema" | "raw";
   checkChoice("--weights", weights, ["ema", "raw"] as const);
-  return { sampler, weights };
+  const variance = (f.variance ?? "posterior") as SamplerVariance;
+  checkChoice("--variance", variance, ["posterior", "beta"] as const);
+  if (f.variance !== undefined && sampler !== "ddpm") {
+    throw new OptionError(`--variance is the ancestral sampler's; drop it or use --sampler ddpm`);
+  }
+  return { sampler, weights, variance };
 }
 
 /**

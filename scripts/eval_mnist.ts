@@ -45,6 +45,7 @@ the classifier and the real-digit floor are reported.
   --sampler NAME       ${SAMPLERS.join(", ")} (default ddpm, the ancestral sampler)
   --steps N            sampling steps (default 100 for ddpm, respaced; 50 otherwise)
   --weights NAME       ema (default) or raw
+  --variance NAME      the ancestral sampler's step variance: posterior (default) or beta
   --seed N             seed of the sampling noise (default 0)
   --real N             real test digits for the floor, spread evenly (default 1000)
   --train-steps N      classifier training steps (default 3000)
@@ -123,6 +124,7 @@ async function main(args: string[]): Promise<void> {
       sampler: { type: "string" },
       steps: { type: "string" },
       weights: { type: "string" },
+      variance: { type: "string" },
       seed: { type: "string" },
       real: { type: "string" },
       "train-steps": { type: "string" },
@@ -143,7 +145,7 @@ async function main(args: string[]): Promise<void> {
     );
   }
   const checkpoint = positionals[0];
-  const { sampler, weights } = samplerFlags(f);
+  const { sampler, weights, variance } = samplerFlags(f);
   const backendName = (f.backend ?? "auto") as BackendChoice & string;
   checkChoice("--backend", backendName, BACKEND_CHOICES);
   const count = intFlag("count", f.count, 1000, 2), seed = intFlag("seed", f.seed, 0, 0);
@@ -241,6 +243,7 @@ async function main(args: string[]): Promise<void> {
       steps,
       seed,
       weights,
+      variance,
       clip: 1,
       onProgress: (p) => bar.update(p.step),
     });

@@ -29,6 +29,7 @@ Usage: deno run -A scripts/sample.ts CHECKPOINT [options]
   --sampler NAME     ddpm (default, the ancestral sampler), ddim or heun
   --steps N          sampling steps (default 100 for ddpm, respaced; 50 otherwise; at most T)
   --weights NAME     ema (default) or raw
+  --variance NAME    the ancestral sampler's step variance: posterior (default) or beta
   --seed N           seed of the noise (default 0)
   --trajectory N     also draw the denoising of N samples, 8 frames each (default 8; 0: off)
   --forward N        also draw the forward noising of N real images (default 8; 0: off)
@@ -54,6 +55,7 @@ async function main(args: string[]): Promise<void> {
       sampler: { type: "string" },
       steps: { type: "string" },
       weights: { type: "string" },
+      variance: { type: "string" },
       seed: { type: "string" },
       trajectory: { type: "string" },
       forward: { type: "string" },
@@ -73,7 +75,7 @@ async function main(args: string[]): Promise<void> {
       "pass exactly one checkpoint file, e.g. out/mnist/checkpoint.safetensors (see --help)",
     );
   }
-  const { sampler, weights } = samplerFlags(f);
+  const { sampler, weights, variance } = samplerFlags(f);
   const backend = (f.backend ?? "auto") as BackendChoice & string;
   checkChoice("--backend", backend, BACKEND_CHOICES);
   const count = intFlag("count", f.count, 64, 1), seed = intFlag("seed", f.seed, 0, 0);
@@ -100,6 +102,7 @@ async function main(args: string[]): Promise<void> {
     steps,
     seed,
     weights,
+    variance,
     clip: 1,
     onProgress: (p) => bar.update(p.step),
     trajectoryAt: trajectory > 0 ? Array.from({ length: T }, (_, i) => i + 1) : [],

@@ -55,6 +55,23 @@ Deno.test("train_mnist: bad flags end in one error line naming the flag, no file
   }
 });
 
+Deno.test("train_mnist: --loss l1 turns the default min-SNR weighting off", async () => {
+  const dir = await Deno.makeTempDir();
+  try {
+    const r = await run([...TINY, "--steps", "2", "--sample-every", "0", "--loss", "l1"].concat(
+      ["--backend", "wasm", "--sample-count", "1", "--sample-steps", "1", "--out", dir],
+    ));
+    assert.equal(r.code, 0, r.stderr.join("\n"));
+    const training = JSON.parse(
+      (await readModelMetadata(`${dir}/checkpoint.safetensors`)).training,
+    );
+    assert.equal(training.loss, "l1");
+    assert.equal(training["min-snr"], 0);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
 Deno.test("train_mnist: a tiny run writes grids and a checkpoint; --resume continues it", async () => {
   const dir = await Deno.makeTempDir();
   try {
@@ -70,6 +87,7 @@ Deno.test("train_mnist: a tiny run writes grids and a checkpoint; --resume conti
     ]);
     const meta = await readModelMetadata(`${dir}/checkpoint.safetensors`);
     assert.equal(JSON.parse(meta.training).batch, 4);
+    assert.equal(JSON.parse(meta.training)["min-snr"], 5);
     assert.equal(meta.optimizer_step, "4");
     const again = await run(["--resume", `${dir}/checkpoint.safetensors`, "--steps", "6"]);
     assert.equal(again.code, 0, again.stderr.join("\n"));
@@ -115,13 +133,17 @@ Deno.test("train_mnist: a tiny run writes grids and a checkpoint; --resume conti
     assert.ok(new Set(px).size > 100, "the samples are not constant");
     const png = await Deno.readFile(`${out}/samples.png`);
     assert.deepEqual([...png.subarray(1, 4)], [80, 78, 71]); // "PNG"
-    for (
-      const [args, re] of [[[], /exactly one checkpoint/], [[ckpt, "--steps", "0"], /--steps/]]
-    ) {
-      const bad = await run([...args as string[], "--out", `${dir}/bad`], "scripts/sample.ts");
+    const badFlags: [string[], RegExp][] = [
+      [[], /exactly one checkpoint/],
+      [[ckpt, "--steps", "0"], /--steps/],
+      [[ckpt, "--variance", "wide"], /--variance/],
+      [[ckpt, "--sampler", "ddim", "--variance", "beta"], /--variance .*--sampler ddpm/],
+    ];
+    for (const [args, re] of badFlags) {
+      const bad = await run([...args, "--out", `${dir}/bad`], "scripts/sample.ts");
       assert.equal(bad.code, 1);
       assert.equal(bad.stderr.length, 1, bad.stderr.join(" | "));
-      assert.match(bad.stderr[0], re as RegExp);
+      assert.match(bad.stderr[0], re);
     }
   } finally {
     await Deno.remove(dir, { recursive: true });
