@@ -312,10 +312,14 @@ async function main(args: string[]): Promise<void> {
       }
     }
     // Checkpoints from before --min-snr existed trained without it.
-    base = { ...DEFAULTS, "min-snr": 0, ...saved };
+    base = { ...DEFAULTS, ...saved };
+    if (!("min-snr" in saved)) base["min-snr"] = 0;
   }
   // The default min-SNR weighting applies to the squared error only: another --loss turns it off.
-  if (f["min-snr"] === undefined && f.loss !== undefined && f.loss !== "l2") base["min-snr"] = 0;
+  const given = f as Record<string, unknown>;
+  if (given["min-snr"] === undefined && given.loss !== undefined && given.loss !== "l2") {
+    base["min-snr"] = 0;
+  }
   const s = parseSettings(f as Record<string, unknown>, base);
   validate(s);
   const out = s.out as string;
