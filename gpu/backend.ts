@@ -56,6 +56,7 @@ import {
   groupNormChannelSumsKernel,
   groupNormDxKernel,
   groupNormKernel,
+  groupNormShiftDxKernel,
   softmaxGradKernel,
   softmaxKernel,
 } from "./kernels/norm.ts";
@@ -177,9 +178,12 @@ export function allKernels(): KernelSpec[] {
       convFilterKernel(t),
     ]),
     ...[false, true].flatMap((silu) => [
-      groupNormKernel(silu),
-      groupNormChannelSumsKernel(silu),
+      ...[false, true].flatMap((shift) => [
+        groupNormKernel(silu, shift),
+        groupNormChannelSumsKernel(silu, shift),
+      ]),
       groupNormDxKernel(silu),
+      groupNormShiftDxKernel(silu),
     ]),
     groupNormAffineGradKernel(),
     softmaxKernel(),
@@ -939,16 +943,32 @@ export class WebGpuBackend implements Backend {
     return [g.c, g.hw, g.groups, g.c / g.groups, count, g.eps];
   }
 
-  groupNorm(x: Storage, gamma: Storage, beta: Storage, g: GroupNormGeometry): GroupNormResult {
-    const X = this.#st(x), G = this.#st(gamma), Bt = this.#st(beta);
+  /** The storage of a group norm's optional shift, its length checked. */
+  #gnShift(g: GroupNormGeometry, shift?: Storage): GpuStorage | null {
+    if (!shift) return null;
+    const S = this.#st(shift);
+    if (S.length !== g.n * g.c) {
+      throw new RangeError(`groupNorm: shift needs ${g.n * g.c} values, got ${S.length}`);
+    }
+    return S;
+  }
+
+  groupNorm(
+    x: Storage,
+    gamma: Storage,
+    beta: Storage,
+    g: GroupNormGeometry,
+    shift?: Storage,
+  ): GroupNormResult {
+    const X = this.#st(x), G = this.#st(gamma), Bt = this.#st(beta), S = this.#gnShift(g, shift);
     const y = this.#new(X.length),
       mean = this.#new(g.n * g.groups),
       rstd = this.#new(g.n * g.groups);
     const count = g.n * g.groups;
     if (count > 0) {
       this.#run(
-        groupNormKernel(g.silu === true),
-        [X, G, Bt, y, mean, rstd],
+        groupNormKernel(g.silu === true, S !== null),
+        S ? [X, G, Bt, S, y, mean, rstd] : [X, G, Bt, y, mean, rstd],
         this.#gnParams(g, count),
         groupsGrid(count),
       );
@@ -964,35 +984,48 @@ export class WebGpuBackend implements Backend {
     rstd: Storage,
     g: GroupNormGeometry,
     beta?: Storage,
+    shift?: Storage,
   ): GroupNormGrads {
     const D = this.#st(dy), X = this.#st(x), G = this.#st(gamma);
-    const M = this.#st(mean), R = this.#st(rstd);
+    const M = this.#st(mean), R = this.#st(rstd), S = this.#gnShift(g, shift);
     const silu = g.silu === true;
     if (silu && !beta) throw new TypeError("groupNormBackward: a fused SiLU needs beta");
     const Bt = silu ? this.#st(beta!) : null;
     const dx = this.#new(X.length), dgamma = this.#new(g.c), dbeta = this.#new(g.c);
     const nc = g.n * g.c;
+    const dshift = S ? this.#new(nc) : null;
     if (nc === 0) {
       this.#fillRange(dgamma, 0);
       this.#fillRange(dbeta, 0);
-      return { dx, dgamma, dbeta };
+      return dshift ? { dx, dgamma, dbeta, dshift } : { dx, dgamma, dbeta };
     }
-    const part = this.#scratch(2 * nc);
+    // Per (sample, channel): the sums of dz and dz * xhat, and with a shift the channel's centre.
+    const part = this.#scratch((S ? 3 : 2) * nc);
+    const affine = Bt ? [G, Bt] : [];
     this.#run(
-      groupNormChannelSumsKernel(silu),
-      Bt ? [D, X, G, Bt, M, R, part] : [D, X, M, R, part],
+      groupNormChannelSumsKernel(silu, S !== null),
+      [D, X, ...affine, ...(S ? [S] : []), M, R, part],
       this.#gnParams(g, nc),
       groupsGrid(nc),
     );
     const ng = g.n * g.groups;
-    this.#run(
-      groupNormDxKernel(silu),
-      Bt ? [D, X, G, Bt, M, R, part, dx] : [D, X, G, M, R, part, dx],
-      [...this.#gnParams(g, ng), nc],
-      groupsGrid(ng),
-    );
+    if (S && dshift) {
+      this.#run(
+        groupNormShiftDxKernel(silu),
+        Bt ? [D, X, G, Bt, R, part, dx, dshift] : [D, X, G, R, part, dx, dshift],
+        [...this.#gnParams(g, ng), nc],
+        groupsGrid(ng),
+      );
+    } else {
+      this.#run(
+        groupNormDxKernel(silu),
+        Bt ? [D, X, G, Bt, M, R, part, dx] : [D, X, G, M, R, part, dx],
+        [...this.#gnParams(g, ng), nc],
+        groupsGrid(ng),
+      );
+    }
     this.#run(groupNormAffineGradKernel(), [part, dgamma, dbeta], [g.c, g.n], linearGrid(g.c));
-    return { dx, dgamma, dbeta };
+    return dshift ? { dx, dgamma, dbeta, dshift } : { dx, dgamma, dbeta };
   }
 
   softmax(x: Storage, rows: number, cols: number): Storage {

@@ -148,6 +148,11 @@ export interface GroupNormGrads {
   dgamma: Storage;
   /** Gradient of the per-channel shift. */
   dbeta: Storage;
+  /**
+   * Gradient of the per-(sample, channel) input shift, n*c values (dx summed over each channel
+   * plane); present exactly when the backward was given a `shift`.
+   */
+  dshift?: Storage;
 }
 
 /**
@@ -243,12 +248,22 @@ export interface Backend {
   // ---- normalisation and softmax --------------------------------------------------------------
   /**
    * Group normalisation with per-channel affine (gamma, beta of length c), followed by a SiLU in
-   * the same pass when `g.silu` is set.
+   * the same pass when `g.silu` is set. With `shift` (n*c values, one per (sample, channel)
+   * plane), the input is x + shift broadcast over each plane (the UNet's time-embedding add),
+   * fused into the same pass: the statistics, mean and rstd are those of x + shift.
    */
-  groupNorm(x: Storage, gamma: Storage, beta: Storage, g: GroupNormGeometry): GroupNormResult;
+  groupNorm(
+    x: Storage,
+    gamma: Storage,
+    beta: Storage,
+    g: GroupNormGeometry,
+    shift?: Storage,
+  ): GroupNormResult;
   /**
    * Gradients of {@link Backend.groupNorm}. With `g.silu` set, `beta` is required: the gradient
-   * goes through the SiLU inline, its input recomputed from x, mean, rstd, gamma and beta.
+   * goes through the SiLU inline, its input recomputed from x, mean, rstd, gamma and beta. With
+   * `shift` (the forward's), x + shift is recomputed where needed and the result also holds
+   * `dshift` [n*c], the input gradient summed over each channel plane.
    */
   groupNormBackward(
     dy: Storage,
@@ -258,6 +273,7 @@ export interface Backend {
     rstd: Storage,
     g: GroupNormGeometry,
     beta?: Storage,
+    shift?: Storage,
   ): GroupNormGrads;
   /** Softmax over the last axis of a rows x cols matrix. */
   softmax(x: Storage, rows: number, cols: number): Storage;

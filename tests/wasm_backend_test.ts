@@ -343,6 +343,49 @@ kernelTest("wasm matmul matches the reference (all transposes, batches, odd size
   assert.deepEqual([...await wasm.read(z)], new Array(12).fill(0));
 });
 
+Deno.test("wasm skinny matmuls (n <= 4, k <= 4) match the reference, same bits on 1 and 2 threads", async () => {
+  const threaded = await createWasmBackend({ threads: 2, parallelThreshold: 0 });
+  const packed = new WasmBackend({ threads: 1, skinnyGemm: false });
+  try {
+    // [m, k, n]: few columns (the MLP's output layer), a short inner size (its input layer), odd
+    // sizes, row counts around the 4-row blocks, and shapes at the edges of both paths.
+    const shapes: [number, number, number][] = [
+      [64, 256, 2],
+      [63, 257, 1],
+      [5, 4, 3],
+      [3, 9, 4],
+      [4, 17, 4],
+      [11, 6, 5],
+      [64, 3, 256],
+      [37, 1, 9],
+      [9, 4, 4],
+      [4, 2, 1],
+      [3, 3, 7],
+      [101, 3, 255],
+      [250, 2, 3],
+    ];
+    for (const [m, k, n] of shapes) {
+      for (const tA of [false, true]) {
+        for (const tB of [false, true]) {
+          const what = `skinny matmul ${m}x${k}x${n} tA=${tA} tB=${tB}`;
+          const a = values(2 * m * k), b = values(2 * k * n);
+          const run = (be: Backend) =>
+            be.read(be.matmul(be.upload(a), be.upload(b), 2, m, k, n, tA, tB));
+          const want = await ref.read(
+            ref.matmul(ref.upload(a), ref.upload(b), 2, m, k, n, tA, tB),
+          );
+          const one = await run(single);
+          assertClose(one, want, what, TOL, Math.sqrt(k) / 4);
+          assertClose(await run(packed), want, `${what} (packed GEMM)`, TOL, Math.sqrt(k) / 4);
+          assert.deepEqual(await run(threaded), one, `${what}: 1 vs 2 threads`);
+        }
+      }
+    }
+  } finally {
+    threaded.dispose();
+  }
+});
+
 // ---- convolution ----------------------------------------------------------------------------
 
 kernelTest("wasm conv2d and both gradients match the reference", async () => {

@@ -86,6 +86,11 @@ function geometries(): Conv2dGeometry[] {
     out.push(conv2dGeometry(2, c, 28, 28, o, 3, 2, 1));
     out.push(conv2dGeometry(3, c, 14, 14, o, 3, 2, 1));
   }
+  // Stride 2 with rows wide enough for the packer's four-column groups, odd widths, and groups
+  // at the left and right padding.
+  out.push(conv2dGeometry(3, 5, 17, 21, 6, 3, 2, 1));
+  out.push(conv2dGeometry(1, 3, 31, 30, 7, 3, 2, 0));
+  out.push(conv2dGeometry(2, 4, 19, 35, 5, 3, 2, 1));
   return out;
 }
 
@@ -131,8 +136,10 @@ Deno.test("wasm direct and strided convolutions: the same bits on one thread and
   const one = new WasmBackend({ threads: 1 });
   const two = await createWasmBackend({ threads: 2, parallelThreshold: 0 });
   try {
-    for (const [c, o, s] of [[1, 16, 1], [16, 1, 1], [3, 4, 1], [16, 16, 2], [5, 7, 2]]) {
-      const g = conv2dGeometry(5, c, 13, 11, o, 3, s, 1);
+    const shapes = [[1, 16, 1, 13], [16, 1, 1, 13], [3, 4, 1, 13], [16, 16, 2, 13], [5, 7, 2, 13]];
+    shapes.push([5, 7, 2, 29], [8, 9, 2, 28]);
+    for (const [c, o, s, side] of shapes) {
+      const g = conv2dGeometry(5, c, side, side - 2, o, 3, s, 1);
       const x = values(g.n * g.c * g.h * g.w), w = values(g.o * g.c * 9), b = values(g.o);
       const dy = values(g.n * g.o * g.oh * g.ow);
       const run = async (be: WasmBackend | typeof two) => [

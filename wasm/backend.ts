@@ -82,6 +82,8 @@ const PARALLEL_KERNELS = [
   "winogradFilterGrad",
   "directConv",
   "convDataPerImage",
+  "gemmSkinnyN",
+  "gemmSkinnyK",
 ] as const;
 type ParallelKernel = typeof PARALLEL_KERNELS[number];
 const KERNEL_INDEX = new Map<string, number>(PARALLEL_KERNELS.map((n, i) => [n, i]));
@@ -177,6 +179,11 @@ export interface WasmBackendOptions {
    * false runs those shapes by the GEMM paths as before (for comparison).
    */
   convShortcuts?: boolean;
+  /**
+   * The skinny GEMM kernels (default true): matrix products with at most 4 columns or an inner
+   * size of at most 4 by plain SIMD loops instead of the packed GEMM; false for comparison.
+   */
+  skinnyGemm?: boolean;
 }
 
 function rowMajorStrides(shape: readonly number[]): number[] {
@@ -239,6 +246,7 @@ export class WasmBackend implements Backend {
   readonly #minMacs: number;
   readonly #winograd: boolean | "auto";
   readonly #shortcuts: boolean;
+  readonly #skinnyGemm: boolean;
   #f32: Float32Array;
   #i32: Int32Array;
   #scopes: Block[][] = [];
@@ -288,6 +296,7 @@ export class WasmBackend implements Backend {
     this.#minMacs = options.parallelThreshold ?? PARALLEL_MACS;
     this.#winograd = options.winograd ?? "auto";
     this.#shortcuts = options.convShortcuts ?? true;
+    this.#skinnyGemm = options.skinnyGemm ?? true;
     this.#pool = shared
       ? new ThreadPool(
         choice.module,
@@ -644,6 +653,62 @@ export class WasmBackend implements Backend {
     }
   }
 
+  /**
+   * Whether a GEMM runs by a skinny kernel: 1 for few columns (n <= 4, rows of A' contiguous), 2
+   * for a short inner size (k <= 4), 0 for the packed GEMM, whose packing and 6x8 tiles waste
+   * most of their work there. Measured (backend.matmul with allocation, row-major, the old and new
+   * module in one process, median of 7, 1 thread, on a loaded 2-core machine; GFLOP/s, packed ->
+   * skinny): 64x256 -> 2 2.2 -> 13.4, 10000x256 -> 2 3.8 -> 8.9, 64x3 -> 256 5.4 -> 9.0,
+   * 10000x3 -> 256 5.9 -> 9.1 (the last two store-bound). Other shapes were not measured.
+   */
+  #skinny(m: number, n: number, k: number, transA: boolean): number {
+    if (n <= 4 && !transA && k >= 4) return 1;
+    if (k <= 4 && m >= 4) return 2;
+    return 0;
+  }
+
+  /** C[m x n] = A' B' by gemmSkinnyN (kind 1) or gemmSkinnyK (2), split over threads by rows. */
+  #matmulSkinny(
+    kind: number,
+    m: number,
+    n: number,
+    k: number,
+    a: number,
+    ars: number,
+    acs: number,
+    b: number,
+    brs: number,
+    bcs: number,
+    c: number,
+  ): void {
+    const min = m * n * k >= this.#minMacs ? 0 : Infinity;
+    // B' with the layout the kernel reads: rows of k (kind 1) or of n (kind 2) contiguous.
+    const want = kind === 1 ? brs === 1 : bcs === 1;
+    let tmp = 0;
+    if (!want) {
+      tmp = this.#heap.alloc(n * k * 4);
+      const f = this.#f32, src = b >> 2, dst = tmp >> 2;
+      for (let p = 0; p < k; p++) {
+        for (let j = 0; j < n; j++) {
+          const v = f[src + p * brs + j * bcs];
+          f[dst + (kind === 1 ? j * k + p : p * n + j)] = v;
+        }
+      }
+    }
+    const bq = tmp || b;
+    try {
+      if (kind === 1) {
+        const bts = tmp ? k : bcs;
+        this.#par("gemmSkinnyN", m, 4, min, (i0, i1) => [a, ars, bq, bts, n, k, c, n, i0, i1]);
+      } else {
+        const bps = tmp ? n : brs;
+        this.#par("gemmSkinnyK", m, 4, min, (i0, i1) => [a, ars, acs, bq, bps, n, k, c, n, i0, i1]);
+      }
+    } finally {
+      if (tmp) this.#heap.free(tmp, n * k * 4);
+    }
+  }
+
   matmul(
     a: Storage,
     b: Storage,
@@ -662,7 +727,25 @@ export class WasmBackend implements Backend {
     if (m === 0 || n === 0 || k === 0) return out;
     const ars = transA ? 1 : k, acs = transA ? m : 1;
     const brs = transB ? 1 : n, bcs = transB ? k : 1;
+    const skinny = this.#skinnyGemm ? this.#skinny(m, n, k, transA) : 0;
     for (let bi = 0; bi < batch; bi++) {
+      if (skinny) {
+        const bb = bp + (batchB ? bi * k * n * 4 : 0);
+        this.#matmulSkinny(
+          skinny,
+          m,
+          n,
+          k,
+          ap + (batchA ? bi * m * k * 4 : 0),
+          ars,
+          acs,
+          bb,
+          brs,
+          bcs,
+          out.ptr + bi * m * n * 4,
+        );
+        continue;
+      }
       this.#gemm(
         m,
         n,
@@ -1053,8 +1136,23 @@ export class WasmBackend implements Backend {
 
   // ---- normalisation and softmax ----------------------------------------------------------
 
-  groupNorm(x: Storage, gamma: Storage, beta: Storage, g: GroupNormGeometry): GroupNormResult {
-    const xs = this.#s(x), gp = this.#p(gamma), bp = this.#p(beta);
+  /** The pointer of a group norm's optional shift (0 for none), its length checked. */
+  #gnShift(g: GroupNormGeometry, shift?: Storage): number {
+    if (!shift) return 0;
+    if (shift.length !== g.n * g.c) {
+      throw new RangeError(`groupNorm: shift needs ${g.n * g.c} values, got ${shift.length}`);
+    }
+    return this.#p(shift);
+  }
+
+  groupNorm(
+    x: Storage,
+    gamma: Storage,
+    beta: Storage,
+    g: GroupNormGeometry,
+    shift?: Storage,
+  ): GroupNormResult {
+    const xs = this.#s(x), gp = this.#p(gamma), bp = this.#p(beta), sp = this.#gnShift(g, shift);
     const y = this.#new(xs.length), mean = this.#new(g.n * g.groups);
     const rstd = this.#new(g.n * g.groups);
     const rowSize = (g.c / g.groups) * g.hw, silu = g.silu ? 1 : 0;
@@ -1063,7 +1161,22 @@ export class WasmBackend implements Backend {
       g.n * g.groups,
       1,
       Math.ceil(this.#minElements / rowSize),
-      (b, e) => [xs.ptr, gp, bp, y.ptr, mean.ptr, rstd.ptr, g.c, g.hw, g.groups, g.eps, silu, b, e],
+      (b, e) => [
+        xs.ptr,
+        gp,
+        bp,
+        sp,
+        y.ptr,
+        mean.ptr,
+        rstd.ptr,
+        g.c,
+        g.hw,
+        g.groups,
+        g.eps,
+        silu,
+        b,
+        e,
+      ],
     );
     return { y, mean, rstd };
   }
@@ -1076,13 +1189,15 @@ export class WasmBackend implements Backend {
     rstd: Storage,
     g: GroupNormGeometry,
     beta?: Storage,
+    shift?: Storage,
   ): GroupNormGrads {
     const xs = this.#s(x), dp = this.#p(dy), gp = this.#p(gamma);
-    const mp = this.#p(mean), rp = this.#p(rstd);
+    const mp = this.#p(mean), rp = this.#p(rstd), sp = this.#gnShift(g, shift);
     if (g.silu && !beta) throw new TypeError("groupNormBackward: a fused SiLU needs beta");
     const bp = g.silu ? this.#p(beta!) : 0;
     const dx = this.#new(xs.length);
     const dgPart = this.#new(g.n * g.c), dbPart = this.#new(g.n * g.c);
+    const dshift = shift ? this.#new(g.n * g.c) : null;
     const rowSize = (g.c / g.groups) * g.hw;
     this.#par(
       "groupNormBackward",
@@ -1094,11 +1209,13 @@ export class WasmBackend implements Backend {
         xs.ptr,
         gp,
         bp,
+        sp,
         mp,
         rp,
         dx.ptr,
         dgPart.ptr,
         dbPart.ptr,
+        dshift ? dshift.ptr : 0,
         g.c,
         g.hw,
         g.groups,
@@ -1111,7 +1228,7 @@ export class WasmBackend implements Backend {
     const dbeta = this.reduceSum(dbPart, [g.n, g.c], [1, g.c]);
     this.free(dgPart);
     this.free(dbPart);
-    return { dx, dgamma, dbeta };
+    return dshift ? { dx, dgamma, dbeta, dshift } : { dx, dgamma, dbeta };
   }
 
   softmax(x: Storage, rows: number, cols: number): Storage {

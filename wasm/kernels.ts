@@ -34,6 +34,31 @@ export interface Kernels {
     work: number,
   ): void;
   packAAll(a: number, ars: number, acs: number, m: number, k: number, dst: number): void;
+  gemmSkinnyN(
+    a: number,
+    ars: number,
+    bt: number,
+    bts: number,
+    n: number,
+    k: number,
+    c: number,
+    ldc: number,
+    begin: number,
+    end: number,
+  ): void;
+  gemmSkinnyK(
+    a: number,
+    ars: number,
+    acs: number,
+    bp: number,
+    bps: number,
+    n: number,
+    k: number,
+    c: number,
+    ldc: number,
+    begin: number,
+    end: number,
+  ): void;
   flipFilter(
     w: number,
     out: number,
@@ -190,6 +215,7 @@ export interface Kernels {
     x: number,
     gamma: number,
     beta: number,
+    shift: number,
     y: number,
     mean: number,
     rstd: number,
@@ -206,11 +232,13 @@ export interface Kernels {
     x: number,
     gamma: number,
     beta: number,
+    shift: number,
     mean: number,
     rstd: number,
     dx: number,
     dgPart: number,
     dbPart: number,
+    dshift: number,
     c: number,
     hw: number,
     groups: number,

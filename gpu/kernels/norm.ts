@@ -42,11 +42,23 @@ fn gn_silu_grad(z: f32) -> f32 {
 
 /**
  * Forward: grid of n * groups workgroups; two-pass mean and variance, then y (with `silu`,
- * y = silu(gamma * xhat + beta)).
+ * y = silu(gamma * xhat + beta)). With `shift`, normalises x + shift[n, c] (one value per
+ * (sample, channel) plane, bound as `shift`) without storing the sum.
  */
-export const groupNormKernel = memo((silu = false): KernelSpec => ({
-  key: silu ? "group_norm_silu" : "group_norm",
-  bindings: [ro("x"), ro("gamma"), ro("beta"), rw("y"), rw("mean"), rw("rstd")],
+export const groupNormKernel = memo((
+  silu: boolean = false,
+  shift: boolean = false,
+): KernelSpec => ({
+  key: `group_norm${silu ? "_silu" : ""}${shift ? "_shift" : ""}`,
+  bindings: [
+    ro("x"),
+    ro("gamma"),
+    ro("beta"),
+    ...(shift ? [ro("shift")] : []),
+    rw("y"),
+    rw("mean"),
+    rw("rstd"),
+  ],
   params: GN_PARAMS,
   workgroup: [NORM_WG],
   decls: workgroupReduce(NORM_WG) + (silu ? SILU_WGSL : ""),
@@ -58,11 +70,11 @@ export const groupNormKernel = memo((silu = false): KernelSpec => ({
   let size = p.cpg * p.hw;
   let base = (ni * p.c + g * p.cpg) * p.hw;
   var s = 0.0;
-  for (var e = lid.x; e < size; e = e + ${NORM_WG}u) { s = s + x[p.x_o + base + e]; }
+  for (var e = lid.x; e < size; e = e + ${NORM_WG}u) { s = s + ${gnInput(shift)}; }
   let mu = wgSum(s, lid.x) / f32(size);
   var v = 0.0;
   for (var e = lid.x; e < size; e = e + ${NORM_WG}u) {
-    let d = x[p.x_o + base + e] - mu;
+    let d = ${gnInput(shift)} - mu;
     v = v + d * d;
   }
   let r = 1.0 / sqrt(wgSum(v, lid.x) / f32(size) + p.eps);
@@ -74,22 +86,36 @@ export const groupNormKernel = memo((silu = false): KernelSpec => ({
     let ch = g * p.cpg + e / p.hw;
     let sc = gamma[p.gamma_o + ch] * r;
     let sh = beta[p.beta_o + ch] - mu * sc;
-    y[p.y_o + base + e] = ${
-    silu ? "gn_silu(x[p.x_o + base + e] * sc + sh)" : "x[p.x_o + base + e] * sc + sh"
-  };
+    let xv = ${gnInput(shift)};
+    y[p.y_o + base + e] = ${silu ? "gn_silu(xv * sc + sh)" : "xv * sc + sh"};
   }`,
 }));
+
+/** WGSL for element e of the (sample, group) row at `base`: x, or x + its plane's shift. */
+function gnInput(shift: boolean): string {
+  return shift
+    ? "(x[p.x_o + base + e] + shift[p.shift_o + ni * p.c + g * p.cpg + e / p.hw])"
+    : "x[p.x_o + base + e]";
+}
 
 /**
  * Backward pass 1: grid of n * c workgroups; per (sample, channel) the sums of dz and of
  * dz * xhat, written to `part[nc]` and `part[n c + nc]`, where dz is dy or, with `silu`,
- * dy * silu'(gamma * xhat + beta).
+ * dy * silu'(gamma * xhat + beta). With `shift`, xhat is that of x + shift[nc], and the channel's
+ * centre mean - shift[nc] goes to `part[2 n c + nc]` (pass 2 reads it there instead of binding
+ * mean and shift).
  */
-export const groupNormChannelSumsKernel = memo((silu = false): KernelSpec => ({
-  key: silu ? "group_norm_silu_bwd_sums" : "group_norm_bwd_sums",
-  bindings: silu
-    ? [ro("dy"), ro("x"), ro("gamma"), ro("beta"), ro("mean"), ro("rstd"), rw("part")]
-    : [ro("dy"), ro("x"), ro("mean"), ro("rstd"), rw("part")],
+export const groupNormChannelSumsKernel = memo((silu = false, shift = false): KernelSpec => ({
+  key: `group_norm${silu ? "_silu" : ""}${shift ? "_shift" : ""}_bwd_sums`,
+  bindings: [
+    ro("dy"),
+    ro("x"),
+    ...(silu ? [ro("gamma"), ro("beta")] : []),
+    ...(shift ? [ro("shift")] : []),
+    ro("mean"),
+    ro("rstd"),
+    rw("part"),
+  ],
   params: GN_PARAMS,
   workgroup: [ROW_WG],
   decls: workgroupReduce(ROW_WG) + (silu ? SILU_WGSL : ""),
@@ -99,7 +125,7 @@ export const groupNormChannelSumsKernel = memo((silu = false): KernelSpec => ({
   let ch = nc % p.c;
   let ni = nc / p.c;
   let gi = ni * p.groups + ch / p.cpg;
-  let mu = mean[p.mean_o + gi];
+  let mu = mean[p.mean_o + gi]${shift ? " - shift[p.shift_o + nc]" : ""};
   let r = rstd[p.rstd_o + gi];
   let base = nc * p.hw;${
     silu
@@ -122,7 +148,12 @@ export const groupNormChannelSumsKernel = memo((silu = false): KernelSpec => ({
   let sdg = wgSum(dg, lid.x);
   if (lid.x == 0u) {
     part[p.part_o + nc] = sdb;
-    part[p.part_o + p.count + nc] = sdg;
+    part[p.part_o + p.count + nc] = sdg;${
+    shift
+      ? `
+    part[p.part_o + 2u * p.count + nc] = mu;`
+      : ""
+  }
   }`,
 }));
 
@@ -176,6 +207,65 @@ export const groupNormDxKernel = memo((silu = false): KernelSpec => ({
       : "dy[p.dy_o + base + e]"
   };
     dx[p.dx_o + base + e] = r * (d * gm - md - xh * mdx);
+  }`,
+}));
+
+/**
+ * Backward pass 2 with a shift (see {@link groupNormKernel}): grid of n * groups workgroups, one
+ * channel plane at a time; dx as in {@link groupNormDxKernel}, with xhat from x and the channel's
+ * centre that pass 1 left in `part[2 nc + ...]`, and dshift[n, c] = the sum of dx over the plane.
+ * (Reading the centre from `part` keeps the fused SiLU variant within 8 storage bindings.)
+ */
+export const groupNormShiftDxKernel = memo((silu = false): KernelSpec => ({
+  key: silu ? "group_norm_silu_shift_bwd_dx" : "group_norm_shift_bwd_dx",
+  bindings: [
+    ro("dy"),
+    ro("x"),
+    ro("gamma"),
+    ...(silu ? [ro("beta")] : []),
+    ro("rstd"),
+    ro("part"),
+    rw("dx"),
+    rw("dshift"),
+  ],
+  params: [...GN_PARAMS, ["nc", "u32"]],
+  workgroup: [NORM_WG],
+  decls: workgroupReduce(NORM_WG) + (silu ? SILU_WGSL : ""),
+  body: `
+  let gi = ${GROUP_INDEX};
+  if (gi >= p.count) { return; }
+  let g = gi % p.groups;
+  let ni = gi / p.groups;
+  let size = p.cpg * p.hw;
+  let r = rstd[p.rstd_o + gi];
+  var sd = 0.0;
+  var sdx = 0.0;
+  for (var cc = 0u; cc < p.cpg; cc = cc + 1u) {
+    let ch = g * p.cpg + cc;
+    let gm = gamma[p.gamma_o + ch];
+    sd = sd + part[p.part_o + ni * p.c + ch] * gm;
+    sdx = sdx + part[p.part_o + p.nc + ni * p.c + ch] * gm;
+  }
+  let md = sd / f32(size);
+  let mdx = sdx / f32(size);
+  for (var cc = 0u; cc < p.cpg; cc = cc + 1u) {
+    let ch = g * p.cpg + cc;
+    let plane = ni * p.c + ch;
+    let base = plane * p.hw;
+    let mu = part[p.part_o + 2u * p.nc + plane];
+    let gm = gamma[p.gamma_o + ch];${silu ? "\n    let bt = beta[p.beta_o + ch];" : ""}
+    var acc = 0.0;
+    for (var e = lid.x; e < p.hw; e = e + ${NORM_WG}u) {
+      let xh = (x[p.x_o + base + e] - mu) * r;
+      let d = ${
+    silu ? "dy[p.dy_o + base + e] * gn_silu_grad(xh * gm + bt)" : "dy[p.dy_o + base + e]"
+  };
+      let v = r * (d * gm - md - xh * mdx);
+      dx[p.dx_o + base + e] = v;
+      acc = acc + v;
+    }
+    let total = wgSum(acc, lid.x);
+    if (lid.x == 0u) { dshift[p.dshift_o + plane] = total; }
   }`,
 }));
 

@@ -508,8 +508,29 @@ export class ReferenceBackend implements Backend {
     return out;
   }
 
-  groupNorm(x: Storage, gamma: Storage, beta: Storage, g: GroupNormGeometry): GroupNormResult {
-    const X = arr(x), G = arr(gamma), Bt = arr(beta);
+  /** x, or x + shift broadcast over each (sample, channel) plane, in this backend's dtype. */
+  #shifted(x: Storage, g: GroupNormGeometry, shift?: Storage): Arr {
+    const X = arr(x);
+    if (!shift) return X;
+    const S = arr(shift), { n, c, hw } = g;
+    if (S.length !== n * c) {
+      throw new RangeError(`groupNorm: shift needs ${n * c} values, got ${S.length}`);
+    }
+    const out = this.#make(X.length);
+    for (let p = 0; p < n * c; p++) {
+      for (let i = 0; i < hw; i++) out[p * hw + i] = X[p * hw + i] + S[p];
+    }
+    return out;
+  }
+
+  groupNorm(
+    x: Storage,
+    gamma: Storage,
+    beta: Storage,
+    g: GroupNormGeometry,
+    shift?: Storage,
+  ): GroupNormResult {
+    const X = this.#shifted(x, g, shift), G = arr(gamma), Bt = arr(beta);
     const { n, c, hw, groups, eps } = g;
     const cpg = c / groups, size = cpg * hw;
     const y = this.#new(X.length), mean = this.#new(n * groups), rstd = this.#new(n * groups);
@@ -545,8 +566,9 @@ export class ReferenceBackend implements Backend {
     rstd: Storage,
     g: GroupNormGeometry,
     beta?: Storage,
+    shift?: Storage,
   ): GroupNormGrads {
-    const X = arr(x), G = arr(gamma), M = arr(mean), R = arr(rstd);
+    const X = this.#shifted(x, g, shift), G = arr(gamma), M = arr(mean), R = arr(rstd);
     const { n, c, hw, groups } = g;
     const cpg = c / groups, size = cpg * hw;
     const dx = this.#new(X.length), dgamma = this.#new(c), dbeta = this.#new(c);
@@ -596,7 +618,15 @@ export class ReferenceBackend implements Backend {
         }
       }
     }
-    return { dx, dgamma, dbeta };
+    if (!shift) return { dx, dgamma, dbeta };
+    // d(x + shift) is dx; the shift's gradient sums it over each plane.
+    const dshift = this.#new(n * c);
+    for (let p = 0; p < n * c; p++) {
+      let s = 0;
+      for (let i = 0; i < hw; i++) s += dx.data[p * hw + i];
+      dshift.data[p] = s;
+    }
+    return { dx, dgamma, dbeta, dshift };
   }
 
   softmax(x: Storage, rows: number, cols: number): Storage {

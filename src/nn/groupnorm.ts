@@ -39,17 +39,22 @@ export class GroupNorm {
     this.eps = eps;
   }
 
-  /** x [n, c, ...] -> same shape. */
-  forward(x: Tensor): Tensor {
-    return groupNorm(x, this.weight, this.bias, this.groups, this.eps);
+  /**
+   * x [n, c, ...] -> same shape. With `shift` (n*c values, e.g. [n, c]), normalises x + shift
+   * broadcast over the trailing axes, the add fused into the kernel (see {@link groupNorm}).
+   */
+  forward(x: Tensor, shift: Tensor | null = null): Tensor {
+    return groupNorm(x, this.weight, this.bias, this.groups, this.eps, shift);
   }
 
   /**
-   * silu(this.forward(x)) as one fused kernel forward and one backward (the norm -> SiLU pair of
-   * ResNet blocks and the UNet's output head): x [n, c, ...] -> same shape, same values and
-   * gradients as `silu(norm.forward(x))` without the intermediate tensor.
+   * silu(this.forward(x, shift)) as one fused kernel forward and one backward (the norm -> SiLU
+   * pair of ResNet blocks and the UNet's output head): x [n, c, ...] -> same shape, same values
+   * and gradients as `silu(norm.forward(x, shift))` without the intermediate tensor. `shift`
+   * (n*c values, optional) is added per (sample, channel) before the normalisation: the ResBlock's
+   * time embedding, so that its add costs no pass of its own.
    */
-  forwardSilu(x: Tensor): Tensor {
-    return groupNormSilu(x, this.weight, this.bias, this.groups, this.eps);
+  forwardSilu(x: Tensor, shift: Tensor | null = null): Tensor {
+    return groupNormSilu(x, this.weight, this.bias, this.groups, this.eps, shift);
   }
 }

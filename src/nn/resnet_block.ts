@@ -9,7 +9,6 @@
  */
 
 import { add } from "../ops/elementwise.ts";
-import { reshape } from "../ops/shape.ts";
 import type { Tensor } from "../tensor.ts";
 import { Conv2d, conv2dSpecs } from "./conv.ts";
 import type { DropoutFn } from "./dropout.ts";
@@ -60,8 +59,8 @@ export class ResBlock {
   forward(x: Tensor, te: Tensor, drop: DropoutFn | null = null): Tensor {
     const time = this.#t.forward(te);
     let h = this.#c1.forward(this.#n1.forwardSilu(x));
-    h = add(h, reshape(time, [time.shape[0], time.shape[1], 1, 1]));
-    h = this.#n2.forwardSilu(h);
+    // silu(n2(h + time)) with the time embedding [b, out] added per channel inside the norm.
+    h = this.#n2.forwardSilu(h, time);
     if (drop) h = drop(h);
     h = this.#c2.forward(h);
     return add(h, this.#skip ? this.#skip.forward(x) : x);

@@ -9,6 +9,8 @@ export {
   convFilterGrad,
   flipFilter,
   gemm,
+  gemmSkinnyK,
+  gemmSkinnyN,
   gemmWorkspaceBytes,
   im2col,
   packAAll,

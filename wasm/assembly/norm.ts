@@ -58,12 +58,15 @@ function sumSq64(x: usize, len: i32, mu: f64): f64 {
 
 /**
  * Group norm forward for (batch, group) rows [begin, end): y = (x - mean) * rstd * gamma + beta,
- * or its SiLU when `silu` is non-zero, with the per-row mean and rstd stored.
+ * or its SiLU when `silu` is non-zero, with the per-row mean and rstd stored. With `shift` non-zero
+ * (n*c values), x + shift[ni, ch] is normalised instead: the per-channel constant enters the
+ * statistics in double precision and the affine's offset, so x + shift is never stored.
  */
 export function groupNorm(
   x: usize,
   gamma: usize,
   beta: usize,
+  shift: usize,
   y: usize,
   mean: usize,
   rstd: usize,
@@ -81,14 +84,37 @@ export function groupNorm(
     const ni = row / groups;
     const gi = row - ni * groups;
     const base = <usize>((ni * c + gi * cpg) * hw) << 2;
-    const mu = sum64(x + base, size) / f64(size);
-    const r = 1.0 / Math.sqrt(sumSq64(x + base, size, mu) / f64(size) + eps);
+    // The shift of channel ch of this sample is load<f32>(sp + ch << 2).
+    const sp = shift + (<usize>(ni * c) << 2);
+    let mu: f64;
+    let r: f64;
+    if (shift) {
+      let s: f64 = 0;
+      for (let cc = 0; cc < cpg; cc++) {
+        const ch = gi * cpg + cc;
+        const o = base + (<usize>(cc * hw) << 2);
+        s += sum64(x + o, hw) + f64(hw) * f64(load<f32>(sp + (<usize>ch << 2)));
+      }
+      mu = s / f64(size);
+      let v: f64 = 0;
+      for (let cc = 0; cc < cpg; cc++) {
+        const ch = gi * cpg + cc;
+        const o = base + (<usize>(cc * hw) << 2);
+        v += sumSq64(x + o, hw, mu - f64(load<f32>(sp + (<usize>ch << 2))));
+      }
+      r = 1.0 / Math.sqrt(v / f64(size) + eps);
+    } else {
+      mu = sum64(x + base, size) / f64(size);
+      r = 1.0 / Math.sqrt(sumSq64(x + base, size, mu) / f64(size) + eps);
+    }
     store<f32>(mean + (<usize>row << 2), f32(mu));
     store<f32>(rstd + (<usize>row << 2), f32(r));
     for (let cc = 0; cc < cpg; cc++) {
       const ch = gi * cpg + cc;
       const sc = f64(load<f32>(gamma + (<usize>ch << 2))) * r;
-      const sh = f64(load<f32>(beta + (<usize>ch << 2))) - mu * sc;
+      // (x + shift - mu) * sc + beta = x * sc + (beta - (mu - shift) * sc).
+      const mc = shift ? mu - f64(load<f32>(sp + (<usize>ch << 2))) : mu;
+      const sh = f64(load<f32>(beta + (<usize>ch << 2))) - mc * sc;
       const vs = f32x4.splat(f32(sc));
       const vt = f32x4.splat(f32(sh));
       const o = base + (<usize>(cc * hw) << 2);
@@ -120,18 +146,23 @@ export function groupNorm(
  * Group norm backward for (batch, group) rows [begin, end): dx, and per (batch, channel) partial
  * sums dgPart = sum dz * xhat and dbPart = sum dz (the host sums them over the batch), where dz is
  * dy, or with `silu` non-zero dy * silu'(gamma * xhat + beta). The fused pass stores dz in dx (the
- * row is still in cache when the second pass reads it back), so the SiLU is evaluated once.
+ * row is still in cache when the second pass reads it back), so the SiLU is evaluated once. With
+ * `shift` non-zero (the forward's, n*c values), xhat is that of x + shift, and dshift[ni, ch] gets
+ * the sum of dx over the channel's plane, accumulated as dx is written (each row is one task, so
+ * the sums do not depend on how rows are split between threads).
  */
 export function groupNormBackward(
   dy: usize,
   x: usize,
   gamma: usize,
   beta: usize,
+  shift: usize,
   mean: usize,
   rstd: usize,
   dx: usize,
   dgPart: usize,
   dbPart: usize,
+  dshift: usize,
   c: i32,
   hw: i32,
   groups: i32,
@@ -148,14 +179,17 @@ export function groupNormBackward(
     const gi = row - ni * groups;
     const mu = load<f32>(mean + (<usize>row << 2));
     const r = load<f32>(rstd + (<usize>row << 2));
-    const vmu = f32x4.splat(mu);
     const vr = f32x4.splat(r);
     const base = <usize>((ni * c + gi * cpg) * hw) << 2;
+    const sp = shift + (<usize>(ni * c) << 2);
     let sd: f64 = 0;
     let sdx: f64 = 0;
     for (let cc = 0; cc < cpg; cc++) {
       const ch = gi * cpg + cc;
       const o = base + (<usize>(cc * hw) << 2);
+      // xhat = (x + shift - mu) * r = (x - mc) * r.
+      const mc = shift ? f32(f64(mu) - f64(load<f32>(sp + (<usize>ch << 2)))) : mu;
+      const vmu = f32x4.splat(mc);
       let vdb = f32x4.splat(0);
       let vdg = f32x4.splat(0);
       let i = 0;
@@ -197,7 +231,7 @@ export function groupNormBackward(
         const off = o + (<usize>i << 2);
         const d = load<f32>(dy + off);
         db += d;
-        dg += d * (load<f32>(x + off) - mu) * r;
+        dg += d * (load<f32>(x + off) - mc) * r;
       }
       const pc = <usize>(ni * c + ch) << 2;
       store<f32>(dgPart + pc, dg);
@@ -212,7 +246,31 @@ export function groupNormBackward(
       const ch = gi * cpg + cc;
       const vg = f32x4.splat(load<f32>(gamma + (<usize>ch << 2)));
       const o = base + (<usize>(cc * hw) << 2);
+      const mc = shift ? f32(f64(mu) - f64(load<f32>(sp + (<usize>ch << 2)))) : mu;
+      const vmu = f32x4.splat(mc);
       let i = 0;
+      if (shift) {
+        let acc = f32x4.splat(0);
+        for (; i + 4 <= hw; i += 4) {
+          const off = o + (<usize>i << 2);
+          const xh = f32x4.mul(f32x4.sub(v128.load(x + off), vmu), vr);
+          const dg = f32x4.sub(f32x4.mul(v128.load(dz + off), vg), md);
+          const v = f32x4.mul(vr, f32x4.sub(dg, f32x4.mul(xh, mdx)));
+          v128.store(dx + off, v);
+          acc = f32x4.add(acc, v);
+        }
+        if (i < hw) {
+          const off = o + (<usize>i << 2);
+          const keep = i32x4.lt_s(i32x4(0, 1, 2, 3), i32x4.splat(hw - i));
+          const xh = f32x4.mul(f32x4.sub(v128.load(x + off), vmu), vr);
+          const dg = f32x4.sub(f32x4.mul(v128.load(dz + off), vg), md);
+          const v = f32x4.mul(vr, f32x4.sub(dg, f32x4.mul(xh, mdx)));
+          storePartial(dx + off, v, hw - i);
+          acc = f32x4.add(acc, v128.and(v, keep));
+        }
+        store<f32>(dshift + (<usize>(ni * c + ch) << 2), hsum(acc));
+        continue;
+      }
       for (; i + 4 <= hw; i += 4) {
         const off = o + (<usize>i << 2);
         const xh = f32x4.mul(f32x4.sub(v128.load(x + off), vmu), vr);
