@@ -7,6 +7,7 @@
  */
 
 import assert from "node:assert/strict";
+import { assertClose, uniformValues } from "./helpers/compare.ts";
 import type { Backend, Storage, UnaryOp } from "../src/backend.ts";
 import { conv2dGeometry } from "../src/backend.ts";
 import { ReferenceBackend } from "../src/backends/reference.ts";
@@ -43,9 +44,7 @@ const rng = new Random(20261124);
 
 /** n uniforms in [lo, hi). */
 function values(n: number, lo = -1, hi = 1): Float32Array {
-  const u = rng.uniforms(n), out = new Float32Array(n);
-  for (let i = 0; i < n; i++) out[i] = lo + (hi - lo) * u[i];
-  return out;
+  return uniformValues(rng, n, lo, hi);
 }
 
 /** n values of magnitude in [lo, hi) and random sign. */
@@ -57,29 +56,6 @@ function awayFromZero(n: number, lo = 0.2, hi = 2): Float32Array {
 
 function size(shape: readonly number[]): number {
   return shape.reduce((a, b) => a * b, 1);
-}
-
-/**
- * |actual - expected| <= tol * max(1, |expected|, scale) element-wise; `scale` is the size of the
- * values the result was summed from, for long reductions.
- */
-function assertClose(
-  actual: ArrayLike<number>,
-  expected: ArrayLike<number>,
-  what: string,
-  tol = TOL,
-  scale = 0,
-): void {
-  assert.equal(actual.length, expected.length, `${what}: lengths differ`);
-  for (let i = 0; i < expected.length; i++) {
-    const a = actual[i], e = expected[i];
-    if (Number.isNaN(e) && Number.isNaN(a)) continue;
-    if (a === e) continue;
-    assert.ok(
-      Math.abs(a - e) <= tol * Math.max(1, Math.abs(e), scale),
-      `${what}: element ${i} is ${a}, expected ${e}`,
-    );
-  }
 }
 
 /** Uploads the same data to both backends. */

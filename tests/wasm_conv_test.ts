@@ -9,6 +9,7 @@
  */
 
 import assert from "node:assert/strict";
+import { assertClose, uniformValues } from "./helpers/compare.ts";
 import { type Conv2dGeometry, conv2dGeometry, type Storage } from "../src/backend.ts";
 import { ReferenceBackend } from "../src/backends/reference.ts";
 import { Random } from "../src/random.ts";
@@ -20,26 +21,7 @@ const rng = new Random(20261125);
 
 /** n uniforms in [-1, 1). */
 function values(n: number): Float32Array {
-  const u = rng.uniforms(n), out = new Float32Array(n);
-  for (let i = 0; i < n; i++) out[i] = 2 * u[i] - 1;
-  return out;
-}
-
-/** |actual - expected| <= tol * max(1, |expected|, scale) element-wise. */
-function assertClose(
-  actual: ArrayLike<number>,
-  expected: ArrayLike<number>,
-  what: string,
-  scale: number,
-): void {
-  assert.equal(actual.length, expected.length, `${what}: lengths differ`);
-  for (let i = 0; i < expected.length; i++) {
-    const a = actual[i], e = expected[i];
-    assert.ok(
-      Math.abs(a - e) <= TOL * Math.max(1, Math.abs(e), scale),
-      `${what}: element ${i} is ${a}, expected ${e}`,
-    );
-  }
+  return uniformValues(rng, n);
 }
 
 /** [c, o, kh, kw, stride, pad] of the direct and strided shapes. */
@@ -104,7 +86,7 @@ async function check(wasm: WasmBackend): Promise<void> {
     const up = (d: Float32Array): [Storage, Storage] => [wasm.upload(d), ref.upload(d)];
     const [xw, xr] = up(x), [ww, wr] = up(w), [bw, br] = up(bias), [dw, dr] = up(dy);
     const same = async (a: Storage, b: Storage, label: string, scale: number) =>
-      assertClose(await wasm.read(a), await ref.read(b), `${what} ${label}`, scale);
+      assertClose(await wasm.read(a), await ref.read(b), `${what} ${label}`, TOL, scale);
     const sc = Math.sqrt(g.c * kk) / 4, so = Math.sqrt(g.o * kk) / 4;
     await same(wasm.conv2d(xw, ww, bw, g), ref.conv2d(xr, wr, br, g), "with bias", sc);
     await same(wasm.conv2d(xw, ww, null, g), ref.conv2d(xr, wr, null, g), "no bias", sc);
@@ -164,6 +146,6 @@ Deno.test("wasm convolution shortcuts agree with the GEMM paths they replace", a
       ...await be.read(be.conv2d(be.upload(x), be.upload(w), be.upload(b), g)),
       ...await be.read(be.conv2dBackwardData(be.upload(dy), be.upload(w), g)),
     ];
-    assertClose(await run(on), await run(off), `${c}->${o} s${s}`, 4);
+    assertClose(await run(on), await run(off), `${c}->${o} s${s}`, TOL, 4);
   }
 });

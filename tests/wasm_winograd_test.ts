@@ -7,6 +7,7 @@
  */
 
 import assert from "node:assert/strict";
+import { assertClose, uniformValues } from "./helpers/compare.ts";
 import { type Conv2dGeometry, conv2dGeometry, type Storage } from "../src/backend.ts";
 import { ReferenceBackend } from "../src/backends/reference.ts";
 import { Random } from "../src/random.ts";
@@ -18,26 +19,7 @@ const rng = new Random(20261124);
 
 /** n uniforms in [-1, 1). */
 function values(n: number): Float32Array {
-  const u = rng.uniforms(n), out = new Float32Array(n);
-  for (let i = 0; i < n; i++) out[i] = 2 * u[i] - 1;
-  return out;
-}
-
-/** |actual - expected| <= tol * max(1, |expected|, scale) element-wise. */
-function assertClose(
-  actual: ArrayLike<number>,
-  expected: ArrayLike<number>,
-  what: string,
-  scale: number,
-): void {
-  assert.equal(actual.length, expected.length, `${what}: lengths differ`);
-  for (let i = 0; i < expected.length; i++) {
-    const a = actual[i], e = expected[i];
-    assert.ok(
-      Math.abs(a - e) <= TOL * Math.max(1, Math.abs(e), scale),
-      `${what}: element ${i} is ${a}, expected ${e}`,
-    );
-  }
+  return uniformValues(rng, n);
 }
 
 /** The geometries: every size with every channel pair, batch 1 and 3; 28x28 at batch 1 and 2. */
@@ -66,7 +48,7 @@ async function check(wasm: WasmBackend): Promise<void> {
     const up = (d: Float32Array): [Storage, Storage] => [wasm.upload(d), ref.upload(d)];
     const [xw, xr] = up(x), [ww, wr] = up(w), [bw, br] = up(bias), [dw, dr] = up(dy);
     const same = async (a: Storage, b: Storage, label: string, scale: number) =>
-      assertClose(await wasm.read(a), await ref.read(b), `${what} ${label}`, scale);
+      assertClose(await wasm.read(a), await ref.read(b), `${what} ${label}`, TOL, scale);
     const sc = Math.sqrt(g.c * 9) / 4, so = Math.sqrt(g.o * 9) / 4;
     await same(wasm.conv2d(xw, ww, bw, g), ref.conv2d(xr, wr, br, g), "with bias", sc);
     await same(wasm.conv2d(xw, ww, null, g), ref.conv2d(xr, wr, null, g), "no bias", sc);
@@ -138,6 +120,7 @@ async function checkFilter(wasm: WasmBackend): Promise<void> {
       await wasm.read(wasm.conv2dBackwardFilter(xw, dw, g)),
       await ref.read(ref.conv2dBackwardFilter(ref.upload(x), ref.upload(dy), g)),
       what,
+      TOL,
       Math.sqrt(g.n * g.h * g.w) / 4,
     );
     wasm.free(xw);
@@ -172,7 +155,7 @@ Deno.test("wasm Winograd filter gradient: 16 groups of several chunks, same bits
     const a = await run(one);
     assert.deepEqual(await run(two), a);
     // The direct filter gradient is checked against the reference in wasm_backend_test.ts.
-    assertClose(a, await run(direct), "dw 41x99x13x11 -> 77", Math.sqrt(g.n * g.h * g.w) / 4);
+    assertClose(a, await run(direct), "dw 41x99x13x11 -> 77", TOL, Math.sqrt(g.n * g.h * g.w) / 4);
   } finally {
     two.dispose();
   }
