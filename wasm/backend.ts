@@ -357,6 +357,32 @@ export class WasmBackend implements Backend {
     );
   }
 
+  /**
+   * {@link #par} for a kernel that takes a scratch block as its last argument: split over the
+   * threads when the work (`macs` multiply-adds) is large enough, with one block of `bytes` for
+   * each thread that runs, freed afterwards.
+   */
+  #parScratch(
+    name: ParallelKernel,
+    total: number,
+    grain: number,
+    macs: number,
+    bytes: number,
+    args: (begin: number, end: number) => number[],
+    beginArg: number,
+  ): void {
+    const parallel = this.#pool !== null && this.#pool.active() && macs >= this.#minMacs;
+    const scratch = Array.from(
+      { length: parallel ? this.threads : 1 },
+      () => this.#heap.alloc(bytes),
+    );
+    try {
+      this.#par(name, total, grain, parallel ? 0 : Infinity, args, beginArg, (t) => scratch[t]);
+    } finally {
+      for (const b of scratch) this.#heap.free(b, bytes);
+    }
+  }
+
   /** An element-wise kernel over [0, n), split over threads when large. */
   #each(name: ParallelKernel, n: number, args: (begin: number, end: number) => number[]): void {
     this.#par(name, n, 16, this.#minElements, args);
@@ -829,28 +855,21 @@ export class WasmBackend implements Backend {
     // Tiles a thread transforms and multiplies at a time: V and M (64 (cin + cout) bytes a tile)
     // about 1 MiB, a multiple of 12 (the GEMM's 6-row tiles, the transforms' 4 lanes).
     const chunk = Math.max(48, Math.min(480, Math.floor(16384 / (cin + cout) / 12) * 12));
-    const parallel = this.#pool !== null && this.#pool.active() &&
-      n * cin * cout * h * wd * 9 >= this.#minMacs;
     const utBytes = 16 * cin * cout * 4;
     const scratchBytes = k.winogradScratchBytes(cin, cout, chunk);
     const ut = this.#heap.alloc(utBytes);
-    const scratch = Array.from(
-      { length: parallel ? this.threads : 1 },
-      () => this.#heap.alloc(scratchBytes),
-    );
     try {
       k.winogradFilter(w, ut, flip ? cin : cout, flip ? cout : cin, flip ? 1 : 0);
-      this.#par(
+      this.#parScratch(
         "winogradConv",
         tiles,
         chunk,
-        parallel ? 0 : Infinity,
+        n * cin * cout * h * wd * 9,
+        scratchBytes,
         (b, e) => [x, ut, bias, y, cin, cout, h, wd, chunk, b, e, 0],
         9,
-        (t) => scratch[t],
       );
     } finally {
-      for (const s of scratch) this.#heap.free(s, scratchBytes);
       this.#heap.free(ut, utBytes);
     }
   }
@@ -891,26 +910,16 @@ export class WasmBackend implements Backend {
     const gsize = Math.ceil(tiles / Math.min(16, Math.ceil(tiles / 64)) / 4) * 4;
     const groups = Math.ceil(tiles / gsize), size = o * c * 9;
     const partial = this.#new(groups * size);
-    const parallel = this.#pool !== null && this.#pool.active() &&
-      n * o * c * 9 * h * wd >= this.#minMacs;
     const scratchBytes = k.winogradFilterGradScratchBytes(c, o, chunk);
-    const scratch = Array.from(
-      { length: parallel ? this.threads : 1 },
-      () => this.#heap.alloc(scratchBytes),
+    this.#parScratch(
+      "winogradFilterGrad",
+      groups,
+      1,
+      n * o * c * 9 * h * wd,
+      scratchBytes,
+      (b, e) => [x, dy, partial.ptr, c, o, h, wd, chunk, tiles, gsize, b, e, 0],
+      10,
     );
-    try {
-      this.#par(
-        "winogradFilterGrad",
-        groups,
-        1,
-        parallel ? 0 : Infinity,
-        (b, e) => [x, dy, partial.ptr, c, o, h, wd, chunk, tiles, gsize, b, e, 0],
-        10,
-        (t) => scratch[t],
-      );
-    } finally {
-      for (const s of scratch) this.#heap.free(s, scratchBytes);
-    }
     if (groups === 1) return partial;
     const out = this.reduceSum(partial, [groups, size], [1, size]);
     this.free(partial);
@@ -953,26 +962,16 @@ export class WasmBackend implements Backend {
   ): void {
     const k = this.#k;
     const oh = h + 2 * pad - kh + 1, ow = wd + 2 * pad - kw + 1;
-    const parallel = this.#pool !== null && this.#pool.active() &&
-      n * cin * cout * kh * kw * oh * ow >= this.#minMacs;
     const bytes = k.directConvScratchBytes(cout, h, wd, kh, kw, pad);
-    const scratch = Array.from(
-      { length: parallel ? this.threads : 1 },
-      () => this.#heap.alloc(bytes),
+    this.#parScratch(
+      "directConv",
+      n,
+      1,
+      n * cin * cout * kh * kw * oh * ow,
+      bytes,
+      (b, e) => [x, w, bias, y, cin, cout, h, wd, kh, kw, pad, b, e, 0],
+      11,
     );
-    try {
-      this.#par(
-        "directConv",
-        n,
-        1,
-        parallel ? 0 : Infinity,
-        (b, e) => [x, w, bias, y, cin, cout, h, wd, kh, kw, pad, b, e, 0],
-        11,
-        (t) => scratch[t],
-      );
-    } finally {
-      for (const s of scratch) this.#heap.free(s, bytes);
-    }
   }
 
   conv2d(x: Storage, w: Storage, bias: Storage | null, g: Conv2dGeometry): Storage {
@@ -1055,26 +1054,16 @@ export class WasmBackend implements Backend {
       // threads on a loaded 2-core machine: 16->16 @28 4.0 to 4.9 vs 8.1 to 13.2 ms, 32->32
       // @14 5.6 to 7.5 vs 8.4 to 14.3 ms; the same on 1 thread).
       const bytes = this.#k.gemmWorkspaceBytes() + ckk * ohw * 4;
-      const parallel = this.#pool !== null && this.#pool.active() &&
-        n * o * ckk * ohw >= this.#minMacs;
-      const scratch = Array.from(
-        { length: parallel ? this.threads : 1 },
-        () => this.#heap.alloc(bytes),
+      const geo = this.#geo;
+      this.#parScratch(
+        "convDataPerImage",
+        n,
+        1,
+        n * o * ckk * ohw,
+        bytes,
+        (b, e) => [dp, wp, out.ptr, o, geo, b, e, 0],
+        5,
       );
-      try {
-        const geo = this.#geo;
-        this.#par(
-          "convDataPerImage",
-          n,
-          1,
-          parallel ? 0 : Infinity,
-          (b, e) => [dp, wp, out.ptr, o, geo, b, e, 0],
-          5,
-          (t) => scratch[t],
-        );
-      } finally {
-        for (const s of scratch) this.#heap.free(s, bytes);
-      }
       return out;
     }
     const col = this.#new(ckk * ohw);
@@ -1108,26 +1097,16 @@ export class WasmBackend implements Backend {
     const gsize = Math.ceil(n / Math.min(n, 16)), groups = Math.ceil(n / gsize);
     const partial = groups === 1 ? this.#new(o * ckk) : this.#new(groups * o * ckk);
     const scratchBytes = this.#k.gemmWorkspaceBytes() + (pointwise ? 0 : ckk * ohw * 4);
-    const parallel = this.#pool !== null && this.#pool.active() &&
-      n * o * ckk * ohw >= this.#minMacs;
-    const scratch = Array.from(
-      { length: parallel ? this.threads : 1 },
-      () => this.#heap.alloc(scratchBytes),
+    const geo = this.#geo, pw = pointwise ? 1 : 0;
+    this.#parScratch(
+      "convFilterGrad",
+      groups,
+      1,
+      n * o * ckk * ohw,
+      scratchBytes,
+      (b, e) => [xp, dp, partial.ptr, n, gsize, o, pw, geo, b, e, 0],
+      8,
     );
-    try {
-      const geo = this.#geo, pw = pointwise ? 1 : 0;
-      this.#par(
-        "convFilterGrad",
-        groups,
-        1,
-        parallel ? 0 : Infinity,
-        (b, e) => [xp, dp, partial.ptr, n, gsize, o, pw, geo, b, e, 0],
-        8,
-        (t) => scratch[t],
-      );
-    } finally {
-      for (const s of scratch) this.#heap.free(s, scratchBytes);
-    }
     if (groups === 1) return partial;
     const out = this.reduceSum(partial, [groups, o * ckk], [1, o * ckk]);
     this.free(partial);
