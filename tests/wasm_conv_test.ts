@@ -10,13 +10,12 @@
 
 import assert from "node:assert/strict";
 import { assertClose, uniformValues } from "./helpers/compare.ts";
-import { type Conv2dGeometry, conv2dGeometry, type Storage } from "../src/backend.ts";
-import { ReferenceBackend } from "../src/backends/reference.ts";
+import { checkConvsAgainstReference } from "./helpers/conv_check.ts";
+import { type Conv2dGeometry, conv2dGeometry } from "../src/backend.ts";
 import { Random } from "../src/random.ts";
 import { createWasmBackend, WasmBackend } from "../wasm/backend.ts";
 
 const TOL = 1e-4;
-const ref = new ReferenceBackend();
 const rng = new Random(20261125);
 
 /** n uniforms in [-1, 1). */
@@ -76,29 +75,8 @@ function geometries(): Conv2dGeometry[] {
   return out;
 }
 
-async function check(wasm: WasmBackend): Promise<void> {
-  for (const g of geometries()) {
-    const what = `conv ${g.n}x${g.c}x${g.h}x${g.w} -> ${g.o} k${g.kh}x${g.kw} s${g.stride} ` +
-      `p${g.pad}`;
-    const kk = g.kh * g.kw;
-    const x = values(g.n * g.c * g.h * g.w), w = values(g.o * g.c * kk);
-    const bias = values(g.o), dy = values(g.n * g.o * g.oh * g.ow);
-    const up = (d: Float32Array): [Storage, Storage] => [wasm.upload(d), ref.upload(d)];
-    const [xw, xr] = up(x), [ww, wr] = up(w), [bw, br] = up(bias), [dw, dr] = up(dy);
-    const same = async (a: Storage, b: Storage, label: string, scale: number) =>
-      assertClose(await wasm.read(a), await ref.read(b), `${what} ${label}`, TOL, scale);
-    const sc = Math.sqrt(g.c * kk) / 4, so = Math.sqrt(g.o * kk) / 4;
-    await same(wasm.conv2d(xw, ww, bw, g), ref.conv2d(xr, wr, br, g), "with bias", sc);
-    await same(wasm.conv2d(xw, ww, null, g), ref.conv2d(xr, wr, null, g), "no bias", sc);
-    await same(wasm.conv2dBackwardData(dw, ww, g), ref.conv2dBackwardData(dr, wr, g), "dx", so);
-    await same(
-      wasm.conv2dBackwardFilter(xw, dw, g),
-      ref.conv2dBackwardFilter(xr, dr, g),
-      "dw",
-      Math.sqrt(g.n * g.oh * g.ow) / 4,
-    );
-    for (const s of [xw, ww, bw, dw]) wasm.free(s);
-  }
+function check(wasm: WasmBackend): Promise<void> {
+  return checkConvsAgainstReference(wasm, geometries(), rng, TOL);
 }
 
 Deno.test("wasm direct and strided convolutions match the reference (1 thread)", async () => {

@@ -8,7 +8,8 @@
 
 import assert from "node:assert/strict";
 import { assertClose, uniformValues } from "./helpers/compare.ts";
-import { type Conv2dGeometry, conv2dGeometry, type Storage } from "../src/backend.ts";
+import { checkConvsAgainstReference } from "./helpers/conv_check.ts";
+import { type Conv2dGeometry, conv2dGeometry } from "../src/backend.ts";
 import { ReferenceBackend } from "../src/backends/reference.ts";
 import { Random } from "../src/random.ts";
 import { createWasmBackend, WasmBackend } from "../wasm/backend.ts";
@@ -40,27 +41,8 @@ function geometries(): Conv2dGeometry[] {
   return out;
 }
 
-async function check(wasm: WasmBackend): Promise<void> {
-  for (const g of geometries()) {
-    const what = `conv ${g.n}x${g.c}x${g.h}x${g.w} -> ${g.o}`;
-    const x = values(g.n * g.c * g.h * g.w), w = values(g.o * g.c * 9);
-    const bias = values(g.o), dy = values(g.n * g.o * g.h * g.w);
-    const up = (d: Float32Array): [Storage, Storage] => [wasm.upload(d), ref.upload(d)];
-    const [xw, xr] = up(x), [ww, wr] = up(w), [bw, br] = up(bias), [dw, dr] = up(dy);
-    const same = async (a: Storage, b: Storage, label: string, scale: number) =>
-      assertClose(await wasm.read(a), await ref.read(b), `${what} ${label}`, TOL, scale);
-    const sc = Math.sqrt(g.c * 9) / 4, so = Math.sqrt(g.o * 9) / 4;
-    await same(wasm.conv2d(xw, ww, bw, g), ref.conv2d(xr, wr, br, g), "with bias", sc);
-    await same(wasm.conv2d(xw, ww, null, g), ref.conv2d(xr, wr, null, g), "no bias", sc);
-    await same(wasm.conv2dBackwardData(dw, ww, g), ref.conv2dBackwardData(dr, wr, g), "dx", so);
-    await same(
-      wasm.conv2dBackwardFilter(xw, dw, g),
-      ref.conv2dBackwardFilter(xr, dr, g),
-      "dw",
-      Math.sqrt(g.n * g.h * g.w) / 4,
-    );
-    for (const s of [xw, ww, bw, dw]) wasm.free(s);
-  }
+function check(wasm: WasmBackend): Promise<void> {
+  return checkConvsAgainstReference(wasm, geometries(), rng, TOL);
 }
 
 Deno.test("wasm Winograd 3x3 convolution matches the reference (1 thread)", async () => {

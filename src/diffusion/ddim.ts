@@ -12,8 +12,8 @@
 import { add, affine, clamp } from "../ops/elementwise.ts";
 import type { Tensor } from "../tensor.ts";
 import { predictEpsilon, type Prediction, predictX0 } from "./parameterization.ts";
-import type { DenoiseFn, Sampler } from "./sampler.ts";
-import { respace, type Schedule } from "./schedule.ts";
+import { clipOption, type DenoiseFn, type Sampler, samplerSteps } from "./sampler.ts";
+import type { Schedule } from "./schedule.ts";
 
 /** Options of {@link DdimSampler}. */
 export interface DdimOptions {
@@ -36,19 +36,13 @@ export class DdimSampler implements Sampler {
 
   /** A sampler over `schedule` for a network predicting `prediction`. */
   constructor(schedule: Schedule, prediction: Prediction, options: DdimOptions = {}) {
-    const steps = options.steps ?? schedule.T;
-    const ts = steps === schedule.T
-      ? Array.from({ length: schedule.T }, (_, i) => i + 1)
-      : respace(schedule, steps).timesteps;
-    this.timesteps = [...ts].reverse();
+    this.timesteps = samplerSteps(schedule, options.steps).timesteps;
     this.#ab = this.timesteps.map((t) => schedule.alphasCumprod[t - 1]);
     this.#prediction = prediction;
     const eta = options.eta ?? 0;
     if (!(eta >= 0)) throw new RangeError(`eta must be >= 0, got ${eta}`);
     this.#eta = eta;
-    const clip = options.clip ?? null;
-    if (clip !== null && !(clip > 0)) throw new RangeError(`clip must be positive, got ${clip}`);
-    this.#clip = clip;
+    this.#clip = clipOption(options.clip);
   }
 
   #abPrev(i: number): number {

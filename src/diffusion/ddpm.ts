@@ -8,8 +8,8 @@
 import { add, affine, clamp } from "../ops/elementwise.ts";
 import type { Tensor } from "../tensor.ts";
 import { type Prediction, predictX0 } from "./parameterization.ts";
-import type { DenoiseFn, Sampler } from "./sampler.ts";
-import { respace, type Schedule } from "./schedule.ts";
+import { clipOption, type DenoiseFn, type Sampler, samplerSteps } from "./sampler.ts";
+import type { Schedule } from "./schedule.ts";
 
 /** The variance of each reverse step: beta_t, or the true posterior's beta~_t. */
 export type SamplerVariance = "beta" | "posterior";
@@ -35,17 +35,12 @@ export class DdpmSampler implements Sampler {
 
   /** A sampler over `schedule` for a network predicting `prediction`. */
   constructor(schedule: Schedule, prediction: Prediction, options: DdpmOptions = {}) {
-    const steps = options.steps ?? schedule.T;
-    const r = steps === schedule.T
-      ? { schedule, timesteps: Array.from({ length: schedule.T }, (_, i) => i + 1) }
-      : respace(schedule, steps);
+    const r = samplerSteps(schedule, options.steps);
     this.#schedule = r.schedule;
-    this.timesteps = [...r.timesteps].reverse();
+    this.timesteps = r.timesteps;
     this.#prediction = prediction;
     this.#variance = options.variance ?? "posterior";
-    const clip = options.clip ?? null;
-    if (clip !== null && !(clip > 0)) throw new RangeError(`clip must be positive, got ${clip}`);
-    this.#clip = clip;
+    this.#clip = clipOption(options.clip);
   }
 
   /** Standard deviation of the noise added at step index `i` of `timesteps` (0 at the last step). */

@@ -6,6 +6,7 @@
  */
 
 import type { Tensor } from "../tensor.ts";
+import { respace, type Schedule } from "./schedule.ts";
 
 /** The network as a sampler sees it: its raw output for x at model timestep t (1..T). */
 export type DenoiseFn = (x: Tensor, t: number) => Tensor;
@@ -21,4 +22,25 @@ export interface Sampler {
    * timestep t) as often as the method needs, and uses standard normal `noise` if it adds noise.
    */
   step(model: DenoiseFn, i: number, xt: Tensor, noise: Tensor | null): Tensor;
+}
+
+/**
+ * What a sampler of `steps` steps walks: `schedule` itself when steps is its T, else the respaced
+ * schedule (see {@linkcode respace}); and the model timesteps, descending.
+ */
+export function samplerSteps(
+  schedule: Schedule,
+  steps: number = schedule.T,
+): { schedule: Schedule; timesteps: number[] } {
+  const r = steps === schedule.T
+    ? { schedule, timesteps: Array.from({ length: schedule.T }, (_, i) => i + 1) }
+    : respace(schedule, steps);
+  return { schedule: r.schedule, timesteps: [...r.timesteps].reverse() };
+}
+
+/** A sampler's `clip` option, checked: null for none, else the positive bound. */
+export function clipOption(clip: number | null | undefined): number | null {
+  const c = clip ?? null;
+  if (c !== null && !(c > 0)) throw new RangeError(`clip must be positive, got ${c}`);
+  return c;
 }
