@@ -23,6 +23,7 @@ import type {
   Storage,
   UnaryOp,
 } from "../src/backend.ts";
+import { checkGroupNormShift } from "../src/backend.ts";
 import { seedKey } from "../src/random.ts";
 import { BufferPool, type PooledBuffer } from "./buffer_pool.ts";
 import { type AdapterReport, findAdapter, openDevice } from "./device.ts";
@@ -947,9 +948,7 @@ export class WebGpuBackend implements Backend {
   #gnShift(g: GroupNormGeometry, shift?: Storage): GpuStorage | null {
     if (!shift) return null;
     const S = this.#st(shift);
-    if (S.length !== g.n * g.c) {
-      throw new RangeError(`groupNorm: shift needs ${g.n * g.c} values, got ${S.length}`);
-    }
+    checkGroupNormShift(g, S.length);
     return S;
   }
 

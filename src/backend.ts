@@ -96,6 +96,13 @@ export interface GroupNormGeometry {
   silu?: boolean;
 }
 
+/** Throws the one error for a GroupNorm shift whose length is not n x c of geometry g. */
+export function checkGroupNormShift(g: GroupNormGeometry, length: number): void {
+  if (length !== g.n * g.c) {
+    throw new RangeError(`groupNorm: shift needs ${g.n * g.c} values, got ${length}`);
+  }
+}
+
 /** Settings of one fused Adam/AdamW update over a flat parameter buffer. */
 export interface AdamSettings {
   /** Learning rate of this step. */

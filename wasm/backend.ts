@@ -29,6 +29,7 @@ import type {
   Storage,
   UnaryOp,
 } from "../src/backend.ts";
+import { checkGroupNormShift } from "../src/backend.ts";
 import { seedKey } from "../src/random.ts";
 import { Heap } from "./heap.ts";
 import { instantiate, kernelModule, type Kernels } from "./kernels.ts";
@@ -1118,9 +1119,7 @@ export class WasmBackend implements Backend {
   /** The pointer of a group norm's optional shift (0 for none), its length checked. */
   #gnShift(g: GroupNormGeometry, shift?: Storage): number {
     if (!shift) return 0;
-    if (shift.length !== g.n * g.c) {
-      throw new RangeError(`groupNorm: shift needs ${g.n * g.c} values, got ${shift.length}`);
-    }
+    checkGroupNormShift(g, shift.length);
     return this.#p(shift);
   }
 

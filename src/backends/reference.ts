@@ -20,6 +20,7 @@ import type {
   Storage,
   UnaryOp,
 } from "../backend.ts";
+import { checkGroupNormShift } from "../backend.ts";
 import { fillNormal, fillUniform, uniformToInt } from "../random.ts";
 import { broadcastStrides, sizeOf } from "../shape.ts";
 
@@ -513,9 +514,7 @@ export class ReferenceBackend implements Backend {
     const X = arr(x);
     if (!shift) return X;
     const S = arr(shift), { n, c, hw } = g;
-    if (S.length !== n * c) {
-      throw new RangeError(`groupNorm: shift needs ${n * c} values, got ${S.length}`);
-    }
+    checkGroupNormShift(g, S.length);
     const out = this.#make(X.length);
     for (let p = 0; p < n * c; p++) {
       for (let i = 0; i < hw; i++) out[p * hw + i] = X[p * hw + i] + S[p];
