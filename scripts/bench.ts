@@ -10,7 +10,8 @@
  * `--threads N`: the threaded column (default all cores). `--quick`: fewer repetitions and no
  * UNet. `--backend webgpu`: the UNet rows on the WebGPU backend (a hardware adapter; add
  * `--allow-software` to time llvmpipe) beside `torch_twin.py bench unet --device cuda`.
- * `--twin PATH`: where torch_twin.py is (default ../shared/bench/torch_twin.py).
+ * `--twin PATH`: where torch_twin.py is (default ../shared/bench/torch_twin.py). `--python PATH`:
+ * the interpreter that has PyTorch (default /usr/bin/python3, Debian's; a CUDA machine's may differ).
  *
  * @module
  */
@@ -38,6 +39,7 @@ function parseFlags() {
         backend: { type: "string", default: "wasm" },
         "allow-software": { type: "boolean", default: false },
         twin: { type: "string" },
+        python: { type: "string", default: "/usr/bin/python3" },
         help: { type: "boolean", short: "h", default: false },
       },
     }).values;
@@ -50,7 +52,7 @@ const flags = parseFlags();
 if (flags.help) {
   console.log(
     "deno task bench [--quick] [--threads N] [--no-unet] [--backend wasm|webgpu] " +
-      "[--allow-software] [--twin PATH]",
+      "[--allow-software] [--twin PATH] [--python PATH]",
   );
   Deno.exit(0);
 }
@@ -189,7 +191,7 @@ async function torchTwinAt(
   }
   let out;
   try {
-    out = await new Deno.Command("/usr/bin/python3", {
+    out = await new Deno.Command(flags.python, {
       args: [
         twinPath,
         "bench",
@@ -205,7 +207,7 @@ async function torchTwinAt(
       stderr: "piped",
     }).output();
   } catch (e) {
-    return `could not run /usr/bin/python3 (${(e as Error).message})`;
+    return `could not run ${flags.python} (${(e as Error).message}; pass --python PATH)`;
   }
   const text = new TextDecoder().decode(out.stdout);
   if (out.code !== 0) {
