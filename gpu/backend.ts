@@ -28,6 +28,7 @@ import { seedKey } from "../src/random.ts";
 import { BufferPool, type PooledBuffer } from "./buffer_pool.ts";
 import { type AdapterReport, findAdapter, openDevice } from "./device.ts";
 import { ParamArena } from "./param_arena.ts";
+import { KernelProfiler, type KernelTime } from "./profiler.ts";
 import { type BoundRange, type CompiledKernel, PipelineCache } from "./pipeline_cache.ts";
 import {
   affineKernel,
@@ -50,8 +51,13 @@ import {
   reduceSumThreadKernel,
   splitSumKernel,
 } from "./kernels/reduce.ts";
-import { chooseTile, matmulKernel, TILE_LARGE, TILE_SMALL } from "./kernels/gemm.ts";
-import { convDataKernel, convFilterKernel, convForwardKernel } from "./kernels/conv.ts";
+import { chooseTile, matmulKernel, TILES, workgroups } from "./kernels/gemm.ts";
+import {
+  convDataKernel,
+  convFilterKernel,
+  convForwardKernel,
+  type ConvShape,
+} from "./kernels/conv.ts";
 import {
   groupNormAffineGradKernel,
   groupNormChannelSumsKernel,
@@ -112,7 +118,27 @@ export class GpuStorage implements Storage {
 export interface WebGpuOptions {
   /** Accept a software adapter such as llvmpipe (for tests); default false. */
   allowFallbackAdapter?: boolean;
+  /**
+   * Time every dispatch on the GPU with timestamp queries (read them with
+   * {@link WebGpuBackend.profile}); each dispatch then gets a compute pass of its own, a little
+   * slower. Needs an adapter with the "timestamp-query" feature; default false.
+   */
+  profile?: boolean;
+  /**
+   * Compile each convolution for its shape (the geometry as constants: faster index arithmetic,
+   * one pipeline per shape). Default: on for hardware adapters, off for software ones, where
+   * compiling is slow.
+   */
+  specializeShapes?: boolean;
 }
+
+/** A convolution's label in a profile. */
+function convLabel(pass: string, g: Conv2dGeometry): string {
+  return `conv ${pass} ${g.c}->${g.o} ${g.kh}x${g.kw}/${g.stride} @${g.h} n${g.n}`;
+}
+
+/** Workgroups a filter gradient aims for by splitting its long K (about 4 per SM of a big GPU). */
+const FILTER_SPLIT_TARGET = 512;
 
 /** Dispatches recorded before a submit is forced even without a flush. */
 const MAX_DISPATCHES_PER_SUBMIT = 8192;
@@ -172,7 +198,7 @@ export function allKernels(): KernelSpec[] {
     ...(["square", ...LOSSES] as const).map((t) => partialSumKernel(t)),
     finalSumKernel(),
     splitSumKernel(),
-    ...[TILE_LARGE, TILE_SMALL].flatMap((t) => [
+    ...TILES.flatMap((t) => [
       matmulKernel(t),
       convForwardKernel(t),
       convDataKernel(t),
@@ -231,11 +257,24 @@ export class WebGpuBackend implements Backend {
   readonly #lost: Promise<never>;
   #submits = 0;
   #dispatches = 0;
+  readonly #profiler: KernelProfiler | null;
+  readonly #specialize: boolean;
+  /** The label of the next dispatches in a profile (set around products and convolutions). */
+  #label: string | null = null;
 
-  /** A backend on an open device (see {@link createWebGpuBackend}). */
-  constructor(device: GPUDevice, adapterInfo: AdapterReport) {
+  /**
+   * A backend on an open device (see {@link createWebGpuBackend}); `profile` needs the device
+   * opened with the "timestamp-query" feature. Options as in {@link WebGpuOptions}.
+   */
+  constructor(
+    device: GPUDevice,
+    adapterInfo: AdapterReport,
+    options: { profile?: boolean; specializeShapes?: boolean } = {},
+  ) {
     this.device = device;
     this.adapterInfo = adapterInfo;
+    this.#profiler = options.profile ? new KernelProfiler(device) : null;
+    this.#specialize = options.specializeShapes ?? !adapterInfo.isFallbackAdapter;
     this.pipelines = new PipelineCache(device, (e) => this.#fail(e));
     this.#maxBinding = device.limits.maxStorageBufferBindingSize;
     this.#bindAlign = device.limits.minStorageBufferOffsetAlignment;
@@ -306,7 +345,9 @@ export class WebGpuBackend implements Backend {
     this.#check();
     // Code that never flushes still submits now and then (here, before the op acquires any
     // scratch buffer, so the submit cannot recycle one its later dispatches use).
-    if (this.#arena.used >= MAX_DISPATCHES_PER_SUBMIT) this.#submit();
+    if (this.#arena.used >= MAX_DISPATCHES_PER_SUBMIT || this.#profiler?.nearlyFull) {
+      this.#submit();
+    }
     const { buf, fresh } = this.#pool.acquire(Math.max(1, length) * 4);
     const a = new Allocation(buf);
     const scope = this.#scopes.at(-1);
@@ -554,7 +595,10 @@ export class WebGpuBackend implements Backend {
     }
     const group = this.pipelines.bindGroup(kernel, slot.chunk, slot.buffer, ranges);
     const enc = this.#ensureEncoder();
-    if (!this.#pass) this.#pass = enc.beginComputePass();
+    if (this.#profiler) {
+      this.#endPass();
+      this.#pass = enc.beginComputePass(this.#profiler.nextPass(this.#label ?? spec.key));
+    } else if (!this.#pass) this.#pass = enc.beginComputePass();
     if (this.#lastPipeline !== kernel.pipeline) {
       this.#pass.setPipeline(kernel.pipeline);
       this.#lastPipeline = kernel.pipeline;
@@ -572,9 +616,11 @@ export class WebGpuBackend implements Backend {
     this.#endPass();
     const device = this.device;
     device.pushErrorScope("validation");
+    const stamps = this.#profiler?.beforeSubmit(this.#encoder);
     const cb = this.#encoder.finish();
     this.#arena.upload(device.queue);
     device.queue.submit([cb]);
+    stamps?.();
     const check: Promise<void> = device.popErrorScope().then((err) => {
       if (err) this.#fail(new Error(`WebGPU: a submitted step failed validation: ${err.message}`));
     }, () => {}).finally(() => this.#checks.delete(check));
@@ -600,6 +646,28 @@ export class WebGpuBackend implements Backend {
     this.#check();
   }
 
+  /**
+   * GPU time per kernel since the backend was made (or the last `profile(true)`), largest first;
+   * only with the `profile` option. Waits for the stamps of everything submitted (flush first).
+   */
+  async profile(reset = false): Promise<KernelTime[]> {
+    if (!this.#profiler) {
+      throw new Error("webgpu backend: profile() needs the backend created with profile: true");
+    }
+    return await this.#profiler.report(reset);
+  }
+
+  /** Runs `record` with its dispatches labelled `label` in a profile. */
+  #labelled<T>(label: string, record: () => T): T {
+    if (!this.#profiler) return record();
+    this.#label = label;
+    try {
+      return record();
+    } finally {
+      this.#label = null;
+    }
+  }
+
   /** Waits until the GPU has finished everything submitted (and reports any error). */
   async sync(): Promise<void> {
     this.flush();
@@ -616,6 +684,7 @@ export class WebGpuBackend implements Backend {
     this.#pool.destroy();
     this.#staging.destroy();
     this.#arena.destroy();
+    this.#profiler?.destroy();
     this.pipelines.clearBindGroups();
     this.device.destroy();
   }
@@ -855,28 +924,38 @@ export class WebGpuBackend implements Backend {
     const tile = chooseTile(m, n, batch);
     const spec = matmulKernel(tile);
     const gx = Math.ceil(n / tile.bn), gy = Math.ceil(m / tile.bm);
-    for (let z0 = 0; z0 < batch; z0 += 65535) {
-      const zs = Math.min(65535, batch - z0);
-      this.#run(spec, [A, B, out], [
-        m,
-        n,
-        k,
-        k,
-        z0,
-        batchA ? m * k : 0,
-        transA ? 1 : k,
-        transA ? m : 1,
-        batchB ? k * n : 0,
-        transB ? 1 : n,
-        transB ? k : 1,
-        transA ? 0 : 1,
-        transB ? 0 : 1,
-      ], [gx, gy, zs]);
-    }
+    const label = `matmul ${batch}x ${m}x${k} @ ${k}x${n}${transA ? " tA" : ""}${
+      transB ? " tB" : ""
+    }`;
+    this.#labelled(label, () => {
+      for (let z0 = 0; z0 < batch; z0 += 65535) {
+        const zs = Math.min(65535, batch - z0);
+        this.#run(spec, [A, B, out], [
+          m,
+          n,
+          k,
+          k,
+          z0,
+          batchA ? m * k : 0,
+          transA ? 1 : k,
+          transA ? m : 1,
+          batchB ? k * n : 0,
+          transB ? 1 : n,
+          transB ? k : 1,
+          transA ? 0 : 1,
+          transB ? 0 : 1,
+        ], [gx, gy, zs]);
+      }
+    });
     return out;
   }
 
   // ---- convolution --------------------------------------------------------------------------
+
+  /** The shape a convolution kernel is compiled for (null: generic). */
+  #convShape(g: Conv2dGeometry): ConvShape | null {
+    return this.#specialize ? g : null;
+  }
 
   #convParams(g: Conv2dGeometry): number[] {
     return [g.c, g.h, g.w, g.o, g.kh, g.kw, g.oh, g.ow, g.stride, g.pad];
@@ -888,12 +967,13 @@ export class WebGpuBackend implements Backend {
     const out = this.#new(M * N);
     if (M * N === 0) return out;
     const tile = chooseTile(M, N, 1);
-    this.#run(
-      convForwardKernel(tile),
-      [X, W, Bv ?? W, out],
-      [M, N, K, K, 0, ...this.#convParams(g), Bv ? 1 : 0],
-      [Math.ceil(N / tile.bn), Math.ceil(M / tile.bm), 1],
-    );
+    this.#labelled(convLabel("fwd", g), () =>
+      this.#run(
+        convForwardKernel(tile, this.#convShape(g)),
+        [X, W, Bv ?? W, out],
+        [M, N, K, K, 0, ...this.#convParams(g), Bv ? 1 : 0],
+        [Math.ceil(N / tile.bn), Math.ceil(M / tile.bm), 1],
+      ));
     return out;
   }
 
@@ -903,12 +983,13 @@ export class WebGpuBackend implements Backend {
     const out = this.#new(M * N);
     if (M * N === 0) return out;
     const tile = chooseTile(M, N, 1);
-    this.#run(
-      convDataKernel(tile),
-      [D, W, out],
-      [M, N, K, K, 0, ...this.#convParams(g)],
-      [Math.ceil(N / tile.bn), Math.ceil(M / tile.bm), 1],
-    );
+    this.#labelled(convLabel("dX", g), () =>
+      this.#run(
+        convDataKernel(tile, this.#convShape(g)),
+        [D, W, out],
+        [M, N, K, K, 0, ...this.#convParams(g)],
+        [Math.ceil(N / tile.bn), Math.ceil(M / tile.bm), 1],
+      ));
     return out;
   }
 
@@ -917,19 +998,29 @@ export class WebGpuBackend implements Backend {
     const M = g.o, N = g.c * g.kh * g.kw, K = g.n * g.oh * g.ow;
     const out = this.#new(M * N);
     if (M * N === 0) return out;
-    const tile = chooseTile(M, N, 1);
-    const tiles = Math.ceil(M / tile.bm) * Math.ceil(N / tile.bn);
-    // Split K when the output alone gives too few workgroups; each split at least 256 deep.
-    let splits = Math.max(1, Math.min(Math.ceil(128 / tiles), Math.floor(K / 256)));
+    // The output is small and K (batch x pixels) long: split K until there are enough
+    // workgroups to fill a large GPU, each split at least 256 deep.
+    const tile = chooseTile(M, N, FILTER_SPLIT_TARGET);
+    const tiles = workgroups(tile, M, N, 1);
+    let splits = Math.max(
+      1,
+      Math.min(Math.ceil(FILTER_SPLIT_TARGET / tiles), Math.floor(K / 256)),
+    );
     const kChunk = Math.ceil(K / splits / tile.bk) * tile.bk;
     splits = Math.max(1, Math.ceil(K / kChunk));
     const grid: [number, number, number] = [Math.ceil(N / tile.bn), Math.ceil(M / tile.bm), splits];
     const params = [M, N, K, kChunk, 0, ...this.#convParams(g)];
     if (splits === 1) {
-      this.#run(convFilterKernel(tile), [D, X, out], params, grid);
+      this.#labelled(
+        convLabel("dW", g),
+        () => this.#run(convFilterKernel(tile), [D, X, out], params, grid),
+      );
     } else {
       const part = this.#scratch(splits * M * N);
-      this.#run(convFilterKernel(tile), [D, X, part], params, grid);
+      this.#labelled(
+        convLabel("dW", g),
+        () => this.#run(convFilterKernel(tile), [D, X, part], params, grid),
+      );
       this.#run(splitSumKernel(), [part, out], [M * N, splits], linearGrid(M * N));
     }
     return out;
@@ -1233,6 +1324,10 @@ export async function createWebGpuBackend(options: WebGpuOptions = {}): Promise<
         `use the wasm backend, or pass allowFallbackAdapter: true to use it anyway`,
     );
   }
-  const device = await openDevice(adapter, report);
-  return new WebGpuBackend(device, report);
+  const profile = options.profile ?? false;
+  const device = await openDevice(adapter, report, profile ? ["timestamp-query"] : []);
+  return new WebGpuBackend(device, report, {
+    profile,
+    specializeShapes: options.specializeShapes,
+  });
 }

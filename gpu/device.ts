@@ -119,9 +119,18 @@ export const REQUIRED_LIMITS = {
 
 /**
  * Opens a device on `adapter`, asking for its largest buffer and storage-binding sizes (the only
- * limits where more helps) and checking it offers what the kernels need.
+ * limits where more helps) and `features`, and checking it offers what the kernels need.
  */
-export async function openDevice(adapter: GPUAdapter, report: AdapterReport): Promise<GPUDevice> {
+export async function openDevice(
+  adapter: GPUAdapter,
+  report: AdapterReport,
+  features: readonly GPUFeatureName[] = [],
+): Promise<GPUDevice> {
+  for (const f of features) {
+    if (!adapter.features.has(f)) {
+      throw new Error(`WebGPU adapter ${report.description} lacks the "${f}" feature`);
+    }
+  }
   const lim = adapter.limits;
   for (const [name, need] of Object.entries(REQUIRED_LIMITS)) {
     const have = (lim as unknown as Record<string, number>)[name];
@@ -133,6 +142,7 @@ export async function openDevice(adapter: GPUAdapter, report: AdapterReport): Pr
   }
   try {
     return await adapter.requestDevice({
+      requiredFeatures: [...features],
       requiredLimits: {
         maxStorageBufferBindingSize: lim.maxStorageBufferBindingSize,
         maxBufferSize: lim.maxBufferSize,

@@ -9,7 +9,8 @@
  *
  * `--threads N`: the threaded column (default all cores). `--quick`: fewer repetitions and no
  * UNet. `--backend webgpu`: the UNet rows on the WebGPU backend (a hardware adapter; add
- * `--allow-software` to time llvmpipe) beside `torch_twin.py bench unet --device cuda`.
+ * `--allow-software` to time llvmpipe) beside `torch_twin.py bench unet --device cuda`; with
+ * `--profile`, then the GPU time per kernel of a training step and a sampling step.
  * `--twin PATH`: where torch_twin.py is (default ../shared/bench/torch_twin.py). `--python PATH`:
  * the interpreter that has PyTorch (default /usr/bin/python3, Debian's; a CUDA machine's may differ).
  *
@@ -38,6 +39,7 @@ function parseFlags() {
         "no-unet": { type: "boolean", default: false },
         backend: { type: "string", default: "wasm" },
         "allow-software": { type: "boolean", default: false },
+        profile: { type: "boolean", default: false },
         twin: { type: "string" },
         python: { type: "string", default: "/usr/bin/python3" },
         help: { type: "boolean", short: "h", default: false },
@@ -52,7 +54,7 @@ const flags = parseFlags();
 if (flags.help) {
   console.log(
     "deno task bench [--quick] [--threads N] [--no-unet] [--backend wasm|webgpu] " +
-      "[--allow-software] [--twin PATH] [--python PATH]",
+      "[--allow-software] [--profile] [--twin PATH] [--python PATH]",
   );
   Deno.exit(0);
 }
@@ -270,23 +272,26 @@ function convGflops(be: WasmBackend, g: Conv2dGeometry): [number, number, number
 
 // ---- the MNIST UNet -----------------------------------------------------------------------------
 
-/** One UNet training step (batch 128) and one denoising forward pass (batch 64), in ms. */
-async function unetMs(be: Backend, few: number, many: number): Promise<Twin> {
+/** Trains the default UNet for `steps` steps of batch 128 on random images; returns ms and model. */
+async function unetRun(be: Backend, steps: number) {
   const rng = new Random(5);
   const images = new Float32Array(256 * 28 * 28).map(() => rng.uniform() * 2 - 1);
-  const run = async (steps: number) => {
-    const t0 = performance.now();
-    const model = await train({
-      data: { values: images, shape: [256, 1, 28, 28] },
-      steps,
-      batchSize: 128,
-      network: { kind: "unet" },
-      schedule: { kind: "linear", T, betaStart: 1e-4, betaEnd: 0.02 },
-      progressEvery: steps,
-      backend: be,
-    });
-    return { ms: performance.now() - t0, model };
-  };
+  const t0 = performance.now();
+  const model = await train({
+    data: { values: images, shape: [256, 1, 28, 28] },
+    steps,
+    batchSize: 128,
+    network: { kind: "unet" },
+    schedule: { kind: "linear", T, betaStart: 1e-4, betaEnd: 0.02 },
+    progressEvery: steps,
+    backend: be,
+  });
+  return { ms: performance.now() - t0, model };
+}
+
+/** One UNet training step (batch 128) and one denoising forward pass (batch 64), in ms. */
+async function unetMs(be: Backend, few: number, many: number): Promise<Twin> {
+  const run = (steps: number) => unetRun(be, steps);
   await run(1);
   const a = await run(few), b = await run(many);
   const stepMs = (b.ms - a.ms) / (many - few);
@@ -314,6 +319,44 @@ function unetReport(label: string, mine: Twin, theirs: Twin | string, twinLabel:
   else console.log(`  (PyTorch: ${twinLabel}; ratio = PyTorch time / ours, above 1 we are faster)`);
 }
 
+/** Prints the GPU time per kernel of a UNet training step and a sampling step (timestamps). */
+async function gpuProfile(): Promise<void> {
+  const be = await createWebGpuBackend({
+    allowFallbackAdapter: flags["allow-software"],
+    profile: true,
+  });
+  const steps = 4;
+  const table = async (what: string, wallMs: number, per: number, dispatches: number) => {
+    const rows = await be.profile(true);
+    const total = rows.reduce((a, r) => a + r.ms, 0) / per;
+    console.log(
+      `\n${what}: GPU ${fmt(total, 2)} ms (sum of kernel times), wall ${
+        fmt(wallMs / per, 2)
+      } ms, ` +
+        `${Math.round(dispatches / per)} dispatches (profiled: a pass per dispatch)`,
+    );
+    for (const r of rows.slice(0, 30)) {
+      console.log(
+        `  ${fmt(r.ms / per, 3)} ms ${fmt((100 * r.ms) / per / total, 1)}% ` +
+          `${String(r.calls / per).padStart(5)}x  ${r.label}`,
+      );
+    }
+  };
+  const { model } = await unetRun(be, 2);
+  await be.profile(true);
+  let d0 = be.stats().dispatches;
+  const { ms } = await unetRun(be, steps);
+  await table("UNet train step, batch 128", ms, steps, be.stats().dispatches - d0);
+  await sample(model, { count: 64, steps: 1 });
+  await be.profile(true);
+  d0 = be.stats().dispatches;
+  const t0 = performance.now();
+  await sample(model, { count: 64, steps: steps });
+  const wall = performance.now() - t0;
+  await table("UNet sampling step, batch 64", wall, steps, be.stats().dispatches - d0);
+  be.dispose();
+}
+
 // ---- the report ------------------------------------------------------------------------------
 
 if (flags.backend === "webgpu") {
@@ -323,6 +366,7 @@ if (flags.backend === "webgpu") {
   be.dispose();
   const theirs = await torchTwinAt(1, "unet", "cuda");
   unetReport("WebGPU", mine, theirs, "torch_twin.py bench unet --device cuda, eager fp32");
+  if (flags.profile) await gpuProfile();
   Deno.exit(0);
 }
 

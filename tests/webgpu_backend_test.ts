@@ -16,6 +16,15 @@ import { sample } from "../src/sample.ts";
 import { type Dataset, train } from "../src/train.ts";
 import { createWebGpuBackend, probeWebGpu, type WebGpuBackend } from "../gpu/mod.ts";
 import { allKernels } from "../gpu/backend.ts";
+import {
+  chooseTile,
+  TILE_LARGE,
+  TILE_MEDIUM,
+  TILE_SMALL,
+  TILE_WIDE,
+  TILE_XL,
+  TILES,
+} from "../gpu/kernels/gemm.ts";
 import { sizeClass } from "../gpu/buffer_pool.ts";
 import { ro, rw } from "../gpu/wgsl.ts";
 
@@ -331,17 +340,68 @@ gpuTest("matmul: transposes, batch flags, odd and large tiles", async (be) => {
   }
 });
 
+/** Products that pick each tile: [batch, m, k, n, the tile chooseTile must pick]. */
+const TILE_CASES = [
+  [1, 64, 19, 16384, TILE_XL],
+  [1, 30, 11, 16384, TILE_WIDE],
+  [1, 64, 7, 8192, TILE_LARGE],
+  [1, 30, 9, 8192, TILE_MEDIUM],
+  [1, 70, 5, 100, TILE_SMALL],
+] as const;
+
+Deno.test("chooseTile: large tiles where there is work, no tile taller than needed", () => {
+  for (const [batch, m, , n, tile] of TILE_CASES) {
+    assert.deepEqual(chooseTile(m, n, batch), tile, `${m}x${n}`);
+  }
+  assert.equal(new Set(TILE_CASES.map((c) => c[4])).size, TILES.length, "every tile is covered");
+  for (const m of [1, 17, 32]) assert.ok(chooseTile(m, 1 << 20, 1).bm === 32, `m ${m}`);
+});
+
+gpuTest("matmul on every tile", async (be) => {
+  for (const [batch, m, k, n] of TILE_CASES) {
+    for (const [ta, tb] of [[false, false], [true, true]]) {
+      const [ga, ra] = pair(be, normals(batch * m * k, 23));
+      const [gb, rb] = pair(be, normals(batch * k * n, 24));
+      await same(
+        be,
+        be.matmul(ga, gb, batch, m, k, n, ta, tb),
+        ref.matmul(ra, rb, batch, m, k, n, ta, tb),
+        `matmul ${m}x${k}x${n} t${+ta}${+tb}`,
+      );
+    }
+  }
+});
+
 // ---- convolution -------------------------------------------------------------------------------
 
-gpuTest("conv2d forward, data and filter gradients", async (be) => {
+/**
+ * A second backend whose convolutions are compiled the other way (shape-specialised where the
+ * default is generic, as on software adapters, and generic where it is specialised).
+ */
+const other: WebGpuBackend | null = gpu
+  ? await createWebGpuBackend({
+    allowFallbackAdapter: true,
+    specializeShapes: gpu.adapterInfo.isFallbackAdapter,
+  })
+  : null;
+
+gpuTest("conv2d forward, data and filter gradients, generic and shape-specialised", async (be) => {
   const geos = [
     conv2dGeometry(2, 3, 7, 6, 5, 3, 1, 1),
     conv2dGeometry(2, 3, 7, 6, 5, 3, 2, 1),
     conv2dGeometry(1, 4, 5, 5, 2, 1, 1, 0),
     conv2dGeometry(2, 2, 9, 8, 3, 4, 2, 0),
     conv2dGeometry(4, 2, 16, 16, 3, 3, 1, 1), // filter gradient split over K
-    conv2dGeometry(4, 2, 16, 16, 70, 3, 1, 1), // 64 x 64 tiles in the forward product
+    conv2dGeometry(4, 2, 16, 16, 70, 3, 1, 1), // 64-row tiles in the forward product
   ];
+  await convCases(be, geos);
+  // The other compilation on fewer shapes (llvmpipe takes seconds to compile each kernel, and
+  // every tile's GEMM skeleton is tested by the matmul test above): stride 2, a filter gradient
+  // split over K, and a forward product on 64 x 128 tiles.
+  await convCases(other!, [geos[1], geos[4], conv2dGeometry(16, 3, 32, 32, 64, 3, 1, 1)]);
+});
+
+async function convCases(be: WebGpuBackend, geos: ReturnType<typeof conv2dGeometry>[]) {
   for (const g of geos) {
     const what = JSON.stringify(g);
     const [gx, rx] = pair(be, normals(g.n * g.c * g.h * g.w, 15));
@@ -363,7 +423,7 @@ gpuTest("conv2d forward, data and filter gradients", async (be) => {
       `conv filter ${what}`,
     );
   }
-});
+}
 
 // ---- normalisation ---------------------------------------------------------------------------
 

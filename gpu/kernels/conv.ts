@@ -3,6 +3,10 @@
  * kernel of gemm.ts; the batch is folded into the GEMM's columns (forward, data gradient) or its
  * depth (filter gradient, which also splits K across workgroups and sums the splits after).
  *
+ * Each kernel comes generic (the geometry read from its parameters) or specialised for one
+ * {@link ConvShape} (the geometry as WGSL literals, so the im2col index arithmetic divides by
+ * constants, which compilers turn into multiplications; the batch stays a parameter).
+ *
  * - forward:  Y[o, (n,oy,ox)]     = sum over (c,ky,kx) of W[o, (c,ky,kx)] X[(c,ky,kx), (n,oy,ox)]
  * - data:     dX[c, (n,iy,ix)]    = sum over (o,ky,kx) of W[o,c,ky,kx] dY[o, n, (iy+pad-ky)/s, ...]
  * - filter:   dW[o, (c,ky,kx)]    = sum over (n,oy,ox) of dY[n,o,oy,ox] X[n,c,oy s-pad+ky, ...]
@@ -27,12 +31,71 @@ export const CONV_PARAMS: readonly (readonly [string, ParamType])[] = [
   ["pad", "i32"],
 ];
 
+/** A convolution's geometry without the batch: what a kernel may be specialised for. */
+export interface ConvShape {
+  /** Input channels. */
+  c: number;
+  /** Input height. */
+  h: number;
+  /** Input width. */
+  w: number;
+  /** Output channels. */
+  o: number;
+  /** Kernel height. */
+  kh: number;
+  /** Kernel width. */
+  kw: number;
+  /** Output height. */
+  oh: number;
+  /** Output width. */
+  ow: number;
+  /** Stride. */
+  stride: number;
+  /** Padding. */
+  pad: number;
+}
+
+/** The geometry as WGSL expressions: parameter reads, or literals when specialised. */
+type GeometryTerms = Record<(typeof CONV_PARAMS)[number][0], string>;
+
+function terms(shape: ConvShape | null): GeometryTerms {
+  if (!shape) {
+    return Object.fromEntries(CONV_PARAMS.map(([n]) => [n, `p.${n}`])) as GeometryTerms;
+  }
+  const u = (v: number) => `${v}u`;
+  return {
+    cC: u(shape.c),
+    cH: u(shape.h),
+    cW: u(shape.w),
+    cO: u(shape.o),
+    kH: u(shape.kh),
+    kW: u(shape.kw),
+    oH: u(shape.oh),
+    oW: u(shape.ow),
+    stride: u(shape.stride),
+    pad: `${shape.pad}i`,
+  };
+}
+
+function shapeKey(shape: ConvShape | null): string {
+  if (!shape) return "any";
+  const s = shape;
+  return `${s.c}x${s.h}x${s.w}_${s.o}x${s.kh}x${s.kw}_${s.oh}x${s.ow}_s${s.stride}p${s.pad}`;
+}
+
 const cache = new Map<string, KernelSpec>();
 
-function cached(key: string, make: () => KernelSpec): KernelSpec {
+function cached(
+  kind: string,
+  tile: GemmTile,
+  shape: ConvShape | null,
+  make: (q: GeometryTerms) => KernelSpec,
+): KernelSpec {
+  const key = `${kind}_${tile.bm}x${tile.bn}_${shapeKey(shape)}`;
   let k = cache.get(key);
   if (!k) {
-    k = make();
+    k = make(terms(shape));
+    if (shape) k = { ...k, key: `${k.key}_${shapeKey(shape)}` };
     cache.set(key, k);
   }
   return k;
@@ -42,8 +105,8 @@ function cached(key: string, make: () => KernelSpec): KernelSpec {
  * Forward convolution: grid (ceil(n OH OW / bn), ceil(O / bm), 1). The bias is added when
  * `p.hasBias` is set (bind any read-only storage in its place otherwise).
  */
-export function convForwardKernel(tile: GemmTile): KernelSpec {
-  return cached(`fwd_${tile.bm}`, () =>
+export function convForwardKernel(tile: GemmTile, shape: ConvShape | null = null): KernelSpec {
+  return cached("fwd", tile, shape, (q) =>
     gemmKernel({
       key: "conv_fwd",
       tile,
@@ -57,23 +120,23 @@ export function convForwardKernel(tile: GemmTile): KernelSpec {
       zMode: "batch",
       loadA: `fn loadA(z: u32, r: u32, k: u32) -> f32 { return w[p.w_o + r * p.K + k]; }`,
       loadB: `fn loadB(z: u32, k: u32, c: u32) -> f32 {
-  let khw = p.kH * p.kW;
+  let khw = ${q.kH} * ${q.kW};
   let ci = k / khw;
   let kr = k - ci * khw;
-  let ky = kr / p.kW;
-  let kx = kr - ky * p.kW;
-  let ohw = p.oH * p.oW;
+  let ky = kr / ${q.kW};
+  let kx = kr - ky * ${q.kW};
+  let ohw = ${q.oH} * ${q.oW};
   let img = c / ohw;
   let pix = c - img * ohw;
-  let oy = pix / p.oW;
-  let ox = pix - oy * p.oW;
-  let iy = i32(oy * p.stride + ky) - p.pad;
-  let ix = i32(ox * p.stride + kx) - p.pad;
-  if (iy < 0 || ix < 0 || iy >= i32(p.cH) || ix >= i32(p.cW)) { return 0.0; }
-  return x[p.x_o + ((img * p.cC + ci) * p.cH + u32(iy)) * p.cW + u32(ix)];
+  let oy = pix / ${q.oW};
+  let ox = pix - oy * ${q.oW};
+  let iy = i32(oy * ${q.stride} + ky) - ${q.pad};
+  let ix = i32(ox * ${q.stride} + kx) - ${q.pad};
+  if (iy < 0 || ix < 0 || iy >= i32(${q.cH}) || ix >= i32(${q.cW})) { return 0.0; }
+  return x[p.x_o + ((img * ${q.cC} + ci) * ${q.cH} + u32(iy)) * ${q.cW} + u32(ix)];
 }`,
       store: `fn store(z: u32, r: u32, c: u32, v: f32) {
-  let ohw = p.oH * p.oW;
+  let ohw = ${q.oH} * ${q.oW};
   let img = c / ohw;
   let pix = c - img * ohw;
   var b = 0.0;
@@ -86,8 +149,8 @@ export function convForwardKernel(tile: GemmTile): KernelSpec {
 }
 
 /** Gradient of the input: grid (ceil(n H W / bn), ceil(C / bm), 1). */
-export function convDataKernel(tile: GemmTile): KernelSpec {
-  return cached(`data_${tile.bm}`, () =>
+export function convDataKernel(tile: GemmTile, shape: ConvShape | null = null): KernelSpec {
+  return cached("data", tile, shape, (q) =>
     gemmKernel({
       key: "conv_data",
       tile,
@@ -98,38 +161,38 @@ export function convDataKernel(tile: GemmTile): KernelSpec {
       params: CONV_PARAMS,
       zMode: "batch",
       loadA: `fn loadA(z: u32, r: u32, k: u32) -> f32 {
-  let khw = p.kH * p.kW;
+  let khw = ${q.kH} * ${q.kW};
   let o = k / khw;
   let kr = k - o * khw;
-  return w[p.w_o + (o * p.cC + r) * khw + kr];
+  return w[p.w_o + (o * ${q.cC} + r) * khw + kr];
 }`,
       loadB: `fn loadB(z: u32, k: u32, c: u32) -> f32 {
-  let khw = p.kH * p.kW;
+  let khw = ${q.kH} * ${q.kW};
   let o = k / khw;
   let kr = k - o * khw;
-  let ky = kr / p.kW;
-  let kx = kr - ky * p.kW;
-  let hw = p.cH * p.cW;
+  let ky = kr / ${q.kW};
+  let kx = kr - ky * ${q.kW};
+  let hw = ${q.cH} * ${q.cW};
   let img = c / hw;
   let pix = c - img * hw;
-  let iy = pix / p.cW;
-  let ix = pix - iy * p.cW;
-  let ty = i32(iy) + p.pad - i32(ky);
-  let tx = i32(ix) + p.pad - i32(kx);
+  let iy = pix / ${q.cW};
+  let ix = pix - iy * ${q.cW};
+  let ty = i32(iy) + ${q.pad} - i32(ky);
+  let tx = i32(ix) + ${q.pad} - i32(kx);
   if (ty < 0 || tx < 0) { return 0.0; }
   let uy = u32(ty);
   let ux = u32(tx);
-  if (uy % p.stride != 0u || ux % p.stride != 0u) { return 0.0; }
-  let oy = uy / p.stride;
-  let ox = ux / p.stride;
-  if (oy >= p.oH || ox >= p.oW) { return 0.0; }
-  return dy[p.dy_o + ((img * p.cO + o) * p.oH + oy) * p.oW + ox];
+  if (uy % ${q.stride} != 0u || ux % ${q.stride} != 0u) { return 0.0; }
+  let oy = uy / ${q.stride};
+  let ox = ux / ${q.stride};
+  if (oy >= ${q.oH} || ox >= ${q.oW}) { return 0.0; }
+  return dy[p.dy_o + ((img * ${q.cO} + o) * ${q.oH} + oy) * ${q.oW} + ox];
 }`,
       store: `fn store(z: u32, r: u32, c: u32, v: f32) {
-  let hw = p.cH * p.cW;
+  let hw = ${q.cH} * ${q.cW};
   let img = c / hw;
   let pix = c - img * hw;
-  dx[p.dx_o + (img * p.cC + r) * hw + pix] = v;
+  dx[p.dx_o + (img * ${q.cC} + r) * hw + pix] = v;
 }`,
       aFastK: true,
       bFastN: true,
@@ -140,8 +203,8 @@ export function convDataKernel(tile: GemmTile): KernelSpec {
  * Gradient of the filter, split over K: grid (ceil(C KH KW / bn), ceil(O / bm), splits); split z
  * writes its O x (C KH KW) partial at `out[z M N ...]`.
  */
-export function convFilterKernel(tile: GemmTile): KernelSpec {
-  return cached(`filter_${tile.bm}`, () =>
+export function convFilterKernel(tile: GemmTile, shape: ConvShape | null = null): KernelSpec {
+  return cached("filter", tile, shape, (q) =>
     gemmKernel({
       key: "conv_filter",
       tile,
@@ -152,26 +215,26 @@ export function convFilterKernel(tile: GemmTile): KernelSpec {
       params: CONV_PARAMS,
       zMode: "split",
       loadA: `fn loadA(z: u32, r: u32, k: u32) -> f32 {
-  let ohw = p.oH * p.oW;
+  let ohw = ${q.oH} * ${q.oW};
   let img = k / ohw;
   let pix = k - img * ohw;
-  return dy[p.dy_o + (img * p.cO + r) * ohw + pix];
+  return dy[p.dy_o + (img * ${q.cO} + r) * ohw + pix];
 }`,
       loadB: `fn loadB(z: u32, k: u32, c: u32) -> f32 {
-  let ohw = p.oH * p.oW;
+  let ohw = ${q.oH} * ${q.oW};
   let img = k / ohw;
   let pix = k - img * ohw;
-  let oy = pix / p.oW;
-  let ox = pix - oy * p.oW;
-  let khw = p.kH * p.kW;
+  let oy = pix / ${q.oW};
+  let ox = pix - oy * ${q.oW};
+  let khw = ${q.kH} * ${q.kW};
   let ci = c / khw;
   let kr = c - ci * khw;
-  let ky = kr / p.kW;
-  let kx = kr - ky * p.kW;
-  let iy = i32(oy * p.stride + ky) - p.pad;
-  let ix = i32(ox * p.stride + kx) - p.pad;
-  if (iy < 0 || ix < 0 || iy >= i32(p.cH) || ix >= i32(p.cW)) { return 0.0; }
-  return x[p.x_o + ((img * p.cC + ci) * p.cH + u32(iy)) * p.cW + u32(ix)];
+  let ky = kr / ${q.kW};
+  let kx = kr - ky * ${q.kW};
+  let iy = i32(oy * ${q.stride} + ky) - ${q.pad};
+  let ix = i32(ox * ${q.stride} + kx) - ${q.pad};
+  if (iy < 0 || ix < 0 || iy >= i32(${q.cH}) || ix >= i32(${q.cW})) { return 0.0; }
+  return x[p.x_o + ((img * ${q.cC} + ci) * ${q.cH} + u32(iy)) * ${q.cW} + u32(ix)];
 }`,
       store: `fn store(z: u32, r: u32, c: u32, v: f32) {
   out[p.out_o + (z * p.M + r) * p.N + c] = v;

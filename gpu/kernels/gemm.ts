@@ -27,18 +27,45 @@ export interface GemmTile {
   tn: number;
 }
 
+/** 64 x 128 tiles, 8 x 4 per thread, 256 threads: for large products (32 sums per thread). */
+export const TILE_XL: GemmTile = { bm: 64, bn: 128, bk: 8, tm: 8, tn: 4 };
+/** 32 x 128 tiles, 4 x 4 per thread, 256 threads: for products of 32 or fewer rows. */
+export const TILE_WIDE: GemmTile = { bm: 32, bn: 128, bk: 8, tm: 4, tn: 4 };
 /**
- * 64 x 64 tiles, 4 x 4 per thread, 256 threads, slabs 8 deep: for large products. (A 16-deep slab
- * takes llvmpipe over three times as long to compile, about 17 s, for little gain.)
+ * 64 x 64 tiles, 4 x 4 per thread, 256 threads, slabs 8 deep. (A 16-deep slab takes llvmpipe
+ * over three times as long to compile, about 17 s, for little gain.)
  */
 export const TILE_LARGE: GemmTile = { bm: 64, bn: 64, bk: 8, tm: 4, tn: 4 };
+/** 32 x 64 tiles, 2 x 4 per thread, 256 threads. */
+export const TILE_MEDIUM: GemmTile = { bm: 32, bn: 64, bk: 8, tm: 2, tn: 4 };
 /** 32 x 32 tiles, 2 x 2 per thread, 256 threads: for small products, more workgroups. */
 export const TILE_SMALL: GemmTile = { bm: 32, bn: 32, bk: 8, tm: 2, tn: 2 };
 
-/** Picks the tile for an m x n product repeated `batch` times: large tiles when there is work. */
+/** Every tile, largest first (the order {@link chooseTile} tries them in). */
+export const TILES: readonly GemmTile[] = [TILE_XL, TILE_LARGE, TILE_WIDE, TILE_MEDIUM, TILE_SMALL];
+
+/** Workgroups a product should give at least, to keep a large GPU's cores busy. */
+export const MIN_WORKGROUPS = 128;
+
+/** Workgroups of an m x n product repeated `batch` times on `tile`. */
+export function workgroups(tile: GemmTile, m: number, n: number, batch: number): number {
+  return Math.ceil(m / tile.bm) * Math.ceil(n / tile.bn) * batch;
+}
+
+/**
+ * Picks the tile for an m x n product repeated `batch` times: the largest tile that wastes no
+ * more rows than the smallest would and still gives {@link MIN_WORKGROUPS} workgroups (more sums
+ * per thread for each value staged), else the one giving the most workgroups.
+ */
 export function chooseTile(m: number, n: number, batch: number): GemmTile {
-  const tiles = Math.ceil(m / 64) * Math.ceil(n / 64) * batch;
-  return m >= 48 && n >= 48 && tiles >= 32 ? TILE_LARGE : TILE_SMALL;
+  const rows = Math.ceil(m / 32) * 32;
+  let best = TILE_SMALL;
+  for (const t of TILES) {
+    if (Math.ceil(m / t.bm) * t.bm > rows) continue;
+    if (workgroups(t, m, n, batch) >= MIN_WORKGROUPS) return t;
+    if (workgroups(t, m, n, batch) > workgroups(best, m, n, batch)) best = t;
+  }
+  return best;
 }
 
 /** How a GEMM kernel is specialised. */
@@ -180,7 +207,7 @@ const matmulCache = new Map<string, KernelSpec>();
  * 0 when the operand is shared.
  */
 export function matmulKernel(tile: GemmTile): KernelSpec {
-  const key = `${tile.bm}`;
+  const key = `${tile.bm}x${tile.bn}`;
   let k = matmulCache.get(key);
   if (k) return k;
   k = gemmKernel({
