@@ -809,7 +809,13 @@ export class WebGpuBackend implements Backend {
     const pad = (a: number[]) => [...a, 0, 0, 0, 0].slice(0, 4);
     const ks = pad(kept.map((d) => d.s)), kst = pad(kept.map((d) => d.st));
     if (outN < 4096 && count >= 64) {
-      this.#run(reduceSumGroupKernel(), [X, out], [
+      // Few outputs, each a long sum (a bias gradient): split the sums into chunks of at least
+      // 4,096 elements until there are about 512 workgroups, then add the chunks' partials.
+      const chunks = Math.max(1, Math.min(Math.ceil(512 / outN), Math.floor(count / 4096)));
+      const chunk = Math.ceil(count / chunks);
+      const dst = chunks === 1 ? out : this.#scratch(chunks * outN);
+      const [gx, gy] = groupsGrid(outN);
+      this.#run(reduceSumGroupKernel(), [X, dst], [
         outN,
         count,
         kept.length,
@@ -818,7 +824,11 @@ export class WebGpuBackend implements Backend {
         kst,
         pad(reduced.map((d) => d.s)),
         pad(reduced.map((d) => d.st)),
-      ], groupsGrid(outN));
+        chunk,
+      ], [gx, gy, Math.ceil(count / chunk)]);
+      if (chunks > 1) {
+        this.#run(splitSumKernel(), [dst, out], [outN, Math.ceil(count / chunk)], linearGrid(outN));
+      }
     } else {
       const inner = reduced.at(-1)!, outer = reduced.slice(0, -1);
       this.#run(reduceSumThreadKernel(), [X, out], [

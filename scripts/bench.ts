@@ -362,7 +362,7 @@ async function gpuProfile(): Promise<void> {
 if (flags.backend === "webgpu") {
   const be = await createWebGpuBackend({ allowFallbackAdapter: flags["allow-software"] });
   console.log(`webgpu backend on ${be.adapterInfo.description}; Deno ${Deno.version.deno}`);
-  const mine = await unetMs(be, 5, quick ? 10 : 30);
+  const mine = await unetMs(be, 10, quick ? 20 : 60);
   be.dispose();
   const theirs = await torchTwinAt(1, "unet", "cuda");
   unetReport("WebGPU", mine, theirs, "torch_twin.py bench unet --device cuda, eager fp32");

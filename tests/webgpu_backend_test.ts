@@ -267,7 +267,7 @@ gpuTest("affine, axpy (aliased views too), clamp", async (be) => {
 
 // ---- reductions --------------------------------------------------------------------------------
 
-gpuTest("reduceSum over every axis pattern, both kernels", async (be) => {
+gpuTest("reduceSum over every axis pattern, both kernels, long sums in chunks", async (be) => {
   const cases: [number[], number[]][] = [
     [[5, 7, 9], [1, 7, 1]],
     [[5, 7, 9], [5, 1, 9]],
@@ -279,6 +279,8 @@ gpuTest("reduceSum over every axis pattern, both kernels", async (be) => {
     [[3, 4100, 2], [1, 4100, 1]],
     [[6, 5], [6, 5]],
     [[1, 9, 1], [1, 1, 1]],
+    [[17, 3, 41, 37], [1, 3, 1, 1]], // 25,789 per sum: 6 chunks, the last one short
+    [[9000, 2], [1, 1]], // one sum of 18,000: 4 chunks
   ];
   for (const [shape, out] of cases) {
     const n = shape.reduce((a, b) => a * b, 1);

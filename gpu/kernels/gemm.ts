@@ -141,6 +141,29 @@ export function gemmKernel(g: GemmSpec): KernelSpec {
   }`);
     }
   }
+  // Each thread stages the same elements of every slab: their coordinates are fixed before the
+  // loop. The next slab's values are loaded into registers while this one is multiplied
+  // (prefetching hides the global loads' latency behind the arithmetic).
+  const coords: string[] = [], stage: string[] = [], slab: string[] = [];
+  for (let l = 0; l < aLoads; l++) {
+    coords.push(`  var am${l} = 0u;
+  var ak${l} = 0u;
+  { let e = tid + ${l * threads}u; ${aIdx} am${l} = mm; ak${l} = kk; }
+  var pa${l} = 0.0;`);
+    slab.push(`    { let r = row0 + am${l}; let k = KB + ak${l}; pa${l} = 0.0;
+      if (r < p.M && k < kEnd) { pa${l} = loadA(z, r, k); } }`);
+    stage.push(`    As[ak${l} * ${bm}u + am${l}] = pa${l};`);
+  }
+  for (let l = 0; l < bLoads; l++) {
+    coords.push(`  var bn${l} = 0u;
+  var bk${l} = 0u;
+  { let e = tid + ${l * threads}u; ${bIdx} bn${l} = nn; bk${l} = kk; }
+  var pb${l} = 0.0;`);
+    slab.push(`    { let c = col0 + bn${l}; let k = KB + bk${l}; pb${l} = 0.0;
+      if (c < p.N && k < kEnd) { pb${l} = loadB(z, k, c); } }`);
+    stage.push(`    Bs[bk${l} * ${bn}u + bn${l}] = pb${l};`);
+  }
+  const loadSlab = (kb: string) => slab.join("\n").replaceAll("KB", kb);
   const zLine = g.zMode === "batch"
     ? "  let z = wid.z + p.z0;\n  let kStart = 0u;\n  let kEnd = p.K;"
     : "  let z = wid.z;\n  let kStart = z * p.kChunk;\n  let kEnd = min(p.K, kStart + p.kChunk);";
@@ -170,26 +193,15 @@ ${g.store}
   let col0 = wid.x * ${bn}u;
 ${zLine}
 ${accDecl.join("\n")}
+${coords.join("\n")}
+${loadSlab("kStart")}
   for (var k0 = kStart; k0 < kEnd; k0 = k0 + ${bk}u) {
-    for (var l = 0u; l < ${aLoads}u; l = l + 1u) {
-      let e = tid + l * ${threads}u;
-      ${aIdx}
-      let r = row0 + mm;
-      let k = k0 + kk;
-      var v = 0.0;
-      if (r < p.M && k < kEnd) { v = loadA(z, r, k); }
-      As[kk * ${bm}u + mm] = v;
-    }
-    for (var l = 0u; l < ${bLoads}u; l = l + 1u) {
-      let e = tid + l * ${threads}u;
-      ${bIdx}
-      let c = col0 + nn;
-      let k = k0 + kk;
-      var v = 0.0;
-      if (c < p.N && k < kEnd) { v = loadB(z, k, c); }
-      Bs[kk * ${bn}u + nn] = v;
-    }
+${stage.join("\n")}
     workgroupBarrier();
+    let kn = k0 + ${bk}u;
+    if (kn < kEnd) {
+${loadSlab("kn")}
+    }
     for (var kk = 0u; kk < ${bk}u; kk = kk + 1u) {
 ${lines.join("\n")}
     }

@@ -79,23 +79,29 @@ export const reduceSumThreadKernel = memo((): KernelSpec => ({
   out[p.out_o + i] = acc;`,
 }));
 
-/** One workgroup per output element; its threads split the reduced elements. */
+/**
+ * One workgroup per output element and chunk of the reduced elements (grid z = chunk, each
+ * `chunk` elements long); its threads split the chunk, and chunk z writes `out[z n + o]` (with
+ * one chunk, the sums themselves; with several, partials for {@link splitSumKernel}).
+ */
 export const reduceSumGroupKernel = memo((): KernelSpec => ({
   key: "reduce_sum_group",
   bindings: [ro("x"), rw("out")],
-  params: REDUCE_PARAMS,
+  params: [...REDUCE_PARAMS, ["chunk", "u32"]],
   workgroup: [REDUCE_WG],
   decls: REDUCE_DECLS + workgroupReduce(REDUCE_WG),
   body: `
   let o = ${GROUP_INDEX};
   if (o >= p.n) { return; }
   let base = p.x_o + keptOffset(o);
+  let r0 = wid.z * p.chunk;
+  let r1 = min(p.count, r0 + p.chunk);
   var acc = 0.0;
-  for (var r = lid.x; r < p.count; r = r + ${REDUCE_WG}u) {
+  for (var r = r0 + lid.x; r < r1; r = r + ${REDUCE_WG}u) {
     acc = acc + x[base + reducedOffset(r)];
   }
   let s = wgSum(acc, lid.x);
-  if (lid.x == 0u) { out[p.out_o + o] = s; }`,
+  if (lid.x == 0u) { out[p.out_o + wid.z * p.n + o] = s; }`,
 }));
 
 /** What a partial-sum kernel adds up per element. */
