@@ -1124,7 +1124,7 @@ export class WebGpuBackend implements Backend {
         groupsGrid(ng),
       );
     }
-    this.#run(groupNormAffineGradKernel(), [part, dgamma, dbeta], [g.c, g.n], linearGrid(g.c));
+    this.#run(groupNormAffineGradKernel(), [part, dgamma, dbeta], [g.c, g.n], groupsGrid(g.c));
     return dshift ? { dx, dgamma, dbeta, dshift } : { dx, dgamma, dbeta };
   }
 

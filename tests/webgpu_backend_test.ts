@@ -435,6 +435,7 @@ gpuTest("group norm forward and backward", async (be) => {
     { n: 2, c: 4, hw: 1, groups: 2, eps: 1e-5 },
     { n: 2, c: 4, hw: 300, groups: 2, eps: 1e-5 },
     { n: 1, c: 5, hw: 7, groups: 5, eps: 1e-3 },
+    { n: 70, c: 4, hw: 3, groups: 2, eps: 1e-5 }, // dgamma, dbeta: sums over more than 64 samples
   ];
   for (const g of geos) {
     const what = JSON.stringify(g), n = g.n * g.c * g.hw;

@@ -8,8 +8,6 @@
 import {
   GROUP_INDEX,
   type KernelSpec,
-  LINEAR_INDEX,
-  LINEAR_WG,
   memo,
   ro,
   rw,
@@ -269,22 +267,29 @@ export const groupNormShiftDxKernel = memo((silu = false): KernelSpec => ({
   }`,
 }));
 
-/** Backward pass 3: one thread per channel; dgamma and dbeta summed over the batch. */
+/** Backward pass 3: one workgroup per channel; dgamma and dbeta summed over the batch. */
 export const groupNormAffineGradKernel = memo((): KernelSpec => ({
   key: "group_norm_bwd_affine",
   bindings: [ro("part"), rw("dgamma"), rw("dbeta")],
   params: [["n", "u32"], ["batch", "u32"]],
-  workgroup: [LINEAR_WG],
-  body: LINEAR_INDEX + `
+  workgroup: [ROW_WG],
+  decls: workgroupReduce(ROW_WG),
+  body: `
+  let i = ${GROUP_INDEX};
+  if (i >= p.n) { return; }
   var db = 0.0;
   var dg = 0.0;
   let nc = p.batch * p.n;
-  for (var b = 0u; b < p.batch; b = b + 1u) {
+  for (var b = lid.x; b < p.batch; b = b + ${ROW_WG}u) {
     db = db + part[p.part_o + b * p.n + i];
     dg = dg + part[p.part_o + nc + b * p.n + i];
   }
-  dgamma[p.dgamma_o + i] = dg;
-  dbeta[p.dbeta_o + i] = db;`,
+  let sg = wgSum(dg, lid.x);
+  let sb = wgSum(db, lid.x);
+  if (lid.x == 0u) {
+    dgamma[p.dgamma_o + i] = sg;
+    dbeta[p.dbeta_o + i] = sb;
+  }`,
 }));
 
 /** Softmax over rows: one workgroup per row. */
