@@ -51,7 +51,14 @@ import {
   reduceSumThreadKernel,
   splitSumKernel,
 } from "./kernels/reduce.ts";
-import { chooseTile, matmulKernel, TILES, workgroups } from "./kernels/gemm.ts";
+import {
+  chooseTile,
+  type GemmTile,
+  matmulKernel,
+  MIN_WORKGROUPS,
+  TILES,
+  workgroups,
+} from "./kernels/gemm.ts";
 import {
   convDataKernel,
   convFilterKernel,
@@ -137,8 +144,24 @@ function convLabel(pass: string, g: Conv2dGeometry): string {
   return `conv ${pass} ${g.c}->${g.o} ${g.kh}x${g.kw}/${g.stride} @${g.h} n${g.n}`;
 }
 
-/** Workgroups a filter gradient aims for by splitting its long K (about 4 per SM of a big GPU). */
-const FILTER_SPLIT_TARGET = 512;
+/** When a convolution product splits its depth K across workgroups (see `#convProduct`). */
+interface SplitRule {
+  /** Split when the output alone gives fewer workgroups than this. */
+  below: number;
+  /** Workgroups to aim for. */
+  target: number;
+  /** Least depth of a split. */
+  minDepth: number;
+}
+
+/** Forward and data gradient: split only small outputs (the UNet's 7x7 level). */
+const SPLIT_WHEN_FEW: SplitRule = { below: MIN_WORKGROUPS, target: 256, minDepth: 64 };
+
+/**
+ * Filter gradient: the output is small and K (batch x pixels) long, so always split, to about 4
+ * workgroups per SM of a large GPU.
+ */
+const SPLIT_FILTER: SplitRule = { below: Infinity, target: 512, minDepth: 256 };
 
 /** Dispatches recorded before a submit is forced even without a flush. */
 const MAX_DISPATCHES_PER_SUBMIT = 8192;
@@ -976,14 +999,15 @@ export class WebGpuBackend implements Backend {
     const M = g.o, N = g.n * g.oh * g.ow, K = g.c * g.kh * g.kw;
     const out = this.#new(M * N);
     if (M * N === 0) return out;
-    const tile = chooseTile(M, N, 1);
-    this.#labelled(convLabel("fwd", g), () =>
-      this.#run(
-        convForwardKernel(tile, this.#convShape(g)),
-        [X, W, Bv ?? W, out],
-        [M, N, K, K, 0, ...this.#convParams(g), Bv ? 1 : 0],
-        [Math.ceil(N / tile.bn), Math.ceil(M / tile.bm), 1],
-      ));
+    this.#convProduct(
+      convLabel("fwd", g),
+      (t) => convForwardKernel(t, this.#convShape(g)),
+      [X, W, Bv ?? W],
+      out,
+      [M, N, K],
+      [...this.#convParams(g), Bv ? 1 : 0],
+      SPLIT_WHEN_FEW,
+    );
     return out;
   }
 
@@ -992,14 +1016,15 @@ export class WebGpuBackend implements Backend {
     const M = g.c, N = g.n * g.h * g.w, K = g.o * g.kh * g.kw;
     const out = this.#new(M * N);
     if (M * N === 0) return out;
-    const tile = chooseTile(M, N, 1);
-    this.#labelled(convLabel("dX", g), () =>
-      this.#run(
-        convDataKernel(tile, this.#convShape(g)),
-        [D, W, out],
-        [M, N, K, K, 0, ...this.#convParams(g)],
-        [Math.ceil(N / tile.bn), Math.ceil(M / tile.bm), 1],
-      ));
+    this.#convProduct(
+      convLabel("dX", g),
+      (t) => convDataKernel(t, this.#convShape(g)),
+      [D, W],
+      out,
+      [M, N, K],
+      this.#convParams(g),
+      SPLIT_WHEN_FEW,
+    );
     return out;
   }
 
@@ -1008,32 +1033,54 @@ export class WebGpuBackend implements Backend {
     const M = g.o, N = g.c * g.kh * g.kw, K = g.n * g.oh * g.ow;
     const out = this.#new(M * N);
     if (M * N === 0) return out;
-    // The output is small and K (batch x pixels) long: split K until there are enough
-    // workgroups to fill a large GPU, each split at least 256 deep.
-    const tile = chooseTile(M, N, FILTER_SPLIT_TARGET);
-    const tiles = workgroups(tile, M, N, 1);
-    let splits = Math.max(
-      1,
-      Math.min(Math.ceil(FILTER_SPLIT_TARGET / tiles), Math.floor(K / 256)),
+    this.#convProduct(
+      convLabel("dW", g),
+      (t) => convFilterKernel(t, this.#convShape(g)),
+      [D, X],
+      out,
+      [M, N, K],
+      this.#convParams(g),
+      SPLIT_FILTER,
     );
-    const kChunk = Math.ceil(K / splits / tile.bk) * tile.bk;
-    splits = Math.max(1, Math.ceil(K / kChunk));
-    const grid: [number, number, number] = [Math.ceil(N / tile.bn), Math.ceil(M / tile.bm), splits];
-    const params = [M, N, K, kChunk, 0, ...this.#convParams(g)];
-    if (splits === 1) {
-      this.#labelled(
-        convLabel("dW", g),
-        () => this.#run(convFilterKernel(tile), [D, X, out], params, grid),
-      );
-    } else {
-      const part = this.#scratch(splits * M * N);
-      this.#labelled(
-        convLabel("dW", g),
-        () => this.#run(convFilterKernel(tile), [D, X, part], params, grid),
-      );
-      this.#run(splitSumKernel(), [part, out], [M * N, splits], linearGrid(M * N));
-    }
     return out;
+  }
+
+  /**
+   * Records one convolution product (an M x N output, depth K) on the kernel `make` builds for a
+   * tile. When the output alone gives fewer than `split.below` workgroups, K is split across the
+   * grid's z (on the largest tile that fits the rows) until there are about `split.target`, each
+   * split at least `split.minDepth` deep, and the splits' partials are summed into `out` after.
+   */
+  #convProduct(
+    label: string,
+    make: (tile: GemmTile) => KernelSpec,
+    inputs: GpuStorage[],
+    out: GpuStorage,
+    [M, N, K]: [number, number, number],
+    params: number[],
+    split: SplitRule,
+  ): void {
+    let tile = chooseTile(M, N, 1);
+    let splits = 1, kChunk = K;
+    if (workgroups(tile, M, N, 1) < split.below) {
+      tile = chooseTile(M, N, split.target);
+      const tiles = workgroups(tile, M, N, 1);
+      splits = Math.max(
+        1,
+        Math.min(Math.ceil(split.target / tiles), Math.floor(K / split.minDepth)),
+      );
+      kChunk = Math.ceil(K / splits / tile.bk) * tile.bk;
+      splits = Math.ceil(K / kChunk);
+    }
+    const dst = splits === 1 ? out : this.#scratch(splits * M * N);
+    const grid: [number, number, number] = [Math.ceil(N / tile.bn), Math.ceil(M / tile.bm), splits];
+    this.#labelled(
+      label,
+      () => this.#run(make(tile), [...inputs, dst], [M, N, K, kChunk, 0, ...params], grid),
+    );
+    if (splits > 1) {
+      this.#run(splitSumKernel(), [dst, out], [M * N, splits], linearGrid(M * N));
+    }
   }
 
   // ---- normalisation and softmax ------------------------------------------------------------

@@ -395,12 +395,13 @@ gpuTest("conv2d forward, data and filter gradients, generic and shape-specialise
     conv2dGeometry(2, 2, 9, 8, 3, 4, 2, 0),
     conv2dGeometry(4, 2, 16, 16, 3, 3, 1, 1), // filter gradient split over K
     conv2dGeometry(4, 2, 16, 16, 70, 3, 1, 1), // 64-row tiles in the forward product
+    conv2dGeometry(2, 40, 7, 7, 24, 3, 1, 1), // forward and data gradient split over K
   ];
   await convCases(be, geos);
   // The other compilation on fewer shapes (llvmpipe takes seconds to compile each kernel, and
   // every tile's GEMM skeleton is tested by the matmul test above): stride 2, a filter gradient
-  // split over K, and a forward product on 64 x 128 tiles.
-  await convCases(other!, [geos[1], geos[4], conv2dGeometry(16, 3, 32, 32, 64, 3, 1, 1)]);
+  // split over K, a forward product split over K, and one on 64 x 128 tiles.
+  await convCases(other!, [geos[1], geos[4], geos[6], conv2dGeometry(16, 3, 32, 32, 64, 3, 1, 1)]);
 });
 
 async function convCases(be: WebGpuBackend, geos: ReturnType<typeof conv2dGeometry>[]) {

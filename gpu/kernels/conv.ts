@@ -1,7 +1,10 @@
 /**
  * 2-D convolution (NCHW input, OIHW filter) and its two gradients as implicit GEMM on the tiled
  * kernel of gemm.ts; the batch is folded into the GEMM's columns (forward, data gradient) or its
- * depth (filter gradient, which also splits K across workgroups and sums the splits after).
+ * depth (filter gradient). Every kernel may split K across the grid's z (split z writes its
+ * partial result at z times the output's size, in the output's layout; the forward adds the bias
+ * in split 0), for products whose output alone gives too few workgroups; the splits are summed
+ * after.
  *
  * Each kernel comes generic (the geometry read from its parameters) or specialised for one
  * {@link ConvShape} (the geometry as WGSL literals, so the im2col index arithmetic divides by
@@ -102,7 +105,7 @@ function cached(
 }
 
 /**
- * Forward convolution: grid (ceil(n OH OW / bn), ceil(O / bm), 1). The bias is added when
+ * Forward convolution: grid (ceil(n OH OW / bn), ceil(O / bm), splits). The bias is added when
  * `p.hasBias` is set (bind any read-only storage in its place otherwise).
  */
 export function convForwardKernel(tile: GemmTile, shape: ConvShape | null = null): KernelSpec {
@@ -117,7 +120,7 @@ export function convForwardKernel(tile: GemmTile, shape: ConvShape | null = null
         { name: "y", write: true },
       ],
       params: [...CONV_PARAMS, ["hasBias", "u32"]],
-      zMode: "batch",
+      zMode: "split",
       loadA: `fn loadA(z: u32, r: u32, k: u32) -> f32 { return w[p.w_o + r * p.K + k]; }`,
       loadB: `fn loadB(z: u32, k: u32, c: u32) -> f32 {
   let khw = ${q.kH} * ${q.kW};
@@ -140,15 +143,15 @@ export function convForwardKernel(tile: GemmTile, shape: ConvShape | null = null
   let img = c / ohw;
   let pix = c - img * ohw;
   var b = 0.0;
-  if (p.hasBias != 0u) { b = bias[p.bias_o + r]; }
-  y[p.y_o + (img * p.M + r) * ohw + pix] = v + b;
+  if (p.hasBias != 0u && z == 0u) { b = bias[p.bias_o + r]; }
+  y[p.y_o + z * p.M * p.N + (img * p.M + r) * ohw + pix] = v + b;
 }`,
       aFastK: true,
       bFastN: true,
     }));
 }
 
-/** Gradient of the input: grid (ceil(n H W / bn), ceil(C / bm), 1). */
+/** Gradient of the input: grid (ceil(n H W / bn), ceil(C / bm), splits). */
 export function convDataKernel(tile: GemmTile, shape: ConvShape | null = null): KernelSpec {
   return cached("data", tile, shape, (q) =>
     gemmKernel({
@@ -159,7 +162,7 @@ export function convDataKernel(tile: GemmTile, shape: ConvShape | null = null): 
         write: true,
       }],
       params: CONV_PARAMS,
-      zMode: "batch",
+      zMode: "split",
       loadA: `fn loadA(z: u32, r: u32, k: u32) -> f32 {
   let khw = ${q.kH} * ${q.kW};
   let o = k / khw;
@@ -192,7 +195,7 @@ export function convDataKernel(tile: GemmTile, shape: ConvShape | null = null): 
   let hw = ${q.cH} * ${q.cW};
   let img = c / hw;
   let pix = c - img * hw;
-  dx[p.dx_o + (img * ${q.cC} + r) * hw + pix] = v;
+  dx[p.dx_o + z * p.M * p.N + (img * ${q.cC} + r) * hw + pix] = v;
 }`,
       aFastK: true,
       bFastN: true,

@@ -5,14 +5,7 @@
  * @module
  */
 
-import {
-  GROUP_INDEX,
-  type KernelSpec,
-  memo,
-  ro,
-  rw,
-  workgroupReduce,
-} from "../wgsl.ts";
+import { GROUP_INDEX, type KernelSpec, memo, ro, rw, workgroupReduce } from "../wgsl.ts";
 import { MATH_WGSL } from "./elementwise.ts";
 
 /** Threads per (sample, group) workgroup. */
