@@ -1047,9 +1047,10 @@ export class WebGpuBackend implements Backend {
 
   /**
    * Records one convolution product (an M x N output, depth K) on the kernel `make` builds for a
-   * tile. When the output alone gives fewer than `split.below` workgroups, K is split across the
-   * grid's z (on the largest tile that fits the rows) until there are about `split.target`, each
-   * split at least `split.minDepth` deep, and the splits' partials are summed into `out` after.
+   * tile. When the output on the largest tile that fits its rows gives fewer than `split.below`
+   * workgroups, K is split across the grid's z on that tile until there are about
+   * `split.target`, each split at least `split.minDepth` deep, and the splits' partials are summed
+   * into `out` after (rather than falling back to smaller tiles with fewer sums per thread).
    */
   #convProduct(
     label: string,
@@ -1060,10 +1061,12 @@ export class WebGpuBackend implements Backend {
     params: number[],
     split: SplitRule,
   ): void {
-    let tile = chooseTile(M, N, 1);
+    // The largest tile that fits the rows; when even it gives enough workgroups, chooseTile's
+    // pick needs no split.
+    let tile = chooseTile(M, N, split.target);
     let splits = 1, kChunk = K;
-    if (workgroups(tile, M, N, 1) < split.below) {
-      tile = chooseTile(M, N, split.target);
+    if (workgroups(tile, M, N, 1) >= split.below) tile = chooseTile(M, N, 1);
+    else {
       const tiles = workgroups(tile, M, N, 1);
       splits = Math.max(
         1,
