@@ -17,6 +17,7 @@
  * @module
  */
 
+import type { Conv2dGeometry } from "../../src/backend.ts";
 import type { KernelSpec, ParamType } from "../wgsl.ts";
 import { gemmKernel, type GemmTile } from "./gemm.ts";
 
@@ -35,28 +36,7 @@ export const CONV_PARAMS: readonly (readonly [string, ParamType])[] = [
 ];
 
 /** A convolution's geometry without the batch: what a kernel may be specialised for. */
-export interface ConvShape {
-  /** Input channels. */
-  c: number;
-  /** Input height. */
-  h: number;
-  /** Input width. */
-  w: number;
-  /** Output channels. */
-  o: number;
-  /** Kernel height. */
-  kh: number;
-  /** Kernel width. */
-  kw: number;
-  /** Output height. */
-  oh: number;
-  /** Output width. */
-  ow: number;
-  /** Stride. */
-  stride: number;
-  /** Padding. */
-  pad: number;
-}
+export type ConvShape = Omit<Conv2dGeometry, "n">;
 
 /** The geometry as WGSL expressions: parameter reads, or literals when specialised. */
 type GeometryTerms = Record<(typeof CONV_PARAMS)[number][0], string>;
