@@ -755,3 +755,34 @@ gpuTest("a training run and a sampling run match the reference backend", async (
   assert.deepEqual(gs.shape, rs.shape);
   assertClose(gs.values, rs.values, 1e-3, "samples");
 });
+
+// ---- profiling ---------------------------------------------------------------------------------
+
+gpuTest("profile: GPU time per kernel, labelled by shape, only when asked for", async (be) => {
+  await assert.rejects(be.profile(), /profile: true/);
+  const adapter = await navigator.gpu.requestAdapter();
+  if (!adapter?.features.has("timestamp-query")) {
+    console.log("skipped (the adapter has no timestamp-query feature)");
+    return;
+  }
+  const prof = await createWebGpuBackend({ allowFallbackAdapter: true, profile: true });
+  try {
+    const a = prof.upload(normals(40 * 30, 31)), b = prof.upload(normals(30 * 20, 32));
+    for (let i = 0; i < 3; i++) prof.matmul(a, b, 1, 40, 30, 20, false, false);
+    const g = conv2dGeometry(2, 3, 9, 9, 4, 3, 1, 1);
+    prof.conv2d(prof.upload(normals(2 * 3 * 81, 33)), prof.upload(normals(4 * 27, 34)), null, g);
+    prof.flush();
+    const rows = await prof.profile(true);
+    const mm = rows.find((r) => r.label === "matmul 1x 40x30 @ 30x20");
+    assert.ok(mm, `a matmul row among ${rows.map((r) => r.label)}`);
+    assert.equal(mm.calls, 3);
+    const conv = rows.find((r) => r.label === "conv fwd 3->4 3x3/1 @9 n2");
+    assert.ok(conv, `a conv row among ${rows.map((r) => r.label)}`);
+    for (const r of rows) assert.ok(r.ms >= 0 && r.ms < 1e4, `${r.label}: ${r.ms} ms`);
+    assert.ok(rows.some((r) => r.ms > 0), "some kernel took measurable time");
+    assert.ok(rows.every((r, i) => i === 0 || rows[i - 1].ms >= r.ms), "largest first");
+    assert.deepEqual(await prof.profile(), [], "profile(true) started afresh");
+  } finally {
+    prof.dispose();
+  }
+});
