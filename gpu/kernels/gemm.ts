@@ -144,14 +144,17 @@ export function gemmKernel(g: GemmSpec): KernelSpec {
   // Each thread stages the same elements of every slab: their coordinates are fixed before the
   // loop. The next slab's values are loaded into registers while this one is multiplied
   // (prefetching hides the global loads' latency behind the arithmetic).
-  const coords: string[] = [], stage: string[] = [], slab: string[] = [];
+  const coords: string[] = [], stage: string[] = [];
+  const slab: ((kb: string) => string)[] = [];
   for (let l = 0; l < aLoads; l++) {
     coords.push(`  var am${l} = 0u;
   var ak${l} = 0u;
   { let e = tid + ${l * threads}u; ${aIdx} am${l} = mm; ak${l} = kk; }
   var pa${l} = 0.0;`);
-    slab.push(`    { let r = row0 + am${l}; let k = KB + ak${l}; pa${l} = 0.0;
-      if (r < p.M && k < kEnd) { pa${l} = loadA(z, r, k); } }`);
+    slab.push((kb) =>
+      `    { let r = row0 + am${l}; let k = ${kb} + ak${l}; pa${l} = 0.0;
+      if (r < p.M && k < kEnd) { pa${l} = loadA(z, r, k); } }`
+    );
     stage.push(`    As[ak${l} * ${bm}u + am${l}] = pa${l};`);
   }
   for (let l = 0; l < bLoads; l++) {
@@ -159,11 +162,13 @@ export function gemmKernel(g: GemmSpec): KernelSpec {
   var bk${l} = 0u;
   { let e = tid + ${l * threads}u; ${bIdx} bn${l} = nn; bk${l} = kk; }
   var pb${l} = 0.0;`);
-    slab.push(`    { let c = col0 + bn${l}; let k = KB + bk${l}; pb${l} = 0.0;
-      if (c < p.N && k < kEnd) { pb${l} = loadB(z, k, c); } }`);
+    slab.push((kb) =>
+      `    { let c = col0 + bn${l}; let k = ${kb} + bk${l}; pb${l} = 0.0;
+      if (c < p.N && k < kEnd) { pb${l} = loadB(z, k, c); } }`
+    );
     stage.push(`    Bs[bk${l} * ${bn}u + bn${l}] = pb${l};`);
   }
-  const loadSlab = (kb: string) => slab.join("\n").replaceAll("KB", kb);
+  const loadSlab = (kb: string) => slab.map((f) => f(kb)).join("\n");
   const zLine = g.zMode === "batch"
     ? "  let z = wid.z + p.z0;\n  let kStart = 0u;\n  let kEnd = p.K;"
     : "  let z = wid.z;\n  let kStart = z * p.kChunk;\n  let kEnd = min(p.K, kStart + p.kChunk);";
