@@ -680,10 +680,10 @@ export class WebGpuBackend implements Backend {
     return await this.#profiler.report(reset);
   }
 
-  /** Runs `record` with its dispatches labelled `label` in a profile. */
-  #labelled<T>(label: string, record: () => T): T {
+  /** Runs `record` with its dispatches labelled `label()` in a profile (built only then). */
+  #labelled<T>(label: () => string, record: () => T): T {
     if (!this.#profiler) return record();
-    this.#label = label;
+    this.#label = label();
     try {
       return record();
     } finally {
@@ -957,9 +957,8 @@ export class WebGpuBackend implements Backend {
     const tile = chooseTile(m, n, batch);
     const spec = matmulKernel(tile);
     const gx = Math.ceil(n / tile.bn), gy = Math.ceil(m / tile.bm);
-    const label = `matmul ${batch}x ${m}x${k} @ ${k}x${n}${transA ? " tA" : ""}${
-      transB ? " tB" : ""
-    }`;
+    const label = () =>
+      `matmul ${batch}x ${m}x${k} @ ${k}x${n}${transA ? " tA" : ""}${transB ? " tB" : ""}`;
     this.#labelled(label, () => {
       for (let z0 = 0; z0 < batch; z0 += 65535) {
         const zs = Math.min(65535, batch - z0);
@@ -1000,7 +999,7 @@ export class WebGpuBackend implements Backend {
     const out = this.#new(M * N);
     if (M * N === 0) return out;
     this.#convProduct(
-      convLabel("fwd", g),
+      () => convLabel("fwd", g),
       (t) => convForwardKernel(t, this.#convShape(g)),
       [X, W, Bv ?? W],
       out,
@@ -1017,7 +1016,7 @@ export class WebGpuBackend implements Backend {
     const out = this.#new(M * N);
     if (M * N === 0) return out;
     this.#convProduct(
-      convLabel("dX", g),
+      () => convLabel("dX", g),
       (t) => convDataKernel(t, this.#convShape(g)),
       [D, W],
       out,
@@ -1034,7 +1033,7 @@ export class WebGpuBackend implements Backend {
     const out = this.#new(M * N);
     if (M * N === 0) return out;
     this.#convProduct(
-      convLabel("dW", g),
+      () => convLabel("dW", g),
       (t) => convFilterKernel(t, this.#convShape(g)),
       [D, X],
       out,
@@ -1053,7 +1052,7 @@ export class WebGpuBackend implements Backend {
    * into `out` after (rather than falling back to smaller tiles with fewer sums per thread).
    */
   #convProduct(
-    label: string,
+    label: () => string,
     make: (tile: GemmTile) => KernelSpec,
     inputs: GpuStorage[],
     out: GpuStorage,

@@ -146,28 +146,33 @@ export function gemmKernel(g: GemmSpec): KernelSpec {
   // (prefetching hides the global loads' latency behind the arithmetic).
   const coords: string[] = [], stage: string[] = [];
   const slab: ((kb: string) => string)[] = [];
-  for (let l = 0; l < aLoads; l++) {
-    coords.push(`  var am${l} = 0u;
-  var ak${l} = 0u;
-  { let e = tid + ${l * threads}u; ${aIdx} am${l} = mm; ak${l} = kk; }
-  var pa${l} = 0.0;`);
-    slab.push((kb) =>
-      `    { let r = row0 + am${l}; let k = ${kb} + ak${l}; pa${l} = 0.0;
-      if (r < p.M && k < kEnd) { pa${l} = loadA(z, r, k); } }`
-    );
-    stage.push(`    As[ak${l} * ${bm}u + am${l}] = pa${l};`);
-  }
-  for (let l = 0; l < bLoads; l++) {
-    coords.push(`  var bn${l} = 0u;
-  var bk${l} = 0u;
-  { let e = tid + ${l * threads}u; ${bIdx} bn${l} = nn; bk${l} = kk; }
-  var pb${l} = 0.0;`);
-    slab.push((kb) =>
-      `    { let c = col0 + bn${l}; let k = ${kb} + bk${l}; pb${l} = 0.0;
-      if (c < p.N && k < kEnd) { pb${l} = loadB(z, k, c); } }`
-    );
-    stage.push(`    Bs[bk${l} * ${bn}u + bn${l}] = pb${l};`);
-  }
+  /** Staging code of one operand: `pos` is its row (A) or column (B) within the tile. */
+  const operand = (
+    x: "a" | "b",
+    loads: number,
+    idx: string,
+    pos: "mm" | "nn",
+    origin: string,
+    bound: string,
+    load: (i: string) => string,
+    tile: string,
+    width: number,
+  ) => {
+    for (let l = 0; l < loads; l++) {
+      const at = `${x}p${l}`, kk = `${x}k${l}`, v = `p${x}${l}`;
+      coords.push(`  var ${at} = 0u;
+  var ${kk} = 0u;
+  { let e = tid + ${l * threads}u; ${idx} ${at} = ${pos}; ${kk} = kk; }
+  var ${v} = 0.0;`);
+      slab.push((kb) =>
+        `    { let i = ${origin} + ${at}; let k = ${kb} + ${kk}; ${v} = 0.0;
+      if (i < ${bound} && k < kEnd) { ${v} = ${load("i")}; } }`
+      );
+      stage.push(`    ${tile}[${kk} * ${width}u + ${at}] = ${v};`);
+    }
+  };
+  operand("a", aLoads, aIdx, "mm", "row0", "p.M", (i) => `loadA(z, ${i}, k)`, "As", bm);
+  operand("b", bLoads, bIdx, "nn", "col0", "p.N", (i) => `loadB(z, k, ${i})`, "Bs", bn);
   const loadSlab = (kb: string) => slab.map((f) => f(kb)).join("\n");
   const zLine = g.zMode === "batch"
     ? "  let z = wid.z + p.z0;\n  let kStart = 0u;\n  let kEnd = p.K;"
