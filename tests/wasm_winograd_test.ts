@@ -1,9 +1,10 @@
 /**
  * The wasm backend's Winograd convolutions (3x3, stride 1, pad 1), forced on for every such shape,
- * against the reference backend: F(2x2, 3x3) for the forward with and without bias and the input
- * gradient, F(3x3, 2x2) for the filter gradient, on odd sizes (one tile, clipped edge tiles,
- * chunks of tiles that end inside a row), batch 1 and 3, channel counts that are not multiples of
- * the SIMD width or of the kernels' blocks, on one thread and on two with every kernel split.
+ * against the reference backend: F(2x2, 3x3) and F(4x4, 3x3) for the forward with and without
+ * bias and the input gradient, F(3x3, 2x2) for the filter gradient, on odd sizes (one tile,
+ * clipped edge tiles, chunks of tiles that end inside a row), batch 1 and 3, channel counts that
+ * are not multiples of the SIMD width or of the kernels' blocks, more input channels than one K
+ * block, on one thread and on two with every kernel split.
  */
 
 import assert from "node:assert/strict";
@@ -38,6 +39,8 @@ function geometries(): Conv2dGeometry[] {
   // Many channels: chunks of 60 tiles, which end inside a row of 14 tiles.
   out.push(conv2dGeometry(1, 96, 28, 28, 160, 3, 1, 1));
   out.push(conv2dGeometry(3, 160, 7, 7, 96, 3, 1, 1));
+  // More input channels than one K block of the micro-kernel (384): two blocks, accumulated.
+  out.push(conv2dGeometry(1, 400, 5, 5, 7, 3, 1, 1));
   return out;
 }
 
@@ -45,35 +48,49 @@ function check(wasm: WasmBackend): Promise<void> {
   return checkConvsAgainstReference(wasm, geometries(), rng, TOL);
 }
 
-Deno.test("wasm Winograd 3x3 convolution matches the reference (1 thread)", async () => {
-  await check(new WasmBackend({ threads: 1, winograd: true }));
-});
+for (const tile of [2, 4] as const) {
+  const name = `F(${tile}x${tile}, 3x3)`;
 
-Deno.test("wasm Winograd 3x3 convolution matches the reference (2 threads, split)", async () => {
-  const be = await createWasmBackend({ threads: 2, parallelThreshold: 0, winograd: true });
-  try {
-    await check(be as WasmBackend);
-  } finally {
-    be.dispose();
-  }
-});
+  Deno.test(`wasm Winograd ${name} convolution matches the reference (1 thread)`, async () => {
+    await check(new WasmBackend({ threads: 1, winograd: true, winogradTile: tile }));
+  });
 
-Deno.test("wasm Winograd gives the same bits on one thread and on two", async () => {
-  const one = new WasmBackend({ threads: 1, winograd: true });
-  const two = await createWasmBackend({ threads: 2, parallelThreshold: 0, winograd: true });
-  try {
-    const g = conv2dGeometry(3, 32, 13, 11, 24, 3, 1, 1);
-    const x = values(g.n * g.c * g.h * g.w), w = values(g.o * g.c * 9), b = values(g.o);
-    const dy = values(g.n * g.o * g.h * g.w);
-    const run = async (be: WasmBackend | typeof two) => [
-      ...await be.read(be.conv2d(be.upload(x), be.upload(w), be.upload(b), g)),
-      ...await be.read(be.conv2dBackwardData(be.upload(dy), be.upload(w), g)),
-    ];
-    assert.deepEqual(await run(two), await run(one));
-  } finally {
-    two.dispose();
-  }
-});
+  Deno.test(`wasm Winograd ${name} convolution matches the reference (2 threads, split)`, async () => {
+    const be = await createWasmBackend({
+      threads: 2,
+      parallelThreshold: 0,
+      winograd: true,
+      winogradTile: tile,
+    });
+    try {
+      await check(be as WasmBackend);
+    } finally {
+      be.dispose();
+    }
+  });
+
+  Deno.test(`wasm Winograd ${name} gives the same bits on one thread and on two`, async () => {
+    const one = new WasmBackend({ threads: 1, winograd: true, winogradTile: tile });
+    const two = await createWasmBackend({
+      threads: 2,
+      parallelThreshold: 0,
+      winograd: true,
+      winogradTile: tile,
+    });
+    try {
+      const g = conv2dGeometry(3, 32, 13, 11, 24, 3, 1, 1);
+      const x = values(g.n * g.c * g.h * g.w), w = values(g.o * g.c * 9), b = values(g.o);
+      const dy = values(g.n * g.o * g.h * g.w);
+      const run = async (be: WasmBackend | typeof two) => [
+        ...await be.read(be.conv2d(be.upload(x), be.upload(w), be.upload(b), g)),
+        ...await be.read(be.conv2dBackwardData(be.upload(dy), be.upload(w), g)),
+      ];
+      assert.deepEqual(await run(two), await run(one));
+    } finally {
+      two.dispose();
+    }
+  });
+}
 
 /** Filter-gradient geometries: odd sizes, batch 1 and 3, 1 to 70 channels on either side. */
 function filterGeometries(): Conv2dGeometry[] {

@@ -80,6 +80,7 @@ const PARALLEL_KERNELS = [
   "randomNormal",
   "randomInt",
   "winogradConv",
+  "winograd4Conv",
   "winogradFilterGrad",
   "directConv",
   "convDataPerImage",
@@ -175,6 +176,12 @@ export interface WasmBackendOptions {
    */
   winograd?: boolean | "auto";
   /**
+   * The output tile of the Winograd forward and input gradient: 4 for F(4x4, 3x3) (36
+   * multiply-adds per 16 outputs against F(2x2, 3x3)'s 64, with larger transforms), 2 for
+   * F(2x2, 3x3), `"auto"` (default) for 4 where it was measured faster.
+   */
+  winogradTile?: 2 | 4 | "auto";
+  /**
    * The convolution shortcuts (default true): a direct kernel for few output channels or one
    * input channel, and the input gradient of strided convolutions split over threads by images;
    * false runs those shapes by the GEMM paths as before (for comparison).
@@ -246,6 +253,7 @@ export class WasmBackend implements Backend {
   readonly #minElements: number;
   readonly #minMacs: number;
   readonly #winograd: boolean | "auto";
+  readonly #winogradTile: 2 | 4 | "auto";
   readonly #shortcuts: boolean;
   readonly #skinnyGemm: boolean;
   #f32: Float32Array;
@@ -296,6 +304,7 @@ export class WasmBackend implements Backend {
     this.#minElements = options.parallelThreshold ?? PARALLEL_ELEMENTS;
     this.#minMacs = options.parallelThreshold ?? PARALLEL_MACS;
     this.#winograd = options.winograd ?? "auto";
+    this.#winogradTile = options.winogradTile ?? "auto";
     this.#shortcuts = options.convShortcuts ?? true;
     this.#skinnyGemm = options.skinnyGemm ?? true;
     this.#pool = shared
@@ -834,10 +843,21 @@ export class WasmBackend implements Backend {
     return cin >= 8 && g.h >= 7 && g.w >= 7;
   }
 
+  /** The Winograd output tile (2 or 4) for an h x w image with cin input channels. */
+  #winogradTileFor(h: number, w: number, cin: number): 2 | 4 {
+    if (this.#winogradTile !== "auto") return this.#winogradTile;
+    // Measured against F(2x2, 3x3) (forward, batch 64, best of 9 interleaved, loaded 2-core
+    // machine): 1 thread 1.32 to 1.46x at 28x28 (32->32, 64->64, 96->32), 1.16 to 1.25x at 14x14
+    // (64->64, 128->64), 1.10 to 1.20x at 7x7; 2 threads 1.42 to 1.52x, 1.08 to 1.21x, 1.02 to
+    // 1.08x; slower on a few tiles of few channels (0.6 to 0.8x: 5 to 20 channels at 3x3 to 9x9,
+    // batch 1 to 3).
+    return h >= 7 && w >= 7 && cin >= 16 ? 4 : 2;
+  }
+
   /**
    * y (n x cout x h x w) = the 3x3 stride-1 pad-1 convolution of x (n x cin x h x w) by Winograd
-   * F(2x2, 3x3), plus bias (0 for none). The filter w is cout x cin x 3 x 3, or, with `flip`, the
-   * forward filter (cin x cout x 3 x 3) whose input gradient this computes.
+   * F(2x2, 3x3) or F(4x4, 3x3), plus bias (0 for none). The filter w is cout x cin x 3 x 3, or,
+   * with `flip`, the forward filter (cin x cout x 3 x 3) whose input gradient this computes.
    */
   #winogradConv(
     x: number,
@@ -852,17 +872,32 @@ export class WasmBackend implements Backend {
     wd: number,
   ): void {
     const k = this.#k;
-    const tiles = n * Math.ceil(h / 2) * Math.ceil(wd / 2);
-    // Tiles a thread transforms and multiplies at a time: V and M (64 (cin + cout) bytes a tile)
-    // about 1 MiB, a multiple of 12 (the GEMM's 6-row tiles, the transforms' 4 lanes).
-    const chunk = Math.max(48, Math.min(480, Math.floor(16384 / (cin + cout) / 12) * 12));
-    const utBytes = 16 * cin * cout * 4;
-    const scratchBytes = k.winogradScratchBytes(cin, cout, chunk);
+    const four = this.#winogradTileFor(h, wd, cin) === 4;
+    const side = four ? 4 : 2;
+    const tiles = n * Math.ceil(h / side) * Math.ceil(wd / side);
+    // Tiles a thread transforms and multiplies at a time: V and M (64 (cin + cout) bytes a tile
+    // for F(2x2), 144 (cin + cout) for F(4x4)) about 1 MiB, a multiple of the micro-kernel's 8
+    // columns (and of 12 for F(2x2), as before); for F(4x4), at most an even share of the work,
+    // so that small batches still split into several pieces a thread (at 7x7, batch 64, 64->64
+    // the 256 tiles would otherwise be 5 chunks of 56 for 2 threads).
+    const share = Math.ceil(tiles / (this.threads * CHUNKS_PER_THREAD));
+    const chunk = four
+      ? Math.max(
+        16,
+        Math.min(240, Math.floor(7282 / (cin + cout) / 8) * 8, Math.ceil(share / 8) * 8),
+      )
+      : Math.max(48, Math.min(480, Math.floor(16384 / (cin + cout) / 12) * 12));
+    const utBytes = four ? k.winograd4FilterBytes(cout, cin) : k.winogradFilterBytes(cout, cin);
+    const scratchBytes = four
+      ? k.winograd4ScratchBytes(cin, cout, wd, chunk)
+      : k.winogradScratchBytes(cin, cout, chunk);
     const ut = this.#heap.alloc(utBytes);
     try {
-      k.winogradFilter(w, ut, flip ? cin : cout, flip ? cout : cin, flip ? 1 : 0);
+      const o = flip ? cin : cout, c = flip ? cout : cin, f = flip ? 1 : 0;
+      if (four) k.winograd4Filter(w, ut, o, c, f);
+      else k.winogradFilter(w, ut, o, c, f);
       this.#parScratch(
-        "winogradConv",
+        four ? "winograd4Conv" : "winogradConv",
         tiles,
         chunk,
         n * cin * cout * h * wd * 9,

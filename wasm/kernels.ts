@@ -118,8 +118,26 @@ export interface Kernels {
     scratch: number,
   ): void;
   winogradScratchBytes(cin: number, cout: number, chunk: number): number;
+  winogradFilterBytes(cout: number, cin: number): number;
   winogradFilter(w: number, ut: number, o: number, c: number, flip: number): void;
   winogradConv(
+    x: number,
+    ut: number,
+    bias: number,
+    y: number,
+    cin: number,
+    cout: number,
+    h: number,
+    w: number,
+    chunk: number,
+    begin: number,
+    end: number,
+    scratch: number,
+  ): void;
+  winograd4FilterBytes(cout: number, cin: number): number;
+  winograd4Filter(w: number, ut: number, o: number, c: number, flip: number): void;
+  winograd4ScratchBytes(cin: number, cout: number, w: number, chunk: number): number;
+  winograd4Conv(
     x: number,
     ut: number,
     bias: number,

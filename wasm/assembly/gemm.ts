@@ -34,8 +34,19 @@ export function gemmWorkspaceBytes(): i32 {
   return <i32>(PACKED_B_BYTES + PACKED_A_BYTES + TILE_BYTES + INFO_BYTES);
 }
 
-/** The 6x8 micro-kernel: C[6 x 8] (row stride ldc bytes) (+)= packed A sliver x packed B sliver. */
-function micro(kc: i32, pa: usize, pb: usize, c: usize, ldc: usize, acc: bool): void {
+/**
+ * The 6x8 micro-kernel: C[6 x 8] (row stride ldc bytes) (+)= packed A sliver x B sliver, whose
+ * k-th row of eight floats is at pb + k * bstep (32 for a packed sliver).
+ */
+export function micro(
+  kc: i32,
+  pa: usize,
+  pb: usize,
+  c: usize,
+  ldc: usize,
+  acc: bool,
+  bstep: usize = 32,
+): void {
   let c00 = f32x4.splat(0);
   let c01 = f32x4.splat(0);
   let c10 = f32x4.splat(0);
@@ -72,7 +83,7 @@ function micro(kc: i32, pa: usize, pb: usize, c: usize, ldc: usize, acc: bool): 
     c50 = madd(a5, b0, c50);
     c51 = madd(a5, b1, c51);
     a += 24;
-    b += 32;
+    b += bstep;
   }
   if (acc) {
     v128.store(c, f32x4.add(v128.load(c), c00));
@@ -483,7 +494,7 @@ function storeTile(tile: usize, c: usize, ldc: i32, rows: i32, cols: i32, acc: b
  * whose C loads and stores would cost as much as its multiply-adds).
  */
 @inline
-function kcBlock(k: i32): i32 {
+export function kcBlock(k: i32): i32 {
   const blocks = (k + KC_MAX - 1) / KC_MAX;
   return (k + blocks - 1) / blocks;
 }

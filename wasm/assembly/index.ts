@@ -34,10 +34,17 @@ export { randomInt, randomNormal, randomUniform } from "./random";
 export {
   winogradConv,
   winogradFilter,
+  winogradFilterBytes,
   winogradFilterGrad,
   winogradFilterGradScratchBytes,
   winogradScratchBytes,
 } from "./winograd";
+export {
+  winograd4Conv,
+  winograd4Filter,
+  winograd4FilterBytes,
+  winograd4ScratchBytes,
+} from "./winograd4";
 
 /** The first byte after the module's static data (math tables): the host allocates above it. */
 export function heapBase(): usize {

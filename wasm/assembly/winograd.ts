@@ -4,8 +4,10 @@
 // pair instead of 36. With g a 3x3 filter and d a 4x4 input tile,
 //   U = G g G^T,  V = B^T d B,  Y = A^T (sum over input channels of U (.) V) A,
 // so the channel sums are 16 independent GEMMs, one per position xi of the 4x4 transformed tile:
-//   M[xi] (tiles x out channels) = V[xi]^T (tiles x in channels) times U[xi] (in x out channels),
-// computed by the GEMM engine of gemm.ts (dense mode).
+//   M[xi] (out channels x tiles) = U[xi] (out x in channels) times V[xi] (in channels x tiles),
+// computed by the 6x8 micro-kernel of gemm.ts with nothing packed per call: winogradFilter writes
+// U already in the micro-kernel's 6-row slivers, and the kernel reads its 8-column slivers of V
+// where the input transform left them (rows of V are a chunk of tiles long).
 //
 // Tiles are numbered over the batch, t = (n, ty, tx); a thread takes a range of tiles and works
 // through it in chunks of `chunk` tiles, so that its transformed inputs V and GEMM results M stay
@@ -19,7 +21,7 @@
 // the end of this file.
 
 import { madd, storePartial } from "./simd.ts";
-import { gemm, gemmWorkspaceBytes } from "./gemm";
+import { kcBlock, micro } from "./gemm";
 
 /** Row stride (elements) of V: a chunk of tiles plus room for the last group's four lanes. */
 @inline
@@ -27,29 +29,48 @@ function vStride(chunk: i32): i32 {
   return (chunk + 4 + 15) & ~15;
 }
 
-/** Row stride (elements) of M: the output channels rounded up to a vector. */
+/**
+ * Row stride (elements) of the forward's V and M: a chunk of tiles, room for the last group's four
+ * lanes and the micro-kernel's eight columns, and an odd number of 32-byte blocks, so that the
+ * rows a micro-kernel call reads do not all fall in the same few cache sets.
+ */
 @inline
-function mStride(cout: i32): i32 {
-  return (cout + 3) & ~3;
+export function tStride(chunk: i32): i32 {
+  return ((chunk + 4 + 7) & ~7) | 8;
+}
+
+/** The micro-kernel's rows: the output channels rounded up to 6. */
+@inline
+export function mRows(cout: i32): i32 {
+  return (cout + 5) / 6 * 6;
+}
+
+/** Bytes of the transformed filter winogradFilter writes for cout output, cin input channels. */
+export function winogradFilterBytes(cout: i32, cin: i32): i32 {
+  return (16 * mRows(cout) * cin) << 2;
 }
 
 /** Bytes of scratch one thread needs for winogradConv. */
 export function winogradScratchBytes(cin: i32, cout: i32, chunk: i32): i32 {
-  const v = 16 * cin * vStride(chunk);
-  const m = 16 * (chunk + 4) * mStride(cout);
-  return gemmWorkspaceBytes() + ((v + m) << 2) + 256 + 64 + 64;
+  const ld = tStride(chunk);
+  return ((16 * (cin + mRows(cout)) * ld) << 2) + 64 + 64;
 }
 
 /**
- * The transformed filter, ut[xi][k][m] = (G g G^T)[xi] for effective output channel m and input
- * channel k (row stride mo), with g = w[m][k] (w is o x c x 3 x 3), or, when `flip`, the filter of
- * the input gradient: output channels are the c input channels of w, input channels its o outputs,
- * g[ky][kx] = w[k][m][2 - ky][2 - kx].
+ * The transformed filter U[xi][m][k] = (G g G^T)[xi] for effective output channel m and input
+ * channel k, with g = w[m][k] (w is o x c x 3 x 3), or, when `flip`, the filter of the input
+ * gradient: output channels are the c input channels of w, input channels its o outputs,
+ * g[ky][kx] = w[k][m][2 - ky][2 - kx]. Each xi's U is written as the micro-kernel reads it: K
+ * blocks of kcBlock(ki) columns, each mRows(mo) / 6 slivers of 6 rows (rows past mo zero) by the
+ * block's columns, k-major (see packAAll in gemm.ts); winogradFilterBytes(mo, ki) bytes in all.
  */
 export function winogradFilter(w: usize, ut: usize, o: i32, c: i32, flip: i32): void {
   const mo = flip != 0 ? c : o;
   const ki = flip != 0 ? o : c;
-  const plane = <usize>(ki * mo) << 2;
+  const mp = mRows(mo);
+  const kb = kcBlock(ki);
+  const plane = <usize>(mp * ki) << 2;
+  memory.fill(ut, 0, 16 * plane);
   for (let m = 0; m < mo; m++) {
     for (let k = 0; k < ki; k++) {
       const src = w + (<usize>((flip != 0 ? k * c + m : m * c + k) * 9) << 2);
@@ -69,7 +90,10 @@ export function winogradFilter(w: usize, ut: usize, o: i32, c: i32, flip: i32): 
       const b0 = (g0 + g3 + g6) * 0.5, b1 = (g1 + g4 + g7) * 0.5, b2 = (g2 + g5 + g8) * 0.5;
       const c0 = (g0 - g3 + g6) * 0.5, c1 = (g1 - g4 + g7) * 0.5, c2 = (g2 - g5 + g8) * 0.5;
       const d0 = g6, d1 = g7, d2 = g8;
-      const dst = ut + (<usize>(k * mo + m) << 2);
+      // The packed position of (m, k): its K block, its sliver in the block, its place in it.
+      const pc = k / kb * kb;
+      const kc = min(kb, ki - pc);
+      const dst = ut + (<usize>(pc * mp + m / 6 * 6 * kc + (k - pc) * 6 + m % 6) << 2);
       // (G g) G^T: the same combination along each row.
       store<f32>(dst + 0 * plane, a0);
       store<f32>(dst + 1 * plane, (a0 + a1 + a2) * 0.5);
@@ -243,27 +267,30 @@ function inputTransform(
     const v0 = iy >= 0;
     const v3 = iy + 3 < h;
     const v2 = iy + 2 < h;
-    for (let g = 0; g < len; g += 4) {
-      const col0 = 2 * (tx + g) - 1;
-      const masked = col0 < 0 || col0 + 9 >= w;
-      const base = i32x4.add(i32x4.splat(col0), lanes);
-      const mA = i32x4.lt_u(base, wv);
-      const mB = i32x4.lt_u(i32x4.add(base, i32x4.splat(4)), wv);
-      const mA2 = i32x4.lt_u(i32x4.add(base, i32x4.splat(2)), wv);
-      const mB2 = i32x4.lt_u(i32x4.add(base, i32x4.splat(6)), wv);
-      // Rows iy .. iy + 3 (row iy + 1 is always inside), relative to the channel's plane.
-      const p1 = img + (<usize>((iy + 1) * w + col0) << 2);
-      const wb = <usize>w << 2;
-      let dst = v + (<usize>(t - t0 + g) << 2);
-      for (let c = 0; c < cin; c++) {
-        const q1 = p1 + <usize>c * planeBytes;
-        const s0 = v0 ? q1 - wb : zeros;
-        const s2 = v2 ? q1 + wb : zeros;
-        const s3 = v3 ? q1 + 2 * wb : zeros;
-        if (masked) transformGroup(s0, q1, s2, s3, mA, mB, mA2, mB2, true, dst, xiStep);
-        else transformGroup(s0, q1, s2, s3, mA, mB, mA2, mB2, false, dst, xiStep);
-        dst += cStep;
+    const wb = <usize>w << 2;
+    // Channel by channel, the groups of four tiles along the row: each (xi, channel) row of V is
+    // then written in order, and each channel's four input rows read in order.
+    let row = v + (<usize>(t - t0) << 2);
+    for (let c = 0; c < cin; c++) {
+      // Rows iy .. iy + 3 of the channel (row iy + 1 is always inside).
+      const q1 = img + <usize>c * planeBytes + (<usize>((iy + 1) * w) << 2);
+      for (let g = 0; g < len; g += 4) {
+        const col0 = 2 * (tx + g) - 1;
+        const p1 = q1 + (<usize>col0 << 2);
+        const s0 = v0 ? p1 - wb : zeros;
+        const s2 = v2 ? p1 + wb : zeros;
+        const s3 = v3 ? p1 + 2 * wb : zeros;
+        const dst = row + (<usize>g << 2);
+        if (col0 < 0 || col0 + 9 >= w) {
+          const base = i32x4.add(i32x4.splat(col0), lanes);
+          const mA = i32x4.lt_u(base, wv);
+          const mB = i32x4.lt_u(i32x4.add(base, i32x4.splat(4)), wv);
+          const mA2 = i32x4.lt_u(i32x4.add(base, i32x4.splat(2)), wv);
+          const mB2 = i32x4.lt_u(i32x4.add(base, i32x4.splat(6)), wv);
+          transformGroup(s0, p1, s2, s3, mA, mB, mA2, mB2, true, dst, xiStep);
+        } else transformGroup(s0, p1, s2, s3, wv, wv, wv, wv, false, dst, xiStep);
       }
+      row += cStep;
     }
     t += len;
   }
@@ -283,69 +310,15 @@ function store8(p: usize, lo: v128, hi: v128, count: i32): void {
   }
 }
 
-/** A^T m A for one tile's 16 values at m (xi planes `step` bytes apart), four channels a lane. */
-@inline
-function outTile(m: usize, step: usize, bias: v128, out: usize): void {
-  const m0 = v128.load(m);
-  const m1 = v128.load(m + step);
-  const m2 = v128.load(m + 2 * step);
-  const m3 = v128.load(m + 3 * step);
-  const m4 = v128.load(m + 4 * step);
-  const m5 = v128.load(m + 5 * step);
-  const m6 = v128.load(m + 6 * step);
-  const m7 = v128.load(m + 7 * step);
-  const m8 = v128.load(m + 8 * step);
-  const m9 = v128.load(m + 9 * step);
-  const m10 = v128.load(m + 10 * step);
-  const m11 = v128.load(m + 11 * step);
-  const m12 = v128.load(m + 12 * step);
-  const m13 = v128.load(m + 13 * step);
-  const m14 = v128.load(m + 14 * step);
-  const m15 = v128.load(m + 15 * step);
-  // m A per row: s0 = m0 + m1 + m2, s1 = m1 - m2 - m3.
-  const s00 = f32x4.add(f32x4.add(m0, m1), m2);
-  const s01 = f32x4.sub(f32x4.sub(m1, m2), m3);
-  const s10 = f32x4.add(f32x4.add(m4, m5), m6);
-  const s11 = f32x4.sub(f32x4.sub(m5, m6), m7);
-  const s20 = f32x4.add(f32x4.add(m8, m9), m10);
-  const s21 = f32x4.sub(f32x4.sub(m9, m10), m11);
-  const s30 = f32x4.add(f32x4.add(m12, m13), m14);
-  const s31 = f32x4.sub(f32x4.sub(m13, m14), m15);
-  // A^T down the columns, plus the bias.
-  v128.store(out, f32x4.add(f32x4.add(f32x4.add(s00, s10), s20), bias));
-  v128.store(out, f32x4.add(f32x4.add(f32x4.add(s01, s11), s21), bias), 16);
-  v128.store(out, f32x4.add(f32x4.sub(f32x4.sub(s10, s20), s30), bias), 32);
-  v128.store(out, f32x4.add(f32x4.sub(f32x4.sub(s11, s21), s31), bias), 48);
-}
-
 /**
- * Transposes in place the 4 x 4 block of lanes at offset `at` of the four 64-byte rows at q: lane
- * l of vector r becomes lane r of vector l (tiles by channels to channels by tiles).
- */
-@inline
-function transpose4(q: usize, at: usize): void {
-  const a = v128.load(q + at);
-  const b = v128.load(q + at, 64);
-  const c = v128.load(q + at, 128);
-  const d = v128.load(q + at, 192);
-  const t0 = v128.shuffle<f32>(a, b, 0, 4, 1, 5);
-  const t1 = v128.shuffle<f32>(c, d, 0, 4, 1, 5);
-  const t2 = v128.shuffle<f32>(a, b, 2, 6, 3, 7);
-  const t3 = v128.shuffle<f32>(c, d, 2, 6, 3, 7);
-  v128.store(q + at, v128.shuffle<f32>(t0, t1, 0, 1, 4, 5));
-  v128.store(q + at, v128.shuffle<f32>(t0, t1, 2, 3, 6, 7), 64);
-  v128.store(q + at, v128.shuffle<f32>(t2, t3, 0, 1, 4, 5), 128);
-  v128.store(q + at, v128.shuffle<f32>(t2, t3, 2, 3, 6, 7), 192);
-}
-
-/**
- * y[n][o] = A^T M A + bias for tiles [t0, t0 + count): M[xi][t - t0][o] with rows ldm long and
- * xi planes `rows` rows apart; `q` is 256 bytes of scratch.
+ * y[n][o] = A^T M A + bias for tiles [t0, t0 + count): M[xi][o][t - t0] with rows ldm long and xi
+ * planes `plane` bytes apart. Four tiles of one channel at a time (a lane each), along a row of
+ * tiles, their two output rows written as eight consecutive pixels each.
  */
 function outputTransform(
   mb: usize,
   ldm: i32,
-  rows: i32,
+  plane: usize,
   bias: usize,
   y: usize,
   cout: i32,
@@ -353,11 +326,9 @@ function outputTransform(
   w: i32,
   t0: i32,
   count: i32,
-  q: usize,
 ): void {
   const tw = (w + 1) >> 1;
   const tiles = tw * ((h + 1) >> 1);
-  const step = <usize>(rows * ldm) << 2;
   const hw = h * w;
   const wBytes = <usize>w << 2;
   const planeBytes = <usize>hw << 2;
@@ -371,39 +342,51 @@ function outputTransform(
     const tx = r - ty * tw;
     const len = min(tw - tx, end - t);
     const second = 2 * ty + 1 < h;
-    for (let g = 0; g < len; g += 4) {
-      const txg = tx + g;
-      const width = min(2 * min(4, len - g), w - 2 * txg);
-      const tl = t - t0 + g;
-      for (let o4 = 0; o4 < cout; o4 += 4) {
-        const oc = min(4, cout - o4);
-        const bv = bias != 0 ? v128.load(bias + (<usize>o4 << 2)) : f32x4.splat(0);
-        // Four tiles, each giving y00, y01, y10, y11 for four channels (64 bytes a tile).
-        const m = mb + (<usize>(tl * ldm + o4) << 2);
-        outTile(m, step, bv, q);
-        outTile(m + rowStep, step, bv, q + 64);
-        outTile(m + 2 * rowStep, step, bv, q + 128);
-        outTile(m + 3 * rowStep, step, bv, q + 192);
-        // Now q + 64 l holds, for channel o4 + l, y00, y01, y10, y11 of the four tiles.
-        transpose4(q, 0);
-        transpose4(q, 16);
-        transpose4(q, 32);
-        transpose4(q, 48);
-        let out = y + (<usize>(ni * cout + o4) * <usize>hw << 2) + (<usize>(2 * ty * w + 2 * txg) << 2);
-        let e = q;
-        for (let l = 0; l < oc; l++) {
-          const y00 = v128.load(e);
-          const y01 = v128.load(e, 16);
-          store8(out, v128.shuffle<f32>(y00, y01, 0, 4, 1, 5), v128.shuffle<f32>(y00, y01, 2, 6, 3, 7), width);
-          if (second) {
-            const y10 = v128.load(e, 32);
-            const y11 = v128.load(e, 48);
-            store8(out + wBytes, v128.shuffle<f32>(y10, y11, 0, 4, 1, 5), v128.shuffle<f32>(y10, y11, 2, 6, 3, 7), width);
-          }
-          out += planeBytes;
-          e += 64;
+    let row = mb + (<usize>(t - t0) << 2);
+    let img = y + (<usize>(ni * cout) * <usize>hw << 2) + (<usize>(2 * ty * w + 2 * tx) << 2);
+    for (let o = 0; o < cout; o++) {
+      const bv = bias != 0 ? v128.load32_splat(bias + (<usize>o << 2)) : f32x4.splat(0);
+      for (let g = 0; g < len; g += 4) {
+        const width = min(2 * min(4, len - g), w - 2 * (tx + g));
+        const m = row + (<usize>g << 2);
+        // m A per row of the 4x4 tile: s0 = m0 + m1 + m2, s1 = m1 - m2 - m3.
+        let m0 = v128.load(m);
+        let m1 = v128.load(m + plane);
+        let m2 = v128.load(m + 2 * plane);
+        let m3 = v128.load(m + 3 * plane);
+        const s00 = f32x4.add(f32x4.add(m0, m1), m2);
+        const s01 = f32x4.sub(f32x4.sub(m1, m2), m3);
+        m0 = v128.load(m + 4 * plane);
+        m1 = v128.load(m + 5 * plane);
+        m2 = v128.load(m + 6 * plane);
+        m3 = v128.load(m + 7 * plane);
+        const s10 = f32x4.add(f32x4.add(m0, m1), m2);
+        const s11 = f32x4.sub(f32x4.sub(m1, m2), m3);
+        m0 = v128.load(m + 8 * plane);
+        m1 = v128.load(m + 9 * plane);
+        m2 = v128.load(m + 10 * plane);
+        m3 = v128.load(m + 11 * plane);
+        const s20 = f32x4.add(f32x4.add(m0, m1), m2);
+        const s21 = f32x4.sub(f32x4.sub(m1, m2), m3);
+        m0 = v128.load(m + 12 * plane);
+        m1 = v128.load(m + 13 * plane);
+        m2 = v128.load(m + 14 * plane);
+        m3 = v128.load(m + 15 * plane);
+        const s30 = f32x4.add(f32x4.add(m0, m1), m2);
+        const s31 = f32x4.sub(f32x4.sub(m1, m2), m3);
+        // A^T down the columns, plus the bias: y00, y01 (output row 2 ty), y10, y11 (the next).
+        const y00 = f32x4.add(f32x4.add(f32x4.add(s00, s10), s20), bv);
+        const y01 = f32x4.add(f32x4.add(f32x4.add(s01, s11), s21), bv);
+        const out = img + (<usize>(2 * g) << 2);
+        store8(out, v128.shuffle<f32>(y00, y01, 0, 4, 1, 5), v128.shuffle<f32>(y00, y01, 2, 6, 3, 7), width);
+        if (second) {
+          const y10 = f32x4.add(f32x4.sub(f32x4.sub(s10, s20), s30), bv);
+          const y11 = f32x4.add(f32x4.sub(f32x4.sub(s11, s21), s31), bv);
+          store8(out + wBytes, v128.shuffle<f32>(y10, y11, 0, 4, 1, 5), v128.shuffle<f32>(y10, y11, 2, 6, 3, 7), width);
         }
       }
+      row += rowStep;
+      img += planeBytes;
     }
     t += len;
   }
@@ -411,10 +394,10 @@ function outputTransform(
 
 /**
  * A 3x3 stride-1 pad-1 convolution of tiles [begin, end) (t = (n, ty, tx), 2x2 outputs a tile) by
- * Winograd F(2x2, 3x3): x is the input (n x cin x h x w), ut the
- * transformed filter of winogradFilter (cin x cout per xi), y the output (n x cout x h x w), bias
- * 0 or cout values. Works through the range in chunks of `chunk` tiles; `scratch` is this
- * thread's, winogradScratchBytes(cin, cout, chunk) bytes.
+ * Winograd F(2x2, 3x3): x is the input (n x cin x h x w), ut the transformed filter of
+ * winogradFilter, y the output (n x cout x h x w), bias 0 or cout values. Works through the range
+ * in chunks of `chunk` tiles; `scratch` is this thread's, winogradScratchBytes(cin, cout, chunk)
+ * bytes.
  */
 export function winogradConv(
   x: usize,
@@ -430,29 +413,43 @@ export function winogradConv(
   end: i32,
   scratch: usize,
 ): void {
-  const work = scratch;
-  const ldv = vStride(chunk);
-  const ldm = mStride(cout);
-  const rows = chunk + 4;
-  const v = (work + <usize>gemmWorkspaceBytes() + 63) & ~63;
-  const mb = v + (<usize>(16 * cin * ldv) << 2);
-  const q = mb + (<usize>(16 * rows * ldm) << 2);
-  const zeros = q + 256;
+  const ld = tStride(chunk);
+  const mp = mRows(cout);
+  const ldBytes = <usize>ld << 2;
+  const v = (scratch + 63) & ~63;
+  const vPlane = <usize>(cin * ld) << 2;
+  const mb = v + 16 * vPlane;
+  const mPlane = <usize>(mp * ld) << 2;
+  const zeros = mb + 16 * mPlane;
   memory.fill(zeros, 0, 64);
-  const utStep = <usize>(cin * cout) << 2;
+  const uPlane = <usize>(mp * cin) << 2;
+  const kb = kcBlock(cin);
   for (let t = begin; t < end; t += chunk) {
     const count = min(chunk, end - t);
-    inputTransform(x, cin, h, w, t, count, v, ldv, zeros);
+    inputTransform(x, cin, h, w, t, count, v, ld, zeros);
+    // M[xi] = U[xi] V[xi], K block by K block, a column sliver of V against every row sliver of
+    // U (in cache) before the next; columns past count are computed and never read.
     for (let xi = 0; xi < 16; xi++) {
-      gemm(
-        0, count, 0, cout, cin,
-        v + (<usize>(xi * cin * ldv) << 2), 1, ldv,
-        0, ut + <usize>xi * utStep, cout, 1,
-        mb + (<usize>(xi * rows * ldm) << 2), ldm,
-        0, 0, 0, work,
-      );
+      const u = ut + <usize>xi * uPlane;
+      const vx = v + <usize>xi * vPlane;
+      const mx = mb + <usize>xi * mPlane;
+      for (let pc = 0; pc < cin; pc += kb) {
+        const kc = min(kb, cin - pc);
+        const ublock = u + (<usize>(pc * mp) << 2);
+        const acc = pc > 0;
+        for (let j = 0; j < count; j += 8) {
+          const bp = vx + <usize>pc * ldBytes + (<usize>j << 2);
+          let cp = mx + (<usize>j << 2);
+          let ap = ublock;
+          for (let ir = 0; ir < mp; ir += 6) {
+            micro(kc, ap, bp, cp, ldBytes, acc, ldBytes);
+            ap += <usize>(6 * kc) << 2;
+            cp += 6 * ldBytes;
+          }
+        }
+      }
     }
-    outputTransform(mb, ldm, rows, bias, y, cout, h, w, t, count, q);
+    outputTransform(mb, ld, mPlane, bias, y, cout, h, w, t, count);
   }
 }
 

@@ -1,0 +1,417 @@
+// deno-fmt-ignore-file (deno fmt would drop the AssemblyScript @inline decorators)
+// AssemblyScript: 3x3, stride-1, pad-1 convolution by Winograd's F(4x4, 3x3) (Lavin & Gray 2015,
+// interpolation points 0, 1, -1, 2, -2 and infinity): each 4x4 output tile costs 36 multiply-adds
+// per (output, input) channel pair instead of 144 (F(2x2, 3x3) of winograd.ts: 64 for the same
+// 16 outputs). With g a 3x3 filter and d the tile's 6x6 input window,
+//   U = G g G^T,  V = B^T d B,  Y = A^T (sum over input channels of U (.) V) A,
+// where
+//   B^T = [4 0 -5 0 1 0; 0 -4 -4 1 1 0; 0 4 -4 -1 1 0; 0 -2 -1 2 1 0; 0 2 -1 -2 1 0; 0 4 0 -5 0 1],
+//   G   = [1/4 0 0; -1/6 -1/6 -1/6; -1/6 1/6 -1/6; 1/24 1/12 1/6; 1/24 -1/12 1/6; 0 0 1],
+//   A^T = [1 1 1 1 1 0; 0 1 -1 2 -2 0; 0 1 1 4 4 0; 0 1 -1 8 -8 1].
+// The channel sums are 36 GEMMs, M[xi] (out channels x tiles) = U[xi] (out x in) V[xi] (in x
+// tiles), run as in winograd.ts: U packed once in the micro-kernel's 6-row slivers, V read where
+// the input transform wrote it. Tiles are numbered over the batch, t = (n, ty, tx), and a thread
+// works through its range in chunks so that V and M stay in cache.
+//
+// The input transform runs on four tiles of a row at once (a lane each). Each input channel's six
+// window rows of a row of tiles are first copied into a zero-padded staging buffer (one column of
+// padding on the left, zeros past the right edge), so the transform itself reads without masks:
+// five loads of a staged row give the four tiles' six window columns after a transpose.
+
+import { madd } from "./simd.ts";
+import { kcBlock, micro } from "./gemm";
+import { mRows, tStride } from "./winograd";
+
+// Vector constants, loaded from memory (see simd.ts on v128.const inside loops).
+const K4 = memory.data<f32>([
+  4, 4, 4, 4,
+  -4, -4, -4, -4,
+  -5, -5, -5, -5,
+  2, 2, 2, 2,
+  -2, -2, -2, -2,
+  8, 8, 8, 8,
+]);
+
+/** Floats of one staged row of a w-wide image: its (w + 3) / 4 tiles' windows and slack. */
+@inline
+function stagedRow(w: i32): i32 {
+  return 4 * ((w + 3) >> 2) + 16;
+}
+
+/** Bytes of the transformed filter winograd4Filter writes for cout output, cin input channels. */
+export function winograd4FilterBytes(cout: i32, cin: i32): i32 {
+  return (36 * mRows(cout) * cin) << 2;
+}
+
+/** Bytes of scratch one thread needs for winograd4Conv on w-wide images. */
+export function winograd4ScratchBytes(cin: i32, cout: i32, w: i32, chunk: i32): i32 {
+  const ld = tStride(chunk);
+  // V and M, the staging rows (six and a zero row), the transforms' 1 KiB, alignment.
+  return ((36 * (cin + mRows(cout)) * ld + 7 * stagedRow(w)) << 2) + 1024 + 64;
+}
+
+/** The rows of G g for one column (g0, g1, g2) of a filter, in f64. */
+@inline
+function gRow(g0: f64, g1: f64, g2: f64, r: i32): f64 {
+  if (r == 0) return g0 / 4;
+  if (r == 1) return -(g0 + g1 + g2) / 6;
+  if (r == 2) return -(g0 - g1 + g2) / 6;
+  if (r == 3) return g0 / 24 + g1 / 12 + g2 / 6;
+  if (r == 4) return g0 / 24 - g1 / 12 + g2 / 6;
+  return g2;
+}
+
+/** Tap g[ky][kx] of the 3x3 filter at src (flipped in space when `flip`), in f64. */
+@inline
+function tap(src: usize, ky: i32, kx: i32, flip: i32): f64 {
+  const i = flip != 0 ? 8 - (3 * ky + kx) : 3 * ky + kx;
+  return <f64>load<f32>(src + (<usize>i << 2));
+}
+
+/**
+ * The transformed filter U[xi][m][k] = (G g G^T)[xi] (xi = 6 row + column) for effective output
+ * channel m and input channel k, with g = w[m][k] (w is o x c x 3 x 3), or, when `flip`, the
+ * filter of the input gradient (output channels the c inputs of w, g[ky][kx] =
+ * w[k][m][2 - ky][2 - kx]); each xi's U packed as winogradFilter packs it (winograd.ts).
+ */
+export function winograd4Filter(w: usize, ut: usize, o: i32, c: i32, flip: i32): void {
+  const mo = flip != 0 ? c : o;
+  const ki = flip != 0 ? o : c;
+  const mp = mRows(mo);
+  const kb = kcBlock(ki);
+  const plane = <usize>(mp * ki) << 2;
+  memory.fill(ut, 0, 36 * plane);
+  for (let m = 0; m < mo; m++) {
+    for (let k = 0; k < ki; k++) {
+      const src = w + (<usize>((flip != 0 ? k * c + m : m * c + k) * 9) << 2);
+      const pc = k / kb * kb;
+      const kc = min(kb, ki - pc);
+      const dst = ut + (<usize>(pc * mp + m / 6 * 6 * kc + (k - pc) * 6 + m % 6) << 2);
+      for (let r = 0; r < 6; r++) {
+        // Row r of G g: G's row r applied down each of the filter's three columns.
+        const gg0 = gRow(tap(src, 0, 0, flip), tap(src, 1, 0, flip), tap(src, 2, 0, flip), r);
+        const gg1 = gRow(tap(src, 0, 1, flip), tap(src, 1, 1, flip), tap(src, 2, 1, flip), r);
+        const gg2 = gRow(tap(src, 0, 2, flip), tap(src, 1, 2, flip), tap(src, 2, 2, flip), r);
+        for (let q = 0; q < 6; q++) {
+          store<f32>(dst + <usize>(r * 6 + q) * plane, <f32>gRow(gg0, gg1, gg2, q));
+        }
+      }
+    }
+  }
+}
+
+/**
+ * V[xi][c][t] for one input channel c and the four tiles whose staged windows start at s (six
+ * staged rows `sw` bytes apart, the first at s): the 36 results go to dst, `step` bytes apart;
+ * `e` is 576 bytes of scratch.
+ */
+@inline
+function inputTile(s: usize, sw: usize, e: usize, dst: usize, step: usize): void {
+  const c4 = v128.load(K4);
+  const cm4 = v128.load(K4, 16);
+  const cm5 = v128.load(K4, 32);
+  const c2 = v128.load(K4, 48);
+  const cm2 = v128.load(K4, 64);
+  // Along each window row: the six columns of four tiles (lanes), then B^T applied along it.
+  let p = s;
+  let q = e;
+  for (let i = 0; i < 6; i++) {
+    const v0 = v128.load(p);
+    const v1 = v128.load(p, 16);
+    const v2 = v128.load(p, 32);
+    const v3 = v128.load(p, 48);
+    const v4 = v128.load(p, 64);
+    const t0 = v128.shuffle<f32>(v0, v1, 0, 4, 1, 5);
+    const t1 = v128.shuffle<f32>(v2, v3, 0, 4, 1, 5);
+    const t2 = v128.shuffle<f32>(v0, v1, 2, 6, 3, 7);
+    const t3 = v128.shuffle<f32>(v2, v3, 2, 6, 3, 7);
+    const u0 = v128.shuffle<f32>(v1, v2, 0, 4, 1, 5);
+    const u1 = v128.shuffle<f32>(v3, v4, 0, 4, 1, 5);
+    const d0 = v128.shuffle<f32>(t0, t1, 0, 1, 4, 5);
+    const d1 = v128.shuffle<f32>(t0, t1, 2, 3, 6, 7);
+    const d2 = v128.shuffle<f32>(t2, t3, 0, 1, 4, 5);
+    const d3 = v128.shuffle<f32>(t2, t3, 2, 3, 6, 7);
+    const d4 = v128.shuffle<f32>(u0, u1, 0, 1, 4, 5);
+    const d5 = v128.shuffle<f32>(u0, u1, 2, 3, 6, 7);
+    const d42 = f32x4.sub(d4, d2);
+    const d31 = f32x4.sub(d3, d1);
+    v128.store(q, madd(c4, d0, madd(cm5, d2, d4)));
+    v128.store(q, madd(cm4, f32x4.add(d1, d2), f32x4.add(d3, d4)), 16);
+    v128.store(q, madd(c4, f32x4.sub(d1, d2), f32x4.sub(d4, d3)), 32);
+    v128.store(q, madd(c2, d31, d42), 48);
+    v128.store(q, madd(cm2, d31, d42), 64);
+    v128.store(q, madd(c4, d1, madd(cm5, d3, d5)), 80);
+    p += sw;
+    q += 96;
+  }
+  // Down each column k of the row results: B^T again, result r to xi = 6 r + k.
+  q = e;
+  let o = dst;
+  for (let k = 0; k < 6; k++) {
+    const d0 = v128.load(q);
+    const d1 = v128.load(q, 96);
+    const d2 = v128.load(q, 192);
+    const d3 = v128.load(q, 288);
+    const d4 = v128.load(q, 384);
+    const d5 = v128.load(q, 480);
+    const d42 = f32x4.sub(d4, d2);
+    const d31 = f32x4.sub(d3, d1);
+    v128.store(o, madd(c4, d0, madd(cm5, d2, d4)));
+    v128.store(o + 6 * step, madd(cm4, f32x4.add(d1, d2), f32x4.add(d3, d4)));
+    v128.store(o + 12 * step, madd(c4, f32x4.sub(d1, d2), f32x4.sub(d4, d3)));
+    v128.store(o + 18 * step, madd(c2, d31, d42));
+    v128.store(o + 24 * step, madd(cm2, d31, d42));
+    v128.store(o + 30 * step, madd(c4, d1, madd(cm5, d3, d5)));
+    q += 16;
+    o += step;
+  }
+}
+
+/**
+ * V[xi][c][t - t0] = (B^T d B)[xi] for tiles t in [t0, t0 + count) and every input channel c, d
+ * the tile's 6x6 input window (zero outside the image); rows of V are `ldv` long. Groups of four
+ * tiles run over a row of tiles; the lanes past its end land in V slots that the next row
+ * rewrites, or in the slack at the end of V's rows. `stage` holds seven staged rows (the last all
+ * zero), `e` 576 bytes.
+ */
+function inputTransform(
+  x: usize,
+  cin: i32,
+  h: i32,
+  w: i32,
+  t0: i32,
+  count: i32,
+  v: usize,
+  ldv: i32,
+  stage: usize,
+  e: usize,
+): void {
+  const tw = (w + 3) >> 2;
+  const tiles = tw * ((h + 3) >> 2);
+  const planeBytes = <usize>(h * w) << 2;
+  const xiStep = <usize>(cin * ldv) << 2;
+  const cStep = <usize>ldv << 2;
+  const sw = <usize>stagedRow(w) << 2;
+  const rowBytes = <usize>w << 2;
+  const end = t0 + count;
+  let t = t0;
+  while (t < end) {
+    const ni = t / tiles;
+    const r = t - ni * tiles;
+    const ty = r / tw;
+    const tx = r - ty * tw;
+    const len = min(tw - tx, end - t);
+    const img = x + <usize>(ni * cin) * planeBytes;
+    const iy = 4 * ty - 1;
+    let row = v + (<usize>(t - t0) << 2);
+    for (let c = 0; c < cin; c++) {
+      // Stage the six window rows iy .. iy + 5 (rows outside the image stay zero: the staged
+      // rows of an image's edge are rewritten below from the zero row).
+      const plane = img + <usize>c * planeBytes;
+      for (let i = 0; i < 6; i++) {
+        const y = iy + i;
+        const dst = stage + <usize>i * sw + 4;
+        if (<u32>y < <u32>h) memory.copy(dst, plane + <usize>y * rowBytes, rowBytes);
+        else memory.copy(dst, stage + 6 * sw + 4, rowBytes);
+      }
+      for (let g = 0; g < len; g += 4) {
+        inputTile(stage + (<usize>(4 * (tx + g)) << 2), sw, e, row + (<usize>g << 2), xiStep);
+      }
+      row += cStep;
+    }
+    t += len;
+  }
+}
+
+/** Stores the first `count` (1..16) of the sixteen values a, b, c, d at p (`tmp`: 64 bytes). */
+@inline
+function store16(p: usize, a: v128, b: v128, c: v128, d: v128, count: i32, tmp: usize): void {
+  if (count >= 16) {
+    v128.store(p, a);
+    v128.store(p, b, 16);
+    v128.store(p, c, 32);
+    v128.store(p, d, 48);
+    return;
+  }
+  v128.store(tmp, a);
+  v128.store(tmp, b, 16);
+  v128.store(tmp, c, 32);
+  v128.store(tmp, d, 48);
+  memory.copy(p, tmp, <usize>count << 2);
+}
+
+/**
+ * y[n][o] = A^T M A + bias for tiles [t0, t0 + count): M[xi][o][t - t0] with rows ldm long and xi
+ * planes `plane` bytes apart. Four tiles of one channel at a time (a lane each), along a row of
+ * tiles, each of their four output rows written as sixteen consecutive pixels; `e` is 1 KiB.
+ */
+function outputTransform(
+  mb: usize,
+  ldm: i32,
+  plane: usize,
+  bias: usize,
+  y: usize,
+  cout: i32,
+  h: i32,
+  w: i32,
+  t0: i32,
+  count: i32,
+  e: usize,
+): void {
+  const tw = (w + 3) >> 2;
+  const tiles = tw * ((h + 3) >> 2);
+  const hw = h * w;
+  const wBytes = <usize>w << 2;
+  const planeBytes = <usize>hw << 2;
+  const rowStep = <usize>ldm << 2;
+  const c2 = v128.load(K4, 48);
+  const c4 = v128.load(K4);
+  const c8 = v128.load(K4, 80);
+  const end = t0 + count;
+  let t = t0;
+  while (t < end) {
+    const ni = t / tiles;
+    const r = t - ni * tiles;
+    const ty = r / tw;
+    const tx = r - ty * tw;
+    const len = min(tw - tx, end - t);
+    const rows = min(4, h - 4 * ty);
+    let row = mb + (<usize>(t - t0) << 2);
+    let img = y + (<usize>(ni * cout) * <usize>hw << 2) + (<usize>(4 * ty * w + 4 * tx) << 2);
+    for (let o = 0; o < cout; o++) {
+      const bv = bias != 0 ? v128.load32_splat(bias + (<usize>o << 2)) : f32x4.splat(0);
+      for (let g = 0; g < len; g += 4) {
+        const width = min(4 * min(4, len - g), w - 4 * (tx + g));
+        // Along each row of the 6x6 M: A^T, four results (s0..s3) a row, into e.
+        let m = row + (<usize>g << 2);
+        let q = e;
+        for (let i = 0; i < 6; i++) {
+          const m0 = v128.load(m);
+          const m1 = v128.load(m + plane);
+          const m2 = v128.load(m + 2 * plane);
+          const m3 = v128.load(m + 3 * plane);
+          const m4 = v128.load(m + 4 * plane);
+          const m5 = v128.load(m + 5 * plane);
+          const a = f32x4.add(m1, m2);
+          const b = f32x4.sub(m1, m2);
+          const c = f32x4.add(m3, m4);
+          const d = f32x4.sub(m3, m4);
+          v128.store(q, f32x4.add(f32x4.add(m0, a), c));
+          v128.store(q, madd(c2, d, b), 16);
+          v128.store(q, madd(c4, c, a), 32);
+          v128.store(q, f32x4.add(madd(c8, d, b), m5), 48);
+          m += 6 * plane;
+          q += 64;
+        }
+        // Down the columns: output rows 0..3 of column j of the four tiles, plus the bias, at
+        // yv + 16 (4 row + j).
+        const yv = e + 384;
+        for (let j = 0; j < 4; j++) {
+          const q0 = e + (<usize>j << 4);
+          const m0 = v128.load(q0);
+          const m1 = v128.load(q0, 64);
+          const m2 = v128.load(q0, 128);
+          const m3 = v128.load(q0, 192);
+          const m4 = v128.load(q0, 256);
+          const m5 = v128.load(q0, 320);
+          const a = f32x4.add(m1, m2);
+          const b = f32x4.sub(m1, m2);
+          const c = f32x4.add(m3, m4);
+          const d = f32x4.sub(m3, m4);
+          const yj = yv + (<usize>j << 4);
+          v128.store(yj, f32x4.add(f32x4.add(f32x4.add(m0, a), c), bv));
+          v128.store(yj, f32x4.add(madd(c2, d, b), bv), 64);
+          v128.store(yj, f32x4.add(madd(c4, c, a), bv), 128);
+          v128.store(yj, f32x4.add(f32x4.add(madd(c8, d, b), m5), bv), 192);
+        }
+        // Each output row: the four tiles' four pixels, transposed from columns to tiles.
+        let out = img + (<usize>(4 * g) << 2);
+        for (let rr = 0; rr < rows; rr++) {
+          const yr = yv + (<usize>rr << 6);
+          const a = v128.load(yr);
+          const b = v128.load(yr, 16);
+          const c = v128.load(yr, 32);
+          const d = v128.load(yr, 48);
+          const t0v = v128.shuffle<f32>(a, b, 0, 4, 1, 5);
+          const t1v = v128.shuffle<f32>(c, d, 0, 4, 1, 5);
+          const t2v = v128.shuffle<f32>(a, b, 2, 6, 3, 7);
+          const t3v = v128.shuffle<f32>(c, d, 2, 6, 3, 7);
+          store16(
+            out,
+            v128.shuffle<f32>(t0v, t1v, 0, 1, 4, 5),
+            v128.shuffle<f32>(t0v, t1v, 2, 3, 6, 7),
+            v128.shuffle<f32>(t2v, t3v, 0, 1, 4, 5),
+            v128.shuffle<f32>(t2v, t3v, 2, 3, 6, 7),
+            width,
+            e + 640,
+          );
+          out += wBytes;
+        }
+      }
+      row += rowStep;
+      img += planeBytes;
+    }
+    t += len;
+  }
+}
+
+/**
+ * A 3x3 stride-1 pad-1 convolution of tiles [begin, end) (t = (n, ty, tx), 4x4 outputs a tile) by
+ * Winograd F(4x4, 3x3): x is the input (n x cin x h x w), ut the transformed filter of
+ * winograd4Filter, y the output (n x cout x h x w), bias 0 or cout values. Works through the range
+ * in chunks of `chunk` tiles; `scratch` is this thread's, winograd4ScratchBytes(cin, cout, w,
+ * chunk) bytes.
+ */
+export function winograd4Conv(
+  x: usize,
+  ut: usize,
+  bias: usize,
+  y: usize,
+  cin: i32,
+  cout: i32,
+  h: i32,
+  w: i32,
+  chunk: i32,
+  begin: i32,
+  end: i32,
+  scratch: usize,
+): void {
+  const ld = tStride(chunk);
+  const mp = mRows(cout);
+  const ldBytes = <usize>ld << 2;
+  const v = (scratch + 63) & ~63;
+  const vPlane = <usize>(cin * ld) << 2;
+  const mb = v + 36 * vPlane;
+  const mPlane = <usize>(mp * ld) << 2;
+  const stage = mb + 36 * mPlane;
+  const stageBytes = <usize>(7 * stagedRow(w)) << 2;
+  const e = stage + stageBytes;
+  memory.fill(stage, 0, stageBytes);
+  const uPlane = <usize>(mp * cin) << 2;
+  const kb = kcBlock(cin);
+  for (let t = begin; t < end; t += chunk) {
+    const count = min(chunk, end - t);
+    inputTransform(x, cin, h, w, t, count, v, ld, stage, e);
+    for (let xi = 0; xi < 36; xi++) {
+      const u = ut + <usize>xi * uPlane;
+      const vx = v + <usize>xi * vPlane;
+      const mx = mb + <usize>xi * mPlane;
+      for (let pc = 0; pc < cin; pc += kb) {
+        const kc = min(kb, cin - pc);
+        const ublock = u + (<usize>(pc * mp) << 2);
+        const acc = pc > 0;
+        for (let j = 0; j < count; j += 8) {
+          const bp = vx + <usize>pc * ldBytes + (<usize>j << 2);
+          let cp = mx + (<usize>j << 2);
+          let ap = ublock;
+          for (let ir = 0; ir < mp; ir += 6) {
+            micro(kc, ap, bp, cp, ldBytes, acc, ldBytes);
+            ap += <usize>(6 * kc) << 2;
+            cp += 6 * ldBytes;
+          }
+        }
+      }
+    }
+    outputTransform(mb, ld, mPlane, bias, y, cout, h, w, t, count, e);
+  }
+}
