@@ -447,6 +447,17 @@ kernelTest("wasm groupNorm forward and backward match the reference", async () =
   }
 });
 
+kernelTest("wasm groupNorm: a large mean beside a small spread keeps its variance", async () => {
+  // The statistics come from one pass (sum and sum of squares in double precision): values of
+  // mean 40 and spread 0.01 (mean^2 / variance about 5e7) still normalise as the reference does.
+  const g = { n: 2, c: 16, hw: 784, groups: 8, eps: 1e-6 };
+  const x = values(g.n * g.c * g.hw, 39.99, 40.01);
+  const [xw, xr] = both(x), [gw, gr] = both(values(g.c, 0.5, 1.5)), [bw, br] = both(values(g.c));
+  const fw = wasm.groupNorm(xw, gw, bw, g), fr = ref.groupNorm(xr, gr, br, g);
+  await same(fw.rstd, fr.rstd, "rstd");
+  await same(fw.y, fr.y, "y");
+});
+
 kernelTest(
   "wasm groupNorm fused with SiLU, forward and backward, matches the reference",
   async () => {

@@ -2,7 +2,7 @@
 // AssemblyScript: group normalisation and softmax, forward and backward. Each kernel takes the
 // range [begin, end) of independent rows it computes ((batch, group) pairs, or softmax rows).
 
-import { hsum, hsum64, K_ONE, kc, storePartial, vexp } from "./simd.ts";
+import { hsum, hsum64, K_ONE, kc, madd, storePartial, vexp } from "./simd.ts";
 
 /** silu(z) = z / (1 + e^-z) per lane (vexp clamps its input, so no lane overflows). */
 
@@ -20,39 +20,33 @@ function vsiluGrad(z: v128): v128 {
   return f32x4.mul(s, f32x4.add(one, f32x4.mul(z, f32x4.sub(one, s))));
 }
 
-/** Sum of x[0..len) in double precision. */
-function sum64(x: usize, len: i32): f64 {
-  let a0 = f64x2.splat(0);
-  let a1 = f64x2.splat(0);
-  let i = 0;
-  for (; i + 4 <= len; i += 4) {
-    const v = v128.load(x + (<usize>i << 2));
-    a0 = f64x2.add(a0, f64x2.promote_low_f32x4(v));
-    a1 = f64x2.add(a1, f64x2.promote_low_f32x4(v128.shuffle<f32>(v, v, 2, 3, 0, 1)));
-  }
-  let s = hsum64(f64x2.add(a0, a1));
-  for (; i < len; i++) s += f64(load<f32>(x + (<usize>i << 2)));
-  return s;
-}
+/** The sum of squares of the last sumAndSquares64 call (a function returns one value). */
+let squares: f64 = 0;
 
-/** Sum of (x - mu)^2 over x[0..len) in double precision. */
-function sumSq64(x: usize, len: i32, mu: f64): f64 {
-  const m = f64x2.splat(mu);
+/** Sum of x[0..len) in double precision; the sum of their squares is left in `squares`. */
+function sumAndSquares64(x: usize, len: i32): f64 {
   let a0 = f64x2.splat(0);
   let a1 = f64x2.splat(0);
+  let q0 = f64x2.splat(0);
+  let q1 = f64x2.splat(0);
   let i = 0;
   for (; i + 4 <= len; i += 4) {
     const v = v128.load(x + (<usize>i << 2));
-    const lo = f64x2.sub(f64x2.promote_low_f32x4(v), m);
-    const hi = f64x2.sub(f64x2.promote_low_f32x4(v128.shuffle<f32>(v, v, 2, 3, 0, 1)), m);
-    a0 = f64x2.add(a0, f64x2.mul(lo, lo));
-    a1 = f64x2.add(a1, f64x2.mul(hi, hi));
+    const lo = f64x2.promote_low_f32x4(v);
+    const hi = f64x2.promote_low_f32x4(v128.shuffle<f32>(v, v, 2, 3, 0, 1));
+    a0 = f64x2.add(a0, lo);
+    a1 = f64x2.add(a1, hi);
+    q0 = f64x2.add(q0, f64x2.mul(lo, lo));
+    q1 = f64x2.add(q1, f64x2.mul(hi, hi));
   }
   let s = hsum64(f64x2.add(a0, a1));
+  let q = hsum64(f64x2.add(q0, q1));
   for (; i < len; i++) {
-    const d = f64(load<f32>(x + (<usize>i << 2))) - mu;
-    s += d * d;
+    const e = f64(load<f32>(x + (<usize>i << 2)));
+    s += e;
+    q += e * e;
   }
+  squares = q;
   return s;
 }
 
@@ -86,57 +80,59 @@ export function groupNorm(
     const base = <usize>((ni * c + gi * cpg) * hw) << 2;
     // The shift of channel ch of this sample is load<f32>(sp + ch << 2).
     const sp = shift + (<usize>(ni * c) << 2);
-    let mu: f64;
-    let r: f64;
+    // One pass: the sum and the sum of squares in double precision, var = E[x^2] - mean^2 (f64
+    // keeps the cancellation harmless for float data; a second pass cost a read of every row).
+    let s: f64 = 0;
+    let q: f64 = 0;
     if (shift) {
-      let s: f64 = 0;
+      // Per channel, x + t: sum + hw t, squares + 2 t sum + hw t^2.
       for (let cc = 0; cc < cpg; cc++) {
-        const ch = gi * cpg + cc;
-        const o = base + (<usize>(cc * hw) << 2);
-        s += sum64(x + o, hw) + f64(hw) * f64(load<f32>(sp + (<usize>ch << 2)));
+        const t = f64(load<f32>(sp + (<usize>(gi * cpg + cc) << 2)));
+        const sc = sumAndSquares64(x + base + (<usize>(cc * hw) << 2), hw);
+        s += sc + f64(hw) * t;
+        q += squares + 2 * t * sc + f64(hw) * t * t;
       }
-      mu = s / f64(size);
-      let v: f64 = 0;
-      for (let cc = 0; cc < cpg; cc++) {
-        const ch = gi * cpg + cc;
-        const o = base + (<usize>(cc * hw) << 2);
-        v += sumSq64(x + o, hw, mu - f64(load<f32>(sp + (<usize>ch << 2))));
-      }
-      r = 1.0 / Math.sqrt(v / f64(size) + eps);
     } else {
-      mu = sum64(x + base, size) / f64(size);
-      r = 1.0 / Math.sqrt(sumSq64(x + base, size, mu) / f64(size) + eps);
+      s = sumAndSquares64(x + base, size);
+      q = squares;
     }
+    const mu = s / f64(size);
+    const r = 1.0 / Math.sqrt(max(q / f64(size) - mu * mu, 0) + eps);
     store<f32>(mean + (<usize>row << 2), f32(mu));
     store<f32>(rstd + (<usize>row << 2), f32(r));
     for (let cc = 0; cc < cpg; cc++) {
       const ch = gi * cpg + cc;
       const sc = f64(load<f32>(gamma + (<usize>ch << 2))) * r;
-      // (x + shift - mu) * sc + beta = x * sc + (beta - (mu - shift) * sc).
+      // (x + shift - mu) * sc + beta = (x - mc) * sc + beta with mc = mu - shift: the difference
+      // first, against mc split into a float and its float remainder, so that it stays exact
+      // where x is close to mc (x * sc - mc * sc cancels in float; so does x - float(mc) * sc,
+      // by mc's rounding, when the mean is large beside the spread).
       const mc = shift ? mu - f64(load<f32>(sp + (<usize>ch << 2))) : mu;
-      const sh = f64(load<f32>(beta + (<usize>ch << 2))) - mc * sc;
+      const mHi = f32(mc);
       const vs = f32x4.splat(f32(sc));
-      const vt = f32x4.splat(f32(sh));
+      const vm = f32x4.splat(mHi);
+      const vl = f32x4.splat(f32(mc - f64(mHi)));
+      const vt = v128.load32_splat(beta + (<usize>ch << 2));
       const o = base + (<usize>(cc * hw) << 2);
       let i = 0;
       if (silu) {
         for (; i + 4 <= hw; i += 4) {
           const off = o + (<usize>i << 2);
-          v128.store(y + off, vsilu(f32x4.add(f32x4.mul(v128.load(x + off), vs), vt)));
+          v128.store(y + off, vsilu(madd(f32x4.sub(f32x4.sub(v128.load(x + off), vm), vl), vs, vt)));
         }
         if (i < hw) {
           const off = o + (<usize>i << 2);
-          storePartial(y + off, vsilu(f32x4.add(f32x4.mul(v128.load(x + off), vs), vt)), hw - i);
+          storePartial(y + off, vsilu(madd(f32x4.sub(f32x4.sub(v128.load(x + off), vm), vl), vs, vt)), hw - i);
         }
         continue;
       }
       for (; i + 4 <= hw; i += 4) {
         const off = o + (<usize>i << 2);
-        v128.store(y + off, f32x4.add(f32x4.mul(v128.load(x + off), vs), vt));
+        v128.store(y + off, madd(f32x4.sub(f32x4.sub(v128.load(x + off), vm), vl), vs, vt));
       }
       if (i < hw) {
         const off = o + (<usize>i << 2);
-        storePartial(y + off, f32x4.add(f32x4.mul(v128.load(x + off), vs), vt), hw - i);
+        storePartial(y + off, madd(f32x4.sub(f32x4.sub(v128.load(x + off), vm), vl), vs, vt), hw - i);
       }
     }
   }

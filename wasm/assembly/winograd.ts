@@ -45,6 +45,61 @@ export function mRows(cout: i32): i32 {
   return (cout + 5) / 6 * 6;
 }
 
+/**
+ * The byte offset of U(m, k) in a transformed filter plane packed as the micro-kernel reads it:
+ * K blocks of kb columns (block pc at pc * mp), each mp / 6 slivers of 6 rows by the block's kc
+ * columns, k-major (the layout of packAAll in gemm.ts); ki input channels, mp rows.
+ */
+@inline
+export function packedOffset(m: i32, k: i32, mp: i32, ki: i32, kb: i32): usize {
+  const pc = k / kb * kb;
+  const kc = min(kb, ki - pc);
+  return <usize>(pc * mp + m / 6 * 6 * kc + (k - pc) * 6 + m % 6) << 2;
+}
+
+/**
+ * M[xi] = U[xi] V[xi] for `planes` transformed positions xi: U packed (packedOffset; planes
+ * mp x cin), V cin rows by the chunk's tiles, M mp rows, both with rows `ld` floats long; count
+ * tiles. K block by K block, a column sliver of V against every row sliver of U (in cache) before
+ * the next; columns past count (up to the next multiple of 8) are computed and never read.
+ */
+export function transformedProducts(
+  planes: i32,
+  ut: usize,
+  v: usize,
+  mb: usize,
+  cin: i32,
+  mp: i32,
+  ld: i32,
+  count: i32,
+): void {
+  const ldBytes = <usize>ld << 2;
+  const uPlane = <usize>(mp * cin) << 2;
+  const vPlane = <usize>cin * ldBytes;
+  const mPlane = <usize>mp * ldBytes;
+  const kb = kcBlock(cin);
+  for (let xi = 0; xi < planes; xi++) {
+    const u = ut + <usize>xi * uPlane;
+    const vx = v + <usize>xi * vPlane;
+    const mx = mb + <usize>xi * mPlane;
+    for (let pc = 0; pc < cin; pc += kb) {
+      const kc = min(kb, cin - pc);
+      const ublock = u + (<usize>(pc * mp) << 2);
+      const acc = pc > 0;
+      for (let j = 0; j < count; j += 8) {
+        const bp = vx + <usize>pc * ldBytes + (<usize>j << 2);
+        let cp = mx + (<usize>j << 2);
+        let ap = ublock;
+        for (let ir = 0; ir < mp; ir += 6) {
+          micro(kc, ap, bp, cp, ldBytes, acc, ldBytes);
+          ap += <usize>(6 * kc) << 2;
+          cp += 6 * ldBytes;
+        }
+      }
+    }
+  }
+}
+
 /** Bytes of the transformed filter winogradFilter writes for cout output, cin input channels. */
 export function winogradFilterBytes(cout: i32, cin: i32): i32 {
   return (16 * mRows(cout) * cin) << 2;
@@ -62,7 +117,7 @@ export function winogradScratchBytes(cin: i32, cout: i32, chunk: i32): i32 {
  * gradient: output channels are the c input channels of w, input channels its o outputs,
  * g[ky][kx] = w[k][m][2 - ky][2 - kx]. Each xi's U is written as the micro-kernel reads it: K
  * blocks of kcBlock(ki) columns, each mRows(mo) / 6 slivers of 6 rows (rows past mo zero) by the
- * block's columns, k-major (see packAAll in gemm.ts); winogradFilterBytes(mo, ki) bytes in all.
+ * block's columns (packedOffset); winogradFilterBytes(mo, ki) bytes in all.
  */
 export function winogradFilter(w: usize, ut: usize, o: i32, c: i32, flip: i32): void {
   const mo = flip != 0 ? c : o;
@@ -90,10 +145,7 @@ export function winogradFilter(w: usize, ut: usize, o: i32, c: i32, flip: i32): 
       const b0 = (g0 + g3 + g6) * 0.5, b1 = (g1 + g4 + g7) * 0.5, b2 = (g2 + g5 + g8) * 0.5;
       const c0 = (g0 - g3 + g6) * 0.5, c1 = (g1 - g4 + g7) * 0.5, c2 = (g2 - g5 + g8) * 0.5;
       const d0 = g6, d1 = g7, d2 = g8;
-      // The packed position of (m, k): its K block, its sliver in the block, its place in it.
-      const pc = k / kb * kb;
-      const kc = min(kb, ki - pc);
-      const dst = ut + (<usize>(pc * mp + m / 6 * 6 * kc + (k - pc) * 6 + m % 6) << 2);
+      const dst = ut + packedOffset(m, k, mp, ki, kb);
       // (G g) G^T: the same combination along each row.
       store<f32>(dst + 0 * plane, a0);
       store<f32>(dst + 1 * plane, (a0 + a1 + a2) * 0.5);
@@ -415,40 +467,16 @@ export function winogradConv(
 ): void {
   const ld = tStride(chunk);
   const mp = mRows(cout);
-  const ldBytes = <usize>ld << 2;
   const v = (scratch + 63) & ~63;
   const vPlane = <usize>(cin * ld) << 2;
   const mb = v + 16 * vPlane;
   const mPlane = <usize>(mp * ld) << 2;
   const zeros = mb + 16 * mPlane;
   memory.fill(zeros, 0, 64);
-  const uPlane = <usize>(mp * cin) << 2;
-  const kb = kcBlock(cin);
   for (let t = begin; t < end; t += chunk) {
     const count = min(chunk, end - t);
     inputTransform(x, cin, h, w, t, count, v, ld, zeros);
-    // M[xi] = U[xi] V[xi], K block by K block, a column sliver of V against every row sliver of
-    // U (in cache) before the next; columns past count are computed and never read.
-    for (let xi = 0; xi < 16; xi++) {
-      const u = ut + <usize>xi * uPlane;
-      const vx = v + <usize>xi * vPlane;
-      const mx = mb + <usize>xi * mPlane;
-      for (let pc = 0; pc < cin; pc += kb) {
-        const kc = min(kb, cin - pc);
-        const ublock = u + (<usize>(pc * mp) << 2);
-        const acc = pc > 0;
-        for (let j = 0; j < count; j += 8) {
-          const bp = vx + <usize>pc * ldBytes + (<usize>j << 2);
-          let cp = mx + (<usize>j << 2);
-          let ap = ublock;
-          for (let ir = 0; ir < mp; ir += 6) {
-            micro(kc, ap, bp, cp, ldBytes, acc, ldBytes);
-            ap += <usize>(6 * kc) << 2;
-            cp += 6 * ldBytes;
-          }
-        }
-      }
-    }
+    transformedProducts(16, ut, v, mb, cin, mp, ld, count);
     outputTransform(mb, ld, mPlane, bias, y, cout, h, w, t, count);
   }
 }

@@ -19,8 +19,8 @@
 // five loads of a staged row give the four tiles' six window columns after a transpose.
 
 import { madd } from "./simd.ts";
-import { kcBlock, micro } from "./gemm";
-import { mRows, tStride } from "./winograd";
+import { kcBlock } from "./gemm";
+import { mRows, packedOffset, tStride, transformedProducts } from "./winograd";
 
 // Vector constants, loaded from memory (see simd.ts on v128.const inside loops).
 const K4 = memory.data<f32>([
@@ -84,9 +84,7 @@ export function winograd4Filter(w: usize, ut: usize, o: i32, c: i32, flip: i32):
   for (let m = 0; m < mo; m++) {
     for (let k = 0; k < ki; k++) {
       const src = w + (<usize>((flip != 0 ? k * c + m : m * c + k) * 9) << 2);
-      const pc = k / kb * kb;
-      const kc = min(kb, ki - pc);
-      const dst = ut + (<usize>(pc * mp + m / 6 * 6 * kc + (k - pc) * 6 + m % 6) << 2);
+      const dst = ut + packedOffset(m, k, mp, ki, kb);
       for (let r = 0; r < 6; r++) {
         // Row r of G g: G's row r applied down each of the filter's three columns.
         const gg0 = gRow(tap(src, 0, 0, flip), tap(src, 1, 0, flip), tap(src, 2, 0, flip), r);
@@ -378,7 +376,6 @@ export function winograd4Conv(
 ): void {
   const ld = tStride(chunk);
   const mp = mRows(cout);
-  const ldBytes = <usize>ld << 2;
   const v = (scratch + 63) & ~63;
   const vPlane = <usize>(cin * ld) << 2;
   const mb = v + 36 * vPlane;
@@ -387,31 +384,10 @@ export function winograd4Conv(
   const stageBytes = <usize>(7 * stagedRow(w)) << 2;
   const e = stage + stageBytes;
   memory.fill(stage, 0, stageBytes);
-  const uPlane = <usize>(mp * cin) << 2;
-  const kb = kcBlock(cin);
   for (let t = begin; t < end; t += chunk) {
     const count = min(chunk, end - t);
     inputTransform(x, cin, h, w, t, count, v, ld, stage, e);
-    for (let xi = 0; xi < 36; xi++) {
-      const u = ut + <usize>xi * uPlane;
-      const vx = v + <usize>xi * vPlane;
-      const mx = mb + <usize>xi * mPlane;
-      for (let pc = 0; pc < cin; pc += kb) {
-        const kc = min(kb, cin - pc);
-        const ublock = u + (<usize>(pc * mp) << 2);
-        const acc = pc > 0;
-        for (let j = 0; j < count; j += 8) {
-          const bp = vx + <usize>pc * ldBytes + (<usize>j << 2);
-          let cp = mx + (<usize>j << 2);
-          let ap = ublock;
-          for (let ir = 0; ir < mp; ir += 6) {
-            micro(kc, ap, bp, cp, ldBytes, acc, ldBytes);
-            ap += <usize>(6 * kc) << 2;
-            cp += 6 * ldBytes;
-          }
-        }
-      }
-    }
+    transformedProducts(36, ut, v, mb, cin, mp, ld, count);
     outputTransform(mb, ld, mPlane, bias, y, cout, h, w, t, count, e);
   }
 }
