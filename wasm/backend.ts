@@ -80,7 +80,6 @@ const PARALLEL_KERNELS = [
   "randomNormal",
   "randomInt",
   "winogradConv",
-  "winograd4Conv",
   "winogradFilterGrad",
   "directConv",
   "convDataPerImage",
@@ -887,23 +886,19 @@ export class WasmBackend implements Backend {
         Math.min(240, Math.floor(7282 / (cin + cout) / 8) * 8, Math.ceil(share / 8) * 8),
       )
       : Math.max(48, Math.min(480, Math.floor(16384 / (cin + cout) / 12) * 12));
-    const utBytes = four ? k.winograd4FilterBytes(cout, cin) : k.winogradFilterBytes(cout, cin);
-    const scratchBytes = four
-      ? k.winograd4ScratchBytes(cin, cout, wd, chunk)
-      : k.winogradScratchBytes(cin, cout, chunk);
+    const utBytes = k.winogradFilterBytes(side, cout, cin);
+    const scratchBytes = k.winogradScratchBytes(side, cin, cout, wd, chunk);
     const ut = this.#heap.alloc(utBytes);
     try {
-      const o = flip ? cin : cout, c = flip ? cout : cin, f = flip ? 1 : 0;
-      if (four) k.winograd4Filter(w, ut, o, c, f);
-      else k.winogradFilter(w, ut, o, c, f);
+      k.winogradFilter(side, w, ut, flip ? cin : cout, flip ? cout : cin, flip ? 1 : 0);
       this.#parScratch(
-        four ? "winograd4Conv" : "winogradConv",
+        "winogradConv",
         tiles,
         chunk,
         n * cin * cout * h * wd * 9,
         scratchBytes,
-        (b, e) => [x, ut, bias, y, cin, cout, h, wd, chunk, b, e, 0],
-        9,
+        (b, e) => [x, ut, bias, y, cin, cout, h, wd, side, chunk, b, e, 0],
+        10,
       );
     } finally {
       this.#heap.free(ut, utBytes);

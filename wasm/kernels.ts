@@ -117,9 +117,9 @@ export interface Kernels {
     end: number,
     scratch: number,
   ): void;
-  winogradScratchBytes(cin: number, cout: number, chunk: number): number;
-  winogradFilterBytes(cout: number, cin: number): number;
-  winogradFilter(w: number, ut: number, o: number, c: number, flip: number): void;
+  winogradScratchBytes(tile: number, cin: number, cout: number, w: number, chunk: number): number;
+  winogradFilterBytes(tile: number, cout: number, cin: number): number;
+  winogradFilter(tile: number, w: number, ut: number, o: number, c: number, flip: number): void;
   winogradConv(
     x: number,
     ut: number,
@@ -129,23 +129,7 @@ export interface Kernels {
     cout: number,
     h: number,
     w: number,
-    chunk: number,
-    begin: number,
-    end: number,
-    scratch: number,
-  ): void;
-  winograd4FilterBytes(cout: number, cin: number): number;
-  winograd4Filter(w: number, ut: number, o: number, c: number, flip: number): void;
-  winograd4ScratchBytes(cin: number, cout: number, w: number, chunk: number): number;
-  winograd4Conv(
-    x: number,
-    ut: number,
-    bias: number,
-    y: number,
-    cin: number,
-    cout: number,
-    h: number,
-    w: number,
+    tile: number,
     chunk: number,
     begin: number,
     end: number,

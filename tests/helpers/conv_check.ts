@@ -1,10 +1,12 @@
 /**
- * The convolution check the wasm kernel tests share: forward with and without bias, input
- * gradient and filter gradient of a backend against the reference backend at every geometry.
+ * The convolution checks the wasm kernel tests share: forward with and without bias, input
+ * gradient and filter gradient of a backend against the reference backend at every geometry, and
+ * the same bits on one thread and on several.
  *
  * @module
  */
 
+import assert from "node:assert/strict";
 import type { Backend, Conv2dGeometry, Storage } from "../../src/backend.ts";
 import { ReferenceBackend } from "../../src/backends/reference.ts";
 import type { Random } from "../../src/random.ts";
@@ -46,5 +48,27 @@ export async function checkConvsAgainstReference(
       Math.sqrt(g.n * g.oh * g.ow) / 4,
     );
     for (const s of [xb, wb, bb, db]) be.free(s);
+  }
+}
+
+/**
+ * Asserts that `one` and `two` (one thread and several) give bit-identical conv2d (with bias) and
+ * conv2dBackwardData at each geometry, on the same inputs uniform in [-1, 1) from `rng`.
+ */
+export async function assertSameConvBits(
+  one: Backend,
+  two: Backend,
+  geometries: Iterable<Conv2dGeometry>,
+  rng: Random,
+): Promise<void> {
+  for (const g of geometries) {
+    const x = uniformValues(rng, g.n * g.c * g.h * g.w);
+    const w = uniformValues(rng, g.o * g.c * g.kh * g.kw), b = uniformValues(rng, g.o);
+    const dy = uniformValues(rng, g.n * g.o * g.oh * g.ow);
+    const run = async (be: Backend) => [
+      ...await be.read(be.conv2d(be.upload(x), be.upload(w), be.upload(b), g)),
+      ...await be.read(be.conv2dBackwardData(be.upload(dy), be.upload(w), g)),
+    ];
+    assert.deepEqual(await run(two), await run(one), `conv ${JSON.stringify(g)}`);
   }
 }

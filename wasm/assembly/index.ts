@@ -31,20 +31,13 @@ export { groupNorm, groupNormBackward, softmax, softmaxBackward } from "./norm";
 export { upsample2Backward } from "./resample";
 export { adam, ema, loss, lossBackward } from "./optim";
 export { randomInt, randomNormal, randomUniform } from "./random";
+export { winogradFilterGrad, winogradFilterGradScratchBytes } from "./winograd";
 export {
   winogradConv,
   winogradFilter,
   winogradFilterBytes,
-  winogradFilterGrad,
-  winogradFilterGradScratchBytes,
   winogradScratchBytes,
-} from "./winograd";
-export {
-  winograd4Conv,
-  winograd4Filter,
-  winograd4FilterBytes,
-  winograd4ScratchBytes,
-} from "./winograd4";
+} from "./winograd_conv";
 
 /** The first byte after the module's static data (math tables): the host allocates above it. */
 export function heapBase(): usize {

@@ -5,9 +5,10 @@
 //   U = G g G^T,  V = B^T d B,  Y = A^T (sum over input channels of U (.) V) A,
 // so the channel sums are 16 independent GEMMs, one per position xi of the 4x4 transformed tile:
 //   M[xi] (out channels x tiles) = U[xi] (out x in channels) times V[xi] (in channels x tiles),
-// computed by the 6x8 micro-kernel of gemm.ts with nothing packed per call: winogradFilter writes
-// U already in the micro-kernel's 6-row slivers, and the kernel reads its 8-column slivers of V
-// where the input transform left them (rows of V are a chunk of tiles long).
+// computed by the 6x8 micro-kernel of gemm.ts with nothing packed per call (transformedProducts,
+// shared with F(4x4, 3x3) of winograd4.ts): filter2 writes U already in the micro-kernel's 6-row
+// slivers, and the kernel reads its 8-column slivers of V where the input transform left them
+// (rows of V are a chunk of tiles long). winograd_conv.ts drives the transforms and products.
 //
 // Tiles are numbered over the batch, t = (n, ty, tx); a thread takes a range of tiles and works
 // through it in chunks of `chunk` tiles, so that its transformed inputs V and GEMM results M stay
@@ -16,9 +17,9 @@
 // row and column of odd sizes, and adds the bias.
 //
 // The same kernels compute the input gradient of such a convolution (a 3x3 stride-1 pad-1
-// convolution of dy with the filter flipped in space and transposed in channels): winogradFilter
-// with `flip` builds that filter's transform. The filter gradient, by the dual F(3x3, 2x2), is at
-// the end of this file.
+// convolution of dy with the filter flipped in space and transposed in channels): filter2 with
+// `flip` builds that filter's transform. The filter gradient, by the dual F(3x3, 2x2), is at the
+// end of this file.
 
 import { madd, storePartial } from "./simd.ts";
 import { kcBlock, micro } from "./gemm";
@@ -100,26 +101,15 @@ export function transformedProducts(
   }
 }
 
-/** Bytes of the transformed filter winogradFilter writes for cout output, cin input channels. */
-export function winogradFilterBytes(cout: i32, cin: i32): i32 {
-  return (16 * mRows(cout) * cin) << 2;
-}
-
-/** Bytes of scratch one thread needs for winogradConv. */
-export function winogradScratchBytes(cin: i32, cout: i32, chunk: i32): i32 {
-  const ld = tStride(chunk);
-  return ((16 * (cin + mRows(cout)) * ld) << 2) + 64 + 64;
-}
-
 /**
  * The transformed filter U[xi][m][k] = (G g G^T)[xi] for effective output channel m and input
  * channel k, with g = w[m][k] (w is o x c x 3 x 3), or, when `flip`, the filter of the input
  * gradient: output channels are the c input channels of w, input channels its o outputs,
  * g[ky][kx] = w[k][m][2 - ky][2 - kx]. Each xi's U is written as the micro-kernel reads it: K
  * blocks of kcBlock(ki) columns, each mRows(mo) / 6 slivers of 6 rows (rows past mo zero) by the
- * block's columns (packedOffset); winogradFilterBytes(mo, ki) bytes in all.
+ * block's columns (packedOffset); winogradFilterBytes(2, mo, ki) bytes in all.
  */
-export function winogradFilter(w: usize, ut: usize, o: i32, c: i32, flip: i32): void {
+export function filter2(w: usize, ut: usize, o: i32, c: i32, flip: i32): void {
   const mo = flip != 0 ? c : o;
   const ki = flip != 0 ? o : c;
   const mp = mRows(mo);
@@ -288,7 +278,7 @@ function transformGroup(
  * Groups of four tiles run over a row of tiles; the lanes past its end land in V slots that the
  * next row rewrites, or in the slack at the end of V's rows.
  */
-function inputTransform(
+export function inputTransform2(
   x: usize,
   cin: i32,
   h: i32,
@@ -367,7 +357,7 @@ function store8(p: usize, lo: v128, hi: v128, count: i32): void {
  * planes `plane` bytes apart. Four tiles of one channel at a time (a lane each), along a row of
  * tiles, their two output rows written as eight consecutive pixels each.
  */
-function outputTransform(
+export function outputTransform2(
   mb: usize,
   ldm: i32,
   plane: usize,
@@ -441,43 +431,6 @@ function outputTransform(
       img += planeBytes;
     }
     t += len;
-  }
-}
-
-/**
- * A 3x3 stride-1 pad-1 convolution of tiles [begin, end) (t = (n, ty, tx), 2x2 outputs a tile) by
- * Winograd F(2x2, 3x3): x is the input (n x cin x h x w), ut the transformed filter of
- * winogradFilter, y the output (n x cout x h x w), bias 0 or cout values. Works through the range
- * in chunks of `chunk` tiles; `scratch` is this thread's, winogradScratchBytes(cin, cout, chunk)
- * bytes.
- */
-export function winogradConv(
-  x: usize,
-  ut: usize,
-  bias: usize,
-  y: usize,
-  cin: i32,
-  cout: i32,
-  h: i32,
-  w: i32,
-  chunk: i32,
-  begin: i32,
-  end: i32,
-  scratch: usize,
-): void {
-  const ld = tStride(chunk);
-  const mp = mRows(cout);
-  const v = (scratch + 63) & ~63;
-  const vPlane = <usize>(cin * ld) << 2;
-  const mb = v + 16 * vPlane;
-  const mPlane = <usize>(mp * ld) << 2;
-  const zeros = mb + 16 * mPlane;
-  memory.fill(zeros, 0, 64);
-  for (let t = begin; t < end; t += chunk) {
-    const count = min(chunk, end - t);
-    inputTransform(x, cin, h, w, t, count, v, ld, zeros);
-    transformedProducts(16, ut, v, mb, cin, mp, ld, count);
-    outputTransform(mb, ld, mPlane, bias, y, cout, h, w, t, count);
   }
 }
 
@@ -896,7 +849,7 @@ function filterTransform(
  * The filter gradient of a 3x3 stride-1 pad-1 convolution by Winograd F(3x3, 2x2), by groups of
  * tiles: for each group g in [begin, end), partial[g] (o x c x 3 x 3) = the sum over tiles
  * t in [g gsize, min(tiles, g gsize + gsize)) (t = (n, ty, tx) over the batch, as in
- * winogradConv) of the tile's term, x being the input (n x c x h x w) and dy the output gradient
+ * inputTransform2) of the tile's term, x being the input (n x c x h x w) and dy the output gradient
  * (n x o x h x w). A group runs through its tiles in chunks of `chunk`, in order, on one thread,
  * so the result does not depend on how groups are split over threads. `scratch` is this thread's,
  * winogradFilterGradScratchBytes(c, o, chunk) bytes.

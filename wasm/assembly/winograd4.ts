@@ -20,7 +20,7 @@
 
 import { madd } from "./simd.ts";
 import { kcBlock } from "./gemm";
-import { mRows, packedOffset, tStride, transformedProducts } from "./winograd";
+import { mRows, packedOffset } from "./winograd";
 
 // Vector constants, loaded from memory (see simd.ts on v128.const inside loops).
 const K4 = memory.data<f32>([
@@ -34,20 +34,8 @@ const K4 = memory.data<f32>([
 
 /** Floats of one staged row of a w-wide image: its (w + 3) / 4 tiles' windows and slack. */
 @inline
-function stagedRow(w: i32): i32 {
+export function stagedRow(w: i32): i32 {
   return 4 * ((w + 3) >> 2) + 16;
-}
-
-/** Bytes of the transformed filter winograd4Filter writes for cout output, cin input channels. */
-export function winograd4FilterBytes(cout: i32, cin: i32): i32 {
-  return (36 * mRows(cout) * cin) << 2;
-}
-
-/** Bytes of scratch one thread needs for winograd4Conv on w-wide images. */
-export function winograd4ScratchBytes(cin: i32, cout: i32, w: i32, chunk: i32): i32 {
-  const ld = tStride(chunk);
-  // V and M, the staging rows (six and a zero row), the transforms' 1 KiB, alignment.
-  return ((36 * (cin + mRows(cout)) * ld + 7 * stagedRow(w)) << 2) + 1024 + 64;
 }
 
 /** The rows of G g for one column (g0, g1, g2) of a filter, in f64. */
@@ -72,9 +60,9 @@ function tap(src: usize, ky: i32, kx: i32, flip: i32): f64 {
  * The transformed filter U[xi][m][k] = (G g G^T)[xi] (xi = 6 row + column) for effective output
  * channel m and input channel k, with g = w[m][k] (w is o x c x 3 x 3), or, when `flip`, the
  * filter of the input gradient (output channels the c inputs of w, g[ky][kx] =
- * w[k][m][2 - ky][2 - kx]); each xi's U packed as winogradFilter packs it (winograd.ts).
+ * w[k][m][2 - ky][2 - kx]); each xi's U packed as filter2 packs it (winograd.ts).
  */
-export function winograd4Filter(w: usize, ut: usize, o: i32, c: i32, flip: i32): void {
+export function filter4(w: usize, ut: usize, o: i32, c: i32, flip: i32): void {
   const mo = flip != 0 ? c : o;
   const ki = flip != 0 ? o : c;
   const mp = mRows(mo);
@@ -172,7 +160,7 @@ function inputTile(s: usize, sw: usize, e: usize, dst: usize, step: usize): void
  * rewrites, or in the slack at the end of V's rows. `stage` holds seven staged rows (the last all
  * zero), `e` 576 bytes.
  */
-function inputTransform(
+export function inputTransform4(
   x: usize,
   cin: i32,
   h: i32,
@@ -243,7 +231,7 @@ function store16(p: usize, a: v128, b: v128, c: v128, d: v128, count: i32, tmp: 
  * planes `plane` bytes apart. Four tiles of one channel at a time (a lane each), along a row of
  * tiles, each of their four output rows written as sixteen consecutive pixels; `e` is 1 KiB.
  */
-function outputTransform(
+export function outputTransform4(
   mb: usize,
   ldm: i32,
   plane: usize,
@@ -350,44 +338,5 @@ function outputTransform(
       img += planeBytes;
     }
     t += len;
-  }
-}
-
-/**
- * A 3x3 stride-1 pad-1 convolution of tiles [begin, end) (t = (n, ty, tx), 4x4 outputs a tile) by
- * Winograd F(4x4, 3x3): x is the input (n x cin x h x w), ut the transformed filter of
- * winograd4Filter, y the output (n x cout x h x w), bias 0 or cout values. Works through the range
- * in chunks of `chunk` tiles; `scratch` is this thread's, winograd4ScratchBytes(cin, cout, w,
- * chunk) bytes.
- */
-export function winograd4Conv(
-  x: usize,
-  ut: usize,
-  bias: usize,
-  y: usize,
-  cin: i32,
-  cout: i32,
-  h: i32,
-  w: i32,
-  chunk: i32,
-  begin: i32,
-  end: i32,
-  scratch: usize,
-): void {
-  const ld = tStride(chunk);
-  const mp = mRows(cout);
-  const v = (scratch + 63) & ~63;
-  const vPlane = <usize>(cin * ld) << 2;
-  const mb = v + 36 * vPlane;
-  const mPlane = <usize>(mp * ld) << 2;
-  const stage = mb + 36 * mPlane;
-  const stageBytes = <usize>(7 * stagedRow(w)) << 2;
-  const e = stage + stageBytes;
-  memory.fill(stage, 0, stageBytes);
-  for (let t = begin; t < end; t += chunk) {
-    const count = min(chunk, end - t);
-    inputTransform(x, cin, h, w, t, count, v, ld, stage, e);
-    transformedProducts(36, ut, v, mb, cin, mp, ld, count);
-    outputTransform(mb, ld, mPlane, bias, y, cout, h, w, t, count, e);
   }
 }
