@@ -85,6 +85,13 @@ for (const tile of [2, 4] as const) {
   });
 }
 
+Deno.test("wasm backend: a Winograd tile other than 2, 4 or auto is refused by name", () => {
+  assert.throws(
+    () => new WasmBackend({ threads: 1, winogradTile: 3 as unknown as 2 }),
+    /winogradTile must be 2, 4 or "auto", got 3/,
+  );
+});
+
 /** Filter-gradient geometries: odd sizes, batch 1 and 3, 1 to 70 channels on either side. */
 function filterGeometries(): Conv2dGeometry[] {
   // 5 x 5 and 9 x 5: rows of 3 tiles, so the last chunk's last four-tile step reaches past the

@@ -303,7 +303,11 @@ export class WasmBackend implements Backend {
     this.#minElements = options.parallelThreshold ?? PARALLEL_ELEMENTS;
     this.#minMacs = options.parallelThreshold ?? PARALLEL_MACS;
     this.#winograd = options.winograd ?? "auto";
-    this.#winogradTile = options.winogradTile ?? "auto";
+    const tile = options.winogradTile ?? "auto";
+    if (tile !== 2 && tile !== 4 && tile !== "auto") {
+      throw new RangeError(`wasm backend: winogradTile must be 2, 4 or "auto", got ${tile}`);
+    }
+    this.#winogradTile = tile;
     this.#shortcuts = options.convShortcuts ?? true;
     this.#skinnyGemm = options.skinnyGemm ?? true;
     this.#pool = shared
