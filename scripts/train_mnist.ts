@@ -136,7 +136,8 @@ Usage: deno run -A scripts/train_mnist.ts [options]
   --block NAME           resnet (default) or convnext
   --attention NAME       full (default) or linear
   --dropout P            dropout in every block while training (default ${DEFAULTS.dropout})
-  --ema X                EMA decay of the weights, with warm-up (default ${DEFAULTS.ema})
+  --ema X                EMA decay of the weights (default ${DEFAULTS.ema}), warmed up as
+                         min(X, (1 + step) / (10 + step)): below 0.999 until step 8,990
   --seed N               seed of every random draw (default ${DEFAULTS.seed})
   --backend NAME         ${BACKEND_CHOICES.join(", ")} (default auto)
   --data DIR             a folder with the four IDX files (train-images-idx3-ubyte, ...; .gz too),

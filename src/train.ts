@@ -110,7 +110,11 @@ export interface TrainOptions {
   weightDecay?: number;
   /** Clip the gradient's global norm to this (default null: no clipping). */
   gradClip?: number | null;
-  /** EMA decay of the weights; null for none (default 0.999). */
+  /**
+   * EMA decay of the weights; null for none (default 0.999). At step s the decay used is
+   * min(emaDecay, (1 + s) / (10 + s)) (a warm-up, so early EMA weights follow the model), which
+   * stays below 0.999 until step 8,990: any decay from 0.999 up acts the same in shorter runs.
+   */
   emaDecay?: number | null;
   /** Seed of every random draw (default 0). */
   seed?: number;
