@@ -79,6 +79,7 @@ const PARALLEL_KERNELS = [
   "randomUniform",
   "randomNormal",
   "randomInt",
+  "winogradFilter",
   "winogradConv",
   "winogradFilterGrad",
   "directConv",
@@ -894,7 +895,19 @@ export class WasmBackend implements Backend {
     const scratchBytes = k.winogradScratchBytes(side, cin, cout, wd, chunk);
     const ut = this.#heap.alloc(utBytes);
     try {
-      k.winogradFilter(side, w, ut, flip ? cin : cout, flip ? cout : cin, flip ? 1 : 0);
+      // The filter transform, split over the effective output channels (6-row slivers).
+      const [o, c, f] = flip ? [cin, cout, 1] : [cout, cin, 0];
+      const macs = cin * cout * (four ? 200 : 30);
+      this.#par("winogradFilter", cout, 6, macs >= this.#minMacs ? 0 : Infinity, (b, e) => [
+        side,
+        w,
+        ut,
+        o,
+        c,
+        f,
+        b,
+        e,
+      ]);
       this.#parScratch(
         "winogradConv",
         tiles,

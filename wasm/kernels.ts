@@ -119,7 +119,16 @@ export interface Kernels {
   ): void;
   winogradScratchBytes(tile: number, cin: number, cout: number, w: number, chunk: number): number;
   winogradFilterBytes(tile: number, cout: number, cin: number): number;
-  winogradFilter(tile: number, w: number, ut: number, o: number, c: number, flip: number): void;
+  winogradFilter(
+    tile: number,
+    w: number,
+    ut: number,
+    o: number,
+    c: number,
+    flip: number,
+    begin: number,
+    end: number,
+  ): void;
   winogradConv(
     x: number,
     ut: number,

@@ -59,6 +59,22 @@ export function packedOffset(m: i32, k: i32, mp: i32, ki: i32, kb: i32): usize {
 }
 
 /**
+ * Zeroes the rows past mo (up to mRows(mo)) of a transformed filter of `planes` positions with ki
+ * input channels, packed as packedOffset lays it out.
+ */
+export function zeroPadRows(ut: usize, planes: i32, mo: i32, ki: i32): void {
+  const mp = mRows(mo);
+  const kb = kcBlock(ki);
+  const plane = <usize>(mp * ki) << 2;
+  for (let xi = 0; xi < planes; xi++) {
+    const u = ut + <usize>xi * plane;
+    for (let k = 0; k < ki; k++) {
+      for (let m = mo; m < mp; m++) store<f32>(u + packedOffset(m, k, mp, ki, kb), 0);
+    }
+  }
+}
+
+/**
  * M[xi] = U[xi] V[xi] for `planes` transformed positions xi: U packed (packedOffset; planes
  * mp x cin), V cin rows by the chunk's tiles, M mp rows, both with rows `ld` floats long; count
  * tiles. K block by K block, a column sliver of V against every row sliver of U (in cache) before
@@ -107,16 +123,17 @@ export function transformedProducts(
  * gradient: output channels are the c input channels of w, input channels its o outputs,
  * g[ky][kx] = w[k][m][2 - ky][2 - kx]. Each xi's U is written as the micro-kernel reads it: K
  * blocks of kcBlock(ki) columns, each mRows(mo) / 6 slivers of 6 rows (rows past mo zero) by the
- * block's columns (packedOffset); winogradFilterBytes(2, mo, ki) bytes in all.
+ * block's columns (packedOffset); winogradFilterBytes(2, mo, ki) bytes in all. Writes the rows of
+ * effective output channels [begin, end), and the zero rows past mo when end is mo.
  */
-export function filter2(w: usize, ut: usize, o: i32, c: i32, flip: i32): void {
+export function filter2(w: usize, ut: usize, o: i32, c: i32, flip: i32, begin: i32, end: i32): void {
   const mo = flip != 0 ? c : o;
   const ki = flip != 0 ? o : c;
   const mp = mRows(mo);
   const kb = kcBlock(ki);
   const plane = <usize>(mp * ki) << 2;
-  memory.fill(ut, 0, 16 * plane);
-  for (let m = 0; m < mo; m++) {
+  if (end == mo) zeroPadRows(ut, 16, mo, ki);
+  for (let m = begin; m < end; m++) {
     for (let k = 0; k < ki; k++) {
       const src = w + (<usize>((flip != 0 ? k * c + m : m * c + k) * 9) << 2);
       // g[r][s], flipped when asked.

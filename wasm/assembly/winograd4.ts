@@ -20,7 +20,7 @@
 
 import { madd } from "./simd.ts";
 import { kcBlock } from "./gemm";
-import { mRows, packedOffset } from "./winograd";
+import { mRows, packedOffset, zeroPadRows } from "./winograd";
 
 // Vector constants, loaded from memory (see simd.ts on v128.const inside loops).
 const K4 = memory.data<f32>([
@@ -38,49 +38,57 @@ export function stagedRow(w: i32): i32 {
   return 4 * ((w + 3) >> 2) + 16;
 }
 
-/** The rows of G g for one column (g0, g1, g2) of a filter, in f64. */
+/** Row r of G applied to (g0, g1, g2), in f64 (multiplications by the reciprocals, no division). */
 @inline
 function gRow(g0: f64, g1: f64, g2: f64, r: i32): f64 {
-  if (r == 0) return g0 / 4;
-  if (r == 1) return -(g0 + g1 + g2) / 6;
-  if (r == 2) return -(g0 - g1 + g2) / 6;
-  if (r == 3) return g0 / 24 + g1 / 12 + g2 / 6;
-  if (r == 4) return g0 / 24 - g1 / 12 + g2 / 6;
+  if (r == 0) return g0 * 0.25;
+  if (r == 1) return (g0 + g1 + g2) * (-1.0 / 6.0);
+  if (r == 2) return (g0 - g1 + g2) * (-1.0 / 6.0);
+  if (r == 3) return g0 * (1.0 / 24.0) + g1 * (1.0 / 12.0) + g2 * (1.0 / 6.0);
+  if (r == 4) return g0 * (1.0 / 24.0) - g1 * (1.0 / 12.0) + g2 * (1.0 / 6.0);
   return g2;
 }
 
-/** Tap g[ky][kx] of the 3x3 filter at src (flipped in space when `flip`), in f64. */
+/** Tap i = 3 ky + kx of the 3x3 filter at src (tap 8 - i when `flip`), in f64. */
 @inline
-function tap(src: usize, ky: i32, kx: i32, flip: i32): f64 {
-  const i = flip != 0 ? 8 - (3 * ky + kx) : 3 * ky + kx;
-  return <f64>load<f32>(src + (<usize>i << 2));
+function tap(src: usize, i: i32, flip: i32): f64 {
+  return <f64>load<f32>(src + (<usize>(flip != 0 ? 8 - i : i) << 2));
 }
 
 /**
  * The transformed filter U[xi][m][k] = (G g G^T)[xi] (xi = 6 row + column) for effective output
  * channel m and input channel k, with g = w[m][k] (w is o x c x 3 x 3), or, when `flip`, the
  * filter of the input gradient (output channels the c inputs of w, g[ky][kx] =
- * w[k][m][2 - ky][2 - kx]); each xi's U packed as filter2 packs it (winograd.ts).
+ * w[k][m][2 - ky][2 - kx]); each xi's U packed as filter2 packs it (winograd.ts), the rows of
+ * effective output channels [begin, end), and the zero rows past mo when end is mo.
  */
-export function filter4(w: usize, ut: usize, o: i32, c: i32, flip: i32): void {
+export function filter4(w: usize, ut: usize, o: i32, c: i32, flip: i32, begin: i32, end: i32): void {
   const mo = flip != 0 ? c : o;
   const ki = flip != 0 ? o : c;
   const mp = mRows(mo);
   const kb = kcBlock(ki);
   const plane = <usize>(mp * ki) << 2;
-  memory.fill(ut, 0, 36 * plane);
-  for (let m = 0; m < mo; m++) {
+  if (end == mo) zeroPadRows(ut, 36, mo, ki);
+  for (let m = begin; m < end; m++) {
     for (let k = 0; k < ki; k++) {
       const src = w + (<usize>((flip != 0 ? k * c + m : m * c + k) * 9) << 2);
       const dst = ut + packedOffset(m, k, mp, ki, kb);
+      // g[ky][kx] as g(3 ky + kx), flipped in space when asked.
+      const g0 = tap(src, 0, flip), g1 = tap(src, 1, flip), g2 = tap(src, 2, flip);
+      const g3 = tap(src, 3, flip), g4 = tap(src, 4, flip), g5 = tap(src, 5, flip);
+      const g6 = tap(src, 6, flip), g7 = tap(src, 7, flip), g8 = tap(src, 8, flip);
       for (let r = 0; r < 6; r++) {
-        // Row r of G g: G's row r applied down each of the filter's three columns.
-        const gg0 = gRow(tap(src, 0, 0, flip), tap(src, 1, 0, flip), tap(src, 2, 0, flip), r);
-        const gg1 = gRow(tap(src, 0, 1, flip), tap(src, 1, 1, flip), tap(src, 2, 1, flip), r);
-        const gg2 = gRow(tap(src, 0, 2, flip), tap(src, 1, 2, flip), tap(src, 2, 2, flip), r);
-        for (let q = 0; q < 6; q++) {
-          store<f32>(dst + <usize>(r * 6 + q) * plane, <f32>gRow(gg0, gg1, gg2, q));
-        }
+        // Row r of G g: G's row r applied down each of the filter's three columns; then G along it.
+        const a0 = gRow(g0, g3, g6, r);
+        const a1 = gRow(g1, g4, g7, r);
+        const a2 = gRow(g2, g5, g8, r);
+        const row = dst + <usize>(r * 6) * plane;
+        store<f32>(row, <f32>(a0 * 0.25));
+        store<f32>(row + plane, <f32>((a0 + a1 + a2) * (-1.0 / 6.0)));
+        store<f32>(row + 2 * plane, <f32>((a0 - a1 + a2) * (-1.0 / 6.0)));
+        store<f32>(row + 3 * plane, <f32>(a0 * (1.0 / 24.0) + a1 * (1.0 / 12.0) + a2 * (1.0 / 6.0)));
+        store<f32>(row + 4 * plane, <f32>(a0 * (1.0 / 24.0) - a1 * (1.0 / 12.0) + a2 * (1.0 / 6.0)));
+        store<f32>(row + 5 * plane, <f32>a2);
       }
     }
   }

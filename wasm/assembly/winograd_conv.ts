@@ -29,11 +29,22 @@ export function winogradScratchBytes(tile: i32, cin: i32, cout: i32, w: i32, chu
 
 /**
  * The transformed filter of winogradConv from w (o x c x 3 x 3), or, when `flip`, that of its
- * input gradient (see filter2 in winograd.ts and filter4 in winograd4.ts).
+ * input gradient (see filter2 in winograd.ts and filter4 in winograd4.ts): the rows of effective
+ * output channels [begin, end) (o, or c when flipped, in all), and the zero rows past the last
+ * when end is the last.
  */
-export function winogradFilter(tile: i32, w: usize, ut: usize, o: i32, c: i32, flip: i32): void {
-  if (tile == 4) filter4(w, ut, o, c, flip);
-  else filter2(w, ut, o, c, flip);
+export function winogradFilter(
+  tile: i32,
+  w: usize,
+  ut: usize,
+  o: i32,
+  c: i32,
+  flip: i32,
+  begin: i32,
+  end: i32,
+): void {
+  if (tile == 4) filter4(w, ut, o, c, flip, begin, end);
+  else filter2(w, ut, o, c, flip, begin, end);
 }
 
 /**
