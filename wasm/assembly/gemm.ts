@@ -61,7 +61,60 @@ export function micro(
   let c51 = f32x4.splat(0);
   let a = pa;
   let b = pb;
-  for (let k = 0; k < kc; k++) {
+  // Two steps of k at a time: A's twelve values come in three vector loads and are splat by
+  // shuffles, so a step costs 3.5 loads (each with Deno's bounds check) instead of 8 (measured on
+  // L1-resident panels, 1 core: 39.4-39.9 -> 40.5-42.0 GFLOP/s when the machine is quiet, 21 -> 25
+  // when a neighbour shares the core). The multiply-adds into each accumulator keep their order.
+  let k = 0;
+  for (; k + 1 < kc; k += 2) {
+    const va = v128.load(a, 0);
+    const vb = v128.load(a, 16);
+    const vc = v128.load(a, 32);
+    let b0 = v128.load(b, 0);
+    let b1 = v128.load(b, 16);
+    let s = i32x4.shuffle(va, va, 0, 0, 0, 0);
+    c00 = madd(s, b0, c00);
+    c01 = madd(s, b1, c01);
+    s = i32x4.shuffle(va, va, 1, 1, 1, 1);
+    c10 = madd(s, b0, c10);
+    c11 = madd(s, b1, c11);
+    s = i32x4.shuffle(va, va, 2, 2, 2, 2);
+    c20 = madd(s, b0, c20);
+    c21 = madd(s, b1, c21);
+    s = i32x4.shuffle(va, va, 3, 3, 3, 3);
+    c30 = madd(s, b0, c30);
+    c31 = madd(s, b1, c31);
+    s = i32x4.shuffle(vb, vb, 0, 0, 0, 0);
+    c40 = madd(s, b0, c40);
+    c41 = madd(s, b1, c41);
+    s = i32x4.shuffle(vb, vb, 1, 1, 1, 1);
+    c50 = madd(s, b0, c50);
+    c51 = madd(s, b1, c51);
+    b += bstep;
+    b0 = v128.load(b, 0);
+    b1 = v128.load(b, 16);
+    s = i32x4.shuffle(vb, vb, 2, 2, 2, 2);
+    c00 = madd(s, b0, c00);
+    c01 = madd(s, b1, c01);
+    s = i32x4.shuffle(vb, vb, 3, 3, 3, 3);
+    c10 = madd(s, b0, c10);
+    c11 = madd(s, b1, c11);
+    s = i32x4.shuffle(vc, vc, 0, 0, 0, 0);
+    c20 = madd(s, b0, c20);
+    c21 = madd(s, b1, c21);
+    s = i32x4.shuffle(vc, vc, 1, 1, 1, 1);
+    c30 = madd(s, b0, c30);
+    c31 = madd(s, b1, c31);
+    s = i32x4.shuffle(vc, vc, 2, 2, 2, 2);
+    c40 = madd(s, b0, c40);
+    c41 = madd(s, b1, c41);
+    s = i32x4.shuffle(vc, vc, 3, 3, 3, 3);
+    c50 = madd(s, b0, c50);
+    c51 = madd(s, b1, c51);
+    a += 48;
+    b += bstep;
+  }
+  if (k < kc) {
     const b0 = v128.load(b, 0);
     const b1 = v128.load(b, 16);
     const a0 = v128.load32_splat(a, 0);
@@ -319,6 +372,33 @@ function packBIm2colBatched(
   for (let jr = 0; jr < nc; jr += NR) {
     const cols = min(NR, nc - jr);
     const j = jc + jr;
+    if (flat) {
+      // The whole slivers from here that lie in one image: copied channel row by channel row,
+      // each row read in order (one stream, not one per channel).
+      const n0 = j / OHW;
+      const pix0 = j - n0 * OHW;
+      const run = min(nc - jr, OHW - pix0) >> 3;
+      if (run > 0) {
+        const step = <usize>HW << 2;
+        const dstep = <usize>kc << 5;
+        let src = x + <usize>n0 * XS + (<usize>(pc * HW + pix0) << 2);
+        let drow = dst + (<usize>(jr * kc) << 2);
+        for (let p = 0; p < kc; p++) {
+          let s = src;
+          let d = drow;
+          for (let q = 0; q < run; q++) {
+            v128.store(d, v128.load(s));
+            v128.store(d, v128.load(s, 16), 16);
+            s += 32;
+            d += dstep;
+          }
+          src += step;
+          drow += 32;
+        }
+        jr += (run - 1) * NR;
+        continue;
+      }
+    }
     // Per column of the sliver: window origin (iy, ix) and the address of x[n, 0, iy, ix].
     for (let q = 0; q < NR; q++) {
       const jj = j + q;
@@ -347,17 +427,6 @@ function packBIm2colBatched(
     let ky = rem / KW;
     let kx = rem - ky * KW;
     let d = dst + (<usize>(jr * kc) << 2);
-    if (flat && same) {
-      let src = org + (<usize>(ci * HW) << 2);
-      const step = <usize>HW << 2;
-      for (let p = 0; p < kc; p++) {
-        v128.store(d, v128.load(src));
-        v128.store(d, v128.load(src, 16), 16);
-        src += step;
-        d += 32;
-      }
-      continue;
-    }
     const iyA = v128.load(info);
     const iyB = v128.load(info, 16);
     const ixA = v128.load(info, 32);
