@@ -2,7 +2,10 @@
 // AssemblyScript: group normalisation and softmax, forward and backward. Each kernel takes the
 // range [begin, end) of independent rows it computes ((batch, group) pairs, or softmax rows).
 
-import { hsum, hsum64, K_ONE, kc, madd, storePartial, vexp } from "./simd.ts";
+import {
+  expWith, hsum, hsum64, K_EXP_HI, K_EXP_LO, K_EXP_P0, K_LN2_HI, K_LN2_LO, K_LOG2E, K_MAGIC, K_ONE, kc,
+  madd, storePartial, vexp,
+} from "./simd.ts";
 
 /** silu(z) = z / (1 + e^-z) per lane (vexp clamps its input, so no lane overflows). */
 
@@ -116,9 +119,15 @@ export function groupNorm(
       const o = base + (<usize>(cc * hw) << 2);
       let i = 0;
       if (silu) {
+        const c0 = kc(K_EXP_LO), c1 = kc(K_EXP_HI), c2 = kc(K_MAGIC), c3 = kc(K_LOG2E);
+        const c4 = kc(K_LN2_HI), c5 = kc(K_LN2_LO), p0 = kc(K_EXP_P0), p1 = kc(K_EXP_P0 + 16);
+        const p2 = kc(K_EXP_P0 + 32), p3 = kc(K_EXP_P0 + 48), p4 = kc(K_EXP_P0 + 64);
+        const p5 = kc(K_EXP_P0 + 80), one = kc(K_ONE);
         for (; i + 4 <= hw; i += 4) {
           const off = o + (<usize>i << 2);
-          v128.store(y + off, vsilu(madd(f32x4.sub(f32x4.sub(v128.load(x + off), vm), vl), vs, vt)));
+          const z = madd(f32x4.sub(f32x4.sub(v128.load(x + off), vm), vl), vs, vt);
+          const e = expWith(f32x4.neg(z), c0, c1, c2, c3, c4, c5, p0, p1, p2, p3, p4, p5, one);
+          v128.store(y + off, f32x4.div(z, f32x4.add(one, e)));
         }
         if (i < hw) {
           const off = o + (<usize>i << 2);
@@ -192,10 +201,18 @@ export function groupNormBackward(
       if (silu) {
         const vg = f32x4.splat(load<f32>(gamma + (<usize>ch << 2)));
         const vb = f32x4.splat(load<f32>(beta + (<usize>ch << 2)));
+        const c0 = kc(K_EXP_LO), c1 = kc(K_EXP_HI), c2 = kc(K_MAGIC), c3 = kc(K_LOG2E);
+        const c4 = kc(K_LN2_HI), c5 = kc(K_LN2_LO), p0 = kc(K_EXP_P0), p1 = kc(K_EXP_P0 + 16);
+        const p2 = kc(K_EXP_P0 + 32), p3 = kc(K_EXP_P0 + 48), p4 = kc(K_EXP_P0 + 64);
+        const p5 = kc(K_EXP_P0 + 80), one = kc(K_ONE);
         for (; i + 4 <= hw; i += 4) {
           const off = o + (<usize>i << 2);
           const xh = f32x4.mul(f32x4.sub(v128.load(x + off), vmu), vr);
-          const d = f32x4.mul(v128.load(dy + off), vsiluGrad(f32x4.add(f32x4.mul(xh, vg), vb)));
+          // silu'(z) as vsiluGrad computes it, with the constants in locals.
+          const z = f32x4.add(f32x4.mul(xh, vg), vb);
+          const e = expWith(f32x4.neg(z), c0, c1, c2, c3, c4, c5, p0, p1, p2, p3, p4, p5, one);
+          const sg = f32x4.div(one, f32x4.add(one, e));
+          const d = f32x4.mul(v128.load(dy + off), f32x4.mul(sg, f32x4.add(one, f32x4.mul(z, f32x4.sub(one, sg)))));
           v128.store(dx + off, d);
           vdb = f32x4.add(vdb, d);
           vdg = f32x4.add(vdg, f32x4.mul(d, xh));

@@ -106,24 +106,36 @@ export function kc(off: i32): v128 {
 
 @inline
 export function vexp(x: v128): v128 {
-  x = f32x4.pmin(f32x4.pmax(x, kc(K_EXP_LO)), kc(K_EXP_HI));
-  const magic = kc(K_MAGIC);
-  const k = f32x4.add(f32x4.mul(x, kc(K_LOG2E)), magic);
-  const n = f32x4.sub(k, magic);
-  let r = f32x4.sub(x, f32x4.mul(n, kc(K_LN2_HI)));
-  r = f32x4.sub(r, f32x4.mul(n, kc(K_LN2_LO)));
-  let p = kc(K_EXP_P0);
-  p = madd(p, r, kc(K_EXP_P0 + 16));
-  p = madd(p, r, kc(K_EXP_P0 + 32));
-  p = madd(p, r, kc(K_EXP_P0 + 48));
-  p = madd(p, r, kc(K_EXP_P0 + 64));
-  p = madd(p, r, kc(K_EXP_P0 + 80));
-  const r2 = f32x4.mul(r, r);
-  const one = kc(K_ONE);
-  p = f32x4.add(madd(p, r2, r), one);
-  // 127 << 23 is the bit pattern of 1.0.
-  const e = i32x4.add(i32x4.shl(k, 23), one);
-  return f32x4.mul(p, e);
+  return expWith(
+    x, kc(K_EXP_LO), kc(K_EXP_HI), kc(K_MAGIC), kc(K_LOG2E), kc(K_LN2_HI), kc(K_LN2_LO),
+    kc(K_EXP_P0), kc(K_EXP_P0 + 16), kc(K_EXP_P0 + 32), kc(K_EXP_P0 + 48), kc(K_EXP_P0 + 64),
+    kc(K_EXP_P0 + 80), kc(K_ONE),
+  );
+}
+
+/**
+ * e^x with vexp's constants passed in (vexp is this with them loaded): a loop loads them once
+ * and calls this, instead of loading thirteen constants per vector, each with Deno's bounds
+ * check. c0 = K_EXP_LO, c1 = K_EXP_HI, c2 = K_MAGIC, c3 = K_LOG2E, c4 = K_LN2_HI, c5 = K_LN2_LO,
+ * p0-p5 the polynomial (K_EXP_P0 on) and one = K_ONE.
+ */
+@inline
+export function expWith(
+  x: v128, c0: v128, c1: v128, c2: v128, c3: v128, c4: v128, c5: v128,
+  p0: v128, p1: v128, p2: v128, p3: v128, p4: v128, p5: v128, one: v128,
+): v128 {
+  x = f32x4.pmin(f32x4.pmax(x, c0), c1);
+  const k = f32x4.add(f32x4.mul(x, c3), c2);
+  const n = f32x4.sub(k, c2);
+  let r = f32x4.sub(x, f32x4.mul(n, c4));
+  r = f32x4.sub(r, f32x4.mul(n, c5));
+  let p = madd(p0, r, p1);
+  p = madd(p, r, p2);
+  p = madd(p, r, p3);
+  p = madd(p, r, p4);
+  p = madd(p, r, p5);
+  p = f32x4.add(madd(p, f32x4.mul(r, r), r), one);
+  return f32x4.mul(p, i32x4.add(i32x4.shl(k, 23), one));
 }
 
 /** The logistic function per lane, computed from e^-|x| on both sides as the reference does. */
