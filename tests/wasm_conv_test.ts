@@ -71,6 +71,10 @@ function geometries(): Conv2dGeometry[] {
   out.push(conv2dGeometry(3, 5, 17, 21, 6, 3, 2, 1));
   out.push(conv2dGeometry(1, 3, 31, 30, 7, 3, 2, 0));
   out.push(conv2dGeometry(2, 4, 19, 35, 5, 3, 2, 1));
+  // More rows of the im2col view (c x 3 x 3) than one K block of the micro-kernel (384): 43 x 9 =
+  // 387 splits into blocks of 194 rows, so the second block starts inside a channel's taps.
+  out.push(conv2dGeometry(2, 43, 9, 10, 5, 3, 2, 1));
+  out.push(conv2dGeometry(1, 43, 6, 7, 6, 3, 1, 0));
   return out;
 }
 

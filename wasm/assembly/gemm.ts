@@ -422,11 +422,6 @@ function packBIm2colBatched(
     const iy0 = load<i32>(info);
     const ix0 = load<i32>(info, 32);
     const org = <usize>load<i32>(info, 64);
-    let ci = pc / KK;
-    const rem = pc - ci * KK;
-    let ky = rem / KW;
-    let kx = rem - ky * KW;
-    let d = dst + (<usize>(jr * kc) << 2);
     const iyA = v128.load(info);
     const iyB = v128.load(info, 16);
     const ixA = v128.load(info, 32);
@@ -447,65 +442,76 @@ function packBIm2colBatched(
       i32x4.extract_lane(ixA, 3) - ixA0 == 6 && i32x4.extract_lane(pA, 3) - pA0 == 24;
     const rowB = S == 2 && iyB0 == i32x4.extract_lane(iyB, 3) &&
       i32x4.extract_lane(ixB, 3) - ixB0 == 6 && i32x4.extract_lane(pB, 3) - pB0 == 24;
-    for (let p = 0; p < kc; p++) {
-      const off = (ci * HW + ky * W + kx) << 2;
+    // Tap by tap (ky, kx), the channels of the block in turn: the tap fixes which way each group
+    // of four columns is read (and its masks), so the loop over channels only adds the channel's
+    // offset (rows ci KK + t of the block, KK rows of 32 bytes apart).
+    const cstep = <usize>HW << 2;
+    const dstep = <usize>KK << 5;
+    const first = dst + (<usize>(jr * kc) << 2);
+    for (let t = 0; t < KK; t++) {
+      const ci0 = pc <= t ? 0 : (pc - t + KK - 1) / KK;
+      const ci1 = pc + kc > t ? (pc + kc - t + KK - 1) / KK : 0;
+      if (ci0 >= ci1) continue;
+      const ky = t / KW;
+      const kx = t - ky * KW;
+      const tap = ky * W + kx;
+      let co = <usize>ci0 * cstep;
+      let d = first + (<usize>(ci0 * KK + t - pc) << 5);
       const iy = iy0 + ky;
       const ix = ix0 + kx;
       if (row && <u32>iy < <u32>H && ix >= 0 && ix + NR <= W) {
-        const src = org + <usize>off;
-        v128.store(d, v128.load(src));
-        v128.store(d, v128.load(src, 16), 16);
-      } else {
-        // Gather: lanes outside the image read a safe address and are masked to zero.
-        const kyv = i32x4.splat(ky);
-        const kxv = i32x4.splat(kx);
-        const offv = i32x4.splat(off);
-        const xa = ixA0 + kx;
-        if (rowA && <u32>(iyA0 + ky) < <u32>H && xa >= -1 && xa + 8 <= W) {
-          // From one before the row (inside memory) when the first lane is left padding.
-          const src = <usize>(pA0 + off);
-          let v = v128.shuffle<f32>(v128.load(src), v128.load(src, 16), 0, 2, 4, 6);
+        let src = org + (<usize>tap << 2) + co;
+        for (let ci = ci0; ci < ci1; ci++) {
+          v128.store(d, v128.load(src));
+          v128.store(d, v128.load(src, 16), 16);
+          src += cstep;
+          d += dstep;
+        }
+        continue;
+      }
+      // Lanes outside the image read a safe address (x, moved to the channel's plane) and are
+      // masked to zero; a group inside one image row reads by the stride-2 path.
+      const kyv = i32x4.splat(ky);
+      const kxv = i32x4.splat(kx);
+      const tapv = i32x4.splat(tap << 2);
+      const xa = ixA0 + kx;
+      const shufA = rowA && <u32>(iyA0 + ky) < <u32>H && xa >= -1 && xa + 8 <= W;
+      const xb = ixB0 + kx;
+      const shufB = rowB && <u32>(iyB0 + ky) < <u32>H && xb >= -1 && xb + 8 <= W;
+      const mA = v128.and(i32x4.lt_u(i32x4.add(iyA, kyv), hv), i32x4.lt_u(i32x4.add(ixA, kxv), wv));
+      const mB = v128.and(i32x4.lt_u(i32x4.add(iyB, kyv), hv), i32x4.lt_u(i32x4.add(ixB, kxv), wv));
+      const aA = v128.bitselect(i32x4.add(pA, tapv), safe, mA);
+      const aB = v128.bitselect(i32x4.add(pB, tapv), safe, mB);
+      // From one before the row (inside memory) when the first lane is left padding.
+      const sA = <usize>(pA0 + (tap << 2));
+      const sB = <usize>(pB0 + (tap << 2));
+      for (let ci = ci0; ci < ci1; ci++) {
+        if (shufA) {
+          let v = v128.shuffle<f32>(v128.load(sA + co), v128.load(sA + co, 16), 0, 2, 4, 6);
           if (xa < 0) v = f32x4.replace_lane(v, 0, 0);
           v128.store(d, v);
         } else {
-          const mA = v128.and(
-            i32x4.lt_u(i32x4.add(iyA, kyv), hv),
-            i32x4.lt_u(i32x4.add(ixA, kxv), wv),
-          );
-          const aA = v128.bitselect(i32x4.add(pA, offv), safe, mA);
-          let vA = f32x4.splat(load<f32>(<usize>i32x4.extract_lane(aA, 0)));
-          vA = f32x4.replace_lane(vA, 1, load<f32>(<usize>i32x4.extract_lane(aA, 1)));
-          vA = f32x4.replace_lane(vA, 2, load<f32>(<usize>i32x4.extract_lane(aA, 2)));
-          vA = f32x4.replace_lane(vA, 3, load<f32>(<usize>i32x4.extract_lane(aA, 3)));
-          v128.store(d, v128.and(vA, mA));
+          const a = i32x4.add(aA, i32x4.splat(<i32>co));
+          let v = f32x4.splat(load<f32>(<usize>i32x4.extract_lane(a, 0)));
+          v = f32x4.replace_lane(v, 1, load<f32>(<usize>i32x4.extract_lane(a, 1)));
+          v = f32x4.replace_lane(v, 2, load<f32>(<usize>i32x4.extract_lane(a, 2)));
+          v = f32x4.replace_lane(v, 3, load<f32>(<usize>i32x4.extract_lane(a, 3)));
+          v128.store(d, v128.and(v, mA));
         }
-        const xb = ixB0 + kx;
-        if (rowB && <u32>(iyB0 + ky) < <u32>H && xb >= -1 && xb + 8 <= W) {
-          // From one before the row (inside memory) when the first lane is left padding.
-          const src = <usize>(pB0 + off);
-          let v = v128.shuffle<f32>(v128.load(src), v128.load(src, 16), 0, 2, 4, 6);
+        if (shufB) {
+          let v = v128.shuffle<f32>(v128.load(sB + co), v128.load(sB + co, 16), 0, 2, 4, 6);
           if (xb < 0) v = f32x4.replace_lane(v, 0, 0);
           v128.store(d, v, 16);
         } else {
-          const mB = v128.and(
-            i32x4.lt_u(i32x4.add(iyB, kyv), hv),
-            i32x4.lt_u(i32x4.add(ixB, kxv), wv),
-          );
-          const aB = v128.bitselect(i32x4.add(pB, offv), safe, mB);
-          let vB = f32x4.splat(load<f32>(<usize>i32x4.extract_lane(aB, 0)));
-          vB = f32x4.replace_lane(vB, 1, load<f32>(<usize>i32x4.extract_lane(aB, 1)));
-          vB = f32x4.replace_lane(vB, 2, load<f32>(<usize>i32x4.extract_lane(aB, 2)));
-          vB = f32x4.replace_lane(vB, 3, load<f32>(<usize>i32x4.extract_lane(aB, 3)));
-          v128.store(d, v128.and(vB, mB), 16);
+          const a = i32x4.add(aB, i32x4.splat(<i32>co));
+          let v = f32x4.splat(load<f32>(<usize>i32x4.extract_lane(a, 0)));
+          v = f32x4.replace_lane(v, 1, load<f32>(<usize>i32x4.extract_lane(a, 1)));
+          v = f32x4.replace_lane(v, 2, load<f32>(<usize>i32x4.extract_lane(a, 2)));
+          v = f32x4.replace_lane(v, 3, load<f32>(<usize>i32x4.extract_lane(a, 3)));
+          v128.store(d, v128.and(v, mB), 16);
         }
-      }
-      d += 32;
-      if (++kx == KW) {
-        kx = 0;
-        if (++ky == KH) {
-          ky = 0;
-          ci++;
-        }
+        co += cstep;
+        d += dstep;
       }
     }
   }
