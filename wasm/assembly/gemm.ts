@@ -115,6 +115,7 @@ export function micro(
     b += bstep;
   }
   if (k < kc) {
+    // The last, odd step.
     const b0 = v128.load(b, 0);
     const b1 = v128.load(b, 16);
     const a0 = v128.load32_splat(a, 0);
@@ -135,8 +136,6 @@ export function micro(
     const a5 = v128.load32_splat(a, 20);
     c50 = madd(a5, b0, c50);
     c51 = madd(a5, b1, c51);
-    a += 24;
-    b += bstep;
   }
   if (acc) {
     v128.store(c, f32x4.add(v128.load(c), c00));
