@@ -5,10 +5,12 @@
  * denoising forward (batch 64), each beside the PyTorch twin (`../shared/bench/torch_twin.py`)
  * measured in the same run when it can run, with the ratios.
  *
- *   deno task bench [--quick] [--threads N] [--no-unet] [--backend wasm|webgpu] [--twin PATH]
+ *   deno task bench [--quick] [--threads N] [--no-unet] [--rounds N] [--backend wasm|webgpu]
+ *                   [--twin PATH]
  *
  * `--threads N`: the threaded column (default all cores). `--quick`: fewer repetitions and no
- * UNet. `--backend webgpu`: the UNet rows on the WebGPU backend (a hardware adapter; add
+ * UNet. `--rounds N`: rounds of the CPU UNet comparison, ours and the twin's in turn (default 3);
+ * besides the best of each, the ratio of each round and their median. `--backend webgpu`: the UNet rows on the WebGPU backend (a hardware adapter; add
  * `--allow-software` to time llvmpipe) beside `torch_twin.py bench unet --device cuda`; with
  * `--profile`, then the GPU time per kernel of a training step and a sampling step.
  * `--twin PATH`: where torch_twin.py is (default ../shared/bench/torch_twin.py). `--python PATH`:
@@ -37,6 +39,7 @@ function parseFlags() {
         quick: { type: "boolean", default: false },
         threads: { type: "string" },
         "no-unet": { type: "boolean", default: false },
+        rounds: { type: "string", default: "3" },
         backend: { type: "string", default: "wasm" },
         "allow-software": { type: "boolean", default: false },
         profile: { type: "boolean", default: false },
@@ -53,7 +56,7 @@ function parseFlags() {
 const flags = parseFlags();
 if (flags.help) {
   console.log(
-    "deno task bench [--quick] [--threads N] [--no-unet] [--backend wasm|webgpu] " +
+    "deno task bench [--quick] [--threads N] [--no-unet] [--rounds N] [--backend wasm|webgpu] " +
       "[--allow-software] [--profile] [--twin PATH] [--python PATH]",
   );
   Deno.exit(0);
@@ -63,6 +66,12 @@ if (flags.backend !== "wasm" && flags.backend !== "webgpu") {
   Deno.exit(1);
 }
 const quick = flags.quick;
+/** Rounds of the CPU UNet comparison (ours, then the twin), the best of each kept. */
+const unetRounds = Number(flags.rounds);
+if (!Number.isInteger(unetRounds) || unetRounds < 1) {
+  console.error(`error: --rounds must be a positive integer, got "${flags.rounds}"`);
+  Deno.exit(1);
+}
 const threads = flags.threads === undefined ? navigator.hardwareConcurrency : Number(flags.threads);
 if (!Number.isInteger(threads) || threads < 1) {
   console.error(`error: --threads must be a positive integer, got "${flags.threads}"`);
@@ -277,9 +286,6 @@ function convGflops(be: WasmBackend, g: Conv2dGeometry): [number, number, number
 
 // ---- the MNIST UNet -----------------------------------------------------------------------------
 
-/** Rounds of the CPU UNet comparison (ours, then the twin), the best of each kept. */
-const UNET_ROUNDS = 3;
-
 /** Trains the default UNet for `steps` steps of batch 128 on random images; returns ms and model. */
 async function unetRun(be: Backend, steps: number) {
   const rng = new Random(5);
@@ -454,25 +460,33 @@ if (tw) {
 }
 
 if (!quick && !flags["no-unet"]) {
-  // Ours and the twin's in turn, UNET_ROUNDS times, the best of each kept: the machine's speed
+  // Ours and the twin's in turn, `unetRounds` times, the best of each kept: the machine's speed
   // drifts by tens of percent within a minute, and a single pass of each could land on different
-  // phases of it.
-  let mine = await unetMs(all, 1, 3);
-  let theirs = await torchTwinCpu("unet");
-  for (let r = 1; r < UNET_ROUNDS; r++) {
-    mine = bestOf(mine, await unetMs(all, 1, 3));
-    if (typeof theirs !== "string") {
-      const again = await torchTwinCpu("unet");
-      if (typeof again !== "string") theirs = bestOf(theirs, again);
-    }
+  // phases of it. The ratio of each round (taken close together in time) is printed too.
+  const rounds: [Twin, Twin | string][] = [];
+  for (let r = 0; r < unetRounds; r++) {
+    rounds.push([await unetMs(all, 1, 3), await torchTwinCpu("unet")]);
   }
+  const mine = rounds.map(([m]) => m).reduce(bestOf);
+  const twins = rounds.map(([, t]) => t).filter((t): t is Twin => typeof t !== "string");
+  const theirs = twins.length ? twins.reduce(bestOf) : rounds[0][1];
   unetReport(
-    `wasm, ${N} threads, best of ${UNET_ROUNDS} rounds`,
+    `wasm, ${N} threads, best of ${unetRounds} rounds`,
     mine,
     theirs,
-    `torch_twin.py bench unet, the faster of --threads 1 and 2, best of ${UNET_ROUNDS} rounds taken ` +
+    `torch_twin.py bench unet, the faster of --threads 1 and 2, best of ${unetRounds} rounds taken ` +
       "in turn with ours",
   );
+  if (twins.length === rounds.length && rounds.length > 1) {
+    const perRound = (pick: (t: Twin) => number) => {
+      const rs = rounds.map(([m, t]) => pick(t as Twin) / pick(m));
+      const sorted = [...rs].sort((a, b) => a - b), h = sorted.length >> 1;
+      const median = sorted.length % 2 ? sorted[h] : (sorted[h - 1] + sorted[h]) / 2;
+      return `${rs.map((r) => `${r.toFixed(2)}x`).join(" ")} (median ${median.toFixed(2)}x)`;
+    };
+    console.log(`  ratio by round, train step:       ${perRound((t) => t.stepMs)}`);
+    console.log(`  ratio by round, denoising forward: ${perRound((t) => t.forwardMs)}`);
+  }
 }
 one.dispose();
 all.dispose();
