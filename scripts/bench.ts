@@ -10,9 +10,10 @@
  *
  * `--threads N`: the threaded column (default all cores). `--quick`: fewer repetitions and no
  * UNet. `--rounds N`: rounds of the CPU UNet comparison, ours and the twin's in turn (default 3);
- * besides the best of each, the ratio of each round and their median. `--backend webgpu`: the UNet rows on the WebGPU backend (a hardware adapter; add
- * `--allow-software` to time llvmpipe) beside `torch_twin.py bench unet --device cuda`; with
- * `--profile`, then the GPU time per kernel of a training step and a sampling step.
+ * besides the best of each, the ratio of each round and their median. `--backend webgpu`: the
+ * UNet rows on the WebGPU backend (a hardware adapter; add `--allow-software` to time llvmpipe)
+ * beside `torch_twin.py bench unet --device cuda`; with `--profile`, then the GPU time per kernel
+ * of a training step and a sampling step.
  * `--twin PATH`: where torch_twin.py is (default ../shared/bench/torch_twin.py). `--python PATH`:
  * the interpreter that has PyTorch (default /usr/bin/python3, Debian's; a CUDA machine's may differ).
  *
@@ -468,8 +469,8 @@ if (!quick && !flags["no-unet"]) {
     rounds.push([await unetMs(all, 1, 3), await torchTwinCpu("unet")]);
   }
   const mine = rounds.map(([m]) => m).reduce(bestOf);
-  const twins = rounds.map(([, t]) => t).filter((t): t is Twin => typeof t !== "string");
-  const theirs = twins.length ? twins.reduce(bestOf) : rounds[0][1];
+  const paired = rounds.filter((r): r is [Twin, Twin] => typeof r[1] !== "string");
+  const theirs = paired.length ? paired.map(([, t]) => t).reduce(bestOf) : rounds[0][1];
   unetReport(
     `wasm, ${N} threads, best of ${unetRounds} rounds`,
     mine,
@@ -477,9 +478,9 @@ if (!quick && !flags["no-unet"]) {
     `torch_twin.py bench unet, the faster of --threads 1 and 2, best of ${unetRounds} rounds taken ` +
       "in turn with ours",
   );
-  if (twins.length === rounds.length && rounds.length > 1) {
+  if (paired.length === rounds.length && rounds.length > 1) {
     const perRound = (pick: (t: Twin) => number) => {
-      const rs = rounds.map(([m, t]) => pick(t as Twin) / pick(m));
+      const rs = paired.map(([m, t]) => pick(t) / pick(m));
       const sorted = [...rs].sort((a, b) => a - b), h = sorted.length >> 1;
       const median = sorted.length % 2 ? sorted[h] : (sorted[h - 1] + sorted[h]) / 2;
       return `${rs.map((r) => `${r.toFixed(2)}x`).join(" ")} (median ${median.toFixed(2)}x)`;
