@@ -47,6 +47,7 @@ const DEFAULTS = {
   blocks: 1,
   block: "resnet",
   attention: "full",
+  "attention-at": "",
   dropout: 0,
   seed: 0,
   backend: "auto",
@@ -66,6 +67,7 @@ const TWIN = {
   blocks: 1,
   block: "resnet",
   attention: "full",
+  "attention-at": "",
   dropout: 0,
 } as const;
 
@@ -135,6 +137,8 @@ Usage: deno run -A scripts/train_mnist.ts [options]
   --blocks N             ResBlocks per level (default ${DEFAULTS.blocks})
   --block NAME           resnet (default) or convnext
   --attention NAME       full (default) or linear
+  --attention-at LIST    resolutions with attention, comma-separated, e.g. 14,7 (default: the
+                         lowest, 7 for 28x28: the middle block only, as in the twin)
   --dropout P            dropout in every block while training (default ${DEFAULTS.dropout})
   --ema X                EMA decay of the weights (default ${DEFAULTS.ema}), warmed up as
                          min(X, (1 + step) / (10 + step)): below 0.999 until step 8,990
@@ -202,6 +206,7 @@ function validate(s: Settings): void {
   checkInt("--blocks", s.blocks as number, 1);
   checkChoice("--block", s.block as UNetBlockKind, ["resnet", "convnext"] as const);
   checkChoice("--attention", s.attention as UNetAttentionKind, ["full", "linear"] as const);
+  attentionAtOf(s, 28);
   checkNumber("--dropout", s.dropout as number, { ge: 0, lt: 1 });
   checkInt("--seed", s.seed as number, 0);
   checkChoice("--backend", s.backend as string, BACKEND_CHOICES);
@@ -232,6 +237,25 @@ function multsOf(s: Settings): number[] {
     );
   }
   return mults;
+}
+
+/**
+ * The --attention-at list for size x size images (null for the default: the lowest resolution);
+ * a clear error for a resolution the UNet does not have.
+ */
+function attentionAtOf(s: Settings, size: number): number[] | null {
+  const text = String(s["attention-at"]).trim();
+  if (text === "") return null;
+  const levels = multsOf(s).map((_, i) => size / 2 ** i);
+  const at = text.split(",").map((r) => Number(r.trim()));
+  if (at.some((r) => !levels.includes(r)) || new Set(at).size !== at.length) {
+    throw new OptionError(
+      `--attention-at must list distinct resolutions of the UNet (${levels.join(", ")} for ${
+        multsOf(s).length
+      } levels at ${size}x${size}), got "${text}"`,
+    );
+  }
+  return at;
 }
 
 function scheduleOf(s: Settings): ScheduleConfig {
@@ -266,6 +290,7 @@ const FIXED_ON_RESUME = [
   "blocks",
   "block",
   "attention",
+  "attention-at",
   "dropout",
   "seed",
 ] as const;
@@ -337,8 +362,9 @@ async function main(args: string[]): Promise<void> {
   }
   await Deno.mkdir(out, { recursive: true });
   const [count, c, h, w] = data.shape;
-  const twin = (["base", "mults", "blocks", "block", "attention", "dropout"] as const)
-    .every((k) => s[k] === TWIN[k]);
+  const twin =
+    (["base", "mults", "blocks", "block", "attention", "attention-at", "dropout"] as const)
+      .every((k) => s[k] === TWIN[k]);
   console.log(
     `${count} images ${c}x${h}x${w}; UNet base ${s.base} mults ${s.mults}${
       twin ? " (the PyTorch twin's)" : ""
@@ -397,6 +423,7 @@ async function main(args: string[]): Promise<void> {
         blocksPerLevel: s.blocks as number,
         block: s.block as UNetBlockKind,
         attention: s.attention as UNetAttentionKind,
+        ...(attentionAtOf(s, h) ? { attentionAt: attentionAtOf(s, h)! } : {}),
         dropout: s.dropout as number,
       },
       schedule: scheduleOf(s),

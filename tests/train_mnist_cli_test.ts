@@ -40,6 +40,8 @@ Deno.test("train_mnist: bad flags end in one error line naming the flag, no file
       [["--mults", "1,0"], /--mults/],
       [["--mults", "1,x"], /--mults/],
       [["--mults", "1,2,2,2"], /--mults/],
+      [["--attention-at", "14,5"], /--attention-at .*28, 14, 7/],
+      [["--attention-at", "7,7"], /--attention-at/],
       [["--resume", `${dir}/none.safetensors`], /no such file/],
     ];
     for (const [args, re] of cases) {
@@ -67,6 +69,27 @@ Deno.test("train_mnist: --loss l1 turns the default min-SNR weighting off", asyn
     );
     assert.equal(training.loss, "l1");
     assert.equal(training["min-snr"], 0);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("train_mnist: --attention-at puts attention at the listed resolutions", async () => {
+  const dir = await Deno.makeTempDir();
+  try {
+    const r = await run([...TINY, "--steps", "1", "--sample-every", "0", "--attention-at", "28,14"]
+      .concat(["--backend", "wasm", "--sample-count", "1", "--sample-steps", "1", "--out", dir]));
+    assert.equal(r.code, 0, r.stderr.join("\n"));
+    const model = await loadModel(`${dir}/checkpoint.safetensors`, "reference");
+    assert.equal(model.config.network.kind, "unet");
+    if (model.config.network.kind === "unet") {
+      assert.deepEqual(model.config.network.attentionAt, [28, 14]);
+    }
+    const names = model.layout.entries.map((e) => e.name);
+    // 28 (the top level, down and up) and 14 (the lowest: the middle block).
+    for (const prefix of ["dattn.0.", "uattn.", "attn."]) {
+      assert.ok(names.some((n) => n.startsWith(prefix)), `${prefix}: ${names.join(" ")}`);
+    }
   } finally {
     await Deno.remove(dir, { recursive: true });
   }
