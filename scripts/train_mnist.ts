@@ -48,6 +48,7 @@ const DEFAULTS = {
   block: "resnet",
   attention: "full",
   "attention-at": "",
+  patch: 1,
   dropout: 0,
   seed: 0,
   backend: "auto",
@@ -68,6 +69,7 @@ const TWIN = {
   block: "resnet",
   attention: "full",
   "attention-at": "",
+  patch: 1,
   dropout: 0,
 } as const;
 
@@ -104,6 +106,7 @@ const NUMERIC = new Set([
   "ema",
   "base",
   "blocks",
+  "patch",
   "dropout",
   "seed",
   "sample-every",
@@ -139,6 +142,8 @@ Usage: deno run -A scripts/train_mnist.ts [options]
   --attention NAME       full (default) or linear
   --attention-at LIST    resolutions with attention, comma-separated, e.g. 14,7 (default: the
                          lowest, 7 for 28x28: the middle block only, as in the twin)
+  --patch N              run the UNet on N x N patches stacked into channels (default 1: pixels;
+                         2: a 28x28 image is 4 channels at 14x14, every level 4x cheaper)
   --dropout P            dropout in every block while training (default ${DEFAULTS.dropout})
   --ema X                EMA decay of the weights (default ${DEFAULTS.ema}), warmed up as
                          min(X, (1 + step) / (10 + step)): below 0.999 until step 8,990
@@ -202,6 +207,10 @@ function validate(s: Settings): void {
       `--base must be even (it is also the time-embedding size), got ${s.base}`,
     );
   }
+  checkInt("--patch", s.patch as number, 1);
+  if (28 % (s.patch as number) !== 0) {
+    throw new OptionError(`--patch must divide the image side, 28 (2, 4, 7, ...), got ${s.patch}`);
+  }
   multsOf(s);
   checkInt("--blocks", s.blocks as number, 1);
   checkChoice("--block", s.block as UNetBlockKind, ["resnet", "convnext"] as const);
@@ -231,9 +240,16 @@ function validate(s: Settings): void {
 function multsOf(s: Settings): number[] {
   const text = String(s.mults);
   const mults = text.split(",").map((m) => Number(m.trim()));
-  if (mults.some((m) => !Number.isInteger(m) || m < 1) || 28 % 2 ** (mults.length - 1) !== 0) {
+  if (mults.some((m) => !Number.isInteger(m) || m < 1)) {
+    throw new OptionError(`--mults must list positive integers like 1,2,2, got "${text}"`);
+  }
+  const patch = s.patch as number, top = 28 / patch;
+  if (top % 2 ** (mults.length - 1) !== 0) {
     throw new OptionError(
-      `--mults must list positive integers like 1,2,2 (at most 3 levels for 28x28), got "${text}"`,
+      patch === 1
+        ? `--mults must list at most 3 levels for 28x28 (28 -> 14 -> 7), got "${text}"`
+        : `--mults ${text} with --patch ${patch}: 28x28 images are ${top}x${top} in patches, ` +
+          `which do not halve ${mults.length - 1} times; use fewer levels (e.g. --mults 1,2)`,
     );
   }
   return mults;
@@ -246,7 +262,7 @@ function multsOf(s: Settings): number[] {
 function attentionAtOf(s: Settings, size: number): number[] | null {
   const text = String(s["attention-at"]).trim();
   if (text === "") return null;
-  const levels = multsOf(s).map((_, i) => size / 2 ** i);
+  const levels = multsOf(s).map((_, i) => size / (s.patch as number) / 2 ** i);
   const at = text.split(",").map((r) => Number(r.trim()));
   if (at.some((r) => !levels.includes(r)) || new Set(at).size !== at.length) {
     throw new OptionError(
@@ -291,6 +307,7 @@ const FIXED_ON_RESUME = [
   "block",
   "attention",
   "attention-at",
+  "patch",
   "dropout",
   "seed",
 ] as const;
@@ -363,7 +380,7 @@ async function main(args: string[]): Promise<void> {
   await Deno.mkdir(out, { recursive: true });
   const [count, c, h, w] = data.shape;
   const twin =
-    (["base", "mults", "blocks", "block", "attention", "attention-at", "dropout"] as const)
+    (["base", "mults", "blocks", "block", "attention", "attention-at", "patch", "dropout"] as const)
       .every((k) => s[k] === TWIN[k]);
   console.log(
     `${count} images ${c}x${h}x${w}; UNet base ${s.base} mults ${s.mults}${
@@ -424,6 +441,7 @@ async function main(args: string[]): Promise<void> {
         block: s.block as UNetBlockKind,
         attention: s.attention as UNetAttentionKind,
         ...(attentionAtOf(s, h) ? { attentionAt: attentionAtOf(s, h)! } : {}),
+        patch: s.patch as number,
         dropout: s.dropout as number,
       },
       schedule: scheduleOf(s),

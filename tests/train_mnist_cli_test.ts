@@ -42,6 +42,8 @@ Deno.test("train_mnist: bad flags end in one error line naming the flag, no file
       [["--mults", "1,2,2,2"], /--mults/],
       [["--attention-at", "14,5"], /--attention-at .*28, 14, 7/],
       [["--attention-at", "7,7"], /--attention-at/],
+      [["--patch", "3"], /--patch must divide the image side, 28/],
+      [["--patch", "2", "--mults", "1,2,4"], /--mults 1,2,4 with --patch 2: .*14x14/],
       [["--resume", `${dir}/none.safetensors`], /no such file/],
     ];
     for (const [args, re] of cases) {
@@ -87,9 +89,34 @@ Deno.test("train_mnist: --attention-at puts attention at the listed resolutions"
     }
     const names = model.layout.entries.map((e) => e.name);
     // 28 (the top level, down and up) and 14 (the lowest: the middle block).
+    assert.equal(model.config.network.kind === "unet" && model.config.network.patch, undefined);
     for (const prefix of ["dattn.0.", "uattn.", "attn."]) {
       assert.ok(names.some((n) => n.startsWith(prefix)), `${prefix}: ${names.join(" ")}`);
     }
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("train_mnist: --patch 2 trains the UNet on 2x2 patches (4 channels at 14x14)", async () => {
+  const dir = await Deno.makeTempDir();
+  try {
+    const r = await run([...TINY, "--steps", "1", "--sample-every", "0", "--patch", "2"]
+      .concat(["--backend", "wasm", "--sample-count", "2", "--sample-steps", "1", "--out", dir]));
+    assert.equal(r.code, 0, r.stderr.join("\n"));
+    const model = await loadModel(`${dir}/checkpoint.safetensors`, "reference");
+    assert.equal(model.config.network.kind, "unet");
+    if (model.config.network.kind === "unet") {
+      assert.equal(model.config.network.patch, 2);
+      assert.deepEqual(model.config.network.attentionAt, [7]);
+    }
+    const shapes = new Map(model.layout.entries.map((e) => [e.name, e.shape]));
+    assert.deepEqual(shapes.get("inc.weight"), [8, 4, 3, 3]);
+    assert.deepEqual(shapes.get("outc.weight"), [4, 8, 3, 3]);
+    assert.equal(
+      JSON.parse((await readModelMetadata(`${dir}/checkpoint.safetensors`)).training).patch,
+      2,
+    );
   } finally {
     await Deno.remove(dir, { recursive: true });
   }

@@ -101,6 +101,7 @@ Deno.test("unet options: at their defaults they leave the twin's configuration (
     block: "resnet",
     convnextMult: 2,
     attention: "full",
+    patch: 1,
   });
   assert.deepEqual(explicit, unetConfig());
   assert.equal(
@@ -117,6 +118,9 @@ Deno.test("unet options: at their defaults they leave the twin's configuration (
   assert.equal(c.block, "convnext");
   assert.equal(c.convnextMult, 3);
   assert.equal(unetConfig({ attention: "linear" }).attention, "linear");
+  // With patches, the default attention sits at the lowest patched resolution.
+  assert.deepEqual(unetConfig({ patch: 2, mults: [1, 2] }).attentionAt, [7]);
+  assert.equal(unetConfig({ patch: 2, mults: [1, 2] }).patch, 2);
 });
 
 Deno.test("unet options: invalid values are RangeErrors naming the field", async () => {
@@ -131,6 +135,10 @@ Deno.test("unet options: invalid values are RangeErrors naming the field", async
     [{ attention: "sparse" as unknown as "full" }, /attention must be one of "full", "linear"/],
     [{ block: "convnext", convnextMult: 0 }, /convnextMult must be a positive integer/],
     [{ convnextMult: 3 }, /convnextMult applies only to block "convnext"/],
+    [{ patch: 0 }, /patch must be a positive integer/],
+    [{ patch: 3 }, /imageSize 8 must be divisible by 6 for 2 levels of 3x3 patches/],
+    [{ patch: 2, mults: [1, 2, 2, 2] }, /imageSize 8 must be divisible by 16/],
+    [{ patch: 2, attentionAt: [8] }, /attentionAt lists 8, not one of the resolutions 4, 2/],
   ];
   for (const [o, re] of bad) {
     const cfg = small(o);
@@ -313,6 +321,48 @@ Deno.test("unet options: output shapes equal input shapes, in training and evalu
       assert.deepEqual([...y.shape], shape, JSON.stringify(cfg));
     }
   }
+});
+
+Deno.test("unet options: patch p equals the unpatched UNet on the image's p x p patches stacked into channels", async () => {
+  const be = new ReferenceBackend();
+  const p = 2, n = 2, side = 8;
+  const patched = small({ patch: p, attentionAt: [4, 2] });
+  const plain = unetConfig({ ...SMALL_NET, channels: 4, imageSize: 4, attentionAt: [4, 2] });
+  // The same layers: only inc and outc see p² times the channels.
+  assert.deepEqual(unetParamSpecs(patched), unetParamSpecs(plain));
+  assert.equal(count(patched), count(small({ attentionAt: [8, 4] })) + 3 * 8 * 9 + 3 * (8 * 9 + 1));
+  const a = unetOn(be, patched, 6), b = unetOn(be, plain, 6);
+  const xs = new Random(7).normals(n * side * side);
+  // Space to depth by hand: channel i·p + j of patch (y, x) is pixel (p·y + i, p·x + j).
+  const q = side / p, stacked = new Float64Array(xs.length);
+  const at = (bi: number, c: number, y: number, x: number) => ((bi * p * p + c) * q + y) * q + x;
+  for (let bi = 0; bi < n; bi++) {
+    for (let y = 0; y < side; y++) {
+      for (let x = 0; x < side; x++) {
+        stacked[at(bi, (y % p) * p + (x % p), y >> 1, x >> 1)] = xs[(bi * side + y) * side + x];
+      }
+    }
+  }
+  const t = tensor(be, [3, 17], [n]);
+  const got = await be.read(
+    noGrad(() => a.net.forward(tensor(be, xs, [n, 1, side, side]), t)).storage,
+  );
+  const want = await be.read(
+    noGrad(() => b.net.forward(tensor(be, stacked, [n, 4, q, q]), t)).storage,
+  );
+  let checked = 0;
+  for (let bi = 0; bi < n; bi++) {
+    for (let y = 0; y < side; y++) {
+      for (let x = 0; x < side; x++) {
+        const w = want[at(bi, (y % p) * p + (x % p), y >> 1, x >> 1)];
+        assert.ok(Math.abs(got[(bi * side + y) * side + x] - w) <= 1e-6 * (1 + Math.abs(w)));
+        checked++;
+      }
+    }
+  }
+  assert.equal(checked, got.length);
+  // The output is not trivially the input (a wrong layout would still pass on a constant image).
+  assert.ok(got.some((v, i) => Math.abs(v - got[0]) > 1e-3 && i > 0));
 });
 
 // ---- dropout ------------------------------------------------------------------------------------

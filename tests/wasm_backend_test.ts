@@ -266,6 +266,9 @@ kernelTest("wasm reduceSum, sumSquares and permute match the reference", async (
     [[2, 3, 4, 5], [0, 2, 1, 3]],
     [[2, 3, 4, 5], [3, 2, 1, 0]],
     [[6, 1, 5], [1, 2, 0]],
+    // The UNet's patches: space to depth and back (2x2 patches of 1x6x6, batch 2).
+    [[2, 1, 3, 2, 3, 2], [0, 1, 3, 5, 2, 4]],
+    [[2, 1, 2, 2, 3, 3], [0, 1, 4, 2, 5, 3]],
   ];
   for (const [s, p] of perms) {
     const [xw, xr] = both(values(size(s)));

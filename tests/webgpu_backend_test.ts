@@ -308,6 +308,9 @@ gpuTest("permute", async (be) => {
     [[2, 3, 4, 5], [3, 1, 2, 0]],
     [[37, 53], [1, 0]],
     [[4, 1, 6], [2, 1, 0]],
+    // The UNet's patches: space to depth and back.
+    [[2, 1, 3, 2, 3, 2], [0, 1, 3, 5, 2, 4]],
+    [[2, 1, 2, 2, 3, 3], [0, 1, 4, 2, 5, 3]],
   ];
   for (const [shape, perm] of cases) {
     const n = shape.reduce((a, b) => a * b, 1);

@@ -33,12 +33,17 @@
  *   hidden width out·`convnextMult` (src/nn/convnext_block.ts), under the same block names.
  * - `attention: "linear"`: every attention block becomes the seed's linear attention
  *   (src/nn/linear_attention.ts), under the same block names.
+ * - `patch` p: the network sees the image as p x p patches stacked into channels (space to
+ *   depth: channels·p² at imageSize/p) and returns its output the same way (depth to space), so
+ *   every level runs at 1/p² of the positions: with p = 2 a 28x28 image becomes 4 channels at
+ *   14x14, and levels 14 -> 7. Only `inc` (channels·p² in) and `outc` (channels·p² out) change
+ *   shape; attention resolutions count the patched sides.
  *
  * @module
  */
 
 import { silu } from "../ops/elementwise.ts";
-import { concat, upsampleNearest } from "../ops/shape.ts";
+import { concat, permute, reshape, upsampleNearest } from "../ops/shape.ts";
 import type { Tensor } from "../tensor.ts";
 import { Attention, attentionSpecs } from "../nn/attention.ts";
 import { Conv2d, conv2dSpecs } from "../nn/conv.ts";
@@ -92,17 +97,25 @@ export interface UNetConfig {
   convnextMult?: number;
   /** The kind of every attention block (absent: "full"). */
   attention?: UNetAttentionKind;
+  /** Side of the square patches stacked into channels before the first layer (absent: 1). */
+  patch?: number;
 }
 
 /** The options beyond the twin and their defaults, which {@link unetConfig} leaves out. */
 export const UNET_OPTION_DEFAULTS: Readonly<
-  Required<Pick<UNetConfig, "dropout" | "blocksPerLevel" | "block" | "convnextMult" | "attention">>
+  Required<
+    Pick<
+      UNetConfig,
+      "dropout" | "blocksPerLevel" | "block" | "convnextMult" | "attention" | "patch"
+    >
+  >
 > = Object.freeze({
   dropout: 0,
   blocksPerLevel: 1,
   block: "resnet",
   convnextMult: 2,
   attention: "full",
+  patch: 1,
 });
 
 /** The twin's configuration: 1x28x28, base 32, mults [1, 2, 2], 8 groups, 4 heads at 7x7. */
@@ -134,10 +147,11 @@ export function unetConfig(overrides: Partial<Omit<UNetConfig, "kind">> = {}): U
     heads: overrides.heads ?? DEFAULT_UNET_CONFIG.heads,
     attentionAt: [],
   };
+  const d = UNET_OPTION_DEFAULTS, o = overrides;
+  if (o.patch !== undefined && o.patch !== d.patch) c.patch = o.patch;
   c.attentionAt = overrides.attentionAt ? [...overrides.attentionAt] : [
     unetResolutions({ ...c, attentionAt: [] }).at(-1)!,
   ];
-  const d = UNET_OPTION_DEFAULTS, o = overrides;
   if (o.dropout !== undefined && o.dropout !== d.dropout) c.dropout = o.dropout;
   if (o.blocksPerLevel !== undefined && o.blocksPerLevel !== d.blocksPerLevel) {
     c.blocksPerLevel = o.blocksPerLevel;
@@ -150,9 +164,10 @@ export function unetConfig(overrides: Partial<Omit<UNetConfig, "kind">> = {}): U
   return c;
 }
 
-/** The side length of each level, top to bottom (28, 14, 7 for the defaults). */
+/** The side length of each level, top to bottom (28, 14, 7 for the defaults; 14, 7 with patch 2). */
 export function unetResolutions(c: UNetConfig): number[] {
-  return c.mults.map((_, i) => c.imageSize / 2 ** i);
+  const top = c.imageSize / (c.patch ?? UNET_OPTION_DEFAULTS.patch);
+  return c.mults.map((_, i) => top / 2 ** i);
 }
 
 /** The size of the time embedding after the MLP (4·base, as in the twin). */
@@ -202,6 +217,7 @@ function checkOptions(c: UNetConfig): void {
     }
   }
   if (c.attention !== undefined) oneOf("attention", c.attention, UNET_ATTENTION_KINDS);
+  if (c.patch !== undefined) positiveInt("patch", c.patch);
 }
 
 function checkFields(c: UNetConfig): void {
@@ -216,10 +232,13 @@ function checkFields(c: UNetConfig): void {
     throw new RangeError(`unet: mults must list at least one level, got ${c.mults}`);
   }
   c.mults.forEach((m, i) => positiveInt(`mults[${i}]`, m));
-  const down = 2 ** (c.mults.length - 1);
+  checkOptions(c);
+  const patch = c.patch ?? UNET_OPTION_DEFAULTS.patch;
+  const down = 2 ** (c.mults.length - 1) * patch;
   if (c.imageSize % down !== 0) {
     throw new RangeError(
-      `unet: imageSize ${c.imageSize} must be divisible by ${down} for ${c.mults.length} levels`,
+      `unet: imageSize ${c.imageSize} must be divisible by ${down} for ${c.mults.length} levels` +
+        (patch > 1 ? ` of ${patch}x${patch} patches` : ""),
     );
   }
   if (!Array.isArray(c.attentionAt)) {
@@ -233,7 +252,6 @@ function checkFields(c: UNetConfig): void {
       );
     }
   }
-  checkOptions(c);
 }
 
 /** The plan shared by the parameter list and the forward pass. */
@@ -346,7 +364,7 @@ export function unetParamSpecs(c: UNetConfig): ParamSpec[] {
   const specs: ParamSpec[] = [
     ...linearSpecs("tmlp.0", c.base, td),
     ...linearSpecs("tmlp.2", td, td),
-    ...conv2dSpecs("inc", c.channels, c.base, 3),
+    ...conv2dSpecs("inc", c.channels * patchArea(c), c.base, 3),
   ];
   const down = downSlots(p), up = upSlots(p);
   for (const level of down) specs.push(...blockSpecs(level[0]));
@@ -371,8 +389,25 @@ export function unetParamSpecs(c: UNetConfig): ParamSpec[] {
     if (p.levelAttn[L - 1 - k]) specs.push(...attnSpecs(`uattn.${k}`, p.up[k][1]));
   }
   specs.push(...groupNormSpecs("outn", p.chans[0]));
-  specs.push(...conv2dSpecs("outc", p.chans[0], c.channels, 3));
+  specs.push(...conv2dSpecs("outc", p.chans[0], c.channels * patchArea(c), 3));
   return specs;
+}
+
+/** Pixels of a patch: 1 without patches. */
+function patchArea(c: UNetConfig): number {
+  return (c.patch ?? UNET_OPTION_DEFAULTS.patch) ** 2;
+}
+
+/** [B, C, S, S] -> [B, C·p², S/p, S/p]: channel c·p² + i·p + j holds pixel (p·y + i, p·x + j). */
+function spaceToDepth(x: Tensor, p: number): Tensor {
+  const [b, c, s] = x.shape, q = s / p;
+  return reshape(permute(reshape(x, [b, c, q, p, q, p]), [0, 1, 3, 5, 2, 4]), [b, c * p * p, q, q]);
+}
+
+/** The inverse of {@link spaceToDepth}: [B, C·p², q, q] -> [B, C, q·p, q·p]. */
+function depthToSpace(x: Tensor, p: number): Tensor {
+  const [b, cp, q] = x.shape, c = cp / (p * p);
+  return reshape(permute(reshape(x, [b, c, p, p, q, q]), [0, 1, 4, 2, 5, 3]), [b, c, q * p, q * p]);
 }
 
 /** A block of the UNet: ResBlock or ConvNeXt block. */
@@ -459,7 +494,8 @@ export class UNet implements Network {
       ? dropoutSites(this.#dropout, (site, size) => ctx.draw(site, size))
       : null;
     const te = this.#tmlp2.forward(silu(this.#tmlp0.forward(timestepEmbedding(t, c.base))));
-    let h = this.#inc.forward(x);
+    const patch = c.patch ?? UNET_OPTION_DEFAULTS.patch;
+    let h = this.#inc.forward(patch > 1 ? spaceToDepth(x, patch) : x);
     const hs: Tensor[] = [];
     for (let i = 0; i < L; i++) {
       const blocks = this.#down[i];
@@ -483,6 +519,7 @@ export class UNet implements Network {
       if (a) h = a.forward(h);
       if (k < L - 1) h = this.#us[k].forward(upsampleNearest(h, 2));
     }
-    return this.#outc.forward(this.#outn.forwardSilu(h));
+    const out = this.#outc.forward(this.#outn.forwardSilu(h));
+    return patch > 1 ? depthToSpace(out, patch) : out;
   }
 }
