@@ -108,6 +108,8 @@ export interface TrainOptions {
   optimizer?: "adam" | "adamw";
   /** Weight decay (default 0). */
   weightDecay?: number;
+  /** Adam's moment decays [beta1, beta2], each in [0, 1) (default [0.9, 0.999], PyTorch's). */
+  adamBetas?: readonly [number, number];
   /** Clip the gradient's global norm to this (default null: no clipping). */
   gradClip?: number | null;
   /**
@@ -263,6 +265,7 @@ export function resolveTrainOptions(o: TrainOptions) {
     warmupSteps: o.warmupSteps ?? 0,
     optimizer: o.optimizer ?? "adam",
     weightDecay: o.weightDecay ?? 0,
+    adamBetas: o.adamBetas ?? [0.9, 0.999] as const,
     gradClip: o.gradClip ?? null,
     emaDecay: o.emaDecay === undefined ? 0.999 : o.emaDecay,
     seed: o.seed ?? 0,
@@ -288,6 +291,11 @@ export function resolveTrainOptions(o: TrainOptions) {
   checkNumber("lr", r.lr, { gt: 0 });
   checkInt("warmupSteps", r.warmupSteps, 0);
   checkNumber("weightDecay", r.weightDecay, { ge: 0 });
+  if (!Array.isArray(r.adamBetas) || r.adamBetas.length !== 2) {
+    throw new OptionError(`adamBetas must be [beta1, beta2], got ${JSON.stringify(r.adamBetas)}`);
+  }
+  checkNumber("adamBetas[0]", r.adamBetas[0], { ge: 0, lt: 1 });
+  checkNumber("adamBetas[1]", r.adamBetas[1], { ge: 0, lt: 1 });
   if (r.gradClip !== null) checkNumber("gradClip", r.gradClip, { gt: 0 });
   if (r.emaDecay !== null) checkNumber("emaDecay", r.emaDecay, { ge: 0, lt: 1 });
   checkInt("seed", r.seed, 0);
@@ -322,6 +330,8 @@ export async function train(options: TrainOptions): Promise<DiffusionModel> {
   const opt = new Adam(model.params, {
     decoupled: o.optimizer === "adamw",
     weightDecay: o.weightDecay,
+    beta1: o.adamBetas[0],
+    beta2: o.adamBetas[1],
     clipNorm: o.gradClip,
   }, model.optimizer);
   model.optimizer = opt.state;

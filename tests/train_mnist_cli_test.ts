@@ -43,6 +43,7 @@ Deno.test("train_mnist: bad flags end in one error line naming the flag, no file
       [["--attention-at", "14,5"], /--attention-at .*28, 14, 7/],
       [["--attention-at", "7,7"], /--attention-at/],
       [["--patch", "3"], /--patch must divide the image side, 28/],
+      [["--adam-beta2", "1"], /--adam-beta2/],
       [["--patch", "2", "--mults", "1,2,4"], /--mults 1,2,4 with --patch 2: .*14x14/],
       [["--resume", `${dir}/none.safetensors`], /no such file/],
     ];
@@ -138,6 +139,7 @@ Deno.test("train_mnist: a tiny run writes grids and a checkpoint; --resume conti
     const meta = await readModelMetadata(`${dir}/checkpoint.safetensors`);
     assert.equal(JSON.parse(meta.training).batch, 4);
     assert.equal(JSON.parse(meta.training)["min-snr"], 5);
+    assert.equal(JSON.parse(meta.training)["adam-beta2"], 0.99);
     assert.equal(meta.optimizer_step, "4");
     const again = await run(["--resume", `${dir}/checkpoint.safetensors`, "--steps", "6"]);
     assert.equal(again.code, 0, again.stderr.join("\n"));

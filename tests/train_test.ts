@@ -111,6 +111,18 @@ Deno.test("min-SNR weighting: a gamma above every SNR changes nothing, a small o
   assert.ok(small.losses[0] < plain.losses[0], `${small.losses[0]} vs ${plain.losses[0]}`);
 });
 
+Deno.test("adamBetas reach the optimizer: PyTorch's [0.9, 0.999] is the default, others differ", async () => {
+  const data = gaussianData(100, 4), opts = { data, ...tiny, steps: 5 };
+  const base = await (await train(opts)).weights("raw");
+  const same = await (await train({ ...opts, adamBetas: [0.9, 0.999] })).weights("raw");
+  const fast = await (await train({ ...opts, adamBetas: [0.9, 0.5] })).weights("raw");
+  const first = await (await train({ ...opts, adamBetas: [0.5, 0.999] })).weights("raw");
+  for (const [name, v] of base) assert.deepEqual(same.get(name), v, name);
+  assert.notDeepEqual(fast.get("net.0.weight"), base.get("net.0.weight"));
+  assert.notDeepEqual(first.get("net.0.weight"), base.get("net.0.weight"));
+  assert.notDeepEqual(first.get("net.0.weight"), fast.get("net.0.weight"));
+});
+
 Deno.test("an AbortSignal stops training cleanly with the steps done so far", async () => {
   const data = gaussianData(100, 5);
   const ctl = new AbortController();
@@ -156,6 +168,9 @@ Deno.test("bad options end in an OptionError naming the option", async () => {
     [{ backend: "cuda" as "auto" }, /backend/],
     [{ minSnrGamma: 0 }, /minSnrGamma/],
     [{ minSnrGamma: 5, loss: "l1" }, /minSnrGamma weights the squared error; set loss to "l2"/],
+    [{ adamBetas: [0.9, 1] }, /adamBetas\[1\]/],
+    [{ adamBetas: [-0.1, 0.99] }, /adamBetas\[0\]/],
+    [{ adamBetas: [0.9] as unknown as [number, number] }, /adamBetas must be \[beta1, beta2\]/],
   ];
   for (const [opts, re] of cases) {
     await assert.rejects(() => train({ data, ...tiny, ...opts }), (e: Error) => {
