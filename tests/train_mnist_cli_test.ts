@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { loadModel, readModelMetadata } from "../src/io/model_file.ts";
+import { loadModel, readModelMetadata, saveModel } from "../src/io/model_file.ts";
 
 const root = new URL("..", import.meta.url).pathname;
 
@@ -60,64 +60,70 @@ Deno.test("train_mnist: bad flags end in one error line naming the flag, no file
   }
 });
 
-Deno.test("train_mnist: --loss l1 turns the default min-SNR weighting off", async () => {
+/**
+ * A tiny run (TINY, no grids) with `extra` flags in a temporary folder: the checkpoint's model (on
+ * the reference backend) and its training settings; the folder is removed.
+ */
+async function tinyRun(extra: string[], steps = 1) {
   const dir = await Deno.makeTempDir();
   try {
-    const r = await run([...TINY, "--steps", "2", "--sample-every", "0", "--loss", "l1"].concat(
-      ["--backend", "wasm", "--sample-count", "1", "--sample-steps", "1", "--out", dir],
-    ));
+    const r = await run([...TINY, "--steps", String(steps), "--sample-every", "0", ...extra]
+      .concat(["--backend", "wasm", "--sample-count", "1", "--sample-steps", "1", "--out", dir]));
     assert.equal(r.code, 0, r.stderr.join("\n"));
-    const training = JSON.parse(
-      (await readModelMetadata(`${dir}/checkpoint.safetensors`)).training,
-    );
-    assert.equal(training.loss, "l1");
-    assert.equal(training["min-snr"], 0);
+    const path = `${dir}/checkpoint.safetensors`;
+    const training = JSON.parse((await readModelMetadata(path)).training);
+    const model = await loadModel(path, "reference");
+    const net = model.config.network;
+    assert.equal(net.kind, "unet");
+    return { model, net: net.kind === "unet" ? net : null, training };
   } finally {
     await Deno.remove(dir, { recursive: true });
   }
+}
+
+Deno.test("train_mnist: --loss l1 turns the default min-SNR weighting off", async () => {
+  const { training } = await tinyRun(["--loss", "l1"], 2);
+  assert.equal(training.loss, "l1");
+  assert.equal(training["min-snr"], 0);
 });
 
 Deno.test("train_mnist: --attention-at puts attention at the listed resolutions", async () => {
-  const dir = await Deno.makeTempDir();
-  try {
-    const r = await run([...TINY, "--steps", "1", "--sample-every", "0", "--attention-at", "28,14"]
-      .concat(["--backend", "wasm", "--sample-count", "1", "--sample-steps", "1", "--out", dir]));
-    assert.equal(r.code, 0, r.stderr.join("\n"));
-    const model = await loadModel(`${dir}/checkpoint.safetensors`, "reference");
-    assert.equal(model.config.network.kind, "unet");
-    if (model.config.network.kind === "unet") {
-      assert.deepEqual(model.config.network.attentionAt, [28, 14]);
-    }
-    const names = model.layout.entries.map((e) => e.name);
-    // 28 (the top level, down and up) and 14 (the lowest: the middle block).
-    assert.equal(model.config.network.kind === "unet" && model.config.network.patch, undefined);
-    for (const prefix of ["dattn.0.", "uattn.", "attn."]) {
-      assert.ok(names.some((n) => n.startsWith(prefix)), `${prefix}: ${names.join(" ")}`);
-    }
-  } finally {
-    await Deno.remove(dir, { recursive: true });
+  const { model, net } = await tinyRun(["--attention-at", "28,14"]);
+  assert.deepEqual(net?.attentionAt, [28, 14]);
+  assert.equal(net?.patch, undefined);
+  // 28 (the top level, down and up) and 14 (the lowest: the middle block).
+  const names = model.layout.entries.map((e) => e.name);
+  for (const prefix of ["dattn.0.", "uattn.", "attn."]) {
+    assert.ok(names.some((n) => n.startsWith(prefix)), `${prefix}: ${names.join(" ")}`);
   }
 });
 
 Deno.test("train_mnist: --patch 2 trains the UNet on 2x2 patches (4 channels at 14x14)", async () => {
+  const { model, net, training } = await tinyRun(["--patch", "2"]);
+  assert.equal(net?.patch, 2);
+  assert.deepEqual(net?.attentionAt, [7]);
+  const shapes = new Map(model.layout.entries.map((e) => [e.name, e.shape]));
+  assert.deepEqual(shapes.get("inc.weight"), [8, 4, 3, 3]);
+  assert.deepEqual(shapes.get("outc.weight"), [4, 8, 3, 3]);
+  assert.equal(training.patch, 2);
+});
+
+Deno.test("train_mnist: --resume of a checkpoint from before --adam-beta2 goes on with 0.999", async () => {
   const dir = await Deno.makeTempDir();
   try {
-    const r = await run([...TINY, "--steps", "1", "--sample-every", "0", "--patch", "2"]
-      .concat(["--backend", "wasm", "--sample-count", "2", "--sample-steps", "1", "--out", dir]));
+    const path = `${dir}/checkpoint.safetensors`;
+    const r = await run([...TINY, "--steps", "1", "--sample-every", "0", ...GRIDS, "--out", dir]);
     assert.equal(r.code, 0, r.stderr.join("\n"));
-    const model = await loadModel(`${dir}/checkpoint.safetensors`, "reference");
-    assert.equal(model.config.network.kind, "unet");
-    if (model.config.network.kind === "unet") {
-      assert.equal(model.config.network.patch, 2);
-      assert.deepEqual(model.config.network.attentionAt, [7]);
-    }
-    const shapes = new Map(model.layout.entries.map((e) => [e.name, e.shape]));
-    assert.deepEqual(shapes.get("inc.weight"), [8, 4, 3, 3]);
-    assert.deepEqual(shapes.get("outc.weight"), [4, 8, 3, 3]);
-    assert.equal(
-      JSON.parse((await readModelMetadata(`${dir}/checkpoint.safetensors`)).training).patch,
-      2,
-    );
+    const meta = await readModelMetadata(path);
+    const { "adam-beta2": _, ...older } = JSON.parse(meta.training);
+    await saveModel(await loadModel(path, "reference"), path, {
+      metadata: { training: JSON.stringify(older), rng: meta.rng },
+    });
+    const again = await run(["--resume", path, "--steps", "2"]);
+    assert.equal(again.code, 0, again.stderr.join("\n"));
+    const training = JSON.parse((await readModelMetadata(path)).training);
+    assert.equal(training["adam-beta2"], 0.999);
+    assert.equal((await loadModel(path, "reference")).stepsTrained, 2);
   } finally {
     await Deno.remove(dir, { recursive: true });
   }
