@@ -450,7 +450,7 @@ async function main(args: string[]): Promise<void> {
         blocksPerLevel: s.blocks as number,
         block: s.block as UNetBlockKind,
         attention: s.attention as UNetAttentionKind,
-        ...(attentionAtOf(s, h) ? { attentionAt: attentionAtOf(s, h)! } : {}),
+        attentionAt: attentionAtOf(s, h) ?? undefined,
         patch: s.patch as number,
         dropout: s.dropout as number,
       },
