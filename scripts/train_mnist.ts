@@ -18,7 +18,12 @@ import { checkChoice, checkInt, checkNumber, OptionError } from "../src/errors.t
 import { loadModel, readModelMetadata, saveModel } from "../src/io/model_file.ts";
 import { writePngAtomic } from "../src/io/png.ts";
 import type { DiffusionModel } from "../src/model.ts";
-import type { UNetAttentionKind, UNetBlockKind } from "../src/models/unet.ts";
+import {
+  type UNetAttentionKind,
+  type UNetBlockKind,
+  unetConfig,
+  unetResolutions,
+} from "../src/models/unet.ts";
 import { LOSS_KINDS } from "../src/ops/loss.ts";
 import { imageGrid } from "../src/plot/image_grid.ts";
 import { sample, type SamplerKind, SAMPLERS } from "../src/sample.ts";
@@ -269,13 +274,14 @@ function multsOf(s: Settings): number[] {
 function attentionAtOf(s: Settings, size: number): number[] | null {
   const text = String(s["attention-at"]).trim();
   if (text === "") return null;
-  const levels = multsOf(s).map((_, i) => size / (s.patch as number) / 2 ** i);
+  const mults = multsOf(s);
+  const levels = unetResolutions(unetConfig({ imageSize: size, mults, patch: s.patch as number }));
   const at = text.split(",").map((r) => Number(r.trim()));
   if (at.some((r) => !levels.includes(r)) || new Set(at).size !== at.length) {
     throw new OptionError(
-      `--attention-at must list distinct resolutions of the UNet (${levels.join(", ")} for ${
-        multsOf(s).length
-      } levels at ${size}x${size}), got "${text}"`,
+      `--attention-at must list distinct resolutions of the UNet (${
+        levels.join(", ")
+      } for ${mults.length} levels at ${size}x${size}), got "${text}"`,
     );
   }
   return at;
