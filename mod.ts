@@ -37,6 +37,8 @@ export type {
 export { DdpmSampler } from "./src/diffusion/ddpm.ts";
 export type { DdpmOptions, SamplerVariance } from "./src/diffusion/ddpm.ts";
 export type { Prediction } from "./src/diffusion/parameterization.ts";
+export { ImportanceSampler, TIMESTEP_SAMPLINGS } from "./src/diffusion/timestep_sampler.ts";
+export type { TimestepSampling, TimestepStats } from "./src/diffusion/timestep_sampler.ts";
 export type { MlpConfig, TimeInput } from "./src/models/mlp.ts";
 export type { NetworkConfig } from "./src/models/registry.ts";
 export { DEFAULT_UNET_CONFIG, UNET_OPTION_DEFAULTS, unetConfig } from "./src/models/unet.ts";

@@ -25,6 +25,7 @@ import {
   unetResolutions,
 } from "../src/models/unet.ts";
 import { LOSS_KINDS } from "../src/ops/loss.ts";
+import { TIMESTEP_SAMPLINGS, type TimestepSampling } from "../src/diffusion/timestep_sampler.ts";
 import { imageGrid } from "../src/plot/image_grid.ts";
 import { sample, type SamplerKind, SAMPLERS } from "../src/sample.ts";
 import { createProgress } from "../src/terminal/progress.ts";
@@ -34,7 +35,7 @@ import { numberFlag, runMain } from "./cli.ts";
 
 /** Every setting, as flag name -> default. Presets and a resumed checkpoint's settings override these. */
 const DEFAULTS = {
-  steps: 6600,
+  steps: 7200,
   batch: 32,
   lr: 1.5e-3,
   "adam-beta2": 0.99,
@@ -47,6 +48,7 @@ const DEFAULTS = {
   prediction: "epsilon",
   loss: "l2",
   "min-snr": 5,
+  timesteps: "importance",
   ema: 0.999,
   base: 16,
   mults: "1,2,4",
@@ -84,8 +86,8 @@ type Settings = { -readonly [K in keyof typeof DEFAULTS]: string | number };
 /** Presets: settings chosen for a kind of machine. */
 const PRESETS: Record<string, Partial<Settings>> = {
   // The defaults: a half-width UNet (base 16) with 64 channels at 7x7 (mults 1,2,4) that sees
-  // ~3.5 epochs (6,600 steps of 32, Adam with beta2 0.99) in under 30 minutes on 2 cores with the
-  // wasm backend (measured: 23.2 and 26.3 minutes; see the README).
+  // ~3.8 epochs (7,200 steps of 32, importance-sampled t, Adam with beta2 0.99) in under 30
+  // minutes on 2 cores with the wasm backend (measured: 20.6 minutes; see the README).
   "cpu-quick": {},
   // The twin's UNet, longer, at the batch size GPUs like.
   gpu: {
@@ -95,6 +97,7 @@ const PRESETS: Record<string, Partial<Settings>> = {
     batch: 128,
     lr: 5e-4,
     "adam-beta2": 0.999,
+    timesteps: "uniform",
     warmup: 500,
     "sample-every": 2000,
     "sample-count": 64,
@@ -146,6 +149,9 @@ Usage: deno run -A scripts/train_mnist.ts [options]
   --min-snr GAMMA        min-SNR-gamma weighting of the l2 loss (default ${
   DEFAULTS["min-snr"]
 }; 0: off, as with --loss l1 or huber)
+  --timesteps NAME       how training draws t: importance (default: in proportion to each t's
+                         estimated gradient size, each sample weighted by 1 / (T p_t); the l2
+                         loss only) or uniform (as with --loss l1 or huber, and --preset gpu)
   --base N               UNet base channels (default ${DEFAULTS.base}; 32 is the PyTorch twin's UNet)
   --mults LIST           channel multiplier per level, comma-separated (default ${DEFAULTS.mults})
   --blocks N             ResBlocks per level (default ${DEFAULTS.blocks})
@@ -210,6 +216,12 @@ function validate(s: Settings): void {
   if ((s["min-snr"] as number) > 0 && s.loss !== "l2") {
     throw new OptionError(
       `--min-snr weights the squared error; use it with --loss l2 (got --loss ${s.loss})`,
+    );
+  }
+  checkChoice("--timesteps", s.timesteps as TimestepSampling, TIMESTEP_SAMPLINGS);
+  if (s.timesteps === "importance" && s.loss !== "l2") {
+    throw new OptionError(
+      `--timesteps importance weights the squared error; use it with --loss l2 (got --loss ${s.loss})`,
     );
   }
   checkNumber("--ema", s.ema as number, { ge: 0, lt: 1 });
@@ -314,6 +326,7 @@ const FIXED_ON_RESUME = [
   "prediction",
   "loss",
   "min-snr",
+  "timesteps",
   "ema",
   "base",
   "mults",
@@ -374,11 +387,15 @@ async function main(args: string[]): Promise<void> {
     if (!("min-snr" in saved)) base["min-snr"] = 0;
     // ... and with PyTorch's Adam beta2 before --adam-beta2 existed.
     if (!("adam-beta2" in saved)) base["adam-beta2"] = 0.999;
+    // ... and with uniform timesteps before --timesteps existed.
+    if (!("timesteps" in saved)) base.timesteps = "uniform";
   }
-  // The default min-SNR weighting applies to the squared error only: another --loss turns it off.
+  // The default min-SNR weighting and timestep sampling apply to the squared error only: another
+  // --loss turns them off.
   const given = f as Record<string, unknown>;
-  if (given["min-snr"] === undefined && given.loss !== undefined && given.loss !== "l2") {
-    base["min-snr"] = 0;
+  if (given.loss !== undefined && given.loss !== "l2") {
+    if (given["min-snr"] === undefined) base["min-snr"] = 0;
+    if (given.timesteps === undefined) base.timesteps = "uniform";
   }
   const s = parseSettings(f as Record<string, unknown>, base);
   validate(s);
@@ -401,7 +418,7 @@ async function main(args: string[]): Promise<void> {
   console.log(
     `${count} images ${c}x${h}x${w}; UNet base ${s.base} mults ${s.mults}${
       twin ? " (the PyTorch twin's)" : ""
-    }; ${s.schedule} schedule T=${s.T}; ` +
+    }; ${s.schedule} schedule T=${s.T}, ${s.timesteps} t; ` +
       `${s.steps} steps of batch ${s.batch}, lr ${s.lr} (${s["lr-schedule"]}), EMA ${
         s.ema || "off"
       }` +
@@ -464,6 +481,7 @@ async function main(args: string[]): Promise<void> {
       prediction: s.prediction as Prediction,
       loss: s.loss as LossKind,
       minSnrGamma: (s["min-snr"] as number) > 0 ? s["min-snr"] as number : null,
+      timestepSampling: s.timesteps as TimestepSampling,
       steps: s.steps as number,
       batchSize: s.batch as number,
       lr: s.lr as number,

@@ -12,6 +12,7 @@ import { buildNetwork, type NetworkConfig, networkSpecs } from "./models/registr
 import type { Network } from "./models/network.ts";
 import { ParamLayout, ParamStore } from "./nn/params.ts";
 import type { AdamState } from "./optim/adam.ts";
+import type { TimestepStats } from "./diffusion/timestep_sampler.ts";
 
 /** Everything that defines a model apart from its weights; saved in every checkpoint. */
 export interface DiffusionConfig {
@@ -50,6 +51,12 @@ export class DiffusionModel {
    * from it. Null for a model without one.
    */
   optimizer: AdamState | null = null;
+  /**
+   * The per-timestep loss statistics of importance-sampled training (`timestepSampling:
+   * "importance"`), saved with the optimizer state so that a resumed run draws the same timesteps.
+   * Null when the model was trained with uniform timesteps.
+   */
+  timestepStats: TimestepStats | null = null;
 
   /** A model whose weights are `values` (flat, layout order), with EMA weights when given. */
   constructor(

@@ -11,7 +11,7 @@
 
 import type { LossKind } from "./backend.ts";
 import { type BackendChoice, selectBackend } from "./backends/select.ts";
-import { DeviceSchedule, qSample } from "./diffusion/forward.ts";
+import { DeviceSchedule, minSnrWeights, qSample } from "./diffusion/forward.ts";
 import { type Prediction, PREDICTIONS, predictionTarget } from "./diffusion/parameterization.ts";
 import { makeBetas, type ScheduleConfig } from "./diffusion/schedule.ts";
 import { checkChoice, checkInt, checkNumber, OptionError, TrainingError } from "./errors.ts";
@@ -22,11 +22,17 @@ import { type NetworkConfig, networkSpecs } from "./models/registry.ts";
 import { checkUNetConfig, type UNetConfig, unetConfig } from "./models/unet.ts";
 import { ParamLayout } from "./nn/params.ts";
 import { LOSS_KINDS, regressionLoss } from "./ops/loss.ts";
-import { mul } from "./ops/elementwise.ts";
+import { mul, sub } from "./ops/elementwise.ts";
+import { mean } from "./ops/reduce.ts";
 import { gather, gatherRows, reshape } from "./ops/shape.ts";
 import { Adam } from "./optim/adam.ts";
 import { learningRate, LR_SCHEDULES, type LrSchedule } from "./optim/lr_schedule.ts";
 import { blocksFor, Random } from "./random.ts";
+import {
+  ImportanceSampler,
+  TIMESTEP_SAMPLINGS,
+  type TimestepSampling,
+} from "./diffusion/timestep_sampler.ts";
 import { sizeOf } from "./shape.ts";
 import { backward, Tensor } from "./tensor.ts";
 
@@ -92,6 +98,15 @@ export interface TrainOptions {
    * prediction type does. Needs the "l2" loss.
    */
   minSnrGamma?: number | null;
+  /**
+   * How training timesteps are drawn (default "uniform"). "importance" draws t in proportion to the
+   * estimated size of its gradient, sqrt(λ_t ℓ̄_t) from running means ℓ̄ of the weighted loss, and
+   * weights each sample by 1 / (T p_t), so the objective stays the uniform one with less gradient
+   * noise (see {@link ImportanceSampler}); t is uniform until every timestep bin has been seen a
+   * few times. Needs the "l2" loss. The statistics are kept in `model.timestepStats` and saved in
+   * checkpoints.
+   */
+  timestepSampling?: TimestepSampling;
   /** Huber threshold (default 1). */
   huberDelta?: number;
   /** Optimizer steps (default 10,000). */
@@ -258,6 +273,7 @@ export function resolveTrainOptions(o: TrainOptions) {
     loss: o.loss ?? "l2",
     huberDelta: o.huberDelta ?? 1,
     minSnrGamma: o.minSnrGamma ?? null,
+    timestepSampling: o.timestepSampling ?? "uniform",
     steps: o.steps ?? 10_000,
     batchSize: o.batchSize ?? 256,
     lr: o.lr ?? 1e-3,
@@ -275,6 +291,14 @@ export function resolveTrainOptions(o: TrainOptions) {
   checkChoice("loss", r.loss, LOSS_KINDS);
   checkChoice("lrSchedule", r.lrSchedule, LR_SCHEDULES);
   checkChoice("optimizer", r.optimizer, ["adam", "adamw"] as const);
+  checkChoice("timestepSampling", r.timestepSampling, TIMESTEP_SAMPLINGS);
+  if (r.timestepSampling === "importance" && r.loss !== "l2") {
+    throw new OptionError(
+      `timestepSampling "importance" weights the squared error; set loss to "l2" (got ${
+        JSON.stringify(r.loss)
+      }) or timestepSampling to "uniform"`,
+    );
+  }
   checkNumber("huberDelta", r.huberDelta, { gt: 0 });
   if (r.minSnrGamma !== null) {
     checkNumber("minSnrGamma", r.minSnrGamma, { gt: 0 });
@@ -347,6 +371,17 @@ export async function train(options: TrainOptions): Promise<DiffusionModel> {
   const idx = new Tensor(be, be.alloc(B), [B]);
   const t = new Tensor(be, be.alloc(B), [B]);
   const eps = new Tensor(be, be.alloc(n), [B, ...sampleShape]);
+  // Importance sampling: t drawn on the host, the per-sample root weights sqrt(λ_t / (T p_t))
+  // written to `rootW` each step.
+  const lambda = o.timestepSampling === "importance"
+    ? minSnrWeights(model.schedule, o.prediction, o.minSnrGamma)
+    : null;
+  const sampler = lambda
+    ? new ImportanceSampler(T, lambda, model.timestepStats ?? undefined)
+    : null;
+  model.timestepStats = sampler ? sampler.stats : null;
+  const tHost = new Float32Array(B), share = new Float64Array(B), rootHost = new Float32Array(B);
+  const rootW = sampler ? new Tensor(be, be.alloc(B), [B]) : null;
   const lrOpts = { lr: o.lr, schedule: o.lrSchedule, steps: o.steps, warmupSteps: o.warmupSteps };
   const start = performance.now();
   let lastReport = start;
@@ -361,12 +396,16 @@ export async function train(options: TrainOptions): Promise<DiffusionModel> {
       0,
       count,
     );
-    be.randomInt(
-      t.storage,
-      { seed: o.seed, stream: STREAMS.time, counter: k * blocksFor(B) },
-      1,
-      T + 1,
-    );
+    const timeDraw = { seed: o.seed, stream: STREAMS.time, counter: k * blocksFor(B) };
+    if (sampler) {
+      const u = new Random(timeDraw.seed, timeDraw.stream, timeDraw.counter).uniforms(B);
+      sampler.draw(u, tHost, share);
+      for (let i = 0; i < B; i++) rootHost[i] = Math.sqrt(lambda![tHost[i]] * share[i]);
+      be.write(t.storage, tHost);
+      be.write(rootW!.storage, rootHost);
+    } else {
+      be.randomInt(t.storage, timeDraw, 1, T + 1);
+    }
     be.randomNormal(eps.storage, {
       seed: o.seed,
       stream: STREAMS.noise,
@@ -385,12 +424,15 @@ export async function train(options: TrainOptions): Promise<DiffusionModel> {
       }),
     };
     let pred = net.forward(xt, t, ctx), goal = target;
-    if (rootWeights) {
-      const w = reshape(gather(rootWeights, t), lvl.a.shape);
+    if (rootWeights || rootW) {
+      const w = reshape(rootW ?? gather(rootWeights!, t), lvl.a.shape);
       pred = mul(w, pred);
       goal = mul(w, target);
     }
     const loss = regressionLoss(o.loss, pred, goal, o.huberDelta);
+    // Each sample's weighted squared error times 1 / (T p_t), for the sampler's statistics.
+    const diff = sampler ? sub(pred, goal) : null;
+    const perSample = diff ? mean(mul(diff, diff), diff.shape.slice(1).map((_, i) => i + 1)) : null;
     be.fill(model.params.grads!, 0);
     backward(loss);
     const lr = learningRate(step, lrOpts);
@@ -404,6 +446,11 @@ export async function train(options: TrainOptions): Promise<DiffusionModel> {
     const aborted = options.signal?.aborted ?? false;
     const report = step % o.progressEvery === 0 || step === o.steps || aborted;
     const value = report ? (await be.read(loss.storage))[0] : 0;
+    if (sampler) {
+      const scaled = await be.read(perSample!.storage);
+      for (let i = 0; i < B; i++) scaled[i] /= share[i];
+      sampler.update(tHost, scaled);
+    }
     be.endScope();
     if (report) {
       if (!Number.isFinite(value)) {
@@ -432,5 +479,6 @@ export async function train(options: TrainOptions): Promise<DiffusionModel> {
     if (stop) break;
   }
   for (const s of [data.storage, idx.storage, t.storage, eps.storage]) be.free(s);
+  if (rootW) be.free(rootW.storage);
   return model;
 }

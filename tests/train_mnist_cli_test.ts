@@ -44,6 +44,8 @@ Deno.test("train_mnist: bad flags end in one error line naming the flag, no file
       [["--attention-at", "7,7"], /--attention-at/],
       [["--patch", "3"], /--patch must divide the image side, 28/],
       [["--adam-beta2", "1"], /--adam-beta2/],
+      [["--timesteps", "loss-aware"], /--timesteps/],
+      [["--timesteps", "importance", "--loss", "huber"], /--timesteps importance .*--loss l2/],
       [["--patch", "2", "--mults", "1,2,4"], /--mults 1,2,4 with --patch 2: .*14x14/],
       [["--resume", `${dir}/none.safetensors`], /no such file/],
     ];
@@ -81,10 +83,18 @@ async function tinyRun(extra: string[], steps = 1) {
   }
 }
 
-Deno.test("train_mnist: --loss l1 turns the default min-SNR weighting off", async () => {
-  const { training } = await tinyRun(["--loss", "l1"], 2);
+Deno.test("train_mnist: --loss l1 turns the default min-SNR weighting and importance sampling off", async () => {
+  const { model, training } = await tinyRun(["--loss", "l1"], 2);
   assert.equal(training.loss, "l1");
   assert.equal(training["min-snr"], 0);
+  assert.equal(training.timesteps, "uniform");
+  assert.equal(model.timestepStats, null);
+});
+
+Deno.test("train_mnist: by default t is importance-sampled and its statistics are checkpointed", async () => {
+  const { model, training } = await tinyRun([], 2);
+  assert.equal(training.timesteps, "importance");
+  assert.equal(model.timestepStats?.count.reduce((a, b) => a + b), 2 * 4);
 });
 
 Deno.test("train_mnist: --attention-at puts attention at the listed resolutions", async () => {
@@ -108,14 +118,14 @@ Deno.test("train_mnist: --patch 2 trains the UNet on 2x2 patches (4 channels at 
   assert.equal(training.patch, 2);
 });
 
-Deno.test("train_mnist: --resume of a checkpoint from before --adam-beta2 goes on with 0.999", async () => {
+Deno.test("train_mnist: --resume of a checkpoint from before --adam-beta2 and --timesteps goes on with 0.999 and uniform t", async () => {
   const dir = await Deno.makeTempDir();
   try {
     const path = `${dir}/checkpoint.safetensors`;
     const r = await run([...TINY, "--steps", "1", "--sample-every", "0", ...GRIDS, "--out", dir]);
     assert.equal(r.code, 0, r.stderr.join("\n"));
     const meta = await readModelMetadata(path);
-    const { "adam-beta2": _, ...older } = JSON.parse(meta.training);
+    const { "adam-beta2": _, timesteps: __, ...older } = JSON.parse(meta.training);
     await saveModel(await loadModel(path, "reference"), path, {
       metadata: { training: JSON.stringify(older), rng: meta.rng },
     });
@@ -123,7 +133,10 @@ Deno.test("train_mnist: --resume of a checkpoint from before --adam-beta2 goes o
     assert.equal(again.code, 0, again.stderr.join("\n"));
     const training = JSON.parse((await readModelMetadata(path)).training);
     assert.equal(training["adam-beta2"], 0.999);
-    assert.equal((await loadModel(path, "reference")).stepsTrained, 2);
+    assert.equal(training.timesteps, "uniform");
+    const resumed = await loadModel(path, "reference");
+    assert.equal(resumed.stepsTrained, 2);
+    assert.equal(resumed.timestepStats, null);
   } finally {
     await Deno.remove(dir, { recursive: true });
   }

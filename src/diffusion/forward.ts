@@ -12,6 +12,25 @@ import { type Tensor, tensor } from "../tensor.ts";
 import { minSnrWeight, type NoiseLevel, type Prediction } from "./parameterization.ts";
 import type { Schedule } from "./schedule.ts";
 
+/**
+ * The min-SNR-gamma loss weights ({@link minSnrWeight}) of `schedule`, indexed by t (entry 0
+ * unused), or all 1 when `gamma` is null.
+ */
+export function minSnrWeights(
+  schedule: Schedule,
+  kind: Prediction,
+  gamma: number | null,
+): Float64Array {
+  const { T, alphasCumprod } = schedule;
+  const w = new Float64Array(T + 1).fill(1);
+  if (gamma === null) return w;
+  for (let t = 1; t <= T; t++) {
+    const ab = alphasCumprod[t - 1];
+    w[t] = minSnrWeight(kind, ab / (1 - ab), gamma);
+  }
+  return w;
+}
+
 /** The schedule's tables that the training step gathers from, on a backend. */
 export class DeviceSchedule {
   /** The host schedule. */
@@ -41,13 +60,8 @@ export class DeviceSchedule {
    * unused): scaling prediction and target by these makes the mean squared error min-SNR weighted.
    */
   minSnrRootWeights(kind: Prediction, gamma: number): Tensor {
-    const { T, alphasCumprod } = this.schedule;
-    const w = new Float64Array(T + 1);
-    for (let t = 1; t <= T; t++) {
-      const ab = alphasCumprod[t - 1];
-      w[t] = Math.sqrt(minSnrWeight(kind, ab / (1 - ab), gamma));
-    }
-    return tensor(this.sqrtAlphasCumprod.backend, w, [T + 1]);
+    const w = minSnrWeights(this.schedule, kind, gamma).map(Math.sqrt);
+    return tensor(this.sqrtAlphasCumprod.backend, w, [this.schedule.T + 1]);
   }
 
   /** Per-sample a, s for timesteps t [B] (integral floats in 1..T), shaped [B, 1, ...] for data of `rank`. */

@@ -13,6 +13,7 @@ import { type DiffusionConfig, DiffusionModel } from "../model.ts";
 import { networkSampleShape, networkSpecs } from "../models/registry.ts";
 import { ParamLayout } from "../nn/params.ts";
 import type { Storage } from "../backend.ts";
+import { LOSS_RATE, timestepBins } from "../diffusion/timestep_sampler.ts";
 import { writeFileAtomic } from "./atomic.ts";
 import { decodeSafetensors, encodeSafetensors, type NamedTensor } from "./safetensors.ts";
 
@@ -25,11 +26,15 @@ export const EMA_PREFIX = "ema.";
 /** Prefixes of the optimizer's first and second moments in a model file. */
 export const OPTIMIZER_PREFIXES = { m: "optimizer.m.", v: "optimizer.v." } as const;
 
+/** Names of the importance sampler's per-bin statistics in a model file (with the optimizer's). */
+export const TIMESTEP_STATS_NAMES = { loss: "timesteps.loss", count: "timesteps.count" } as const;
+
 /** Options of {@link saveModel}. */
 export interface SaveOptions {
   /**
-   * Also write the optimizer's state (Adam moments and step), so that `train({ resume })` can
-   * continue exactly; default true when the model has it. The file is then three times larger.
+   * Also write the optimizer's state (Adam moments and step, and the timestep sampler's statistics
+   * when the model has them), so that `train({ resume })` can continue exactly; default true when
+   * the model has it. The file is then three times larger.
    */
   optimizer?: boolean;
   /** Extra metadata strings (e.g. the training settings); the library's own keys win. */
@@ -83,6 +88,12 @@ export async function encodeModel(
     put(OPTIMIZER_PREFIXES.m, await named(model, opt.m));
     put(OPTIMIZER_PREFIXES.v, await named(model, opt.v));
     metadata.optimizer_step = String(opt.step);
+    const stats = model.timestepStats;
+    if (stats) {
+      const shape = [stats.loss.length];
+      tensors.set(TIMESTEP_STATS_NAMES.loss, { shape, data: Float32Array.from(stats.loss) });
+      tensors.set(TIMESTEP_STATS_NAMES.count, { shape, data: Float32Array.from(stats.count) });
+    }
   }
   return encodeSafetensors(tensors, metadata);
 }
@@ -128,6 +139,7 @@ export async function decodeModel(
   }
   const prefixes = ["", EMA_PREFIX, OPTIMIZER_PREFIXES.m, OPTIMIZER_PREFIXES.v];
   const known = new Set(layout.entries.flatMap((e) => prefixes.map((p) => p + e.name)));
+  for (const name of Object.values(TIMESTEP_STATS_NAMES)) known.add(name);
   for (const name of tensors.keys()) {
     if (!known.has(name)) throw bad(`tensor ${name} is not part of the configured network`);
   }
@@ -162,8 +174,40 @@ export async function decodeModel(
       `optimizer_step is ${JSON.stringify(metadata.optimizer_step)}, not a non-negative integer`,
     );
   }
+  const statsLoss = tensors.get(TIMESTEP_STATS_NAMES.loss);
+  const statsCount = tensors.get(TIMESTEP_STATS_NAMES.count);
+  if ((statsLoss === undefined) !== (statsCount === undefined)) {
+    throw bad("it holds only one of the timestep sampler's two statistics");
+  }
+  const bins = timestepBins(config.schedule.T);
+  for (
+    const [name, t] of [[TIMESTEP_STATS_NAMES.loss, statsLoss], [
+      TIMESTEP_STATS_NAMES.count,
+      statsCount,
+    ]] as const
+  ) {
+    if (t && t.shape.join() !== String(bins)) {
+      throw bad(`tensor ${name} has shape [${t.shape}], the schedule's T needs [${bins}]`);
+    }
+  }
+  if (
+    statsLoss && statsCount &&
+    (statsLoss.data.some((x) => !(x >= 0 && x < Infinity)) ||
+      statsCount.data.some((c) => !Number.isInteger(c) || c < 0 || c > 1 / LOSS_RATE))
+  ) {
+    throw bad(
+      `the timestep sampler's statistics are out of range (losses must be finite and >= 0, ` +
+        `counts integers in [0, ${1 / LOSS_RATE}])`,
+    );
+  }
   const be = (await selectBackend(backend)).backend;
   const model = new DiffusionModel(config, be, raw, ema);
+  if (statsLoss && statsCount) {
+    model.timestepStats = {
+      loss: Float32Array.from(statsLoss.data),
+      count: Float32Array.from(statsCount.data),
+    };
+  }
   model.stepsTrained = steps;
   if (m && v) model.optimizer = { step: optStep, m: be.upload(m), v: be.upload(v) };
   return model;
