@@ -1,25 +1,8 @@
 import assert from "node:assert/strict";
 import { OptionError } from "../src/errors.ts";
 import { loadModel, saveModel } from "../src/io/model_file.ts";
-import { Random } from "../src/random.ts";
-import { type Dataset, train, type TrainOptions } from "../src/train.ts";
-
-function data(): Dataset {
-  const r = new Random(3), v = Float32Array.from(r.normals(400), (x, i) => x * 0.5 + (i % 2));
-  return { values: v, shape: [200, 2] };
-}
-
-const opts: TrainOptions = {
-  data: data(),
-  steps: 40,
-  batchSize: 16,
-  lr: 3e-3,
-  network: { hidden: 16 },
-  schedule: { kind: "cosine", T: 20 },
-  progressEvery: 10,
-  backend: "reference",
-  seed: 4,
-};
+import { train } from "../src/train.ts";
+import { TINY_TRAINING as opts } from "./helpers/tiny_training.ts";
 
 Deno.test("stopping, saving, loading and resuming gives exactly the uninterrupted result", async () => {
   const straight = await train(opts);

@@ -11,7 +11,8 @@ import { FileFormatError, OptionError } from "../src/errors.ts";
 import { decodeModel, encodeModel, TIMESTEP_STATS_NAMES } from "../src/io/model_file.ts";
 import { decodeSafetensors, encodeSafetensors } from "../src/io/safetensors.ts";
 import { Random, uniformToInt } from "../src/random.ts";
-import { type Dataset, train, type TrainOptions } from "../src/train.ts";
+import { train, type TrainOptions } from "../src/train.ts";
+import { TINY_TRAINING } from "./helpers/tiny_training.ts";
 
 /** A warm sampler over T = 4 (one t per bin) with the given weights and mean losses. */
 function warmSampler(lambda: number[], loss: number[]): ImportanceSampler {
@@ -109,23 +110,11 @@ Deno.test("importance sampler: running means are plain means at first, then forg
   assert.ok(Math.abs(s.stats.loss[0] - 4) < 1e-5, `mean ${s.stats.loss[0]}`);
 });
 
-function data(): Dataset {
-  const r = new Random(3), v = Float32Array.from(r.normals(400), (x, i) => x * 0.5 + (i % 2));
-  return { values: v, shape: [200, 2] };
-}
-
 const opts: TrainOptions = {
-  data: data(),
+  ...TINY_TRAINING,
   steps: 70,
-  batchSize: 16,
-  lr: 3e-3,
-  network: { hidden: 16 },
-  schedule: { kind: "cosine", T: 20 },
   minSnrGamma: 5,
   timestepSampling: "importance",
-  progressEvery: 10,
-  backend: "reference",
-  seed: 4,
 };
 
 async function sameWeights(
