@@ -47,7 +47,7 @@ const DEFAULTS = {
   "beta-end": 0.02,
   prediction: "epsilon",
   loss: "l2",
-  "min-snr": 5,
+  "min-snr": 1,
   timesteps: "importance",
   ema: 0.999,
   base: 16,
@@ -86,10 +86,12 @@ type Settings = { -readonly [K in keyof typeof DEFAULTS]: string | number };
 /** Presets: settings chosen for a kind of machine. */
 const PRESETS: Record<string, Partial<Settings>> = {
   // The defaults: a half-width UNet (base 16) with 64 channels at 7x7 (mults 1,2,4) that sees
-  // ~3.8 epochs (7,200 steps of 32, importance-sampled t, Adam with beta2 0.99) in under 30
-  // minutes on 2 cores with the wasm backend (measured: 20.6 minutes; see the README).
+  // ~3.8 epochs (7,200 steps of 32, min-SNR-1 weighting, importance-sampled t, Adam with beta2
+  // 0.99) in under 30 minutes on 2 cores with the wasm backend (measured: 25.2 minutes with other
+  // work running beside it, 20.6 with min-SNR-5 on a quiet machine; see the README).
   "cpu-quick": {},
-  // The twin's UNet, longer, at the batch size GPUs like.
+  // The twin's UNet, longer, at the batch size GPUs like (with the weighting and t sampling its
+  // measured run used).
   gpu: {
     base: 32,
     mults: "1,2,2",
@@ -97,6 +99,7 @@ const PRESETS: Record<string, Partial<Settings>> = {
     batch: 128,
     lr: 5e-4,
     "adam-beta2": 0.999,
+    "min-snr": 5,
     timesteps: "uniform",
     warmup: 500,
     "sample-every": 2000,

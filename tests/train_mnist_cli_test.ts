@@ -157,7 +157,7 @@ Deno.test("train_mnist: a tiny run writes grids and a checkpoint; --resume conti
     ]);
     const meta = await readModelMetadata(`${dir}/checkpoint.safetensors`);
     assert.equal(JSON.parse(meta.training).batch, 4);
-    assert.equal(JSON.parse(meta.training)["min-snr"], 5);
+    assert.equal(JSON.parse(meta.training)["min-snr"], 1);
     assert.equal(JSON.parse(meta.training)["adam-beta2"], 0.99);
     assert.equal(meta.optimizer_step, "4");
     const again = await run(["--resume", `${dir}/checkpoint.safetensors`, "--steps", "6"]);
