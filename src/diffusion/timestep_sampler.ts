@@ -9,8 +9,8 @@
  * consecutive timesteps, mixed with {@link UNIFORM_SHARE} of uniform so that no p_t is near zero
  * (improved DDPM's loss-second-moment sampler takes sqrt(E[ℓ_t²]) instead, which does worse on our
  * MNIST UNet: from per-sample gradients of a trained default model at 20 timesteps, this rule lowers
- * the gradients' second moment 1.16x against uniform t, that one raises it, 0.88x). Until every bin has seen {@link WARMUP_COUNT} samples,
- * t is uniform.
+ * the gradients' second moment 1.16x against uniform t, that one raises it, 0.88x). Until every
+ * bin has seen {@link WARMUP_COUNT} samples, t is uniform.
  *
  * @module
  */
