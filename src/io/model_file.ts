@@ -180,12 +180,8 @@ export async function decodeModel(
     throw bad("it holds only one of the timestep sampler's two statistics");
   }
   const bins = timestepBins(config.schedule.T);
-  for (
-    const [name, t] of [[TIMESTEP_STATS_NAMES.loss, statsLoss], [
-      TIMESTEP_STATS_NAMES.count,
-      statsCount,
-    ]] as const
-  ) {
+  for (const name of Object.values(TIMESTEP_STATS_NAMES)) {
+    const t = tensors.get(name);
     if (t && t.shape.join() !== String(bins)) {
       throw bad(`tensor ${name} has shape [${t.shape}], the schedule's T needs [${bins}]`);
     }
