@@ -16,6 +16,8 @@
  * @module
  */
 
+import "./backends.ts";
+
 export { STREAMS, train } from "./src/train.ts";
 export type { Dataset, MlpOptions, TrainOptions, TrainProgress, UNetOptions } from "./src/train.ts";
 export { sample, SAMPLERS } from "./src/sample.ts";
@@ -73,9 +75,8 @@ export { crossEntropy } from "./src/eval/cross_entropy.ts";
 export { featureStats, frechetDistance, frechetDistanceOf } from "./src/metrics/frechet.ts";
 export type { GaussianStats } from "./src/metrics/frechet.ts";
 export { Random } from "./src/random.ts";
-export { ReferenceBackend } from "./src/backends/reference.ts";
-export { selectBackend } from "./src/backends/select.ts";
-export type { BackendChoice, BackendSelection } from "./src/backends/select.ts";
+export { createReferenceBackend } from "./src/backends/reference/mod.ts";
+export { type BackendChoice, type BackendSelection, selectBackend } from "./backends.ts";
 export type { Backend, BackendName, DType, LossKind, Storage } from "./src/backend.ts";
 export { FileFormatError, OptionError, TrainingError } from "./src/errors.ts";
 export { Tensor } from "./src/tensor.ts";

@@ -10,20 +10,32 @@
  * @module
  */
 
-import type {
-  AdamSettings,
-  Backend,
-  BinaryOp,
-  Conv2dGeometry,
-  GroupNormGeometry,
-  GroupNormGrads,
-  GroupNormResult,
-  LossKind,
-  RandomDraw,
-  Storage,
-  UnaryOp,
+import {
+  type AdamBuffers,
+  type AdamSettings,
+  type Backend,
+  BINARY_OPS,
+  type BinaryOp,
+  type BroadcastShapes,
+  checkGroupNormShift,
+  type ConcatSpec,
+  type Conv2dGeometry,
+  fullMatmulSpec,
+  type GroupNormGeometry,
+  type GroupNormGrads,
+  type GroupNormParams,
+  type GroupNormResult,
+  type GroupNormSaved,
+  LOSS_KINDS,
+  type LossSpec,
+  type MatmulSpec,
+  type RandomDraw,
+  type SliceSpec,
+  type Storage,
+  UNARY_OPS,
+  type UnaryOp,
+  type UpsampleSpec,
 } from "../src/backend.ts";
-import { checkGroupNormShift } from "../src/backend.ts";
 import { seedKey } from "../src/random.ts";
 import { BufferPool, type PooledBuffer } from "./buffer_pool.ts";
 import { type AdapterReport, findAdapter, openDevice } from "./device.ts";
@@ -87,6 +99,7 @@ import { lossGradKernel } from "./kernels/loss.ts";
 import { LANES, randomKernel, type RandomKind } from "./kernels/random.ts";
 import { groupsGrid, type KernelSpec, linearGrid, paramLayout, type ParamValue } from "./wgsl.ts";
 import { sizeOf } from "../src/shape.ts";
+import { broadcastStrides, rowMajorStrides } from "../src/backends/strides.ts";
 
 /** One pooled allocation; views share it. */
 class Allocation {
@@ -174,37 +187,6 @@ function toF32(data: ArrayLike<number>): Float32Array<ArrayBuffer> {
   return Float32Array.from(data);
 }
 
-function rowMajorStrides(shape: readonly number[]): number[] {
-  const s = new Array<number>(shape.length);
-  let acc = 1;
-  for (let d = shape.length - 1; d >= 0; d--) {
-    s[d] = acc;
-    acc *= shape[d];
-  }
-  return s;
-}
-
-const UNARY_OPS: readonly UnaryOp[] = [
-  "neg",
-  "exp",
-  "log",
-  "sqrt",
-  "rsqrt",
-  "square",
-  "abs",
-  "sign",
-  "floor",
-  "relu",
-  "silu",
-  "gelu",
-  "tanh",
-  "sigmoid",
-  "sin",
-  "cos",
-];
-const BINARY_OPS: readonly BinaryOp[] = ["add", "sub", "mul", "div", "max", "min"];
-const LOSSES: readonly LossKind[] = ["l2", "l1", "huber"];
-
 /** Every kernel the backend can dispatch (without aliasing variants). */
 export function allKernels(): KernelSpec[] {
   return [
@@ -218,7 +200,7 @@ export function allKernels(): KernelSpec[] {
     clampKernel(),
     reduceSumThreadKernel(),
     reduceSumGroupKernel(),
-    ...(["square", ...LOSSES] as const).map((t) => partialSumKernel(t)),
+    ...(["square", ...LOSS_KINDS] as const).map((t) => partialSumKernel(t)),
     finalSumKernel(),
     splitSumKernel(),
     ...TILES.flatMap((t) => [
@@ -244,7 +226,7 @@ export function allKernels(): KernelSpec[] {
     blockCopyKernel(),
     gatherKernel(),
     gatherRowsKernel(),
-    ...LOSSES.map((k) => lossGradKernel(k)),
+    ...LOSS_KINDS.map((k) => lossGradKernel(k)),
     adamKernel(false),
     adamKernel(true),
     emaKernel(),
@@ -727,14 +709,8 @@ export class WebGpuBackend implements Backend {
     return out;
   }
 
-  binary(
-    op: BinaryOp,
-    a: Storage,
-    aShape: readonly number[],
-    b: Storage,
-    bShape: readonly number[],
-    outShape: readonly number[],
-  ): Storage {
+  binary(op: BinaryOp, a: Storage, b: Storage, shapes: BroadcastShapes): Storage {
+    const { a: aShape, b: bShape, out: outShape } = shapes;
     const A = this.#st(a), B = this.#st(b);
     const n = sizeOf(outShape), out = this.#new(n);
     if (n === 0) return out;
@@ -746,7 +722,7 @@ export class WebGpuBackend implements Backend {
     if (aShape.length !== rank || bShape.length !== rank) {
       throw new RangeError(`binary ${op}: shapes [${aShape}], [${bShape}] and [${outShape}]`);
     }
-    const sa = this.#bcastStrides(aShape, outShape), sb = this.#bcastStrides(bShape, outShape);
+    const sa = broadcastStrides(aShape, outShape), sb = broadcastStrides(bShape, outShape);
     // Drop unit axes and merge axes that are contiguous for both operands.
     const dims: { s: number; a: number; b: number }[] = [];
     for (let d = 0; d < rank; d++) {
@@ -767,19 +743,6 @@ export class WebGpuBackend implements Backend {
       dims.map((d) => d.b),
     ], linearGrid(n));
     return out;
-  }
-
-  #bcastStrides(shape: readonly number[], to: readonly number[]): number[] {
-    const strides = new Array<number>(to.length).fill(0);
-    let s = 1;
-    for (let i = shape.length - 1; i >= 0; i--) {
-      if (shape[i] !== to[i] && shape[i] !== 1) {
-        throw new RangeError(`cannot broadcast shape [${shape}] to [${to}]`);
-      }
-      strides[i] = shape[i] === 1 && to[i] !== 1 ? 0 : s;
-      s *= shape[i];
-    }
-    return strides;
   }
 
   affine(x: Storage, scale: number, shift: number): Storage {
@@ -930,18 +893,8 @@ export class WebGpuBackend implements Backend {
 
   // ---- linear algebra -----------------------------------------------------------------------
 
-  matmul(
-    a: Storage,
-    b: Storage,
-    batch: number,
-    m: number,
-    k: number,
-    n: number,
-    transA: boolean,
-    transB: boolean,
-    batchA = true,
-    batchB = true,
-  ): Storage {
+  matmul(a: Storage, b: Storage, mm: MatmulSpec): Storage {
+    const { batch, m, k, n, transA, transB, batchA, batchB } = fullMatmulSpec(mm);
     const A = this.#st(a), B = this.#st(b), out = this.#new(batch * m * n);
     if (batch * m * n === 0) return out;
     if (A.length < (batchA ? batch : 1) * m * k || B.length < (batchB ? batch : 1) * k * n) {
@@ -1102,13 +1055,8 @@ export class WebGpuBackend implements Backend {
     return S;
   }
 
-  groupNorm(
-    x: Storage,
-    gamma: Storage,
-    beta: Storage,
-    g: GroupNormGeometry,
-    shift?: Storage,
-  ): GroupNormResult {
+  groupNorm(x: Storage, p: GroupNormParams, g: GroupNormGeometry): GroupNormResult {
+    const { gamma, beta, shift } = p;
     const X = this.#st(x), G = this.#st(gamma), Bt = this.#st(beta), S = this.#gnShift(g, shift);
     const y = this.#new(X.length),
       mean = this.#new(g.n * g.groups),
@@ -1125,16 +1073,8 @@ export class WebGpuBackend implements Backend {
     return { y, mean, rstd };
   }
 
-  groupNormBackward(
-    dy: Storage,
-    x: Storage,
-    gamma: Storage,
-    mean: Storage,
-    rstd: Storage,
-    g: GroupNormGeometry,
-    beta?: Storage,
-    shift?: Storage,
-  ): GroupNormGrads {
+  groupNormBackward(dy: Storage, saved: GroupNormSaved, g: GroupNormGeometry): GroupNormGrads {
+    const { x, gamma, beta, shift, mean, rstd } = saved;
     const D = this.#st(dy), X = this.#st(x), G = this.#st(gamma);
     const M = this.#st(mean), R = this.#st(rstd), S = this.#gnShift(g, shift);
     const silu = g.silu === true;
@@ -1191,25 +1131,22 @@ export class WebGpuBackend implements Backend {
 
   // ---- resampling and layout ----------------------------------------------------------------
 
-  upsampleNearest(x: Storage, planes: number, h: number, w: number, factor: number): Storage {
+  upsampleNearest(x: Storage, u: UpsampleSpec): Storage {
+    const { planes, h, w, factor } = u;
     const X = this.#st(x), n = planes * h * w * factor * factor, out = this.#new(n);
     if (n) this.#run(upsampleKernel(), [X, out], [n, h, w, factor], linearGrid(n));
     return out;
   }
 
-  upsampleNearestBackward(
-    dy: Storage,
-    planes: number,
-    h: number,
-    w: number,
-    factor: number,
-  ): Storage {
+  upsampleNearestBackward(dy: Storage, u: UpsampleSpec): Storage {
+    const { planes, h, w, factor } = u;
     const D = this.#st(dy), n = planes * h * w, out = this.#new(n);
     if (n) this.#run(upsampleGradKernel(), [D, out], [n, h, w, factor], linearGrid(n));
     return out;
   }
 
-  concat(xs: readonly Storage[], outer: number, sizes: readonly number[], inner: number): Storage {
+  concat(xs: readonly Storage[], c: ConcatSpec): Storage {
+    const { outer, sizes, inner } = c;
     const total = sizes.reduce((a, b) => a + b, 0);
     const out = this.#new(outer * total * inner);
     let off = 0;
@@ -1223,14 +1160,8 @@ export class WebGpuBackend implements Backend {
     return out;
   }
 
-  slice(
-    x: Storage,
-    outer: number,
-    axis: number,
-    start: number,
-    len: number,
-    inner: number,
-  ): Storage {
+  slice(x: Storage, sl: SliceSpec): Storage {
+    const { outer, axis, start, len, inner } = sl;
     const X = this.#st(x), n = outer * len * inner, out = this.#new(n);
     if (n) {
       this.#run(blockCopyKernel(), [X, out], [
@@ -1268,7 +1199,8 @@ export class WebGpuBackend implements Backend {
 
   // ---- losses -------------------------------------------------------------------------------
 
-  loss(kind: LossKind, pred: Storage, target: Storage, delta: number): Storage {
+  loss(spec: LossSpec, pred: Storage, target: Storage): Storage {
+    const { kind, delta } = spec;
     const P = this.#st(pred), T = this.#st(target), out = this.#new(1);
     if (P.length !== T.length) throw new RangeError(`loss: lengths ${P.length} and ${T.length}`);
     if (P.length === 0) this.#fillRange(out, NaN);
@@ -1276,13 +1208,8 @@ export class WebGpuBackend implements Backend {
     return out;
   }
 
-  lossBackward(
-    kind: LossKind,
-    pred: Storage,
-    target: Storage,
-    delta: number,
-    scale: Storage,
-  ): Storage {
+  lossBackward(spec: LossSpec, pred: Storage, target: Storage, scale: Storage): Storage {
+    const { kind, delta } = spec;
     const P = this.#st(pred), T = this.#st(target), S = this.#st(scale), out = this.#new(P.length);
     if (P.length) {
       this.#run(lossGradKernel(kind), [P, T, S, out], [P.length, delta], linearGrid(P.length));
@@ -1292,7 +1219,8 @@ export class WebGpuBackend implements Backend {
 
   // ---- optimisation -------------------------------------------------------------------------
 
-  adam(params: Storage, grads: Storage, m: Storage, v: Storage, s: AdamSettings): void {
+  adam(b: AdamBuffers, s: AdamSettings): void {
+    const { params, grads, m, v } = b;
     const P = this.#st(params), G = this.#st(grads), M = this.#st(m), V = this.#st(v);
     const n = P.length;
     if (G.length !== n || M.length !== n || V.length !== n) {

@@ -144,7 +144,7 @@ function gemmGflops(be: WasmBackend, c: GemmCase): number {
   const ms = best(() => {
     for (let i = 0; i < reps; i++) {
       be.beginScope();
-      be.matmul(a, b, 1, c.m, c.k, c.n, c.tA, c.tB);
+      be.matmul(a, b, { batch: 1, m: c.m, k: c.k, n: c.n, transA: c.tA, transB: c.tB });
       be.endScope();
     }
   }, quick ? 2 : 4) / reps;

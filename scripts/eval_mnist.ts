@@ -11,7 +11,7 @@
  */
 
 import { parseArgs } from "node:util";
-import { BACKEND_CHOICES, type BackendChoice, selectBackend } from "../src/backends/select.ts";
+import { BACKEND_CHOICES, type BackendChoice, selectBackend } from "../backends.ts";
 import { loadMnist } from "../src/data/mnist.ts";
 import { checkChoice, checkNumber, OptionError } from "../src/errors.ts";
 import {

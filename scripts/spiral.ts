@@ -9,7 +9,7 @@
  */
 
 import { parseArgs } from "node:util";
-import { BACKEND_CHOICES, type BackendChoice } from "../src/backends/select.ts";
+import { BACKEND_CHOICES, type BackendChoice } from "../backends.ts";
 import {
   applyStandardization,
   invertStandardization,

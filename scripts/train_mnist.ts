@@ -10,7 +10,7 @@
  */
 
 import { parseArgs } from "node:util";
-import { BACKEND_CHOICES, type BackendChoice } from "../src/backends/select.ts";
+import { BACKEND_CHOICES, type BackendChoice } from "../backends.ts";
 import { loadMnist } from "../src/data/mnist.ts";
 import { type Prediction, PREDICTIONS } from "../src/diffusion/parameterization.ts";
 import { makeBetas, type ScheduleConfig } from "../src/diffusion/schedule.ts";

@@ -172,7 +172,9 @@ export function backward(loss: Tensor): void {
         const prev = grads.get(inp);
         grads.set(
           inp,
-          prev ? be.binary("add", prev, [prev.length], gi, [gi.length], [gi.length]) : gi,
+          prev
+            ? be.binary("add", prev, gi, { a: [prev.length], b: [gi.length], out: [gi.length] })
+            : gi,
         );
       });
     } else if (t.gradSink) {

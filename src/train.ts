@@ -10,7 +10,7 @@
  */
 
 import type { LossKind } from "./backend.ts";
-import { type BackendChoice, selectBackend } from "./backends/select.ts";
+import { type BackendChoice, selectBackend } from "./backends/registry.ts";
 import { DeviceSchedule, minSnrWeights, qSample } from "./diffusion/forward.ts";
 import { type Prediction, PREDICTIONS, predictionTarget } from "./diffusion/parameterization.ts";
 import { makeBetas, type ScheduleConfig } from "./diffusion/schedule.ts";

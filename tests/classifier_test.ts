@@ -4,7 +4,7 @@
  */
 
 import assert from "node:assert/strict";
-import { ReferenceBackend } from "../src/backends/reference.ts";
+import { createReferenceBackend } from "../src/backends/reference/mod.ts";
 import {
   accuracy,
   CLASSIFIER_FORMAT,
@@ -63,7 +63,7 @@ function bars(n: number, seed: number) {
 }
 
 Deno.test("the classifier learns a tiny synthetic problem; save and load round-trip", async () => {
-  const train = bars(256, 1), test = bars(100, 2), be = new ReferenceBackend();
+  const train = bars(256, 1), test = bars(100, 2), be = createReferenceBackend();
   const model = await trainClassifier({
     ...train,
     classes: 2,
@@ -112,7 +112,7 @@ Deno.test("the classifier learns a tiny synthetic problem; save and load round-t
 });
 
 Deno.test("trainClassifier and classify reject bad input with OptionError", async () => {
-  const t = bars(4, 3), be = new ReferenceBackend();
+  const t = bars(4, 3), be = createReferenceBackend();
   await assert.rejects(
     () => trainClassifier({ ...t, labels: [0, 1, 2, 0], classes: 2, steps: 1, backend: be }),
     OptionError,

@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { ReferenceBackend } from "../src/backends/reference.ts";
+import { createReferenceBackend } from "../src/backends/reference/mod.ts";
 import { DdimSampler } from "../src/diffusion/ddim.ts";
 import { DdpmSampler } from "../src/diffusion/ddpm.ts";
 import type { Sampler } from "../src/diffusion/sampler.ts";
@@ -17,7 +17,7 @@ import { type Tensor, tensor } from "../src/tensor.ts";
 import { affine } from "../src/ops/elementwise.ts";
 import { HeunSampler } from "../src/diffusion/heun.ts";
 
-const be = new ReferenceBackend({ dtype: "float64" });
+const be = createReferenceBackend({ dtype: "float64" });
 
 function meanVar(x: ArrayLike<number>): [number, number] {
   let m = 0;

@@ -1,9 +1,9 @@
 import assert from "node:assert/strict";
-import { ReferenceBackend } from "../src/backends/reference.ts";
+import { createReferenceBackend } from "../src/backends/reference/mod.ts";
 import { timestepEmbedding } from "../src/nn/embedding.ts";
 import { tensor } from "../src/tensor.ts";
 
-const be = new ReferenceBackend({ dtype: "float64" });
+const be = createReferenceBackend({ dtype: "float64" });
 
 Deno.test("timestep embedding is the PyTorch twin's: [sin(t f_i), cos(t f_i)], f_i = 10000^(-i/(half-1))", async () => {
   const ts = [1, 7, 200], dim = 8, half = 4;

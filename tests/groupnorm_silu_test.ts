@@ -15,7 +15,7 @@
 
 import assert from "node:assert/strict";
 import type { Backend, GroupNormGeometry, Storage } from "../src/backend.ts";
-import { ReferenceBackend } from "../src/backends/reference.ts";
+import { createReferenceBackend, type ReferenceBackend } from "../src/backends/reference/mod.ts";
 import { Random } from "../src/random.ts";
 import { backward, variable } from "../src/tensor.ts";
 import { add, mul, silu } from "../src/ops/elementwise.ts";
@@ -28,7 +28,7 @@ import { createWasmBackend, WasmBackend } from "../wasm/backend.ts";
 import { createWebGpuBackend, probeWebGpu } from "../gpu/mod.ts";
 import { gradCheck } from "./helpers/gradcheck.ts";
 
-const be = new ReferenceBackend({ dtype: "float64" });
+const be = createReferenceBackend({ dtype: "float64" });
 
 async function read(s: Storage): Promise<Float64Array> {
   return Float64Array.from(await be.read(s));
@@ -71,7 +71,7 @@ Deno.test("reference groupNorm + silu: fused forward equals silu of a direct gro
       const { x, gamma, beta } = inputs(n, c, hw, n * 1000 + c * 100 + hw + groups);
       const eps = 1e-5, cpg = c / groups;
       const g: GroupNormGeometry = { n, c, hw, groups, eps, silu: true };
-      const r = be.groupNorm(be.upload(x), be.upload(gamma), be.upload(beta), g);
+      const r = be.groupNorm(be.upload(x), { gamma: be.upload(gamma), beta: be.upload(beta) }, g);
       const y = await read(r.y), mu = await read(r.mean), rs = await read(r.rstd);
       const expected = new Float64Array(x.length);
       const expMu = new Float64Array(n * groups), expRs = new Float64Array(n * groups);
@@ -96,7 +96,7 @@ Deno.test("reference groupNorm + silu: fused forward equals silu of a direct gro
       assert.ok(maxRelErr(mu, expMu) < 1e-12, "mean");
       assert.ok(maxRelErr(rs, expRs) < 1e-12, "rstd");
       // The statistics are the unfused kernel's.
-      const plain = be.groupNorm(be.upload(x), be.upload(gamma), be.upload(beta), {
+      const plain = be.groupNorm(be.upload(x), { gamma: be.upload(gamma), beta: be.upload(beta) }, {
         ...g,
         silu: false,
       });
@@ -113,18 +113,31 @@ Deno.test("reference groupNorm + silu: fused backward equals the unfused kernels
       const dyData = new Random(72, x.length).normals(x.length);
       const X = be.upload(x), G = be.upload(gamma), B = be.upload(beta), dy = be.upload(dyData);
       const g: GroupNormGeometry = { n, c, hw, groups, eps: 1e-5 };
-      const plain = be.groupNorm(X, G, B, g);
+      const plain = be.groupNorm(X, { gamma: G, beta: B }, g);
       // Unfused: dz = silu'(z) dy with z the plain output, then the plain group-norm backward.
       const dz = be.unaryBackward("silu", plain.y, dy);
-      const want = be.groupNormBackward(dz, X, G, plain.mean, plain.rstd, g);
+      const want = be.groupNormBackward(
+        dz,
+        { x: X, gamma: G, mean: plain.mean, rstd: plain.rstd },
+        g,
+      );
       const gs = { ...g, silu: true };
-      const fused = be.groupNorm(X, G, B, gs);
-      const got = be.groupNormBackward(dy, X, G, fused.mean, fused.rstd, gs, B);
+      const fused = be.groupNorm(X, { gamma: G, beta: B }, gs);
+      const got = be.groupNormBackward(dy, {
+        x: X,
+        gamma: G,
+        beta: B,
+        mean: fused.mean,
+        rstd: fused.rstd,
+      }, gs);
       for (const k of ["dx", "dgamma", "dbeta"] as const) {
         const err = maxRelErr(await read(got[k]), await read(want[k]));
         assert.ok(err < 1e-12, `${k}: ${err}`);
       }
-      assert.throws(() => be.groupNormBackward(dy, X, G, fused.mean, fused.rstd, gs), /beta/);
+      assert.throws(
+        () => be.groupNormBackward(dy, { x: X, gamma: G, mean: fused.mean, rstd: fused.rstd }, gs),
+        /beta/,
+      );
     });
   }
 });
@@ -217,8 +230,15 @@ type Outputs = Record<(typeof OUTPUTS)[number], Float32Array | Float64Array>;
 /** `be`'s fused kernels with the shift, forward then backward. */
 async function fusedShift(be: Backend, d: ShiftInputs, g: GroupNormGeometry): Promise<Outputs> {
   const [X, G, B, S] = [d.x, d.gamma, d.beta, d.shift].map((v) => be.upload(v));
-  const f = be.groupNorm(X, G, B, g, S);
-  const b = be.groupNormBackward(be.upload(d.dy), X, G, f.mean, f.rstd, g, B, S);
+  const f = be.groupNorm(X, { gamma: G, beta: B, shift: S }, g);
+  const b = be.groupNormBackward(be.upload(d.dy), {
+    x: X,
+    gamma: G,
+    beta: B,
+    shift: S,
+    mean: f.mean,
+    rstd: f.rstd,
+  }, g);
   assert.ok(b.dshift, "the backward with a shift returns dshift");
   const all = [f.y, f.mean, f.rstd, b.dx, b.dgamma, b.dbeta, b.dshift];
   const read = await Promise.all(all.map((s) => be.read(s)));
@@ -233,9 +253,15 @@ async function unfusedShift(
 ): Promise<Outputs> {
   const { n, c, hw } = g;
   const [X, G, B, S] = [d.x, d.gamma, d.beta, d.shift].map((v) => be.upload(v));
-  const XS = be.binary("add", X, [n, c, hw], S, [n, c, 1], [n, c, hw]);
-  const f = be.groupNorm(XS, G, B, g);
-  const b = be.groupNormBackward(be.upload(d.dy), XS, G, f.mean, f.rstd, g, B);
+  const XS = be.binary("add", X, S, { a: [n, c, hw], b: [n, c, 1], out: [n, c, hw] });
+  const f = be.groupNorm(XS, { gamma: G, beta: B }, g);
+  const b = be.groupNormBackward(be.upload(d.dy), {
+    x: XS,
+    gamma: G,
+    beta: B,
+    mean: f.mean,
+    rstd: f.rstd,
+  }, g);
   const dshift = be.reduceSum(b.dx, [n * c, hw], [n * c, 1]);
   const all = [f.y, f.mean, f.rstd, b.dx, b.dgamma, b.dbeta, dshift];
   const read = await Promise.all(all.map((s) => be.read(s)));
@@ -263,7 +289,7 @@ function shiftCases(): [GroupNormGeometry, ShiftInputs, string][] {
   );
 }
 
-const ref32 = new ReferenceBackend();
+const ref32 = createReferenceBackend();
 
 Deno.test("reference groupNorm with a shift equals the add then the group norm (float64)", async (t) => {
   for (const [g, d, what] of shiftCases()) {
@@ -282,7 +308,10 @@ Deno.test("reference groupNorm with a shift equals the add then the group norm (
     });
   }
   const x = be.alloc(12), gb = be.alloc(3), g = { n: 2, c: 3, hw: 2, groups: 1, eps: 1e-5 };
-  assert.throws(() => be.groupNorm(x, gb, gb, g, be.alloc(3)), /shift needs 6/);
+  assert.throws(
+    () => be.groupNorm(x, { gamma: gb, beta: gb, shift: be.alloc(3) }, g),
+    /shift needs 6/,
+  );
 });
 
 Deno.test("wasm groupNorm with a shift matches the reference's add then group norm (1 and 2 threads)", async () => {
@@ -300,7 +329,10 @@ Deno.test("wasm groupNorm with a shift matches the reference's add then group no
     }
     console.log(`wasm groupNorm+shift: max relative error vs reference ${worst.toExponential(2)}`);
     const x = single.alloc(12), gb = single.alloc(3), g = { n: 2, c: 3, hw: 2, groups: 1, eps: 0 };
-    assert.throws(() => single.groupNorm(x, gb, gb, g, single.alloc(3)), /shift needs 6/);
+    assert.throws(
+      () => single.groupNorm(x, { gamma: gb, beta: gb, shift: single.alloc(3) }, g),
+      /shift needs 6/,
+    );
   } finally {
     threaded.dispose();
   }

@@ -6,11 +6,11 @@
 
 import assert from "node:assert/strict";
 import type { AdamSettings, Storage } from "../src/backend.ts";
-import { ReferenceBackend } from "../src/backends/reference.ts";
+import { createReferenceBackend } from "../src/backends/reference/mod.ts";
 import { philox4x32, Random } from "../src/random.ts";
 
-const be = new ReferenceBackend({ dtype: "float64" });
-const be32 = new ReferenceBackend({ dtype: "float32" });
+const be = createReferenceBackend({ dtype: "float64" });
+const be32 = createReferenceBackend({ dtype: "float32" });
 
 async function read(s: Storage, b = be): Promise<number[]> {
   return [...await b.read(s)];
@@ -98,7 +98,16 @@ Deno.test("reference matmul: every transpose, batched and shared operands, again
           const A = data(rng, (batchA ? batch : 1) * m * k);
           const Bm = data(rng, (batchB ? batch : 1) * k * n);
           const c = await read(
-            be.matmul(be.upload(A), be.upload(Bm), batch, m, k, n, transA, transB, batchA, batchB),
+            be.matmul(be.upload(A), be.upload(Bm), {
+              batch,
+              m,
+              k,
+              n,
+              transA,
+              transB,
+              batchA,
+              batchB,
+            }),
           );
           assert.equal(c.length, batch * m * n);
           for (let bi = 0; bi < batch; bi++) {
@@ -124,7 +133,14 @@ Deno.test("reference matmul: float32 storage rounds like float32 and agrees with
   const rng = new Random(2);
   const a = rng.normals(12), b = rng.normals(20);
   const c32 = await be32.read(
-    be32.matmul(be32.upload(a), be32.upload(b), 1, 3, 4, 5, false, false),
+    be32.matmul(be32.upload(a), be32.upload(b), {
+      batch: 1,
+      m: 3,
+      k: 4,
+      n: 5,
+      transA: false,
+      transB: false,
+    }),
   );
   assert.ok(c32 instanceof Float32Array);
   assertClose(c32, naiveMatmul(a, b, 3, 4, 5), 1e-5, "float32 matmul");
@@ -233,7 +249,7 @@ Deno.test("reference groupNorm: against per-group mean and variance computed dir
       const rng = new Random(5, n * 100 + c * 10 + groups);
       const x = rng.normals(n * c * hw).map((v) => 3 * v + 1);
       const gamma = rng.normals(c), beta = rng.normals(c), eps = 1e-5;
-      const r = be.groupNorm(be.upload(x), be.upload(gamma), be.upload(beta), {
+      const r = be.groupNorm(be.upload(x), { gamma: be.upload(gamma), beta: be.upload(beta) }, {
         n,
         c,
         hw,
@@ -354,7 +370,7 @@ Deno.test("reference binary kernel: broadcasting against per-index formulas", as
     const out = sa.map((d, i) => Math.max(d, sb[i]));
     const a = rng.normals(size(sa)), b = rng.normals(size(sb)).map((v) => v + 0.1);
     for (const op of Object.keys(f) as (keyof typeof f & Parameters<typeof be.binary>[0])[]) {
-      const y = await read(be.binary(op, be.upload(a), sa, be.upload(b), sb, out));
+      const y = await read(be.binary(op, be.upload(a), be.upload(b), { a: sa, b: sb, out }));
       const want = [...indices(out)].map((idx) =>
         f[op](
           a[flat(idx.map((v, d) => (sa[d] === 1 ? 0 : v)), sa)],
@@ -381,11 +397,21 @@ Deno.test("reference loss kernel: l2, l1 and huber means against direct sums", a
   const huber = (v: number, delta: number) =>
     Math.abs(v) <= delta ? 0.5 * v * v : delta * Math.abs(v) - 0.5 * delta * delta;
   const P = be.upload(p), Q = be.upload(q);
-  assertClose(await read(be.loss("l2", P, Q, 1)), [mean(d.map((v) => v * v))], 1e-15, "l2");
-  assertClose(await read(be.loss("l1", P, Q, 1)), [mean(d.map(Math.abs))], 1e-15, "l1");
+  assertClose(
+    await read(be.loss({ kind: "l2", delta: 1 }, P, Q)),
+    [mean(d.map((v) => v * v))],
+    1e-15,
+    "l2",
+  );
+  assertClose(
+    await read(be.loss({ kind: "l1", delta: 1 }, P, Q)),
+    [mean(d.map(Math.abs))],
+    1e-15,
+    "l1",
+  );
   for (const delta of [0.5, 1, 3]) {
     assertClose(
-      await read(be.loss("huber", P, Q, delta)),
+      await read(be.loss({ kind: "huber", delta }, P, Q)),
       [mean(d.map((v) => huber(v, delta)))],
       1e-15,
       `huber ${delta}`,
@@ -435,7 +461,7 @@ Deno.test("reference permute: against the index formula, and the inverse permuta
 Deno.test("reference upsampleNearest: against the index formula; its backward sums blocks", async () => {
   for (const [planes, h, w, f] of [[2, 3, 2, 2], [1, 2, 3, 3], [3, 1, 1, 4], [2, 2, 2, 1]]) {
     const x = new Random(10, planes * h * w * f).normals(planes * h * w);
-    const y = await read(be.upsampleNearest(be.upload(x), planes, h, w, f));
+    const y = await read(be.upsampleNearest(be.upload(x), { planes, h, w, factor: f }));
     const H = h * f, W = w * f;
     assert.equal(y.length, planes * H * W);
     for (const [p, i, j] of indices([planes, H, W])) {
@@ -444,7 +470,7 @@ Deno.test("reference upsampleNearest: against the index formula; its backward su
         x[flat([p, Math.floor(i / f), Math.floor(j / f)], [planes, h, w])],
       );
     }
-    const back = await read(be.upsampleNearestBackward(be.upload(y), planes, h, w, f));
+    const back = await read(be.upsampleNearestBackward(be.upload(y), { planes, h, w, factor: f }));
     assertClose(back, [...x].map((v) => v * f * f), 1e-14, "backward of upsample");
   }
 });
@@ -454,7 +480,7 @@ Deno.test("reference concat and slice: index formula and round trip", async () =
   const rng = new Random(11);
   const parts = sizes.map((s) => rng.normals(outer * s * inner));
   const total = sizes.reduce((a, b) => a + b, 0);
-  const y = await read(be.concat(parts.map((p) => be.upload(p)), outer, sizes, inner));
+  const y = await read(be.concat(parts.map((p) => be.upload(p)), { outer, sizes, inner }));
   assert.equal(y.length, outer * total * inner);
   let start = 0;
   for (const [i, s] of sizes.entries()) {
@@ -464,13 +490,19 @@ Deno.test("reference concat and slice: index formula and round trip", async () =
         parts[i][flat([o, a, k], [outer, s, inner])],
       );
     }
-    const back = await read(be.slice(be.upload(y), outer, total, start, s, inner));
+    const back = await read(be.slice(be.upload(y), { outer, axis: total, start, len: s, inner }));
     assert.deepEqual(back, [...parts[i]], `slice ${i}`);
     start += s;
   }
   // Slicing the whole axis is the identity; an empty slice is empty.
-  assert.deepEqual(await read(be.slice(be.upload(y), outer, total, 0, total, inner)), y);
-  assert.equal((await read(be.slice(be.upload(y), outer, total, 2, 0, inner))).length, 0);
+  assert.deepEqual(
+    await read(be.slice(be.upload(y), { outer, axis: total, start: 0, len: total, inner })),
+    y,
+  );
+  assert.equal(
+    (await read(be.slice(be.upload(y), { outer, axis: total, start: 2, len: 0, inner }))).length,
+    0,
+  );
 });
 
 Deno.test("reference gather and gatherRows", async () => {
@@ -585,7 +617,7 @@ async function runAdam(
   for (const [i, g] of grads.entries()) {
     const G = be.upload(g);
     const clip = maxNorm === null ? null : { maxNorm, gradSquaredNorm: be.sumSquares([G]) };
-    be.adam(P, G, M, V, { ...s, step: i + 1, clip });
+    be.adam({ params: P, grads: G, m: M, v: V }, { ...s, step: i + 1, clip });
   }
   return { p: await read(P), m: await read(M), v: await read(V) };
 }

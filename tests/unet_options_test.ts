@@ -8,7 +8,7 @@
 
 import assert from "node:assert/strict";
 import type { Backend, RandomDraw } from "../src/backend.ts";
-import { ReferenceBackend } from "../src/backends/reference.ts";
+import { createReferenceBackend } from "../src/backends/reference/mod.ts";
 import { OptionError } from "../src/errors.ts";
 import { decodeModel, encodeModel } from "../src/io/model_file.ts";
 import { DiffusionModel } from "../src/model.ts";
@@ -292,7 +292,7 @@ Deno.test("unet options: parameter names keep the defaults' names and name extra
 });
 
 Deno.test("unet options: output shapes equal input shapes, in training and evaluation", () => {
-  const be = new ReferenceBackend();
+  const be = createReferenceBackend();
   const configs = [
     small({ dropout: 0.5 }),
     small({ blocksPerLevel: 2, attentionAt: [8, 4] }),
@@ -324,7 +324,7 @@ Deno.test("unet options: output shapes equal input shapes, in training and evalu
 });
 
 Deno.test("unet options: patch p equals the unpatched UNet on the image's p x p patches stacked into channels", async () => {
-  const be = new ReferenceBackend();
+  const be = createReferenceBackend();
   const p = 2, n = 2, side = 8;
   const patched = small({ patch: p, attentionAt: [4, 2] });
   const plain = unetConfig({ ...SMALL_NET, channels: 4, imageSize: 4, attentionAt: [4, 2] });
@@ -368,14 +368,14 @@ Deno.test("unet options: patch p equals the unpatched UNet on the image's p x p 
 // ---- dropout ------------------------------------------------------------------------------------
 
 Deno.test("dropout: p = 0 is the identity; p outside [0, 1) is refused", () => {
-  const be = new ReferenceBackend();
+  const be = createReferenceBackend();
   const x = tensor(be, [1, 2, 3], [3]), draw = { seed: 1, stream: 0, counter: 0 };
   assert.equal(dropout(x, 0, draw), x);
   for (const p of [-0.1, 1, 1.5, NaN]) assert.throws(() => dropout(x, p, draw), /dropout: p/);
 });
 
 Deno.test("dropout: drops a fraction p, scales survivors by 1/(1-p), mask fixed by the draw", async () => {
-  const be = new ReferenceBackend();
+  const be = createReferenceBackend();
   const n = 40_000, x = tensor(be, new Float32Array(n).fill(1), [200, 200]);
   for (const p of [0.1, 0.3, 0.5, 0.9]) {
     const draw: RandomDraw = { seed: 7, stream: 3, counter: 11 };
@@ -402,7 +402,7 @@ Deno.test("dropout: drops a fraction p, scales survivors by 1/(1-p), mask fixed 
 });
 
 Deno.test("dropout: p on a float32 boundary keeps u == p (u >= p survives)", async () => {
-  const be = new ReferenceBackend();
+  const be = createReferenceBackend();
   const draw: RandomDraw = { seed: 2, stream: 0, counter: 0 };
   const u = new Float32Array(8);
   fillUniform(u, draw);
@@ -646,7 +646,7 @@ Deno.test("unet options: gradients of an L2 loss match central finite difference
 });
 
 Deno.test("unet options: dropout only acts in training; evaluation is deterministic and unaffected", async () => {
-  const be = new ReferenceBackend();
+  const be = createReferenceBackend();
   for (const extra of [{}, { block: "convnext" as const }]) {
     const withDrop = small({ ...extra, dropout: 0.5 }), without = small(extra);
     const { values, net } = unetOn(be, withDrop, 30);

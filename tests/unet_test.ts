@@ -7,7 +7,7 @@
 
 import assert from "node:assert/strict";
 import type { Backend } from "../src/backend.ts";
-import { ReferenceBackend } from "../src/backends/reference.ts";
+import { createReferenceBackend } from "../src/backends/reference/mod.ts";
 import { encodeSafetensors, type NamedTensor } from "../src/io/safetensors.ts";
 import {
   checkUNetConfig,
@@ -23,6 +23,7 @@ import { regressionLoss } from "../src/ops/loss.ts";
 import { Random } from "../src/random.ts";
 import { backward, noGrad, tensor } from "../src/tensor.ts";
 import { saveModel } from "../src/io/model_file.ts";
+import "../backends.ts";
 import { train } from "../src/train.ts";
 
 const PYTHON = "/usr/bin/python3";
@@ -114,7 +115,7 @@ Deno.test({
 });
 
 Deno.test("unet: output shape equals input shape (1x28x28 default, 3x32x32, attention at every level)", () => {
-  const be = new ReferenceBackend();
+  const be = createReferenceBackend();
   const configs: UNetConfig[] = [
     unetConfig(),
     unetConfig({ channels: 3, imageSize: 32 }),
@@ -156,7 +157,7 @@ Deno.test("unet: configuration errors name the problem", () => {
   );
   assert.throws(() => unetParamSpecs(unetConfig({ base: 5, groups: 1 })), /base/);
   const cfg = unetConfig({ base: 8, mults: [1, 2], groups: 2, imageSize: 8 });
-  const be = new ReferenceBackend();
+  const be = createReferenceBackend();
   const layout = new ParamLayout(unetParamSpecs(cfg));
   const net = new UNet(cfg, storeOf(be, layout, layout.initialValues(new Random(0))));
   assert.throws(
@@ -170,7 +171,7 @@ Deno.test("unet: configuration errors name the problem", () => {
 });
 
 Deno.test("attention: the block equals a direct loop over heads, queries and keys", async () => {
-  const be = new ReferenceBackend({ dtype: "float64" });
+  const be = createReferenceBackend({ dtype: "float64" });
   const b = 2, c = 8, hh = 3, ww = 2, hw = hh * ww, heads = 2, d = c / heads, groups = 2;
   const layout = new ParamLayout(attentionSpecs("a", c));
   const rng = new Random(11);
@@ -270,7 +271,7 @@ Deno.test({
       const ov = new DataView(ob.buffer, ob.byteOffset, ob.byteLength);
       const twin = Float32Array.from({ length: n }, (_, i) => ov.getFloat32(4 * i, true));
 
-      const be = new ReferenceBackend();
+      const be = createReferenceBackend();
       const net = new UNet(cfg, storeOf(be, layout, values));
       const t0 = performance.now();
       const y = noGrad(() => net.forward(tensor(be, x, [B, 1, 28, 28]), tensor(be, [37, 37], [B])));
@@ -294,7 +295,7 @@ Deno.test({
 });
 
 Deno.test("unet: gradients of an L2 loss match central finite differences (tiny UNet, float64)", async () => {
-  const be = new ReferenceBackend({ dtype: "float64" });
+  const be = createReferenceBackend({ dtype: "float64" });
   const cfg = unetConfig({ base: 8, mults: [1, 2], groups: 2, imageSize: 8, attentionAt: [8, 4] });
   const layout = new ParamLayout(unetParamSpecs(cfg));
   const rng = new Random(21);

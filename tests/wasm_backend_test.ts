@@ -10,7 +10,7 @@ import assert from "node:assert/strict";
 import { assertClose, uniformValues } from "./helpers/compare.ts";
 import type { Backend, Storage, UnaryOp } from "../src/backend.ts";
 import { conv2dGeometry } from "../src/backend.ts";
-import { ReferenceBackend } from "../src/backends/reference.ts";
+import { createReferenceBackend } from "../src/backends/reference/mod.ts";
 import { Random } from "../src/random.ts";
 import { sample } from "../src/sample.ts";
 import { train } from "../src/train.ts";
@@ -18,7 +18,7 @@ import { createWasmBackend, WasmBackend } from "../wasm/backend.ts";
 import { WasmOutOfMemoryError } from "../wasm/heap.ts";
 
 const TOL = 1e-4;
-const ref = new ReferenceBackend();
+const ref = createReferenceBackend();
 const single = new WasmBackend({ threads: 1 });
 /** The wasm backend under test: one thread, or two with every kernel split (see kernelTest). */
 let wasm: WasmBackend = single;
@@ -217,8 +217,8 @@ kernelTest("wasm binary broadcasting matches the reference", async () => {
       const a = values(size(as)), b = op === "div" ? awayFromZero(size(bs)) : values(size(bs));
       const [aw, ar] = both(a), [bw, br] = both(b);
       await same(
-        wasm.binary(op, aw, as, bw, bs, os),
-        ref.binary(op, ar, as, br, bs, os),
+        wasm.binary(op, aw, bw, { a: as, b: bs, out: os }),
+        ref.binary(op, ar, br, { a: as, b: bs, out: os }),
         `${op} [${as}] [${bs}]`,
       );
     }
@@ -300,8 +300,8 @@ kernelTest("wasm matmul matches the reference (all transposes, batches, odd size
           const a = values((bA ? batch : 1) * m * k), b = values((bB ? batch : 1) * k * n);
           const [aw, ar] = both(a), [bw, br] = both(b);
           await same(
-            wasm.matmul(aw, bw, batch, m, k, n, tA, tB, bA, bB),
-            ref.matmul(ar, br, batch, m, k, n, tA, tB, bA, bB),
+            wasm.matmul(aw, bw, { batch, m, k, n, transA: tA, transB: tB, batchA: bA, batchB: bB }),
+            ref.matmul(ar, br, { batch, m, k, n, transA: tA, transB: tB, batchA: bA, batchB: bB }),
             `matmul ${batch}x${m}x${k}x${n} tA=${tA} tB=${tB} bA=${bA} bB=${bB}`,
             TOL,
             Math.sqrt(k) / 4,
@@ -313,12 +313,33 @@ kernelTest("wasm matmul matches the reference (all transposes, batches, odd size
   // Inputs that are views at unaligned offsets.
   const [aw, ar] = both(values(5 * 7 + 1)), [bw, br] = both(values(7 * 9 + 3));
   await same(
-    wasm.matmul(wasm.view(aw, 1, 35), wasm.view(bw, 3, 63), 1, 5, 7, 9, false, false),
-    ref.matmul(ref.view(ar, 1, 35), ref.view(br, 3, 63), 1, 5, 7, 9, false, false),
+    wasm.matmul(wasm.view(aw, 1, 35), wasm.view(bw, 3, 63), {
+      batch: 1,
+      m: 5,
+      k: 7,
+      n: 9,
+      transA: false,
+      transB: false,
+    }),
+    ref.matmul(ref.view(ar, 1, 35), ref.view(br, 3, 63), {
+      batch: 1,
+      m: 5,
+      k: 7,
+      n: 9,
+      transA: false,
+      transB: false,
+    }),
     "matmul of views",
   );
   // k = 0 gives zeros.
-  const z = wasm.matmul(wasm.alloc(0), wasm.alloc(0), 1, 3, 0, 4, false, false);
+  const z = wasm.matmul(wasm.alloc(0), wasm.alloc(0), {
+    batch: 1,
+    m: 3,
+    k: 0,
+    n: 4,
+    transA: false,
+    transB: false,
+  });
   assert.deepEqual([...await wasm.read(z)], new Array(12).fill(0));
 });
 
@@ -349,9 +370,11 @@ Deno.test("wasm skinny matmuls (n <= 4, k <= 4) match the reference, same bits o
           const what = `skinny matmul ${m}x${k}x${n} tA=${tA} tB=${tB}`;
           const a = values(2 * m * k), b = values(2 * k * n);
           const run = (be: Backend) =>
-            be.read(be.matmul(be.upload(a), be.upload(b), 2, m, k, n, tA, tB));
+            be.read(
+              be.matmul(be.upload(a), be.upload(b), { batch: 2, m, k, n, transA: tA, transB: tB }),
+            );
           const want = await ref.read(
-            ref.matmul(ref.upload(a), ref.upload(b), 2, m, k, n, tA, tB),
+            ref.matmul(ref.upload(a), ref.upload(b), { batch: 2, m, k, n, transA: tA, transB: tB }),
           );
           const one = await run(single);
           assertClose(one, want, what, TOL, Math.sqrt(k) / 4);
@@ -437,13 +460,14 @@ kernelTest("wasm groupNorm forward and backward match the reference", async () =
     const what = `groupNorm ${JSON.stringify(g)}`;
     const x = values(g.n * g.c * g.hw, -2, 3);
     const [xw, xr] = both(x), [gw, gr] = both(values(g.c, 0.5, 1.5)), [bw, br] = both(values(g.c));
-    const fw = wasm.groupNorm(xw, gw, bw, g), fr = ref.groupNorm(xr, gr, br, g);
+    const fw = wasm.groupNorm(xw, { gamma: gw, beta: bw }, g),
+      fr = ref.groupNorm(xr, { gamma: gr, beta: br }, g);
     await same(fw.y, fr.y, what + " y");
     await same(fw.mean, fr.mean, what + " mean");
     await same(fw.rstd, fr.rstd, what + " rstd");
     const [dw, dr] = both(values(x.length));
-    const bwd = wasm.groupNormBackward(dw, xw, gw, fw.mean, fw.rstd, g);
-    const bref = ref.groupNormBackward(dr, xr, gr, fr.mean, fr.rstd, g);
+    const bwd = wasm.groupNormBackward(dw, { x: xw, gamma: gw, mean: fw.mean, rstd: fw.rstd }, g);
+    const bref = ref.groupNormBackward(dr, { x: xr, gamma: gr, mean: fr.mean, rstd: fr.rstd }, g);
     await same(bwd.dx, bref.dx, what + " dx");
     await same(bwd.dgamma, bref.dgamma, what + " dgamma");
     await same(bwd.dbeta, bref.dbeta, what + " dbeta");
@@ -456,7 +480,8 @@ kernelTest("wasm groupNorm: a large mean beside a small spread keeps its varianc
   const g = { n: 2, c: 16, hw: 784, groups: 8, eps: 1e-6 };
   const x = values(g.n * g.c * g.hw, 39.99, 40.01);
   const [xw, xr] = both(x), [gw, gr] = both(values(g.c, 0.5, 1.5)), [bw, br] = both(values(g.c));
-  const fw = wasm.groupNorm(xw, gw, bw, g), fr = ref.groupNorm(xr, gr, br, g);
+  const fw = wasm.groupNorm(xw, { gamma: gw, beta: bw }, g),
+    fr = ref.groupNorm(xr, { gamma: gr, beta: br }, g);
   await same(fw.rstd, fr.rstd, "rstd");
   await same(fw.y, fr.y, "y");
 });
@@ -488,26 +513,40 @@ kernelTest(
       // The last case drives the SiLU far into both tails (|z| up to about 60).
       const [gw, gr] = both(k === geos.length - 1 ? values(g.c, -30, 30) : values(g.c, -1.5, 1.5));
       const [xw, xr] = both(x), [bw, br] = both(values(g.c));
-      const fw = wasm.groupNorm(xw, gw, bw, g), fr = ref.groupNorm(xr, gr, br, g);
+      const fw = wasm.groupNorm(xw, { gamma: gw, beta: bw }, g),
+        fr = ref.groupNorm(xr, { gamma: gr, beta: br }, g);
       await track(fw.y, fr.y, what + " y");
       await track(fw.mean, fr.mean, what + " mean");
       await track(fw.rstd, fr.rstd, what + " rstd");
       const [dw, dr] = both(values(x.length));
-      const bwd = wasm.groupNormBackward(dw, xw, gw, fw.mean, fw.rstd, g, bw);
-      const bref = ref.groupNormBackward(dr, xr, gr, fr.mean, fr.rstd, g, br);
+      const bwd = wasm.groupNormBackward(dw, {
+        x: xw,
+        gamma: gw,
+        beta: bw,
+        mean: fw.mean,
+        rstd: fw.rstd,
+      }, g);
+      const bref = ref.groupNormBackward(dr, {
+        x: xr,
+        gamma: gr,
+        beta: br,
+        mean: fr.mean,
+        rstd: fr.rstd,
+      }, g);
       await track(bwd.dx, bref.dx, what + " dx");
       await track(bwd.dgamma, bref.dgamma, what + " dgamma");
       await track(bwd.dbeta, bref.dbeta, what + " dbeta");
     }
-    assert.throws(() =>
-      wasm.groupNormBackward(
-        wasm.alloc(6),
-        wasm.alloc(6),
-        wasm.alloc(3),
-        wasm.alloc(1),
-        wasm.alloc(1),
-        { n: 1, c: 3, hw: 2, groups: 1, eps: 1e-5, silu: true },
-      ), /beta/);
+    assert.throws(
+      () =>
+        wasm.groupNormBackward(wasm.alloc(6), {
+          x: wasm.alloc(6),
+          gamma: wasm.alloc(3),
+          mean: wasm.alloc(1),
+          rstd: wasm.alloc(1),
+        }, { n: 1, c: 3, hw: 2, groups: 1, eps: 1e-5, silu: true }),
+      /beta/,
+    );
     console.log(`groupNorm+silu: max relative error vs reference ${worst.toExponential(2)}`);
   },
 );
@@ -528,8 +567,14 @@ Deno.test("wasm groupNorm (plain and fused with SiLU) gives the same bits on 1 a
         const gamma = values(g.c, -1.5, 1.5), beta = values(g.c);
         const run = (be: Backend) => {
           const [xs, gs, bs] = [be.upload(x), be.upload(gamma), be.upload(beta)];
-          const f = be.groupNorm(xs, gs, bs, g);
-          const b = be.groupNormBackward(be.upload(dy), xs, gs, f.mean, f.rstd, g, bs);
+          const f = be.groupNorm(xs, { gamma: gs, beta: bs }, g);
+          const b = be.groupNormBackward(be.upload(dy), {
+            x: xs,
+            gamma: gs,
+            beta: bs,
+            mean: f.mean,
+            rstd: f.rstd,
+          }, g);
           return Promise.all([f.y, f.mean, f.rstd, b.dx, b.dgamma, b.dbeta].map((s) => be.read(s)));
         };
         const one = await run(single), two = await run(threaded);
@@ -604,14 +649,14 @@ kernelTest("wasm upsampling, concat, slice and gathers match the reference", asy
   for (const [planes, h, w, f] of shapes) {
     const [xw, xr] = both(values(planes * h * w));
     await same(
-      wasm.upsampleNearest(xw, planes, h, w, f),
-      ref.upsampleNearest(xr, planes, h, w, f),
+      wasm.upsampleNearest(xw, { planes, h, w, factor: f }),
+      ref.upsampleNearest(xr, { planes, h, w, factor: f }),
       `upsample ${planes}x${h}x${w} by ${f}`,
     );
     const [dw, dr] = both(values(planes * h * w * f * f));
     await same(
-      wasm.upsampleNearestBackward(dw, planes, h, w, f),
-      ref.upsampleNearestBackward(dr, planes, h, w, f),
+      wasm.upsampleNearestBackward(dw, { planes, h, w, factor: f }),
+      ref.upsampleNearestBackward(dr, { planes, h, w, factor: f }),
       `upsample' ${planes}x${h}x${w} by ${f}`,
     );
   }
@@ -619,15 +664,15 @@ kernelTest("wasm upsampling, concat, slice and gathers match the reference", asy
     const [outer, sizes, inner] of [[1, [2, 3], 1], [4, [1, 5, 2], 3], [6, [3, 1], 7]] as const
   ) {
     const xs = sizes.map((s) => values(outer * s * inner));
-    const cw = wasm.concat(xs.map((x) => wasm.upload(x)), outer, sizes, inner);
-    const cr = ref.concat(xs.map((x) => ref.upload(x)), outer, sizes, inner);
+    const cw = wasm.concat(xs.map((x) => wasm.upload(x)), { outer, sizes, inner });
+    const cr = ref.concat(xs.map((x) => ref.upload(x)), { outer, sizes, inner });
     await same(cw, cr, `concat ${outer} [${sizes}] ${inner}`);
     const axis = sizes.reduce((a, b) => a + b, 0);
     for (let start = 0; start < axis; start += 2) {
       const len = Math.min(2, axis - start);
       await same(
-        wasm.slice(cw, outer, axis, start, len, inner),
-        ref.slice(cr, outer, axis, start, len, inner),
+        wasm.slice(cw, { outer, axis, start, len, inner }),
+        ref.slice(cr, { outer, axis, start, len, inner }),
         `slice ${start}:${start + len}`,
       );
     }
@@ -647,10 +692,14 @@ kernelTest("wasm losses and their gradients match the reference", async () => {
     const [pw, pr] = both(values(n, -3, 3)), [tw, tr] = both(values(n, -3, 3));
     const [sw, sr] = both([0.7]);
     for (const kind of ["l2", "l1", "huber"] as const) {
-      await same(wasm.loss(kind, pw, tw, 0.8), ref.loss(kind, pr, tr, 0.8), `${kind} ${n}`);
       await same(
-        wasm.lossBackward(kind, pw, tw, 0.8, sw),
-        ref.lossBackward(kind, pr, tr, 0.8, sr),
+        wasm.loss({ kind, delta: 0.8 }, pw, tw),
+        ref.loss({ kind, delta: 0.8 }, pr, tr),
+        `${kind} ${n}`,
+      );
+      await same(
+        wasm.lossBackward({ kind, delta: 0.8 }, pw, tw, sw),
+        ref.lossBackward({ kind, delta: 0.8 }, pr, tr, sr),
         `${kind}' ${n}`,
       );
     }
@@ -681,8 +730,8 @@ kernelTest(
             step,
             clip: maxNorm ? { maxNorm, gradSquaredNorm: be.sumSquares([grads]) } : null,
           });
-          wasm.adam(pw, gw, mw, vw, settings(wasm, gw));
-          ref.adam(pr, gr, mr, vr, settings(ref, gr));
+          wasm.adam({ params: pw, grads: gw, m: mw, v: vw }, settings(wasm, gw));
+          ref.adam({ params: pr, grads: gr, m: mr, v: vr }, settings(ref, gr));
         }
         const what = `adam n=${n} decoupled=${decoupled} wd=${weightDecay} clip=${maxNorm}`;
         await same(pw, pr, what + " params");
@@ -730,8 +779,22 @@ Deno.test("the plain-SIMD build agrees with the relaxed one", async () => {
   const plain = new WasmBackend({ relaxedSimd: false });
   assert.equal(plain.relaxedSimd, false);
   const a = values(37 * 50), b = values(50 * 29), x = values(101, -5, 5);
-  const mw = wasm.matmul(wasm.upload(a), wasm.upload(b), 1, 37, 50, 29, false, false);
-  const mp = plain.matmul(plain.upload(a), plain.upload(b), 1, 37, 50, 29, false, false);
+  const mw = wasm.matmul(wasm.upload(a), wasm.upload(b), {
+    batch: 1,
+    m: 37,
+    k: 50,
+    n: 29,
+    transA: false,
+    transB: false,
+  });
+  const mp = plain.matmul(plain.upload(a), plain.upload(b), {
+    batch: 1,
+    m: 37,
+    k: 50,
+    n: 29,
+    transA: false,
+    transB: false,
+  });
   assertClose(await plain.read(mp), await wasm.read(mw), "plain matmul");
   for (const op of ["silu", "gelu", "tanh", "exp"] as const) {
     const yw = wasm.unary(op, wasm.upload(x)), yp = plain.unary(op, plain.upload(x));
@@ -761,7 +824,7 @@ Deno.test("training the MLP on wasm gives the reference's losses and weights", a
     return { losses, raw: await model.weights("raw"), ema: await model.weights("ema"), samples };
   };
   const be = await createWasmBackend({ threads: 1 });
-  const w = await run(be), rf = await run(new ReferenceBackend());
+  const w = await run(be), rf = await run(createReferenceBackend());
   assert.equal(w.losses.length, 20);
   assertClose(w.losses, rf.losses, "losses");
   for (const [name, value] of rf.raw) assertClose(w.raw.get(name)!, value, `raw ${name}`);
@@ -793,9 +856,27 @@ Deno.test("threads: kernels run on the calling thread until the workers listen, 
   assert.equal(be.threads, 2);
   // Before the workers listen, kernels run on the calling thread.
   const a = values(40 * 50), b = values(50 * 30);
-  const c0 = await be.read(be.matmul(be.upload(a), be.upload(b), 1, 40, 50, 30, false, false));
+  const c0 = await be.read(
+    be.matmul(be.upload(a), be.upload(b), {
+      batch: 1,
+      m: 40,
+      k: 50,
+      n: 30,
+      transA: false,
+      transB: false,
+    }),
+  );
   await be.ready();
-  const c1 = await be.read(be.matmul(be.upload(a), be.upload(b), 1, 40, 50, 30, false, false));
+  const c1 = await be.read(
+    be.matmul(be.upload(a), be.upload(b), {
+      batch: 1,
+      m: 40,
+      k: 50,
+      n: 30,
+      transA: false,
+      transB: false,
+    }),
+  );
   assert.deepEqual(c1, c0);
   be.dispose();
   const one = new WasmBackend({ threads: 1 });
@@ -807,7 +888,9 @@ Deno.test("threads: workers that stop when idle and start again give the same re
   const a = values(70 * 90), b = values(90 * 50), x = values(5000);
   const [aw, bw, xw] = [be.upload(a), be.upload(b), be.upload(x)];
   const [as, bs, xs] = [single.upload(a), single.upload(b), single.upload(x)];
-  const want = await single.read(single.matmul(as, bs, 1, 70, 90, 50, false, false));
+  const want = await single.read(
+    single.matmul(as, bs, { batch: 1, m: 70, k: 90, n: 50, transA: false, transB: false }),
+  );
   const wantSilu = await single.read(single.unary("silu", xs));
   try {
     // Stops and starts overlap: workers of an earlier start may outlive their terminate().
@@ -815,7 +898,12 @@ Deno.test("threads: workers that stop when idle and start again give the same re
       if (round % 4 === 0) await be.ready();
       for (let i = 0; i < 30; i++) {
         be.beginScope();
-        assert.deepEqual(await be.read(be.matmul(aw, bw, 1, 70, 90, 50, false, false)), want);
+        assert.deepEqual(
+          await be.read(
+            be.matmul(aw, bw, { batch: 1, m: 70, k: 90, n: 50, transA: false, transB: false }),
+          ),
+          want,
+        );
         assert.deepEqual(await be.read(be.unary("silu", xw)), wantSilu);
         be.endScope();
         if (i % 10 === 9) await new Promise((r) => setTimeout(r, 0));

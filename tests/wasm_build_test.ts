@@ -52,9 +52,9 @@ Deno.test("importing the wasm backend needs no permission; a threaded run exits 
       script,
       `import { createWasmBackend } from "${backend}";
 const be = await createWasmBackend({ threads: 2 });
-const c = be.matmul(be.upload([1, 2, 3, 4]), be.upload([5, 6, 7, 8]), 1, 2, 2, 2, false, false);
+const c = be.matmul(be.upload([1, 2, 3, 4]), be.upload([5, 6, 7, 8]), { batch: 1, m: 2, k: 2, n: 2, transA: false, transB: false });
 const big = be.alloc(300 * 300);
-be.matmul(big, big, 1, 300, 300, 300, false, false); // large enough to use both threads
+be.matmul(big, big, { batch: 1, m: 300, k: 300, n: 300, transA: false, transB: false }); // large enough to use both threads
 console.log(JSON.stringify([...await be.read(c)]));
 // No dispose(): the workers must stop by themselves when idle, or this process never ends.
 `,

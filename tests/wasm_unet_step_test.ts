@@ -9,7 +9,7 @@
 
 import assert from "node:assert/strict";
 import type { Backend } from "../src/backend.ts";
-import { ReferenceBackend } from "../src/backends/reference.ts";
+import { createReferenceBackend } from "../src/backends/reference/mod.ts";
 import type { DiffusionModel } from "../src/model.ts";
 import { Random } from "../src/random.ts";
 import { train } from "../src/train.ts";
@@ -59,7 +59,7 @@ function maxAbs(a: Float32Array, begin: number, end: number): number {
 }
 
 Deno.test("a UNet training step on wasm gives the reference's loss, gradients and weights; 2 threads the same bits", async () => {
-  const ref = await oneStep(new ReferenceBackend());
+  const ref = await oneStep(createReferenceBackend());
   const be = await createWasmBackend({ threads: 1 });
   try {
     const w = await oneStep(be);

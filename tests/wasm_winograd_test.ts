@@ -11,12 +11,12 @@ import assert from "node:assert/strict";
 import { assertClose, uniformValues } from "./helpers/compare.ts";
 import { assertSameConvBits, checkConvsAgainstReference } from "./helpers/conv_check.ts";
 import { type Conv2dGeometry, conv2dGeometry } from "../src/backend.ts";
-import { ReferenceBackend } from "../src/backends/reference.ts";
+import { createReferenceBackend } from "../src/backends/reference/mod.ts";
 import { Random } from "../src/random.ts";
 import { createWasmBackend, WasmBackend } from "../wasm/backend.ts";
 
 const TOL = 1e-4;
-const ref = new ReferenceBackend();
+const ref = createReferenceBackend();
 const rng = new Random(20261124);
 
 /** n uniforms in [-1, 1). */

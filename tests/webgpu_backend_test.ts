@@ -9,7 +9,7 @@
 import assert from "node:assert/strict";
 import type { Backend, GroupNormGeometry, Storage } from "../src/backend.ts";
 import { conv2dGeometry } from "../src/backend.ts";
-import { ReferenceBackend } from "../src/backends/reference.ts";
+import { createReferenceBackend } from "../src/backends/reference/mod.ts";
 import { DiffusionModel } from "../src/model.ts";
 import { Random } from "../src/random.ts";
 import { sample } from "../src/sample.ts";
@@ -33,7 +33,7 @@ const hasAdapter = probe.adapterInfo !== undefined;
 const gpu: WebGpuBackend | null = hasAdapter
   ? await createWebGpuBackend({ allowFallbackAdapter: true })
   : null;
-const ref = new ReferenceBackend();
+const ref = createReferenceBackend();
 
 function gpuTest(name: string, fn: (be: WebGpuBackend) => Promise<void>): void {
   Deno.test({
@@ -172,7 +172,7 @@ gpuTest(
     const step = () => {
       be.beginScope();
       const a = be.unary("exp", x);
-      be.binary("add", a, [4], x, [4], [4]);
+      be.binary("add", a, x, { a: [4], b: [4], out: [4] });
       be.flush();
       be.endScope();
     };
@@ -242,8 +242,8 @@ gpuTest("binary ops with broadcasting", async (be) => {
       const [gb, rb] = pair(be, bdata, 1);
       await same(
         be,
-        be.binary(op, ga, as, gb, bs, os),
-        ref.binary(op, ra, as, rb, bs, os),
+        be.binary(op, ga, gb, { a: as, b: bs, out: os }),
+        ref.binary(op, ra, rb, { a: as, b: bs, out: os }),
         `${op} [${as}] [${bs}]`,
       );
     }
@@ -336,8 +336,8 @@ gpuTest("matmul: transposes, batch flags, odd and large tiles", async (be) => {
         const [gb, rb] = pair(be, normals((bb ? batch : 1) * k * n, 14), 5);
         await same(
           be,
-          be.matmul(ga, gb, batch, m, k, n, ta, tb, ba, bb),
-          ref.matmul(ra, rb, batch, m, k, n, ta, tb, ba, bb),
+          be.matmul(ga, gb, { batch, m, k, n, transA: ta, transB: tb, batchA: ba, batchB: bb }),
+          ref.matmul(ra, rb, { batch, m, k, n, transA: ta, transB: tb, batchA: ba, batchB: bb }),
           `matmul b${batch} ${m}x${k}x${n} t${+ta}${+tb} b${+ba}${+bb}`,
         );
       }
@@ -369,8 +369,8 @@ gpuTest("matmul on every tile", async (be) => {
       const [gb, rb] = pair(be, normals(batch * k * n, 24));
       await same(
         be,
-        be.matmul(ga, gb, batch, m, k, n, ta, tb),
-        ref.matmul(ra, rb, batch, m, k, n, ta, tb),
+        be.matmul(ga, gb, { batch, m, k, n, transA: ta, transB: tb }),
+        ref.matmul(ra, rb, { batch, m, k, n, transA: ta, transB: tb }),
         `matmul ${m}x${k}x${n} t${+ta}${+tb}`,
       );
     }
@@ -446,20 +446,27 @@ gpuTest("group norm forward and backward", async (be) => {
     const [gx, rx] = pair(be, normals(n, 19, 2, 0.5));
     const [gg, rg] = pair(be, normals(g.c, 20, 1, 1));
     const [gb, rb] = pair(be, normals(g.c, 21));
-    const a = be.groupNorm(gx, gg, gb, g), b = ref.groupNorm(rx, rg, rb, g);
+    const a = be.groupNorm(gx, { gamma: gg, beta: gb }, g),
+      b = ref.groupNorm(rx, { gamma: rg, beta: rb }, g);
     await same(be, a.y, b.y, `gn y ${what}`);
     await same(be, a.mean, b.mean, `gn mean ${what}`);
     await same(be, a.rstd, b.rstd, `gn rstd ${what}`);
     const [gd, rd] = pair(be, normals(n, 22));
-    const da = be.groupNormBackward(gd, gx, gg, a.mean, a.rstd, g);
-    const db = ref.groupNormBackward(rd, rx, rg, b.mean, b.rstd, g);
+    const da = be.groupNormBackward(gd, { x: gx, gamma: gg, mean: a.mean, rstd: a.rstd }, g);
+    const db = ref.groupNormBackward(rd, { x: rx, gamma: rg, mean: b.mean, rstd: b.rstd }, g);
     await same(be, da.dx, db.dx, `gn dx ${what}`);
     await same(be, da.dgamma, db.dgamma, `gn dgamma ${what}`);
     await same(be, da.dbeta, db.dbeta, `gn dbeta ${what}`);
   }
   assert.throws(
     () =>
-      be.groupNorm(be.alloc(6), be.alloc(3), be.alloc(3), { n: 1, c: 3, hw: 2, groups: 2, eps: 0 }),
+      be.groupNorm(be.alloc(6), { gamma: be.alloc(3), beta: be.alloc(3) }, {
+        n: 1,
+        c: 3,
+        hw: 2,
+        groups: 2,
+        eps: 0,
+      }),
     /divide/,
   );
 });
@@ -489,13 +496,22 @@ gpuTest("group norm fused with SiLU, forward and backward", async (be) => {
     const both = be.upload([...gamma, ...beta]);
     const gg = be.view(both, 0, g.c), gb = be.view(both, g.c, g.c);
     const rg = ref.upload(gamma), rb = ref.upload(beta);
-    const a = be.groupNorm(gx, gg, gb, g), b = ref.groupNorm(rx, rg, rb, g);
+    const a = be.groupNorm(gx, { gamma: gg, beta: gb }, g),
+      b = ref.groupNorm(rx, { gamma: rg, beta: rb }, g);
     await track(a.y, b.y, `gn+silu y ${what}`);
     await track(a.mean, b.mean, `gn+silu mean ${what}`);
     await track(a.rstd, b.rstd, `gn+silu rstd ${what}`);
     const [gd, rd] = pair(be, normals(n, 26));
-    const da = be.groupNormBackward(gd, gx, gg, a.mean, a.rstd, g, gb);
-    const db = ref.groupNormBackward(rd, rx, rg, b.mean, b.rstd, g, rb);
+    const da = be.groupNormBackward(
+      gd,
+      { x: gx, gamma: gg, beta: gb, mean: a.mean, rstd: a.rstd },
+      g,
+    );
+    const db = ref.groupNormBackward(
+      rd,
+      { x: rx, gamma: rg, beta: rb, mean: b.mean, rstd: b.rstd },
+      g,
+    );
     await track(da.dx, db.dx, `gn+silu dx ${what}`);
     await track(da.dgamma, db.dgamma, `gn+silu dgamma ${what}`);
     await track(da.dbeta, db.dbeta, `gn+silu dbeta ${what}`);
@@ -525,28 +541,28 @@ gpuTest("upsample, concat, slice, gather, gatherRows", async (be) => {
     const [gx, rx] = pair(be, normals(3 * 5 * 4, 25));
     await same(
       be,
-      be.upsampleNearest(gx, 3, 5, 4, f),
-      ref.upsampleNearest(rx, 3, 5, 4, f),
+      be.upsampleNearest(gx, { planes: 3, h: 5, w: 4, factor: f }),
+      ref.upsampleNearest(rx, { planes: 3, h: 5, w: 4, factor: f }),
       "up",
       0,
     );
     const [gd, rd] = pair(be, normals(3 * 5 * 4 * f * f, 26));
     await same(
       be,
-      be.upsampleNearestBackward(gd, 3, 5, 4, f),
-      ref.upsampleNearestBackward(rd, 3, 5, 4, f),
+      be.upsampleNearestBackward(gd, { planes: 3, h: 5, w: 4, factor: f }),
+      ref.upsampleNearestBackward(rd, { planes: 3, h: 5, w: 4, factor: f }),
       "up grad",
     );
   }
   const sizes = [2, 0, 3], outer = 4, inner = 5;
   const parts = sizes.map((s, i) => pair(be, normals(outer * s * inner, 27 + i)));
-  const gc = be.concat(parts.map((p) => p[0]), outer, sizes, inner);
-  const rc = ref.concat(parts.map((p) => p[1]), outer, sizes, inner);
+  const gc = be.concat(parts.map((p) => p[0]), { outer, sizes, inner });
+  const rc = ref.concat(parts.map((p) => p[1]), { outer, sizes, inner });
   await same(be, gc, rc, "concat", 0);
   await same(
     be,
-    be.slice(gc, outer, 5, 1, 3, inner),
-    ref.slice(rc, outer, 5, 1, 3, inner),
+    be.slice(gc, { outer, axis: 5, start: 1, len: 3, inner }),
+    ref.slice(rc, { outer, axis: 5, start: 1, len: 3, inner }),
     "slice",
     0,
   );
@@ -567,11 +583,16 @@ gpuTest("losses and their gradients", async (be) => {
   const [gt, rt] = pair(be, normals(n, 32));
   const [gs, rs] = pair(be, [0.7]);
   for (const kind of ["l2", "l1", "huber"] as const) {
-    await same(be, be.loss(kind, gp, gt, 0.5), ref.loss(kind, rp, rt, 0.5), `loss ${kind}`);
     await same(
       be,
-      be.lossBackward(kind, gp, gt, 0.5, gs),
-      ref.lossBackward(kind, rp, rt, 0.5, rs),
+      be.loss({ kind, delta: 0.5 }, gp, gt),
+      ref.loss({ kind, delta: 0.5 }, rp, rt),
+      `loss ${kind}`,
+    );
+    await same(
+      be,
+      be.lossBackward({ kind, delta: 0.5 }, gp, gt, gs),
+      ref.lossBackward({ kind, delta: 0.5 }, rp, rt, rs),
       `loss grad ${kind}`,
     );
   }
@@ -603,8 +624,14 @@ gpuTest(
           step,
           clip: clip ? { maxNorm: 1, gradSquaredNorm: sq! } : null,
         });
-        be.adam(gp, gg, gm, gv, settings(clip ? be.sumSquares([gg]) : null));
-        ref.adam(rp, rg, rm, rv, settings(clip ? ref.sumSquares([rg]) : null));
+        be.adam(
+          { params: gp, grads: gg, m: gm, v: gv },
+          settings(clip ? be.sumSquares([gg]) : null),
+        );
+        ref.adam(
+          { params: rp, grads: rg, m: rm, v: rv },
+          settings(clip ? ref.sumSquares([rg]) : null),
+        );
       }
       const what = `adam decoupled=${decoupled} wd=${wd} clip=${clip}`;
       await same(be, gp, rp, `${what} params`, 2e-5);
@@ -734,7 +761,7 @@ gpuTest("a training run and a sampling run match the reference backend", async (
   });
   const rm = await train({
     ...common,
-    backend: new ReferenceBackend(),
+    backend: createReferenceBackend(),
     onProgress: (p) => rl.push(p.loss),
   });
   assert.equal(gl.length, 10);
@@ -771,7 +798,9 @@ gpuTest("profile: GPU time per kernel, labelled by shape, only when asked for", 
   const prof = await createWebGpuBackend({ allowFallbackAdapter: true, profile: true });
   try {
     const a = prof.upload(normals(40 * 30, 31)), b = prof.upload(normals(30 * 20, 32));
-    for (let i = 0; i < 3; i++) prof.matmul(a, b, 1, 40, 30, 20, false, false);
+    for (let i = 0; i < 3; i++) {
+      prof.matmul(a, b, { batch: 1, m: 40, k: 30, n: 20, transA: false, transB: false });
+    }
     const g = conv2dGeometry(2, 3, 9, 9, 4, 3, 1, 1);
     prof.conv2d(prof.upload(normals(2 * 3 * 81, 33)), prof.upload(normals(4 * 27, 34)), null, g);
     prof.flush();

@@ -16,25 +16,39 @@
  * @module
  */
 
-import type {
-  AdamSettings,
-  Backend,
-  BinaryOp,
-  Conv2dGeometry,
-  GroupNormGeometry,
-  GroupNormGrads,
-  GroupNormResult,
-  LossKind,
-  RandomDraw,
-  Storage,
-  UnaryOp,
+import {
+  type AdamBuffers,
+  type AdamSettings,
+  type Backend,
+  BINARY_OPS,
+  type BinaryOp,
+  type BroadcastShapes,
+  checkGroupNormShift,
+  type ConcatSpec,
+  type Conv2dGeometry,
+  fullMatmulSpec,
+  type GroupNormGeometry,
+  type GroupNormGrads,
+  type GroupNormParams,
+  type GroupNormResult,
+  type GroupNormSaved,
+  LOSS_KINDS,
+  type LossSpec,
+  type MatmulSpec,
+  NON_DIFFERENTIABLE_UNARY_OPS,
+  type RandomDraw,
+  type SliceSpec,
+  type Storage,
+  UNARY_OPS,
+  type UnaryOp,
+  type UpsampleSpec,
 } from "../src/backend.ts";
-import { checkGroupNormShift } from "../src/backend.ts";
 import { seedKey } from "../src/random.ts";
 import { Heap } from "./heap.ts";
 import { instantiate, kernelModule, type Kernels } from "./kernels.ts";
 import { MAX_CHUNKS, ThreadPool } from "./threads.ts";
-import { broadcastStrides, sizeOf } from "../src/shape.ts";
+import { sizeOf } from "../src/shape.ts";
+import { broadcastStrides, mergeAxes, rowMajorStrides } from "../src/backends/strides.ts";
 
 const PAGE = 65536;
 /** Bytes of the block where the host writes small parameters (shapes, strides, geometry). */
@@ -90,27 +104,16 @@ const PARALLEL_KERNELS = [
 type ParallelKernel = typeof PARALLEL_KERNELS[number];
 const KERNEL_INDEX = new Map<string, number>(PARALLEL_KERNELS.map((n, i) => [n, i]));
 
-const UNARY_CODES: Record<UnaryOp, number> = {
-  neg: 0,
-  exp: 1,
-  log: 2,
-  sqrt: 3,
-  rsqrt: 4,
-  square: 5,
-  abs: 6,
-  sign: 7,
-  floor: 8,
-  relu: 9,
-  silu: 10,
-  gelu: 11,
-  tanh: 12,
-  sigmoid: 13,
-  sin: 14,
-  cos: 15,
-};
-const NO_GRADIENT: ReadonlySet<UnaryOp> = new Set(["sign", "floor"]);
-const BINARY_CODES: Record<BinaryOp, number> = { add: 0, sub: 1, mul: 2, div: 3, max: 4, min: 5 };
-const LOSS_CODES: Record<LossKind, number> = { l2: 0, l1: 1, huber: 2 };
+/**
+ * The kernels' op codes are the positions in the one list of each (the AssemblyScript kernels
+ * switch on the same numbers: wasm/assembly/elementwise.ts, and wasm/assembly/optim.ts for the
+ * losses).
+ */
+const codes = <T extends string>(list: readonly T[]) =>
+  Object.fromEntries(list.map((op, i) => [op, i])) as Record<T, number>;
+const UNARY_CODES = codes(UNARY_OPS);
+const BINARY_CODES = codes(BINARY_OPS);
+const LOSS_CODES = codes(LOSS_KINDS);
 
 /** An allocation in the memory. */
 class Block {
@@ -192,48 +195,6 @@ export interface WasmBackendOptions {
    * size of at most 4 by plain SIMD loops instead of the packed GEMM; false for comparison.
    */
   skinnyGemm?: boolean;
-}
-
-function rowMajorStrides(shape: readonly number[]): number[] {
-  const st = new Array<number>(shape.length);
-  let s = 1;
-  for (let i = shape.length - 1; i >= 0; i--) {
-    st[i] = s;
-    s *= shape[i];
-  }
-  return st;
-}
-
-/**
- * Merges axes for an n-d loop over `shape` (the iteration order, contiguous in the output):
- * drops size-1 axes and joins neighbours along which every stride list is contiguous. Returns at
- * least one axis.
- */
-function mergeAxes(
-  shape: readonly number[],
-  strides: readonly (readonly number[])[],
-): { shape: number[]; strides: number[][] } {
-  const outShape: number[] = [];
-  const outStrides: number[][] = strides.map(() => []);
-  for (let d = 0; d < shape.length; d++) {
-    if (shape[d] === 1) continue;
-    const last = outShape.length - 1;
-    if (
-      last >= 0 &&
-      strides.every((st, k) => outStrides[k][last] === st[d] * shape[d])
-    ) {
-      outShape[last] *= shape[d];
-      strides.forEach((st, k) => (outStrides[k][last] = st[d]));
-    } else {
-      outShape.push(shape[d]);
-      strides.forEach((st, k) => outStrides[k].push(st[d]));
-    }
-  }
-  if (outShape.length === 0) {
-    outShape.push(1);
-    outStrides.forEach((s) => s.push(1));
-  }
-  return { shape: outShape, strides: outStrides };
 }
 
 /** The wasm backend. Create it with {@link createWasmBackend} (or `new WasmBackend()`). */
@@ -540,7 +501,7 @@ export class WasmBackend implements Backend {
 
   unaryBackward(op: UnaryOp, x: Storage, dy: Storage): Storage {
     const code = UNARY_CODES[op];
-    if (code === undefined || NO_GRADIENT.has(op)) {
+    if (code === undefined || NON_DIFFERENTIABLE_UNARY_OPS.has(op)) {
       throw new Error(`unary op ${op} has no gradient`);
     }
     const xs = this.#s(x), dp = this.#p(dy), out = this.#new(xs.length);
@@ -548,14 +509,8 @@ export class WasmBackend implements Backend {
     return out;
   }
 
-  binary(
-    op: BinaryOp,
-    a: Storage,
-    aShape: readonly number[],
-    b: Storage,
-    bShape: readonly number[],
-    outShape: readonly number[],
-  ): Storage {
+  binary(op: BinaryOp, a: Storage, b: Storage, shapes: BroadcastShapes): Storage {
+    const { a: aShape, b: bShape, out: outShape } = shapes;
     const code = BINARY_CODES[op];
     if (code === undefined) throw new Error(`unknown binary op ${op}`);
     const as = this.#s(a), bs = this.#s(b);
@@ -749,18 +704,8 @@ export class WasmBackend implements Backend {
     }
   }
 
-  matmul(
-    a: Storage,
-    b: Storage,
-    batch: number,
-    m: number,
-    k: number,
-    n: number,
-    transA: boolean,
-    transB: boolean,
-    batchA = true,
-    batchB = true,
-  ): Storage {
+  matmul(a: Storage, b: Storage, spec: MatmulSpec): Storage {
+    const { batch, m, k, n, transA, transB, batchA, batchB } = fullMatmulSpec(spec);
     const ap = this.#p(a), bp = this.#p(b);
     // The GEMM writes every output unless k = 0, when the product is zeros.
     const out = k === 0 ? this.alloc(batch * m * n) as WasmStorage : this.#new(batch * m * n);
@@ -1170,13 +1115,8 @@ export class WasmBackend implements Backend {
     return this.#p(shift);
   }
 
-  groupNorm(
-    x: Storage,
-    gamma: Storage,
-    beta: Storage,
-    g: GroupNormGeometry,
-    shift?: Storage,
-  ): GroupNormResult {
+  groupNorm(x: Storage, p: GroupNormParams, g: GroupNormGeometry): GroupNormResult {
+    const { gamma, beta, shift } = p;
     const xs = this.#s(x), gp = this.#p(gamma), bp = this.#p(beta), sp = this.#gnShift(g, shift);
     const y = this.#new(xs.length), mean = this.#new(g.n * g.groups);
     const rstd = this.#new(g.n * g.groups);
@@ -1206,16 +1146,8 @@ export class WasmBackend implements Backend {
     return { y, mean, rstd };
   }
 
-  groupNormBackward(
-    dy: Storage,
-    x: Storage,
-    gamma: Storage,
-    mean: Storage,
-    rstd: Storage,
-    g: GroupNormGeometry,
-    beta?: Storage,
-    shift?: Storage,
-  ): GroupNormGrads {
+  groupNormBackward(dy: Storage, saved: GroupNormSaved, g: GroupNormGeometry): GroupNormGrads {
+    const { x, gamma, beta, shift, mean, rstd } = saved;
     const xs = this.#s(x), dp = this.#p(dy), gp = this.#p(gamma);
     const mp = this.#p(mean), rp = this.#p(rstd), sp = this.#gnShift(g, shift);
     if (g.silu && !beta) throw new TypeError("groupNormBackward: a fused SiLU needs beta");
@@ -1284,7 +1216,8 @@ export class WasmBackend implements Backend {
 
   // ---- resampling and layout --------------------------------------------------------------
 
-  upsampleNearest(x: Storage, planes: number, h: number, w: number, factor: number): Storage {
+  upsampleNearest(x: Storage, u: UpsampleSpec): Storage {
+    const { planes, h, w, factor } = u;
     const xp = this.#p(x), out = this.#new(planes * h * w * factor * factor);
     this.#par(
       "upsampleNearest",
@@ -1296,13 +1229,8 @@ export class WasmBackend implements Backend {
     return out;
   }
 
-  upsampleNearestBackward(
-    dy: Storage,
-    planes: number,
-    h: number,
-    w: number,
-    factor: number,
-  ): Storage {
+  upsampleNearestBackward(dy: Storage, u: UpsampleSpec): Storage {
+    const { planes, h, w, factor } = u;
     const dp = this.#p(dy), out = this.#new(planes * h * w);
     if (factor === 2) {
       this.#par(
@@ -1343,7 +1271,8 @@ export class WasmBackend implements Backend {
     );
   }
 
-  concat(xs: readonly Storage[], outer: number, sizes: readonly number[], inner: number): Storage {
+  concat(xs: readonly Storage[], c: ConcatSpec): Storage {
+    const { outer, sizes, inner } = c;
     const total = sizes.reduce((a, b) => a + b, 0);
     const ptrs = xs.map((x) => this.#p(x));
     const out = this.#new(outer * total * inner);
@@ -1356,14 +1285,8 @@ export class WasmBackend implements Backend {
     return out;
   }
 
-  slice(
-    x: Storage,
-    outer: number,
-    axis: number,
-    start: number,
-    len: number,
-    inner: number,
-  ): Storage {
+  slice(x: Storage, sl: SliceSpec): Storage {
+    const { outer, axis, start, len, inner } = sl;
     const p = this.#p(x), out = this.#new(outer * len * inner);
     this.#copyRows(p + start * inner * 4, axis * inner, out.ptr, len * inner, len * inner, outer);
     return out;
@@ -1389,19 +1312,15 @@ export class WasmBackend implements Backend {
 
   // ---- losses -----------------------------------------------------------------------------
 
-  loss(kind: LossKind, pred: Storage, target: Storage, delta: number): Storage {
+  loss(spec: LossSpec, pred: Storage, target: Storage): Storage {
+    const { kind, delta } = spec;
     const ps = this.#s(pred), out = this.#new(1);
     this.#k.loss(LOSS_CODES[kind], ps.ptr, this.#p(target), ps.length, delta, out.ptr);
     return out;
   }
 
-  lossBackward(
-    kind: LossKind,
-    pred: Storage,
-    target: Storage,
-    delta: number,
-    scale: Storage,
-  ): Storage {
+  lossBackward(spec: LossSpec, pred: Storage, target: Storage, scale: Storage): Storage {
+    const { kind, delta } = spec;
     const ps = this.#s(pred), tp = this.#p(target), sp = this.#p(scale);
     const out = this.#new(ps.length), code = LOSS_CODES[kind];
     this.#each(
@@ -1414,7 +1333,8 @@ export class WasmBackend implements Backend {
 
   // ---- optimisation -----------------------------------------------------------------------
 
-  adam(params: Storage, grads: Storage, m: Storage, v: Storage, s: AdamSettings): void {
+  adam(b: AdamBuffers, s: AdamSettings): void {
+    const { params, grads, m, v } = b;
     const ps = this.#s(params), gp = this.#p(grads), mp = this.#p(m), vp = this.#p(v);
     const clip = s.clip ? this.#p(s.clip.gradSquaredNorm) : 0;
     const bc1 = 1 - s.beta1 ** s.step, bc2 = 1 - s.beta2 ** s.step;

@@ -12,7 +12,7 @@
  */
 
 import type { Backend } from "../backend.ts";
-import { type BackendChoice, selectBackend } from "../backends/select.ts";
+import { type BackendChoice, selectBackend } from "../backends/registry.ts";
 import { checkInt, checkNumber, FileFormatError, OptionError } from "../errors.ts";
 import { writeFileAtomic } from "../io/atomic.ts";
 import { decodeSafetensors, encodeSafetensors, type NamedTensor } from "../io/safetensors.ts";

@@ -25,7 +25,11 @@ export const MIN_PROBABILITY = 1e-30;
 export function oneHot(labels: Tensor, classes: number): Tensor {
   const be = labels.backend, B = labels.size;
   const iota = be.upload(Array.from({ length: classes }, (_, k) => k));
-  const diff = be.binary("sub", labels.storage, [B, 1], iota, [1, classes], [B, classes]);
+  const diff = be.binary("sub", labels.storage, iota, {
+    a: [B, 1],
+    b: [1, classes],
+    out: [B, classes],
+  });
   const ne = be.unary("sign", be.unary("abs", diff)); // 0 where equal, 1 elsewhere
   return result("oneHot", be, be.affine(ne, -1, 1), [B, classes], [], () => []);
 }
@@ -48,11 +52,14 @@ export function crossEntropy(logits: Tensor, labels: Tensor): Tensor {
   const be = logits.backend;
   const hot = oneHot(labels, K).storage;
   const p = be.softmax(logits.storage, B, K);
-  const py = be.reduceSum(be.binary("mul", p, [B, K], hot, [B, K], [B, K]), [B, K], [B, 1]);
+  const py = be.reduceSum(be.binary("mul", p, hot, { a: [B, K], b: [B, K], out: [B, K] }), [B, K], [
+    B,
+    1,
+  ]);
   const logp = be.unary("log", be.clamp(py, MIN_PROBABILITY, 1));
   const y = be.affine(be.reduceSum(logp, [B, 1], [1, 1]), -1 / B, 0);
   return result("crossEntropy", be, y, [], [logits], (g: Storage) => {
-    const d = be.binary("sub", p, [B, K], hot, [B, K], [B, K]);
-    return [be.affine(be.binary("mul", d, [B, K], g, [1, 1], [B, K]), 1 / B, 0)];
+    const d = be.binary("sub", p, hot, { a: [B, K], b: [B, K], out: [B, K] });
+    return [be.affine(be.binary("mul", d, g, { a: [B, K], b: [1, 1], out: [B, K] }), 1 / B, 0)];
   });
 }

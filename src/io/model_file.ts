@@ -5,7 +5,7 @@
  * @module
  */
 
-import { type BackendChoice, selectBackend } from "../backends/select.ts";
+import { type BackendChoice, selectBackend } from "../backends/registry.ts";
 import { makeBetas } from "../diffusion/schedule.ts";
 import { checkChoice, FileFormatError } from "../errors.ts";
 import { PREDICTIONS } from "../diffusion/parameterization.ts";

@@ -41,10 +41,10 @@ function binaryOp(op: BinaryOp, a: Tensor, b: Tensor): Tensor {
   const be = a.backend;
   const out = broadcastShapes(a.shape, b.shape);
   const as = padRank(a.shape, out.length), bs = padRank(b.shape, out.length);
-  const y = be.binary(op, a.storage, as, b.storage, bs, out);
+  const y = be.binary(op, a.storage, b.storage, { a: as, b: bs, out });
   return result(op, be, y, out, [a, b], (g) => {
     const mul = (x: Storage, xs: readonly number[], z: Storage, zs: readonly number[]) =>
-      be.binary("mul", x, xs, z, zs, out);
+      be.binary("mul", x, z, { a: xs, b: zs, out });
     switch (op) {
       case "add":
         return [
@@ -63,12 +63,12 @@ function binaryOp(op: BinaryOp, a: Tensor, b: Tensor): Tensor {
         ];
       case "div": {
         const ga = a.requiresGrad
-          ? reduceTo(a, be.binary("div", g, out, b.storage, bs, out), out, a.shape)
+          ? reduceTo(a, be.binary("div", g, b.storage, { a: out, b: bs, out }), out, a.shape)
           : null;
         let gb: Storage | null = null;
         if (b.requiresGrad) {
           // d(a/b)/db = -(a/b)/b = -y/b
-          const t = be.binary("div", y, out, b.storage, bs, out);
+          const t = be.binary("div", y, b.storage, { a: out, b: bs, out });
           gb = reduceTo(b, be.unary("neg", mul(g, out, t, out)), out, b.shape);
         }
         return [ga, gb];
@@ -76,11 +76,11 @@ function binaryOp(op: BinaryOp, a: Tensor, b: Tensor): Tensor {
       case "max":
       case "min": {
         // The gradient goes to the input that was chosen (a on ties).
-        const pickA = be.binary("sub", y, out, a.storage, as, out);
+        const pickA = be.binary("sub", y, a.storage, { a: out, b: as, out });
         const maskA = be.unary("abs", pickA);
         const ones = be.affine(be.unary("sign", maskA), -1, 1); // 1 where y == a
         const gaFull = mul(g, out, ones, out);
-        const gbFull = be.binary("sub", g, out, gaFull, out, out);
+        const gbFull = be.binary("sub", g, gaFull, { a: out, b: out, out });
         return [
           a.requiresGrad ? reduceTo(a, gaFull, out, a.shape) : null,
           b.requiresGrad ? reduceTo(b, gbFull, out, b.shape) : null,

@@ -19,8 +19,8 @@ export function regressionLoss(kind: LossKind, pred: Tensor, target: Tensor, del
     throw new RangeError(`loss: prediction [${pred.shape}] and target [${target.shape}] differ`);
   }
   const be = pred.backend;
-  const y = be.loss(kind, pred.storage, target.storage, delta);
+  const y = be.loss({ kind, delta }, pred.storage, target.storage);
   return result(`${kind} loss`, be, y, [], [pred], (g) => [
-    be.lossBackward(kind, pred.storage, target.storage, delta, g),
+    be.lossBackward({ kind, delta }, pred.storage, target.storage, g),
   ]);
 }

@@ -4,7 +4,7 @@
  * @module
  */
 
-import type { Storage } from "../backend.ts";
+import type { MatmulSpec, Storage } from "../backend.ts";
 import { result, type Tensor } from "../tensor.ts";
 import { add } from "./elementwise.ts";
 
@@ -38,32 +38,24 @@ export function matmul(a: Tensor, b: Tensor, options: MatmulOptions = {}): Tenso
     );
   }
   const be = a.backend;
-  const mm = (
-    x: Storage,
-    y: Storage,
-    M: number,
-    K: number,
-    N: number,
-    tx: boolean,
-    ty: boolean,
-    bx: boolean,
-    by: boolean,
-  ) => be.matmul(x, y, batch, M, K, N, tx, ty, bx, by);
-  const y = mm(a.storage, b.storage, m, k, n, tA, tB, batchA, batchB);
+  // Every product here has the forward's batch; the spec names what differs.
+  const mm = (x: Storage, y: Storage, spec: Omit<MatmulSpec, "batch">) =>
+    be.matmul(x, y, { batch, ...spec });
+  const y = mm(a.storage, b.storage, { m, k, n, transA: tA, transB: tB, batchA, batchB });
   const outShape = batchA || batchB ? [batch, m, n] : [m, n];
   return result("matmul", be, y, outShape, [a, b], (g) => {
     // Gradients of the stored operands, as batched products; shared operands sum over the batch.
     let ga: Storage | null = null, gb: Storage | null = null;
     if (a.requiresGrad) {
       ga = !tA
-        ? mm(g, b.storage, m, n, k, false, !tB, true, batchB)
-        : mm(b.storage, g, k, n, m, tB, true, batchB, true);
+        ? mm(g, b.storage, { m, k: n, n: k, transB: !tB, batchB })
+        : mm(b.storage, g, { m: k, k: n, n: m, transA: tB, transB: true, batchA: batchB });
       if (!batchA && batch > 1) ga = be.reduceSum(ga, [batch, ar * ac], [1, ar * ac]);
     }
     if (b.requiresGrad) {
       gb = !tB
-        ? mm(a.storage, g, k, m, n, !tA, false, batchA, true)
-        : mm(g, a.storage, n, m, k, true, tA, true, batchA);
+        ? mm(a.storage, g, { m: k, k: m, n, transA: !tA, batchA })
+        : mm(g, a.storage, { m: n, k: m, n: k, transA: true, transB: tA, batchB: batchA });
       if (!batchB && batch > 1) gb = be.reduceSum(gb, [batch, br * bc], [1, br * bc]);
     }
     return [ga, gb];

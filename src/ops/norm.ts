@@ -70,20 +70,18 @@ function groupNormOp(
   if (silu) g.silu = true;
   const be = x.backend;
   const s = shift?.storage;
-  const r = be.groupNorm(x.storage, gamma.storage, beta.storage, g, s);
+  const r = be.groupNorm(x.storage, { gamma: gamma.storage, beta: beta.storage, shift: s }, g);
   const inputs = shift ? [x, gamma, beta, shift] : [x, gamma, beta];
   return result(name, be, r.y, x.shape, inputs, (gy) => {
     // beta is only read by the fused backward.
-    const d = be.groupNormBackward(
-      gy,
-      x.storage,
-      gamma.storage,
-      r.mean,
-      r.rstd,
-      g,
-      beta.storage,
-      s,
-    );
+    const d = be.groupNormBackward(gy, {
+      x: x.storage,
+      gamma: gamma.storage,
+      beta: beta.storage,
+      shift: s,
+      mean: r.mean,
+      rstd: r.rstd,
+    }, g);
     return shift ? [d.dx, d.dgamma, d.dbeta, d.dshift!] : [d.dx, d.dgamma, d.dbeta];
   });
 }

@@ -15,7 +15,7 @@ export function sum(x: Tensor, axes?: readonly number[], keepDims = false): Tens
   const be = x.backend;
   const y = be.reduceSum(x.storage, x.shape, kept);
   return result("sum", be, y, shape, [x], (g) => [
-    be.binary("add", be.alloc(x.size), x.shape, g, kept, x.shape),
+    be.binary("add", be.alloc(x.size), g, { a: x.shape, b: kept, out: x.shape }),
   ]);
 }
 

@@ -50,13 +50,15 @@ export function concat(xs: readonly Tensor[], axis: number): Tensor {
   const total = sizes.reduce((a, b) => a + b, 0);
   const shape = first.shape.map((d, i) => (i === axis ? total : d));
   const be = first.backend;
-  const y = be.concat(xs.map((x) => x.storage), outer, sizes, inner);
+  const y = be.concat(xs.map((x) => x.storage), { outer, sizes, inner });
   return result("concat", be, y, shape, xs, (g) => {
     let start = 0;
     return xs.map((x, i) => {
       const s = start;
       start += sizes[i];
-      return x.requiresGrad ? be.slice(g, outer, total, s, sizes[i], inner) : null;
+      return x.requiresGrad
+        ? be.slice(g, { outer, axis: total, start: s, len: sizes[i], inner })
+        : null;
     });
   });
 }
@@ -77,7 +79,7 @@ export function slice(x: Tensor, axis: number, start: number, length: number): T
   return result(
     "slice",
     be,
-    be.slice(x.storage, outer, len, start, length, inner),
+    be.slice(x.storage, { outer, axis: len, start, len: length, inner }),
     shape,
     [x],
     (g) => {
@@ -96,7 +98,7 @@ export function slice(x: Tensor, axis: number, start: number, length: number): T
         parts.push(be.alloc(outer * (len - start - length) * inner));
         sizes.push(len - start - length);
       }
-      return [be.concat(parts, outer, sizes, inner)];
+      return [be.concat(parts, { outer, sizes, inner })];
     },
   );
 }
@@ -118,9 +120,9 @@ export function upsampleNearest(x: Tensor, factor = 2): Tensor {
   }
   const [n, c, h, w] = x.shape;
   const be = x.backend;
-  const y = be.upsampleNearest(x.storage, n * c, h, w, factor);
+  const y = be.upsampleNearest(x.storage, { planes: n * c, h, w, factor });
   return result("upsampleNearest", be, y, [n, c, h * factor, w * factor], [x], (g) => [
-    be.upsampleNearestBackward(g, n * c, h, w, factor),
+    be.upsampleNearestBackward(g, { planes: n * c, h, w, factor }),
   ]);
 }
 

@@ -70,7 +70,7 @@ export class Adam {
       maxNorm: o.clipNorm,
       gradSquaredNorm: be.sumSquares([grads]),
     };
-    be.adam(this.#store.values, grads, this.state.m, this.state.v, {
+    be.adam({ params: this.#store.values, grads, m: this.state.m, v: this.state.v }, {
       lr,
       beta1: o.beta1,
       beta2: o.beta2,

@@ -8,11 +8,11 @@
 
 import assert from "node:assert/strict";
 import type { Backend, Conv2dGeometry, Storage } from "../../src/backend.ts";
-import { ReferenceBackend } from "../../src/backends/reference.ts";
+import { createReferenceBackend } from "../../src/backends/reference/mod.ts";
 import type { Random } from "../../src/random.ts";
 import { assertClose, uniformValues } from "./compare.ts";
 
-const ref = new ReferenceBackend();
+const ref = createReferenceBackend();
 
 /**
  * Asserts that `be` computes conv2d (with and without bias), conv2dBackwardData and

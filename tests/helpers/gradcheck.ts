@@ -12,7 +12,7 @@
 
 import assert from "node:assert/strict";
 import type { Backend } from "../../src/backend.ts";
-import { ReferenceBackend } from "../../src/backends/reference.ts";
+import { createReferenceBackend } from "../../src/backends/reference/mod.ts";
 import { Random } from "../../src/random.ts";
 import { sizeOf } from "../../src/shape.ts";
 import { backward, noGrad, type Tensor, tensor, variable } from "../../src/tensor.ts";
@@ -26,7 +26,7 @@ export const TOL = 1e-6;
 
 /** A float64 reference backend, the one gradient checks run on. */
 export function float64Backend(): Backend {
-  return new ReferenceBackend({ dtype: "float64" });
+  return createReferenceBackend({ dtype: "float64" });
 }
 
 /** One input of a gradient check: its values, its shape and whether it is differentiated. */

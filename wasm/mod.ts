@@ -1,0 +1,9 @@
+/**
+ * The `wasm` backend's entry point: AssemblyScript kernels compiled to WebAssembly SIMD, split over
+ * worker threads on shared memory. Importing it instantiates nothing; `createWasmBackend` does.
+ *
+ * @module
+ */
+
+export { createWasmBackend, WasmBackend, type WasmBackendOptions } from "./backend.ts";
+export { WasmOutOfMemoryError } from "./heap.ts";
