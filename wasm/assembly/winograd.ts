@@ -5,10 +5,11 @@
 //   U = G g G^T,  V = B^T d B,  Y = A^T (sum over input channels of U (.) V) A,
 // so the channel sums are 16 independent GEMMs, one per position xi of the 4x4 transformed tile:
 //   M[xi] (out channels x tiles) = U[xi] (out x in channels) times V[xi] (in channels x tiles),
-// computed by the 6x8 micro-kernel of gemm.ts with nothing packed per call (transformedProducts,
-// shared with F(4x4, 3x3) of winograd4.ts): filter2 writes U already in the micro-kernel's 6-row
-// slivers, and the kernel reads its 8-column slivers of V where the input transform left them
-// (rows of V are a chunk of tiles long). winograd_conv.ts drives the transforms and products.
+// computed by the 6x8 micro-kernel of gemm_microkernel.ts with nothing packed per call
+// (transformedProducts, shared with F(4x4, 3x3) of winograd4.ts): filter2 writes U already in the
+// micro-kernel's 6-row slivers, and the kernel reads its 8-column slivers of V where the input
+// transform left them (rows of V are a chunk of tiles long). winograd_conv.ts drives the
+// transforms and products.
 //
 // Tiles are numbered over the batch, t = (n, ty, tx); a thread takes a range of tiles and works
 // through it in chunks of `chunk` tiles, so that its transformed inputs V and GEMM results M stay
@@ -22,7 +23,8 @@
 // end of this file.
 
 import { madd, storePartial } from "./simd.ts";
-import { kcBlock, micro } from "./gemm";
+import { kcBlock } from "./gemm_blocking";
+import { micro } from "./gemm_microkernel";
 
 /** Row stride (elements) of V: a chunk of tiles plus room for the last group's four lanes. */
 @inline
@@ -49,7 +51,7 @@ export function mRows(cout: i32): i32 {
 /**
  * The byte offset of U(m, k) in a transformed filter plane packed as the micro-kernel reads it:
  * K blocks of kb columns (block pc at pc * mp), each mp / 6 slivers of 6 rows by the block's kc
- * columns, k-major (the layout of packAAll in gemm.ts); ki input channels, mp rows.
+ * columns, k-major (the layout of packAAll in gemm_pack.ts); ki input channels, mp rows.
  */
 @inline
 export function packedOffset(m: i32, k: i32, mp: i32, ki: i32, kb: i32): usize {

@@ -19,7 +19,7 @@
 // five loads of a staged row give the four tiles' six window columns after a transpose.
 
 import { madd } from "./simd.ts";
-import { kcBlock } from "./gemm";
+import { kcBlock } from "./gemm_blocking";
 import { mRows, packedOffset, zeroPadRows } from "./winograd";
 
 // Vector constants, loaded from memory (see simd.ts on v128.const inside loops).
