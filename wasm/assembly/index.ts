@@ -25,7 +25,7 @@ export { groupNorm, groupNormBackward, softmax, softmaxBackward } from "./norm";
 export { upsample2Backward } from "./resample";
 export { adam, ema, loss, lossBackward } from "./optim";
 export { randomInt, randomNormal, randomUniform } from "./random";
-export { winogradFilterGrad, winogradFilterGradScratchBytes } from "./winograd";
+export { winogradFilterGrad, winogradFilterGradScratchBytes } from "./winograd_filter_grad";
 export {
   winogradConv,
   winogradFilter,
