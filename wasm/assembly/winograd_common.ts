@@ -3,10 +3,10 @@
 // (winograd_f4x4.ts) share. Both reduce the sum over input channels to one GEMM per position xi of
 // the transformed tile, M[xi] (out channels x tiles) = U[xi] (out x in channels) V[xi] (in
 // channels x tiles), computed here (transformedProducts) by the 6x8 micro-kernel of
-// gemm_microkernel.ts with nothing packed per call: the filter transforms write U in the
-// micro-kernel's 6-row slivers (mRows, packedOffset, zeroPadRows), and the kernel reads its
-// 8-column slivers of V where the input transforms left them (rows tStride floats long).
-// winograd_conv.ts drives the transforms and products.
+// gemm_microkernel.ts with nothing packed per call: the filter transforms read each 3x3 filter
+// where filterAt finds it and write U in the micro-kernel's 6-row slivers (mRows, packedOffset,
+// zeroPadRows), and the kernel reads its 8-column slivers of V where the input transforms left
+// them (rows tStride floats long). winograd_conv.ts drives the transforms and products.
 
 import { kcBlock } from "./gemm_blocking";
 import { micro } from "./gemm_microkernel";
@@ -25,6 +25,16 @@ export function tStride(chunk: i32): i32 {
 @inline
 export function mRows(cout: i32): i32 {
   return (cout + 5) / 6 * 6;
+}
+
+/**
+ * The 3x3 filter of effective output channel m and input channel k in w (o x c x 3 x 3): w[m][k],
+ * or, when `flip` (the input gradient's filter, whose output channels are the c inputs of w),
+ * w[k][m]. The filter transforms read it there.
+ */
+@inline
+export function filterAt(w: usize, m: i32, k: i32, c: i32, flip: i32): usize {
+  return w + (<usize>((flip != 0 ? k * c + m : m * c + k) * 9) << 2);
 }
 
 /**

@@ -18,11 +18,11 @@
 // The same kernels compute the input gradient of such a convolution (a 3x3 stride-1 pad-1
 // convolution of dy with the filter flipped in space and transposed in channels): filter2 with
 // `flip` builds that filter's transform. The filter gradient, by the dual F(3x3, 2x2), is in
-// winograd_filter_grad.ts (it shares transformGroup, the input transform of four tiles).
+// winograd_filter_grad.ts (it shares transformWindows, the input transform of four tiles).
 
 import { storePartial } from "./simd.ts";
 import { kcBlock } from "./gemm_blocking";
-import { mRows, packedOffset, zeroPadRows } from "./winograd_common";
+import { filterAt, mRows, packedOffset, zeroPadRows } from "./winograd_common";
 
 /**
  * The transformed filter U[xi][m][k] = (G g G^T)[xi] for effective output channel m and input
@@ -42,7 +42,7 @@ export function filter2(w: usize, ut: usize, o: i32, c: i32, flip: i32, begin: i
   if (end == mo) zeroPadRows(ut, 16, mo, ki);
   for (let m = begin; m < end; m++) {
     for (let k = 0; k < ki; k++) {
-      const src = w + (<usize>((flip != 0 ? k * c + m : m * c + k) * 9) << 2);
+      const src = filterAt(w, m, k, c, flip);
       // g[r][s], flipped when asked.
       let g0: f32, g1: f32, g2: f32, g3: f32, g4: f32, g5: f32, g6: f32, g7: f32, g8: f32;
       if (flip != 0) {
@@ -87,7 +87,7 @@ export function filter2(w: usize, ut: usize, o: i32, c: i32, flip: i32, begin: i
  * to dst, `step` bytes apart.
  */
 @inline
-export function transformGroup(
+function transformGroup(
   s0: usize,
   s1: usize,
   s2: usize,
@@ -195,6 +195,34 @@ export function transformGroup(
 }
 
 /**
+ * transformGroup for four tiles whose 4 x 10 windows start at column col0 of a w-wide image (rows
+ * at s0..s3, each pointing at column col0), the lanes outside the image masked to zero when the
+ * windows reach past either edge; `wv` holds w in every lane, `lanes` 0, 1, 2, 3.
+ */
+@inline
+export function transformWindows(
+  s0: usize,
+  s1: usize,
+  s2: usize,
+  s3: usize,
+  col0: i32,
+  w: i32,
+  wv: v128,
+  lanes: v128,
+  dst: usize,
+  step: usize,
+): void {
+  if (col0 < 0 || col0 + 9 >= w) {
+    const base = i32x4.add(i32x4.splat(col0), lanes);
+    const mA = i32x4.lt_u(base, wv);
+    const mB = i32x4.lt_u(i32x4.add(base, i32x4.splat(4)), wv);
+    const mA2 = i32x4.lt_u(i32x4.add(base, i32x4.splat(2)), wv);
+    const mB2 = i32x4.lt_u(i32x4.add(base, i32x4.splat(6)), wv);
+    transformGroup(s0, s1, s2, s3, mA, mB, mA2, mB2, true, dst, step);
+  } else transformGroup(s0, s1, s2, s3, wv, wv, wv, wv, false, dst, step);
+}
+
+/**
  * V[xi][c][t - t0] = (B^T d B)[xi] for tiles t in [t0, t0 + count) and every input channel c, d
  * the tile's 4x4 input window (zero outside the image); rows of V are `ldv` long. Window lanes
  * outside the image are masked to zero and rows outside it read `zeros` (48 zero bytes); loads may
@@ -247,14 +275,7 @@ export function inputTransform2(
         const s2 = v2 ? p1 + wb : zeros;
         const s3 = v3 ? p1 + 2 * wb : zeros;
         const dst = row + (<usize>g << 2);
-        if (col0 < 0 || col0 + 9 >= w) {
-          const base = i32x4.add(i32x4.splat(col0), lanes);
-          const mA = i32x4.lt_u(base, wv);
-          const mB = i32x4.lt_u(i32x4.add(base, i32x4.splat(4)), wv);
-          const mA2 = i32x4.lt_u(i32x4.add(base, i32x4.splat(2)), wv);
-          const mB2 = i32x4.lt_u(i32x4.add(base, i32x4.splat(6)), wv);
-          transformGroup(s0, p1, s2, s3, mA, mB, mA2, mB2, true, dst, xiStep);
-        } else transformGroup(s0, p1, s2, s3, wv, wv, wv, wv, false, dst, xiStep);
+        transformWindows(s0, p1, s2, s3, col0, w, wv, lanes, dst, xiStep);
       }
       row += cStep;
     }

@@ -21,7 +21,7 @@
 
 import { madd } from "./simd.ts";
 import { kcBlock } from "./gemm_blocking";
-import { mRows, packedOffset, zeroPadRows } from "./winograd_common";
+import { filterAt, mRows, packedOffset, zeroPadRows } from "./winograd_common";
 
 // Vector constants, loaded from memory (see simd.ts on v128.const inside loops).
 const K4 = memory.data<f32>([
@@ -72,7 +72,7 @@ export function filter4(w: usize, ut: usize, o: i32, c: i32, flip: i32, begin: i
   if (end == mo) zeroPadRows(ut, 36, mo, ki);
   for (let m = begin; m < end; m++) {
     for (let k = 0; k < ki; k++) {
-      const src = w + (<usize>((flip != 0 ? k * c + m : m * c + k) * 9) << 2);
+      const src = filterAt(w, m, k, c, flip);
       const dst = ut + packedOffset(m, k, mp, ki, kb);
       // g[ky][kx] as g(3 ky + kx), flipped in space when asked.
       const g0 = tap(src, 0, flip), g1 = tap(src, 1, flip), g2 = tap(src, 2, flip);

@@ -1,7 +1,7 @@
 // deno-fmt-ignore-file (deno fmt would drop the AssemblyScript @inline decorators)
 // AssemblyScript: the filter gradient of a 3x3 stride-1 pad-1 convolution by Winograd F(3x3, 2x2),
 // the dual of the forward's F(2x2, 3x3) (winograd_f2x2.ts, whose input transform of four tiles,
-// transformGroup, it shares).
+// transformWindows, it shares).
 //
 // The filter gradient, dW[o][c] = the sum over images and output pixels p of
 // dy[o][p] x[c][p + offset], is the dual algorithm: with the output pixels in 2x2 tiles (the same
@@ -17,7 +17,7 @@
 // row of A, (0, -1), is taken as (0, 1) and its sign moved into the final G^T . G.
 
 import { madd } from "./simd.ts";
-import { transformGroup } from "./winograd_f2x2";
+import { transformWindows } from "./winograd_f2x2";
 
 /** Row stride (elements) of V: a chunk of tiles plus room for the last group's four lanes. */
 @inline
@@ -102,16 +102,7 @@ function inputTransformByChannel(
         const s2 = v2 ? q1 + wb : zeros;
         const s3 = v3 ? q1 + 2 * wb : zeros;
         const dst = vc + (<usize>(t - t0 + g) << 2);
-        if (col0 < 0 || col0 + 9 >= w) {
-          const base = i32x4.add(i32x4.splat(col0), lanes);
-          const mA = i32x4.lt_u(base, wv);
-          const mB = i32x4.lt_u(i32x4.add(base, i32x4.splat(4)), wv);
-          const mA2 = i32x4.lt_u(i32x4.add(base, i32x4.splat(2)), wv);
-          const mB2 = i32x4.lt_u(i32x4.add(base, i32x4.splat(6)), wv);
-          transformGroup(s0, q1, s2, s3, mA, mB, mA2, mB2, true, dst, xiStep);
-        } else {
-          transformGroup(s0, q1, s2, s3, wv, wv, wv, wv, false, dst, xiStep);
-        }
+        transformWindows(s0, q1, s2, s3, col0, w, wv, lanes, dst, xiStep);
       }
       t += len;
     }
