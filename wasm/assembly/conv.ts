@@ -1,13 +1,8 @@
 // deno-fmt-ignore-file (deno fmt would drop the AssemblyScript @inline decorators)
-// AssemblyScript: direct convolution kernels for the shapes the GEMM engine handles badly, and the
-// resampling kernels that turn strided convolutions into stride-1 ones.
-//
-// directConv: a stride-1 convolution with SIMD over four output pixels of a row, for few output
-// channels (the GEMM's M = cout is then a sliver of a tile) or one input channel (K = kh kw).
-// convDataPerImage: the input gradient of a convolution with no stride-1 shortcut (the im2col-
-// shaped W^T dy of an image, added back into it by col2im), images split over threads.
+// AssemblyScript: direct convolution, for the shapes the GEMM engine handles badly. directConv: a
+// stride-1 convolution with SIMD over four output pixels of a row, for few output channels (the
+// GEMM's M = cout is then a sliver of a tile) or one input channel (K = kh kw).
 
-import { col2im, gemm, gemmWorkspaceBytes } from "./gemm";
 import { madd } from "./simd.ts";
 
 /** Output width rounded up to the vector width. */
@@ -144,35 +139,5 @@ export function directConv(
         memory.copy(d + (<usize>(oy * ow) << 2), a + (<usize>(oy * owv) << 2), <usize>ow << 2);
       }
     }
-  }
-}
-
-/**
- * dx[i] (c x h x w) = col2im of W^T dy[i] (the im2col-shaped gradient: ckk x oh ow, ckk = c kh kw)
- * for images [begin, end), with w (o x ckk) and dy (n x o x oh x ow); `geo` is the convolution's
- * (see gemm.ts). Each image is computed whole by one thread, so the bits do not depend on the
- * split. `scratch`: gemmWorkspaceBytes() bytes, then room for one im2col matrix.
- */
-export function convDataPerImage(
-  dy: usize,
-  w: usize,
-  dx: usize,
-  o: i32,
-  geo: usize,
-  begin: i32,
-  end: i32,
-  scratch: usize,
-): void {
-  const C = load<i32>(geo);
-  const HW = load<i32>(geo, 4) * load<i32>(geo, 8);
-  const CKK = C * load<i32>(geo, 12) * load<i32>(geo, 16);
-  const OHW = load<i32>(geo, 28) * load<i32>(geo, 32);
-  const col = scratch + <usize>gemmWorkspaceBytes();
-  for (let i = begin; i < end; i++) {
-    const di = dy + (<usize>i * <usize>(o * OHW) << 2);
-    const xi = dx + (<usize>i * <usize>(C * HW) << 2);
-    gemm(0, CKK, 0, OHW, o, w, 1, CKK, 0, di, OHW, 1, col, OHW, 0, geo, 0, scratch);
-    memory.fill(xi, 0, <usize>(C * HW) << 2);
-    col2im(col, geo, xi, 0, C);
   }
 }

@@ -3,18 +3,12 @@
 // of the built module. Built by wasm/build.ts (`deno task build:wasm`) into wasm/embedded.ts.
 
 export { fmaCeiling } from "./ceiling";
-export { convDataPerImage, directConv, directConvScratchBytes } from "./conv";
-export {
-  col2im,
-  convFilterGrad,
-  flipFilter,
-  gemm,
-  gemmSkinnyK,
-  gemmSkinnyN,
-  gemmWorkspaceBytes,
-  im2col,
-  packAAll,
-} from "./gemm";
+export { directConv, directConvScratchBytes } from "./conv";
+export { convDataPerImage, convFilterGrad } from "./conv_grad";
+export { gemm, gemmWorkspaceBytes } from "./gemm";
+export { packAAll } from "./gemm_pack";
+export { gemmSkinnyK, gemmSkinnyN } from "./gemm_skinny";
+export { col2im, flipFilter, im2col } from "./im2col";
 export { affine, axpy, binary, clamp, unary, unaryBackward } from "./elementwise";
 export {
   copyRows,
@@ -31,7 +25,7 @@ export { groupNorm, groupNormBackward, softmax, softmaxBackward } from "./norm";
 export { upsample2Backward } from "./resample";
 export { adam, ema, loss, lossBackward } from "./optim";
 export { randomInt, randomNormal, randomUniform } from "./random";
-export { winogradFilterGrad, winogradFilterGradScratchBytes } from "./winograd";
+export { winogradFilterGrad, winogradFilterGradScratchBytes } from "./winograd_filter_grad";
 export {
   winogradConv,
   winogradFilter,

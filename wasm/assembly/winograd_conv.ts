@@ -1,11 +1,13 @@
 // deno-fmt-ignore-file (deno fmt would drop the AssemblyScript @inline decorators)
-// AssemblyScript: the 3x3 stride-1 pad-1 convolution by Winograd, F(2x2, 3x3) (winograd.ts) or
-// F(4x4, 3x3) (winograd4.ts) by the `tile` argument (2 or 4): the filter transform, the scratch
-// sizes, and the driver that takes a thread's range of tiles through the input transform, the
-// transformed products on the micro-kernel and the output transform, chunk by chunk.
+// AssemblyScript: the 3x3 stride-1 pad-1 convolution by Winograd, F(2x2, 3x3) (winograd_f2x2.ts)
+// or F(4x4, 3x3) (winograd_f4x4.ts) by the `tile` argument (2 or 4): the filter transform, the
+// scratch sizes, and the driver that takes a thread's range of tiles through the input transform,
+// the transformed products on the micro-kernel (winograd_common.ts) and the output transform,
+// chunk by chunk. The filter gradient is in winograd_filter_grad.ts.
 
-import { filter2, inputTransform2, mRows, outputTransform2, tStride, transformedProducts } from "./winograd";
-import { filter4, inputTransform4, outputTransform4, stagedRow } from "./winograd4";
+import { mRows, tStride, transformedProducts } from "./winograd_common";
+import { filter2, inputTransform2, outputTransform2 } from "./winograd_f2x2";
+import { filter4, inputTransform4, outputTransform4, stagedRow } from "./winograd_f4x4";
 
 /** Positions of a transformed tile: 16 for F(2x2, 3x3), 36 for F(4x4, 3x3). */
 @inline
@@ -29,9 +31,9 @@ export function winogradScratchBytes(tile: i32, cin: i32, cout: i32, w: i32, chu
 
 /**
  * The transformed filter of winogradConv from w (o x c x 3 x 3), or, when `flip`, that of its
- * input gradient (see filter2 in winograd.ts and filter4 in winograd4.ts): the rows of effective
- * output channels [begin, end) (o, or c when flipped, in all), and the zero rows past the last
- * when end is the last.
+ * input gradient (see filter2 in winograd_f2x2.ts and filter4 in winograd_f4x4.ts): the rows of
+ * effective output channels [begin, end) (o, or c when flipped, in all), and the zero rows past
+ * the last when end is the last.
  */
 export function winogradFilter(
   tile: i32,

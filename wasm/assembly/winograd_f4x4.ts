@@ -1,17 +1,18 @@
 // deno-fmt-ignore-file (deno fmt would drop the AssemblyScript @inline decorators)
 // AssemblyScript: 3x3, stride-1, pad-1 convolution by Winograd's F(4x4, 3x3) (Lavin & Gray 2015,
 // interpolation points 0, 1, -1, 2, -2 and infinity): each 4x4 output tile costs 36 multiply-adds
-// per (output, input) channel pair instead of 144 (F(2x2, 3x3) of winograd.ts: 64 for the same
-// 16 outputs). With g a 3x3 filter and d the tile's 6x6 input window,
+// per (output, input) channel pair instead of 144 (F(2x2, 3x3) of winograd_f2x2.ts: 64 for the
+// same 16 outputs). With g a 3x3 filter and d the tile's 6x6 input window,
 //   U = G g G^T,  V = B^T d B,  Y = A^T (sum over input channels of U (.) V) A,
 // where
 //   B^T = [4 0 -5 0 1 0; 0 -4 -4 1 1 0; 0 4 -4 -1 1 0; 0 -2 -1 2 1 0; 0 2 -1 -2 1 0; 0 4 0 -5 0 1],
 //   G   = [1/4 0 0; -1/6 -1/6 -1/6; -1/6 1/6 -1/6; 1/24 1/12 1/6; 1/24 -1/12 1/6; 0 0 1],
 //   A^T = [1 1 1 1 1 0; 0 1 -1 2 -2 0; 0 1 1 4 4 0; 0 1 -1 8 -8 1].
 // The channel sums are 36 GEMMs, M[xi] (out channels x tiles) = U[xi] (out x in) V[xi] (in x
-// tiles), run as in winograd.ts: U packed once in the micro-kernel's 6-row slivers, V read where
-// the input transform wrote it. Tiles are numbered over the batch, t = (n, ty, tx), and a thread
-// works through its range in chunks so that V and M stay in cache.
+// tiles), run by transformedProducts (winograd_common.ts) as for F(2x2, 3x3): U packed once in the
+// micro-kernel's 6-row slivers, V read where the input transform wrote it. Tiles are numbered over
+// the batch, t = (n, ty, tx), and a thread works through its range in chunks so that V and M stay
+// in cache.
 //
 // The input transform runs on four tiles of a row at once (a lane each). Each input channel's six
 // window rows of a row of tiles are first copied into a zero-padded staging buffer (one column of
@@ -19,8 +20,8 @@
 // five loads of a staged row give the four tiles' six window columns after a transpose.
 
 import { madd } from "./simd.ts";
-import { kcBlock } from "./gemm";
-import { mRows, packedOffset, zeroPadRows } from "./winograd";
+import { kcBlock } from "./gemm_blocking";
+import { filterAt, mRows, packedOffset, zeroPadRows } from "./winograd_common";
 
 // Vector constants, loaded from memory (see simd.ts on v128.const inside loops).
 const K4 = memory.data<f32>([
@@ -59,7 +60,7 @@ function tap(src: usize, i: i32, flip: i32): f64 {
  * The transformed filter U[xi][m][k] = (G g G^T)[xi] (xi = 6 row + column) for effective output
  * channel m and input channel k, with g = w[m][k] (w is o x c x 3 x 3), or, when `flip`, the
  * filter of the input gradient (output channels the c inputs of w, g[ky][kx] =
- * w[k][m][2 - ky][2 - kx]); each xi's U packed as filter2 packs it (winograd.ts), the rows of
+ * w[k][m][2 - ky][2 - kx]); each xi's U packed as filter2 packs it (winograd_f2x2.ts), the rows of
  * effective output channels [begin, end), and the zero rows past mo when end is mo.
  */
 export function filter4(w: usize, ut: usize, o: i32, c: i32, flip: i32, begin: i32, end: i32): void {
@@ -71,7 +72,7 @@ export function filter4(w: usize, ut: usize, o: i32, c: i32, flip: i32, begin: i
   if (end == mo) zeroPadRows(ut, 36, mo, ki);
   for (let m = begin; m < end; m++) {
     for (let k = 0; k < ki; k++) {
-      const src = w + (<usize>((flip != 0 ? k * c + m : m * c + k) * 9) << 2);
+      const src = filterAt(w, m, k, c, flip);
       const dst = ut + packedOffset(m, k, mp, ki, kb);
       // g[ky][kx] as g(3 ky + kx), flipped in space when asked.
       const g0 = tap(src, 0, flip), g1 = tap(src, 1, flip), g2 = tap(src, 2, flip);
