@@ -21,8 +21,10 @@ import { registerBackend } from "./src/backends/registry.ts";
 
 /**
  * Imports the module at `path` (relative to this file) when called. The specifier is computed, not
- * a string literal, so that Deno's module graph (which follows literal dynamic imports eagerly when
- * the library is imported by URL) does not fetch a backend that is never chosen.
+ * a string literal: Deno's module graph follows literal dynamic imports eagerly (over HTTP it would
+ * download every backend at startup), but not computed ones. The price: a computed import of a
+ * local file needs read permission for it, so `auto` falls back to the reference backend, saying
+ * why, when a program without `--allow-read` imports the library from disk.
  */
 function lazy<M>(path: string): () => Promise<M> {
   return () => import(new URL(path, import.meta.url).href) as Promise<M>;

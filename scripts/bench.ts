@@ -22,14 +22,10 @@
 
 import { parseArgs } from "node:util";
 import { createWebGpuBackend } from "../gpu/mod.ts";
-import type { Backend, Conv2dGeometry } from "../src/backend.ts";
-import { conv2dGeometry } from "../src/backend.ts";
-import { spiral } from "../src/data/toy.ts";
-import { Random } from "../src/random.ts";
-import { sample } from "../src/sample.ts";
-import { train } from "../src/train.ts";
-import { WasmBackend } from "../wasm/backend.ts";
-import { instantiate, kernelModule } from "../wasm/kernels.ts";
+import { type Backend, sample, train } from "../mod.ts";
+import { Random, sampleToy } from "../data.ts";
+import { type Conv2dGeometry, conv2dGeometry } from "../engine.ts";
+import { instantiate, kernelModule, WasmBackend } from "../wasm/mod.ts";
 
 function parseFlags() {
   try {
@@ -158,7 +154,7 @@ function gemmGflops(be: WasmBackend, c: GemmCase): number {
 const T = 200;
 
 async function trainMs(be: WasmBackend): Promise<{ stepMs: number; sampleMs: number }> {
-  const { data } = spiral(10_000, new Random(3));
+  const { data } = sampleToy("spiral", 10_000, new Random(3));
   const run = async (steps: number) => {
     const t0 = performance.now();
     const model = await train({

@@ -4,9 +4,8 @@
  * @module
  */
 
-import { checkChoice, checkInt, OptionError } from "../src/errors.ts";
-import type { SamplerVariance } from "../src/diffusion/ddpm.ts";
-import { type SamplerKind, SAMPLERS } from "../src/sample.ts";
+import { OptionError, type SamplerKind, SAMPLERS, type SamplerVariance } from "../mod.ts";
+import { checkChoice, checkInt } from "../io.ts";
 
 /** The number a flag's text holds, or an {@link OptionError} naming the flag. */
 export function numberFlag(flag: string, text: string): number {

@@ -11,23 +11,30 @@
  */
 
 import { parseArgs } from "node:util";
-import { BACKEND_CHOICES, type BackendChoice, selectBackend } from "../backends.ts";
-import { loadMnist } from "../src/data/mnist.ts";
-import { checkChoice, checkNumber, OptionError } from "../src/errors.ts";
+import {
+  BACKEND_CHOICES,
+  type BackendChoice,
+  type DiffusionModel,
+  loadModel,
+  OptionError,
+  sample,
+  SAMPLERS,
+  selectBackend,
+} from "../mod.ts";
+import { loadMnist } from "../data.ts";
 import {
   accuracy,
   argmaxRows,
   type Classifier,
   classify,
+  featureStats,
+  frechetDistance,
+  type GaussianStats,
   loadClassifier,
   saveClassifier,
   trainClassifier,
-} from "../src/eval/classifier.ts";
-import { loadModel } from "../src/io/model_file.ts";
-import type { DiffusionModel } from "../src/model.ts";
-import { featureStats, frechetDistance, type GaussianStats } from "../src/metrics/frechet.ts";
-import { sample, SAMPLERS } from "../src/sample.ts";
-import { createProgress } from "../src/terminal/progress.ts";
+} from "../metrics.ts";
+import { checkChoice, checkNumber, createProgress } from "../io.ts";
 import { intFlag, numberFlag, runMain, samplerFlags, sampleStepsFlag } from "./cli.ts";
 
 const HELP = `Evaluates an MNIST diffusion model with a digit classifier.

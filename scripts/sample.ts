@@ -9,16 +9,9 @@
  */
 
 import { parseArgs } from "node:util";
-import { BACKEND_CHOICES, type BackendChoice } from "../backends.ts";
-import { loadMnist } from "../src/data/mnist.ts";
-import { checkChoice, OptionError } from "../src/errors.ts";
-import { writeFileAtomic } from "../src/io/atomic.ts";
-import { loadModel } from "../src/io/model_file.ts";
-import { writePngAtomic } from "../src/io/png.ts";
-import { imageGrid } from "../src/plot/image_grid.ts";
-import { Random } from "../src/random.ts";
-import { sample } from "../src/sample.ts";
-import { createProgress } from "../src/terminal/progress.ts";
+import { BACKEND_CHOICES, type BackendChoice, loadModel, OptionError, sample } from "../mod.ts";
+import { loadMnist, Random } from "../data.ts";
+import { checkChoice, createProgress, imageGrid, writeFileAtomic, writePngAtomic } from "../io.ts";
 import { intFlag, runMain, samplerFlags, sampleStepsFlag } from "./cli.ts";
 
 const HELP = `Samples images from a model saved by train_mnist.ts (or saveModel).

@@ -9,28 +9,39 @@
  */
 
 import { parseArgs } from "node:util";
-import { BACKEND_CHOICES, type BackendChoice } from "../backends.ts";
+import {
+  BACKEND_CHOICES,
+  type BackendChoice,
+  makeSchedule,
+  OptionError,
+  sample,
+  type SamplerKind,
+  SAMPLERS,
+  type SamplerVariance,
+  saveModel,
+  type ScheduleConfig,
+  train,
+} from "../mod.ts";
 import {
   applyStandardization,
   invertStandardization,
+  Random,
   sampleToy,
   standardize,
   TOY_DISTRIBUTIONS,
   type ToyDistribution,
-} from "../src/data/toy.ts";
-import { makeSchedule, type ScheduleConfig } from "../src/diffusion/schedule.ts";
-import type { SamplerVariance } from "../src/diffusion/ddpm.ts";
-import { checkChoice, checkInt, checkNumber, OptionError } from "../src/errors.ts";
-import { writeTextFileAtomic } from "../src/io/atomic.ts";
-import { saveModel } from "../src/io/model_file.ts";
-import { writePngAtomic } from "../src/io/png.ts";
-import { qualityRatio } from "../src/metrics/sliced_wasserstein.ts";
-import { offArmFraction } from "../src/metrics/spiral_arm.ts";
-import { forwardStrip, stack } from "../src/plot/histogram.ts";
-import { Random } from "../src/random.ts";
-import { sample, type SamplerKind, SAMPLERS } from "../src/sample.ts";
-import { createProgress } from "../src/terminal/progress.ts";
-import { train } from "../src/train.ts";
+} from "../data.ts";
+import { offArmFraction, qualityRatio } from "../metrics.ts";
+import {
+  checkChoice,
+  checkInt,
+  checkNumber,
+  createProgress,
+  forwardStrip,
+  stack,
+  writePngAtomic,
+  writeTextFileAtomic,
+} from "../io.ts";
 import { numberFlag, runMain } from "./cli.ts";
 
 /** The demo's defaults: reach the quality bar quickly on the reference backend. */

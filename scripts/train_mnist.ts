@@ -10,27 +10,40 @@
  */
 
 import { parseArgs } from "node:util";
-import { BACKEND_CHOICES, type BackendChoice } from "../backends.ts";
-import { loadMnist } from "../src/data/mnist.ts";
-import { type Prediction, PREDICTIONS } from "../src/diffusion/parameterization.ts";
-import { makeBetas, type ScheduleConfig } from "../src/diffusion/schedule.ts";
-import { checkChoice, checkInt, checkNumber, OptionError } from "../src/errors.ts";
-import { loadModel, readModelMetadata, saveModel } from "../src/io/model_file.ts";
-import { writePngAtomic } from "../src/io/png.ts";
-import type { DiffusionModel } from "../src/model.ts";
 import {
+  BACKEND_CHOICES,
+  type BackendChoice,
+  type DiffusionModel,
+  loadModel,
+  LOSS_KINDS,
+  type LossKind,
+  makeSchedule,
+  OptionError,
+  type Prediction,
+  PREDICTIONS,
+  readModelMetadata,
+  sample,
+  type SamplerKind,
+  SAMPLERS,
+  saveModel,
+  type ScheduleConfig,
+  TIMESTEP_SAMPLINGS,
+  type TimestepSampling,
+  train,
   type UNetAttentionKind,
   type UNetBlockKind,
   unetConfig,
   unetResolutions,
-} from "../src/models/unet.ts";
-import { LOSS_KINDS } from "../src/ops/loss.ts";
-import { TIMESTEP_SAMPLINGS, type TimestepSampling } from "../src/diffusion/timestep_sampler.ts";
-import { imageGrid } from "../src/plot/image_grid.ts";
-import { sample, type SamplerKind, SAMPLERS } from "../src/sample.ts";
-import { createProgress } from "../src/terminal/progress.ts";
-import { train } from "../src/train.ts";
-import type { LossKind } from "../src/backend.ts";
+} from "../mod.ts";
+import { loadMnist } from "../data.ts";
+import {
+  checkChoice,
+  checkInt,
+  checkNumber,
+  createProgress,
+  imageGrid,
+  writePngAtomic,
+} from "../io.ts";
 import { numberFlag, runMain } from "./cli.ts";
 
 /** Every setting, as flag name -> default. Presets and a resumed checkpoint's settings override these. */
@@ -252,7 +265,7 @@ function validate(s: Settings): void {
   checkInt("--sample-steps", s["sample-steps"] as number, 1, s.T as number);
   checkChoice("--sampler", s.sampler as SamplerKind, SAMPLERS);
   // Sampling starts from pure noise: the schedule must destroy the image by t = T.
-  const alphaBarT = makeBetas(scheduleOf(s)).reduce((a, b) => a * (1 - b), 1);
+  const alphaBarT = makeSchedule(scheduleOf(s)).alphasCumprod.at(-1)!;
   if (alphaBarT > 1e-2) {
     throw new OptionError(
       `the ${s.schedule} schedule with --T ${s.T} keeps ${

@@ -1,26 +1,21 @@
 /**
- * `sample(model, options)`: draws samples by running a sampler from pure noise down to t = 1.
- * x_t stays on the backend for all steps and is read back once.
+ * `sample(model, options)`: draws samples by running a sampler (chosen by name from
+ * src/samplers/registry.ts) from pure noise down to t = 1, in batches. x_t stays on the backend for
+ * all steps and is read back once per batch.
  *
  * @module
  */
 
-import { DdimSampler } from "./diffusion/ddim.ts";
-import { DdpmSampler, type SamplerVariance } from "./diffusion/ddpm.ts";
-import { HeunSampler } from "./diffusion/heun.ts";
-import type { Sampler } from "./diffusion/sampler.ts";
-
-/** The samplers {@link sample} offers. */
-export type SamplerKind = "ddpm" | "ddim" | "heun";
-
-/** Every sampler name, for validation of user options. */
-export const SAMPLERS: readonly SamplerKind[] = ["ddpm", "ddim", "heun"];
 import { checkChoice, checkInt, checkNumber } from "./errors.ts";
 import type { DiffusionModel, WeightsChoice } from "./model.ts";
 import { blocksFor } from "./random.ts";
+import { STREAMS } from "./random_streams.ts";
+import { createSampler, type SamplerKind, SAMPLERS } from "./samplers/registry.ts";
+import type { SamplerVariance } from "./samplers/sampler.ts";
 import { sizeOf } from "./shape.ts";
 import { noGrad, Tensor } from "./tensor.ts";
-import { STREAMS } from "./train.ts";
+
+export { type SamplerKind, SAMPLERS } from "./samplers/registry.ts";
 
 /** Options of {@link sample}. */
 export interface SampleOptions {
@@ -83,22 +78,12 @@ export async function sample(model: DiffusionModel, options: SampleOptions = {})
   const T = model.schedule.T;
   if (options.steps !== undefined) checkInt("steps", options.steps, 1, T);
   const be = model.backend;
-  const sampler: Sampler = kind === "heun"
-    ? new HeunSampler(model.schedule, model.config.prediction, {
-      steps: options.steps,
-      clip: options.clip,
-    })
-    : kind === "ddim"
-    ? new DdimSampler(model.schedule, model.config.prediction, {
-      eta: options.eta,
-      clip: options.clip,
-      steps: options.steps,
-    })
-    : new DdpmSampler(model.schedule, model.config.prediction, {
-      variance: options.variance,
-      clip: options.clip,
-      steps: options.steps,
-    });
+  const sampler = createSampler(kind, model.schedule, model.config.prediction, {
+    steps: options.steps,
+    clip: options.clip,
+    eta: options.eta,
+    variance: options.variance,
+  });
   const net = model.network(options.weights ?? "ema");
   const per = sizeOf(model.config.sampleShape), shape = [count, ...model.config.sampleShape];
   // Chunks start at element offsets divisible by 4, so each chunk's draws are the same Philox

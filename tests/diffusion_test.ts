@@ -1,8 +1,8 @@
 import assert from "node:assert/strict";
 import { createReferenceBackend } from "../src/backends/reference/mod.ts";
-import { DdimSampler } from "../src/diffusion/ddim.ts";
-import { DdpmSampler } from "../src/diffusion/ddpm.ts";
-import type { Sampler } from "../src/diffusion/sampler.ts";
+import { DdimSampler } from "../src/samplers/ddim.ts";
+import { DdpmSampler } from "../src/samplers/ddpm.ts";
+import type { Sampler } from "../src/samplers/sampler.ts";
 import { DeviceSchedule, qSample } from "../src/diffusion/forward.ts";
 import {
   minSnrWeight,
@@ -15,7 +15,7 @@ import { makeSchedule } from "../src/diffusion/schedule.ts";
 import { Random } from "../src/random.ts";
 import { type Tensor, tensor } from "../src/tensor.ts";
 import { affine } from "../src/ops/elementwise.ts";
-import { HeunSampler } from "../src/diffusion/heun.ts";
+import { HeunSampler } from "../src/samplers/heun.ts";
 
 const be = createReferenceBackend({ dtype: "float64" });
 

@@ -4,10 +4,12 @@ Deno.test("mod.ts works imported by URL from another project, with no permission
   const dir = await Deno.makeTempDir();
   try {
     const modUrl = new URL("../mod.ts", import.meta.url).href;
+    const dataUrl = new URL("../data.ts", import.meta.url).href;
     const main = `${dir}/main.ts`;
     await Deno.writeTextFile(
       main,
-      `import { Random, sample, sampleToy, standardize, train } from ${JSON.stringify(modUrl)};
+      `import { sample, train } from ${JSON.stringify(modUrl)};
+import { Random, sampleToy, standardize } from ${JSON.stringify(dataUrl)};
 const { data } = standardize(sampleToy("spiral", 200, new Random(1)).data, 2);
 const model = await train({ data: { values: data, shape: [200, 2] }, steps: 5, batchSize: 8,
   network: { hidden: 8 }, schedule: { kind: "cosine", T: 10 } });

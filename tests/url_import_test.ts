@@ -44,7 +44,8 @@ async function runConsumer(program: (origin: string) => string) {
 }
 
 const spiral = (origin: string, backend: string) =>
-  `import { decodeModel, encodeModel, Random, sample, sampleToy, standardize, train } from "${origin}/mod.ts";
+  `import { decodeModel, encodeModel, sample, train } from "${origin}/mod.ts";
+import { Random, sampleToy, standardize } from "${origin}/data.ts";
 const { data } = standardize(sampleToy("spiral", 256, new Random(1)).data, 2);
 const model = await train({ data: { values: data, shape: [256, 2] }, steps: 20, batchSize: 32,
   network: { hidden: 16 }, schedule: { kind: "cosine", T: 20 }, backend: "${backend}" });

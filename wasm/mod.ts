@@ -7,3 +7,4 @@
 
 export { createWasmBackend, WasmBackend, type WasmBackendOptions } from "./backend.ts";
 export { WasmOutOfMemoryError } from "./heap.ts";
+export { instantiate, kernelModule, type Kernels } from "./kernels.ts";

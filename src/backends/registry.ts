@@ -70,16 +70,46 @@ function loader(name: BackendName): BackendLoader {
   return l;
 }
 
+/** Runs a loader's step for backend `name`, turning a missing permission into one clear error. */
+async function loading<T>(name: BackendName, step: () => Promise<T>): Promise<T> {
+  try {
+    return await step();
+  } catch (e) {
+    if (!isPermissionError(e)) throw e;
+    throw new OptionError(
+      `backend "${name}" could not be loaded: ${loadFailure(e)}; run with --allow-read (or -A)`,
+    );
+  }
+}
+
 function threadsOf(backend: Backend): string {
   const n = (backend as Backend & { threads?: number }).threads ?? 1;
   return n === 1 ? "1 thread" : `${n} threads`;
 }
 
+/** Why a backend's code could not be loaded, for a reason sentence. */
+function loadFailure(e: unknown): string {
+  return (e instanceof Error ? e.message : String(e)).split("\n")[0];
+}
+
+async function probeGpu(gpu: BackendLoader | undefined): Promise<DeviceProbe> {
+  if (!gpu?.probe) {
+    return { usable: false, available: false, reason: "no WebGPU backend is registered" };
+  }
+  try {
+    return await gpu.probe();
+  } catch (e) {
+    return {
+      usable: false,
+      available: false,
+      reason: `WebGPU could not be probed: ${loadFailure(e)}`,
+    };
+  }
+}
+
 async function auto(): Promise<BackendSelection> {
   const gpu = loaders.get("webgpu");
-  const probe = gpu?.probe
-    ? await gpu.probe()
-    : { usable: false, available: false, reason: "no WebGPU backend is registered" };
+  const probe = await probeGpu(gpu);
   let gpuFailure = "";
   if (gpu && probe.usable) {
     try {
@@ -89,13 +119,34 @@ async function auto(): Promise<BackendSelection> {
       gpuFailure = `; opening ${probe.reason} failed: ${(e as Error).message}`;
     }
   }
-  const backend = await loader("wasm").open(false);
+  let backend: Backend;
+  try {
+    backend = await loader("wasm").open(false);
+  } catch (e) {
+    if (!isPermissionError(e)) throw e;
+    // Imported from disk without --allow-read: the wasm code cannot be loaded; say so and go on.
+    return {
+      backend: await loader("reference").open(false),
+      reason: `reference backend: the wasm backend could not be loaded (${
+        loadFailure(e)
+      }); run with --allow-read (or -A) for it`,
+    };
+  }
   return {
     backend,
     reason: gpuFailure
       ? `wasm backend (${threadsOf(backend)}): falling back from WebGPU${gpuFailure}`
       : `wasm backend (${threadsOf(backend)}): no hardware GPU (${probe.reason})`,
   };
+}
+
+/** True for Deno's missing-permission errors (NotCapable, or PermissionDenied before Deno 2). */
+function isPermissionError(e: unknown): boolean {
+  const errors = (globalThis as { Deno?: { errors?: Record<string, unknown> } }).Deno?.errors;
+  const classes = [errors?.NotCapable, errors?.PermissionDenied].filter(
+    (c): c is new () => Error => typeof c === "function",
+  );
+  return classes.some((c) => e instanceof c) || /Requires \w+ access/.test(loadFailure(e));
 }
 
 /** Resolves a {@link BackendChoice}, opening the backend, and says which and why. */
@@ -113,16 +164,17 @@ export async function selectBackend(choice: BackendChoice = "auto"): Promise<Bac
       };
     case "webgpu": {
       const l = loader("webgpu");
-      const probe = await l.probe!();
+      const probe = await loading("webgpu", () => l.probe!());
       if (!probe.usable && !probe.available) {
         throw new OptionError(
           `backend "webgpu" is not available: ${probe.reason}; use "auto" or "reference"`,
         );
       }
-      return { backend: await l.open(true), reason: `webgpu backend, as asked: ${probe.reason}` };
+      const backend = await loading("webgpu", () => l.open(true));
+      return { backend, reason: `webgpu backend, as asked: ${probe.reason}` };
     }
     case "wasm": {
-      const backend = await loader("wasm").open(true);
+      const backend = await loading("wasm", () => loader("wasm").open(true));
       return { backend, reason: `wasm backend (${threadsOf(backend)}), as asked` };
     }
     default:

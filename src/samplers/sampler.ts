@@ -1,12 +1,14 @@
 /**
  * What every sampler offers the sampling loop (diffusers' scheduler idea): the model timesteps it
- * visits, from noisy to clean, and a step that turns (model output, x_t) into the next x.
+ * visits, from noisy to clean, and a step that turns (model output, x_t) into the next x; and what
+ * a sampler file exports so that the registry (registry.ts) can build it by name.
  *
  * @module
  */
 
+import type { Prediction } from "../diffusion/parameterization.ts";
 import type { Tensor } from "../tensor.ts";
-import { respace, type Schedule } from "./schedule.ts";
+import { respace, type Schedule } from "../diffusion/schedule.ts";
 
 /** The network as a sampler sees it: its raw output for x at model timestep t (1..T). */
 export type DenoiseFn = (x: Tensor, t: number) => Tensor;
@@ -22,6 +24,32 @@ export interface Sampler {
    * timestep t) as often as the method needs, and uses standard normal `noise` if it adds noise.
    */
   step(model: DenoiseFn, i: number, xt: Tensor, noise: Tensor | null): Tensor;
+}
+
+/** The variance of each ancestral reverse step: beta_t, or the true posterior's beta~_t. */
+export type SamplerVariance = "beta" | "posterior";
+
+/**
+ * The options every sampler is built from; each sampler reads the ones it documents and ignores
+ * the others.
+ */
+export interface SamplerOptions {
+  /** Number of sampling steps, respaced over the schedule (default its T). */
+  steps?: number;
+  /** Clip the x0 estimate to [-clip, clip] at each step (default null: off). */
+  clip?: number | null;
+  /** DDIM's noise scale: 0 deterministic (default), 1 ancestral. */
+  eta?: number;
+  /** The ancestral sampler's step variance: "posterior" (default) or "beta". */
+  variance?: SamplerVariance;
+}
+
+/** What a sampler file exports: how to build the sampler, and one line saying what it is. */
+export interface SamplerDefinition {
+  /** One line for help texts, e.g. "ancestral DDPM (Ho et al. 2020)". */
+  readonly summary: string;
+  /** The sampler over `schedule` for a network predicting `prediction`. */
+  create(schedule: Schedule, prediction: Prediction, options: SamplerOptions): Sampler;
 }
 
 /**

@@ -11,9 +11,15 @@
 
 import { add, affine, clamp } from "../ops/elementwise.ts";
 import type { Tensor } from "../tensor.ts";
-import { predictEpsilon, type Prediction, predictX0 } from "./parameterization.ts";
-import { clipOption, type DenoiseFn, type Sampler, samplerSteps } from "./sampler.ts";
-import type { Schedule } from "./schedule.ts";
+import { predictEpsilon, type Prediction, predictX0 } from "../diffusion/parameterization.ts";
+import {
+  clipOption,
+  type DenoiseFn,
+  type Sampler,
+  type SamplerDefinition,
+  samplerSteps,
+} from "./sampler.ts";
+import type { Schedule } from "../diffusion/schedule.ts";
 
 /** Options of {@link DdimSampler}. */
 export interface DdimOptions {
@@ -74,3 +80,10 @@ export class DdimSampler implements Sampler {
     return sigma > 0 && noise ? add(mean, affine(noise, sigma)) : mean;
   }
 }
+
+/** The registry's entry: `sampler: "ddim"` (options: steps, eta, clip). */
+export const ddim: SamplerDefinition = {
+  summary: "DDIM (Song, Meng & Ermon 2021): eta 0 deterministic, 1 ancestral",
+  create: (schedule, prediction, o) =>
+    new DdimSampler(schedule, prediction, { eta: o.eta, clip: o.clip, steps: o.steps }),
+};

@@ -7,12 +7,18 @@
 
 import { add, affine, clamp } from "../ops/elementwise.ts";
 import type { Tensor } from "../tensor.ts";
-import { type Prediction, predictX0 } from "./parameterization.ts";
-import { clipOption, type DenoiseFn, type Sampler, samplerSteps } from "./sampler.ts";
-import type { Schedule } from "./schedule.ts";
+import { type Prediction, predictX0 } from "../diffusion/parameterization.ts";
+import {
+  clipOption,
+  type DenoiseFn,
+  type Sampler,
+  type SamplerDefinition,
+  samplerSteps,
+  type SamplerVariance,
+} from "./sampler.ts";
+import type { Schedule } from "../diffusion/schedule.ts";
 
-/** The variance of each reverse step: beta_t, or the true posterior's beta~_t. */
-export type SamplerVariance = "beta" | "posterior";
+export type { SamplerVariance } from "./sampler.ts";
 
 /** Options of {@link DdpmSampler}. */
 export interface DdpmOptions {
@@ -66,3 +72,10 @@ export class DdpmSampler implements Sampler {
     return add(mean, affine(noise, sigma));
   }
 }
+
+/** The registry's entry: `sampler: "ddpm"` (options: steps, variance, clip). */
+export const ddpm: SamplerDefinition = {
+  summary: "ancestral DDPM (Ho et al. 2020), optionally respaced",
+  create: (schedule, prediction, o) =>
+    new DdpmSampler(schedule, prediction, { variance: o.variance, clip: o.clip, steps: o.steps }),
+};

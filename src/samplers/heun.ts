@@ -13,9 +13,15 @@
 
 import { add, affine, clamp } from "../ops/elementwise.ts";
 import type { Tensor } from "../tensor.ts";
-import { predictEpsilon, type Prediction, predictX0 } from "./parameterization.ts";
-import { clipOption, type DenoiseFn, type Sampler, samplerSteps } from "./sampler.ts";
-import type { Schedule } from "./schedule.ts";
+import { predictEpsilon, type Prediction, predictX0 } from "../diffusion/parameterization.ts";
+import {
+  clipOption,
+  type DenoiseFn,
+  type Sampler,
+  type SamplerDefinition,
+  samplerSteps,
+} from "./sampler.ts";
+import type { Schedule } from "../diffusion/schedule.ts";
 
 /** Options of {@link HeunSampler}. */
 export interface HeunOptions {
@@ -73,3 +79,10 @@ export class HeunSampler implements Sampler {
     return affine(heun, Math.sqrt(abNext));
   }
 }
+
+/** The registry's entry: `sampler: "heun"` (options: steps, clip). */
+export const heun: SamplerDefinition = {
+  summary: "Heun's second-order probability-flow ODE steps (Karras et al. 2022)",
+  create: (schedule, prediction, o) =>
+    new HeunSampler(schedule, prediction, { steps: o.steps, clip: o.clip }),
+};

@@ -1,0 +1,92 @@
+/**
+ * The engine under the library: tensors with a tape autograd, the differentiable ops, the kernel
+ * interface every backend implements (the sum of the op groups in src/kernels/), the reference
+ * backend and the registry that chooses backends by name, the optimizer, the counter-based random
+ * generator, and the pieces of a training step (parameters in flat buffers, the denoising
+ * objective). Use it to write a custom model, training loop or backend.
+ *
+ * @example A gradient through the tape on the reference backend
+ * ```ts
+ * import { backward, createReferenceBackend, mul, sum, variable } from "./engine.ts";
+ *
+ * const be = createReferenceBackend();
+ * const x = variable(be, [1, 2, 3], [3]);
+ * backward(sum(mul(x, x)));
+ * console.log(await x.grad!.toArray()); // Float32Array [2, 4, 6]
+ * ```
+ *
+ * @module
+ */
+
+export { backward, noGrad, result, Tensor, tensor, variable } from "./src/tensor.ts";
+export type { GradNode } from "./src/tensor.ts";
+export {
+  abs,
+  add,
+  affine,
+  clamp,
+  cos,
+  div,
+  exp,
+  gelu,
+  log,
+  maximum,
+  minimum,
+  mul,
+  neg,
+  relu,
+  sigmoid,
+  silu,
+  sin,
+  sqrt,
+  square,
+  sub,
+  tanh,
+  unary,
+} from "./src/ops/elementwise.ts";
+export { linear, matmul } from "./src/ops/matmul.ts";
+export type { MatmulOptions } from "./src/ops/matmul.ts";
+export { conv2d } from "./src/ops/conv.ts";
+export type { Conv2dOptions } from "./src/ops/conv.ts";
+export { depthwiseConv2d } from "./src/ops/depthwise_conv.ts";
+export { dropout } from "./src/ops/dropout.ts";
+export { groupNorm, groupNormSilu, softmax } from "./src/ops/norm.ts";
+export { mean, sum } from "./src/ops/reduce.ts";
+export {
+  concat,
+  gather,
+  gatherRows,
+  permute,
+  reshape,
+  slice,
+  split,
+  upsampleNearest,
+} from "./src/ops/shape.ts";
+export { regressionLoss } from "./src/ops/loss.ts";
+
+export * from "./src/backend.ts";
+export { createReferenceBackend } from "./src/backends/reference/mod.ts";
+export type { ReferenceBackend, ReferenceOptions } from "./src/backends/reference/mod.ts";
+export { registerBackend } from "./src/backends/registry.ts";
+export type { BackendLoader, DeviceProbe } from "./src/backends/registry.ts";
+export { BACKEND_CHOICES, selectBackend } from "./backends.ts";
+export type { BackendChoice, BackendSelection } from "./backends.ts";
+
+export { Adam } from "./src/optim/adam.ts";
+export type { AdamOptions, AdamState } from "./src/optim/adam.ts";
+export { learningRate } from "./src/optim/lr_schedule.ts";
+export type { LrOptions } from "./src/optim/lr_schedule.ts";
+export { blocksFor, Random } from "./src/random.ts";
+export type { RandomPosition } from "./src/random.ts";
+export { STREAMS } from "./src/random_streams.ts";
+export { ParamLayout, ParamStore } from "./src/nn/params.ts";
+export type { ParamEntry, ParamInit, ParamSpec } from "./src/nn/params.ts";
+export type { ForwardContext, Network } from "./src/models/network.ts";
+export { DenoisingObjective } from "./src/diffusion/objective.ts";
+export type {
+  ObjectiveBatchOptions,
+  ObjectiveConfig,
+  ObjectiveTerms,
+} from "./src/diffusion/objective.ts";
+export { DeviceSchedule, qSample } from "./src/diffusion/forward.ts";
+export type { NoiseLevel } from "./src/diffusion/parameterization.ts";

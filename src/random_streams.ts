@@ -1,0 +1,28 @@
+/**
+ * The random streams under a seed, one per kind of draw, shared by training, sampling and the
+ * classifier: each draw is fixed by (seed, stream, counter) alone (src/random.ts), so the same seed
+ * gives the same weights, batches, timesteps and noise on every backend, and a resumed run draws
+ * what an uninterrupted one would.
+ *
+ * @module
+ */
+
+/**
+ * Random streams under the seed. Dropout site i of the network's forward pass (see
+ * `ForwardContext` in src/models/network.ts) draws from stream `dropout + i`, at the step's own
+ * counter.
+ */
+export const STREAMS = {
+  /** Initial weights. */
+  init: 0,
+  /** Batch indices. */
+  batch: 1,
+  /** Training timesteps. */
+  time: 2,
+  /** Training noise. */
+  noise: 3,
+  /** Sampling noise (the start x_T and every step's fresh noise). */
+  sample: 4,
+  /** First dropout site. */
+  dropout: 0x10000,
+} as const;

@@ -1,0 +1,37 @@
+/**
+ * The samplers by name. Each sampler is one file exporting a {@link SamplerDefinition}; this list is
+ * the only place that names them, so a new sampler is a new file plus one line here, and
+ * `sample()`, the scripts' `--sampler` flag and their help texts pick it up.
+ *
+ * @module
+ */
+
+import type { Prediction } from "../diffusion/parameterization.ts";
+import type { Schedule } from "../diffusion/schedule.ts";
+import { ddim } from "./ddim.ts";
+import { ddpm } from "./ddpm.ts";
+import { heun } from "./heun.ts";
+import type { Sampler, SamplerDefinition, SamplerOptions } from "./sampler.ts";
+
+/** Every sampler, by name. */
+export const SAMPLER_DEFINITIONS = {
+  ddpm,
+  ddim,
+  heun,
+} as const satisfies Record<string, SamplerDefinition>;
+
+/** The samplers' names. */
+export type SamplerKind = keyof typeof SAMPLER_DEFINITIONS;
+
+/** Every sampler name, for validation of user options. */
+export const SAMPLERS: readonly SamplerKind[] = Object.keys(SAMPLER_DEFINITIONS) as SamplerKind[];
+
+/** The sampler `kind` over `schedule` for a network predicting `prediction`. */
+export function createSampler(
+  kind: SamplerKind,
+  schedule: Schedule,
+  prediction: Prediction,
+  options: SamplerOptions = {},
+): Sampler {
+  return SAMPLER_DEFINITIONS[kind].create(schedule, prediction, options);
+}

@@ -1,0 +1,330 @@
+/**
+ * The options of `train()`: their types, defaults and validation. {@link resolveTrainOptions}
+ * checks every option before any work is done, throwing an {@link OptionError} that names the bad
+ * one, and returns them complete, with the model's configuration.
+ *
+ * @module
+ */
+
+import type { LossKind } from "./backend.ts";
+import type { BackendChoice } from "./backends/registry.ts";
+import { type Prediction, PREDICTIONS } from "./diffusion/parameterization.ts";
+import { makeBetas, type ScheduleConfig } from "./diffusion/schedule.ts";
+import { TIMESTEP_SAMPLINGS, type TimestepSampling } from "./diffusion/timestep_sampler.ts";
+import { checkChoice, checkInt, checkNumber, OptionError } from "./errors.ts";
+import type { DiffusionConfig, DiffusionModel } from "./model.ts";
+import type { MlpConfig, TimeInput } from "./models/mlp.ts";
+import type { NetworkConfig } from "./models/registry.ts";
+import { checkUNetConfig, type UNetConfig, unetConfig } from "./models/unet.ts";
+import { LOSS_KINDS } from "./ops/loss.ts";
+import { LR_SCHEDULES, type LrSchedule } from "./optim/lr_schedule.ts";
+import { sizeOf } from "./shape.ts";
+
+/** Training data: `values` holds `shape[0]` samples of shape `shape.slice(1)`, row-major. */
+export interface Dataset {
+  /** The values. */
+  values: Float32Array;
+  /** [count, ...sampleShape]. */
+  shape: readonly number[];
+}
+
+/** Options of the MLP denoiser (see {@link MlpConfig}), for vector data. */
+export interface MlpOptions {
+  /** The MLP (the default for vector data). */
+  kind?: "mlp";
+  /** Hidden width (default 256 for 2-D data, 128 for 1-D). */
+  hidden?: number;
+  /** Hidden layers (default 3). */
+  layers?: number;
+  /** "scalar" (the seed) or "sinusoidal" time input (default "scalar"). */
+  timeInput?: TimeInput;
+  /** Size of the sinusoidal embedding (default 32). */
+  embeddingDim?: number;
+}
+
+/** Options of the UNet denoiser (see {@link UNetConfig}), for image data [count, channels, size, size]. */
+export type UNetOptions =
+  & { kind: "unet" }
+  & Partial<Omit<UNetConfig, "kind" | "channels" | "imageSize">>;
+
+/** Progress reported every `progressEvery` steps. */
+export interface TrainProgress {
+  /** Steps done. */
+  step: number;
+  /** Total steps. */
+  steps: number;
+  /** Loss of the latest step. */
+  loss: number;
+  /** Steps per second since the previous report. */
+  stepsPerSecond: number;
+  /** Learning rate of the latest step. */
+  lr: number;
+  /** Milliseconds since training began. */
+  elapsedMs: number;
+}
+
+/** Options of {@link train}. Everything but `data` has a default. */
+export interface TrainOptions {
+  /** The training data. */
+  data: Dataset;
+  /** The denoising network: an MLP for vector data (default), a UNet for images. */
+  network?: MlpOptions | UNetOptions;
+  /** The noise schedule (default linear 1e-4 .. 0.02 over T = 1000). */
+  schedule?: ScheduleConfig;
+  /** What the network predicts (default "epsilon"). */
+  prediction?: Prediction;
+  /** The regression loss (default "l2"). */
+  loss?: LossKind;
+  /**
+   * Min-SNR-gamma loss weighting (Hang et al. 2023): each sample's squared error is weighted so that
+   * it equals min(SNR_t, gamma) times its x0 error, which caps the weight of nearly clean timesteps
+   * and speeds up convergence. 5 is the paper's choice; null (default) weights all timesteps as the
+   * prediction type does. Needs the "l2" loss.
+   */
+  minSnrGamma?: number | null;
+  /**
+   * How training timesteps are drawn (default "uniform"). "importance" draws t in proportion to the
+   * estimated size of its gradient, sqrt(λ_t ℓ̄_t) from running means ℓ̄ of the weighted loss, and
+   * weights each sample by 1 / (T p_t), so the objective stays the uniform one with less gradient
+   * noise (see {@link ImportanceSampler}); t is uniform until every timestep bin has been seen a
+   * few times. Needs the "l2" loss. The statistics are kept in `model.timestepStats` and saved in
+   * checkpoints.
+   */
+  timestepSampling?: TimestepSampling;
+  /** Huber threshold (default 1). */
+  huberDelta?: number;
+  /** Optimizer steps (default 10,000). */
+  steps?: number;
+  /** Batch size (default 256). */
+  batchSize?: number;
+  /** Peak learning rate (default 1e-3). */
+  lr?: number;
+  /** Learning-rate schedule (default "cosine"). */
+  lrSchedule?: LrSchedule;
+  /** Linear warm-up steps (default 0). */
+  warmupSteps?: number;
+  /** "adam" or "adamw" (default "adam"). */
+  optimizer?: "adam" | "adamw";
+  /** Weight decay (default 0). */
+  weightDecay?: number;
+  /** Adam's moment decays [beta1, beta2], each in [0, 1) (default [0.9, 0.999], PyTorch's). */
+  adamBetas?: readonly [number, number];
+  /** Clip the gradient's global norm to this (default null: no clipping). */
+  gradClip?: number | null;
+  /**
+   * EMA decay of the weights; null for none (default 0.999). At step s the decay used is
+   * min(emaDecay, (1 + s) / (10 + s)) (a warm-up, so early EMA weights follow the model), which
+   * stays below 0.999 until step 8,990: any decay from 0.999 up acts the same in shorter runs.
+   */
+  emaDecay?: number | null;
+  /** Seed of every random draw (default 0). */
+  seed?: number;
+  /** Which backend computes (default "auto"). */
+  backend?: BackendChoice;
+  /** Called every `progressEvery` steps and at the end. */
+  onProgress?: (p: TrainProgress) => void;
+  /** How often to read the loss back and report (default 100 steps). */
+  progressEvery?: number;
+  /** Stops training cleanly after the current step; the model trained so far is returned. */
+  signal?: AbortSignal;
+  /** Called once with the backend chosen and why. */
+  onBackend?: (reason: string) => void;
+  /**
+   * Continue training this model (one returned by `train`, or loaded from a file saved with its
+   * optimizer state) from its `stepsTrained` up to `steps`. The configuration and backend come
+   * from the model; with the same options and seed the result equals an uninterrupted run.
+   */
+  resume?: DiffusionModel;
+  /** How often `onCheckpoint` runs, in steps (default: never, except on abort). */
+  checkpointEvery?: number;
+  /** Called every `checkpointEvery` steps and when training is aborted, e.g. to save the model. */
+  onCheckpoint?: (model: DiffusionModel) => Promise<void> | void;
+}
+
+function checkDataset(d: Dataset): void {
+  if (!(d?.values instanceof Float32Array)) {
+    throw new OptionError("data.values must be a Float32Array");
+  }
+  if (d.shape.length < 2 || d.shape.some((s) => !Number.isInteger(s) || s < 1)) {
+    throw new OptionError(
+      `data.shape must be [count, ...sampleShape] of positive integers, got [${d.shape}]`,
+    );
+  }
+  if (sizeOf(d.shape) !== d.values.length) {
+    throw new OptionError(
+      `data.shape [${d.shape}] needs ${sizeOf(d.shape)} values, data has ${d.values.length}`,
+    );
+  }
+  for (let i = 0; i < d.values.length; i++) {
+    if (!Number.isFinite(d.values[i])) {
+      throw new OptionError(`data holds a non-finite value at index ${i}`);
+    }
+  }
+}
+
+function resolveNetwork(
+  n: MlpOptions | UNetOptions | undefined,
+  dataShape: readonly number[],
+  T: number,
+): NetworkConfig {
+  const sample = dataShape.slice(1);
+  if (n?.kind === "unet") {
+    if (sample.length !== 3 || sample[1] !== sample[2]) {
+      throw new OptionError(
+        `a UNet needs square images: data.shape [count, channels, size, size], got [${dataShape}]`,
+      );
+    }
+    const { kind: _, ...overrides } = n;
+    const config = unetConfig({ ...overrides, channels: sample[0], imageSize: sample[1] });
+    try {
+      checkUNetConfig(config);
+    } catch (e) {
+      throw new OptionError((e as Error).message);
+    }
+    return config;
+  }
+  if (n?.kind !== undefined && n.kind !== "mlp") {
+    throw new OptionError(`network.kind must be "mlp" or "unet", got ${JSON.stringify(n.kind)}`);
+  }
+  const m = (n ?? {}) as MlpOptions;
+  const dim = sizeOf(sample);
+  const network: MlpConfig = {
+    kind: "mlp",
+    dim,
+    hidden: m.hidden ?? (dim === 1 ? 128 : 256),
+    layers: m.layers ?? 3,
+    T,
+    timeInput: m.timeInput ?? "scalar",
+    embeddingDim: m.embeddingDim ?? 32,
+  };
+  checkInt("network.hidden", network.hidden, 1);
+  checkInt("network.layers", network.layers, 1);
+  checkChoice("network.timeInput", network.timeInput, ["scalar", "sinusoidal"] as const);
+  if (
+    network.timeInput === "sinusoidal" && (network.embeddingDim < 4 || network.embeddingDim % 2)
+  ) {
+    throw new OptionError(
+      `network.embeddingDim must be even and at least 4, got ${network.embeddingDim}`,
+    );
+  }
+  return network;
+}
+
+/** The options of {@link TrainOptions} that shape the run, complete, and the model's configuration. */
+export interface ResolvedTrainOptions {
+  /** The noise schedule. */
+  schedule: ScheduleConfig;
+  /** What the network predicts. */
+  prediction: Prediction;
+  /** The regression loss. */
+  loss: LossKind;
+  /** Huber threshold. */
+  huberDelta: number;
+  /** Min-SNR-gamma weighting's gamma, or null. */
+  minSnrGamma: number | null;
+  /** How timesteps are drawn. */
+  timestepSampling: TimestepSampling;
+  /** Optimizer steps. */
+  steps: number;
+  /** Batch size. */
+  batchSize: number;
+  /** Peak learning rate. */
+  lr: number;
+  /** Learning-rate schedule. */
+  lrSchedule: LrSchedule;
+  /** Linear warm-up steps. */
+  warmupSteps: number;
+  /** "adam" or "adamw". */
+  optimizer: "adam" | "adamw";
+  /** Weight decay. */
+  weightDecay: number;
+  /** Adam's moment decays. */
+  adamBetas: readonly [number, number];
+  /** Global-norm gradient clipping, or null. */
+  gradClip: number | null;
+  /** EMA decay, or null for no EMA. */
+  emaDecay: number | null;
+  /** Seed of every random draw. */
+  seed: number;
+  /** How often the loss is read back and reported. */
+  progressEvery: number;
+  /** The model's configuration (network, schedule, prediction, sample shape). */
+  config: DiffusionConfig;
+}
+
+/** Validates options and fills in defaults, throwing an {@link OptionError} that names the bad one. */
+export function resolveTrainOptions(o: TrainOptions): ResolvedTrainOptions {
+  checkDataset(o.data);
+  const schedule: ScheduleConfig = o.schedule ??
+    { kind: "linear", T: 1000, betaStart: 1e-4, betaEnd: 0.02 };
+  try {
+    makeBetas(schedule);
+  } catch (e) {
+    throw new OptionError((e as Error).message);
+  }
+  const r: Omit<ResolvedTrainOptions, "config"> = {
+    schedule,
+    prediction: o.prediction ?? "epsilon",
+    loss: o.loss ?? "l2",
+    huberDelta: o.huberDelta ?? 1,
+    minSnrGamma: o.minSnrGamma ?? null,
+    timestepSampling: o.timestepSampling ?? "uniform",
+    steps: o.steps ?? 10_000,
+    batchSize: o.batchSize ?? 256,
+    lr: o.lr ?? 1e-3,
+    lrSchedule: o.lrSchedule ?? "cosine",
+    warmupSteps: o.warmupSteps ?? 0,
+    optimizer: o.optimizer ?? "adam",
+    weightDecay: o.weightDecay ?? 0,
+    adamBetas: o.adamBetas ?? [0.9, 0.999] as const,
+    gradClip: o.gradClip ?? null,
+    emaDecay: o.emaDecay === undefined ? 0.999 : o.emaDecay,
+    seed: o.seed ?? 0,
+    progressEvery: o.progressEvery ?? 100,
+  };
+  checkChoice("prediction", r.prediction, PREDICTIONS);
+  checkChoice("loss", r.loss, LOSS_KINDS);
+  checkChoice("lrSchedule", r.lrSchedule, LR_SCHEDULES);
+  checkChoice("optimizer", r.optimizer, ["adam", "adamw"] as const);
+  checkChoice("timestepSampling", r.timestepSampling, TIMESTEP_SAMPLINGS);
+  if (r.timestepSampling === "importance" && r.loss !== "l2") {
+    throw new OptionError(
+      `timestepSampling "importance" weights the squared error; set loss to "l2" (got ${
+        JSON.stringify(r.loss)
+      }) or timestepSampling to "uniform"`,
+    );
+  }
+  checkNumber("huberDelta", r.huberDelta, { gt: 0 });
+  if (r.minSnrGamma !== null) {
+    checkNumber("minSnrGamma", r.minSnrGamma, { gt: 0 });
+    if (r.loss !== "l2") {
+      throw new OptionError(
+        `minSnrGamma weights the squared error; set loss to "l2" (got ${
+          JSON.stringify(r.loss)
+        }) or minSnrGamma to null`,
+      );
+    }
+  }
+  checkInt("steps", r.steps, 0);
+  checkInt("batchSize", r.batchSize, 1);
+  checkNumber("lr", r.lr, { gt: 0 });
+  checkInt("warmupSteps", r.warmupSteps, 0);
+  checkNumber("weightDecay", r.weightDecay, { ge: 0 });
+  if (!Array.isArray(r.adamBetas) || r.adamBetas.length !== 2) {
+    throw new OptionError(`adamBetas must be [beta1, beta2], got ${JSON.stringify(r.adamBetas)}`);
+  }
+  checkNumber("adamBetas[0]", r.adamBetas[0], { ge: 0, lt: 1 });
+  checkNumber("adamBetas[1]", r.adamBetas[1], { ge: 0, lt: 1 });
+  if (r.gradClip !== null) checkNumber("gradClip", r.gradClip, { gt: 0 });
+  if (r.emaDecay !== null) checkNumber("emaDecay", r.emaDecay, { ge: 0, lt: 1 });
+  checkInt("seed", r.seed, 0);
+  checkInt("progressEvery", r.progressEvery, 1);
+  const network = resolveNetwork(o.network, o.data.shape, schedule.T);
+  const config: DiffusionConfig = {
+    network,
+    schedule,
+    prediction: r.prediction,
+    sampleShape: [...o.data.shape.slice(1)],
+  };
+  return { ...r, config };
+}
