@@ -1,0 +1,50 @@
+/**
+ * Every network's parameter layout (names, shapes, initialisation and order) equals the recorded
+ * one in tests/fixtures/param_layouts.json, for a broad set of configurations: MLPs, UNets with
+ * each option, the classifier. The order fixes the checkpoints' tensor order and the initial
+ * weights (drawn from one random stream in layout order), so a change here changes every model.
+ *
+ * The fixture was recorded (tests/fixtures/record_param_layouts.ts) from the code before each
+ * network was described once, when the parameter lists were written apart from the constructors
+ * (`unetParamSpecs`, `mlpParamSpecs`, `classifierSpecs` beside `UNet`, `Mlp`, `Classifier`).
+ */
+
+import assert from "node:assert/strict";
+import { type ClassifierConfig, classifierSpecs } from "../src/eval/classifier.ts";
+import { type NetworkConfig, networkSpecs } from "../src/models/registry.ts";
+import { ParamLayout, type ParamSpec } from "../src/nn/params.ts";
+import { Random } from "../src/random.ts";
+
+interface RecordedCase {
+  name: string;
+  network?: NetworkConfig;
+  classifier?: ClassifierConfig;
+  specs: ParamSpec[];
+}
+
+const CASES: RecordedCase[] = JSON.parse(
+  await Deno.readTextFile(new URL("./fixtures/param_layouts.json", import.meta.url)),
+);
+
+const plain = (specs: readonly ParamSpec[]) =>
+  specs.map((s) => ({ name: s.name, shape: [...s.shape], init: s.init }));
+
+Deno.test("param layouts: the fixture covers MLPs, UNets and classifiers", () => {
+  const kinds: string[] = CASES.map((c) => c.network?.kind ?? "classifier");
+  for (const k of ["mlp", "unet", "classifier"]) assert.ok(kinds.includes(k), k);
+  assert.equal(CASES.length, 27);
+});
+
+for (const c of CASES) {
+  Deno.test(`param layouts: ${c.name} lays out the recorded tensors in the recorded order`, () => {
+    const specs = c.network ? networkSpecs(c.network) : classifierSpecs(c.classifier!);
+    assert.deepEqual(plain(specs), c.specs);
+    // Hence the same flat buffer and the same initial weights.
+    const a = new ParamLayout(specs), b = new ParamLayout(c.specs);
+    assert.deepEqual(a.entries.map((e) => e.offset), b.entries.map((e) => e.offset));
+    assert.equal(a.length, b.length);
+    if (a.length < 200_000) {
+      assert.deepEqual(a.initialValues(new Random(5)), b.initialValues(new Random(5)));
+    }
+  });
+}
