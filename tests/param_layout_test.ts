@@ -12,7 +12,15 @@
 import assert from "node:assert/strict";
 import { type ClassifierConfig, classifierSpecs } from "../src/eval/classifier.ts";
 import { type NetworkConfig, networkSpecs } from "../src/models/registry.ts";
-import { ParamLayout, type ParamSpec } from "../src/nn/params.ts";
+import { ReferenceBackend } from "../src/backends/reference.ts";
+import { Linear } from "../src/nn/linear.ts";
+import {
+  ParamLayout,
+  ParamRecorder,
+  type ParamSpec,
+  ParamStore,
+  recordParams,
+} from "../src/nn/params.ts";
 import { Random } from "../src/random.ts";
 
 interface RecordedCase {
@@ -48,3 +56,28 @@ for (const c of CASES) {
     }
   });
 }
+
+Deno.test("param sources: a recorder lists the declarations in order; a store checks them against its layout", () => {
+  const rec = new ParamRecorder();
+  const lin = new Linear(rec, "fc", 3, 2);
+  assert.deepEqual(rec.specs, [
+    { name: "fc.weight", shape: [2, 3], init: { kind: "uniform", bound: 1 / Math.sqrt(3) } },
+    { name: "fc.bias", shape: [2], init: { kind: "uniform", bound: 1 / Math.sqrt(3) } },
+  ]);
+  // Recorded parameters have a shape and no values.
+  assert.deepEqual([...lin.weight.shape], [2, 3]);
+  assert.throws(() => lin.forward(lin.weight), /records its parameters and cannot compute/);
+  assert.throws(() => new Linear(rec, "fc", 3, 2), /fc.weight is declared twice/);
+
+  const be = new ReferenceBackend();
+  const layout = new ParamLayout(recordParams((p) => new Linear(p, "fc", 3, 2)));
+  const store = new ParamStore(be, layout, be.alloc(layout.length), be.alloc(layout.length));
+  const bound = new Linear(store, "fc", 3, 2);
+  assert.equal(bound.weight.size, 6);
+  assert.ok(bound.weight.requiresGrad);
+  assert.throws(
+    () => new Linear(store, "fc", 4, 2),
+    /parameter fc.weight has shape \[2,3\] in the layout, the network asks for \[2,4\]/,
+  );
+  assert.throws(() => new Linear(store, "head", 3, 2), /no parameter called head.weight/);
+});

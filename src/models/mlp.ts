@@ -12,8 +12,8 @@ import { affine, relu } from "../ops/elementwise.ts";
 import { concat, reshape } from "../ops/shape.ts";
 import type { Tensor } from "../tensor.ts";
 import { timestepEmbedding } from "../nn/embedding.ts";
-import { Linear, linearSpecs } from "../nn/linear.ts";
-import type { ParamSpec, ParamStore } from "../nn/params.ts";
+import { Linear } from "../nn/linear.ts";
+import type { ParamSource } from "../nn/params.ts";
 import type { Network } from "./network.ts";
 
 /** How the MLP sees the timestep. */
@@ -53,30 +53,22 @@ export function checkMlpConfig(c: MlpConfig): void {
   }
 }
 
-/** The MLP's parameters. */
-export function mlpParamSpecs(c: MlpConfig): ParamSpec[] {
-  checkMlpConfig(c);
-  const specs: ParamSpec[] = [];
-  let fan = inputSize(c);
-  for (let i = 0; i < c.layers; i++) {
-    specs.push(...linearSpecs(`net.${2 * i}`, fan, c.hidden));
-    fan = c.hidden;
-  }
-  specs.push(...linearSpecs(`net.${2 * c.layers}`, fan, c.dim));
-  return specs;
-}
-
 /** The MLP bound to parameters. */
 export class Mlp implements Network {
   readonly #config: MlpConfig;
   readonly #layers: Linear[];
 
-  /** Binds the MLP's parameters in `store`. */
-  constructor(config: MlpConfig, store: ParamStore) {
+  /**
+   * Validates `config` and declares the MLP's parameters in `params`: the Linear layers `net.0`,
+   * `net.2`, ..., `net.<2·layers>` (input size -> hidden -> ... -> dim).
+   */
+  constructor(config: MlpConfig, params: ParamSource) {
+    checkMlpConfig(config);
     this.#config = config;
+    const c = config, sizes = [inputSize(c), ...Array(c.layers).fill(c.hidden), c.dim];
     this.#layers = Array.from(
-      { length: config.layers + 1 },
-      (_, i) => new Linear(store, `net.${2 * i}`),
+      { length: c.layers + 1 },
+      (_, i) => new Linear(params, `net.${2 * i}`, sizes[i], sizes[i + 1]),
     );
   }
 
