@@ -16,10 +16,10 @@ import { type Prediction, PREDICTIONS, predictionTarget } from "./diffusion/para
 import { makeBetas, type ScheduleConfig } from "./diffusion/schedule.ts";
 import { checkChoice, checkInt, checkNumber, OptionError, TrainingError } from "./errors.ts";
 import { type DiffusionConfig, DiffusionModel } from "./model.ts";
-import type { MlpConfig, TimeInput } from "./models/mlp.ts";
+import type { MlpOptions } from "./models/mlp.ts";
 import type { ForwardContext } from "./models/network.ts";
-import { type NetworkConfig, networkSpecs } from "./models/registry.ts";
-import { checkUNetConfig, type UNetConfig, unetConfig } from "./models/unet.ts";
+import { type NetworkConfig, networkSpecs, resolveNetworkConfig } from "./models/registry.ts";
+import type { UNetOptions } from "./models/unet.ts";
 import { ParamLayout } from "./nn/params.ts";
 import { LOSS_KINDS, regressionLoss } from "./ops/loss.ts";
 import { mul, sub } from "./ops/elementwise.ts";
@@ -44,24 +44,9 @@ export interface Dataset {
   shape: readonly number[];
 }
 
-/** Options of the MLP denoiser (see {@link MlpConfig}), for vector data. */
-export interface MlpOptions {
-  /** The MLP (the default for vector data). */
-  kind?: "mlp";
-  /** Hidden width (default 256 for 2-D data, 128 for 1-D). */
-  hidden?: number;
-  /** Hidden layers (default 3). */
-  layers?: number;
-  /** "scalar" (the seed) or "sinusoidal" time input (default "scalar"). */
-  timeInput?: TimeInput;
-  /** Size of the sinusoidal embedding (default 32). */
-  embeddingDim?: number;
-}
-
-/** Options of the UNet denoiser (see {@link UNetConfig}), for image data [count, channels, size, size]. */
-export type UNetOptions =
-  & { kind: "unet" }
-  & Partial<Omit<UNetConfig, "kind" | "channels" | "imageSize">>;
+// Each network's options live beside it; re-exported here, where `train` takes them.
+export type { MlpOptions } from "./models/mlp.ts";
+export type { UNetOptions } from "./models/unet.ts";
 
 /** Progress reported every `progressEvery` steps. */
 export interface TrainProgress {
@@ -196,47 +181,7 @@ function resolveNetwork(
   dataShape: readonly number[],
   T: number,
 ): NetworkConfig {
-  const sample = dataShape.slice(1);
-  if (n?.kind === "unet") {
-    if (sample.length !== 3 || sample[1] !== sample[2]) {
-      throw new OptionError(
-        `a UNet needs square images: data.shape [count, channels, size, size], got [${dataShape}]`,
-      );
-    }
-    const { kind: _, ...overrides } = n;
-    const config = unetConfig({ ...overrides, channels: sample[0], imageSize: sample[1] });
-    try {
-      checkUNetConfig(config);
-    } catch (e) {
-      throw new OptionError((e as Error).message);
-    }
-    return config;
-  }
-  if (n?.kind !== undefined && n.kind !== "mlp") {
-    throw new OptionError(`network.kind must be "mlp" or "unet", got ${JSON.stringify(n.kind)}`);
-  }
-  const m = (n ?? {}) as MlpOptions;
-  const dim = sizeOf(sample);
-  const network: MlpConfig = {
-    kind: "mlp",
-    dim,
-    hidden: m.hidden ?? (dim === 1 ? 128 : 256),
-    layers: m.layers ?? 3,
-    T,
-    timeInput: m.timeInput ?? "scalar",
-    embeddingDim: m.embeddingDim ?? 32,
-  };
-  checkInt("network.hidden", network.hidden, 1);
-  checkInt("network.layers", network.layers, 1);
-  checkChoice("network.timeInput", network.timeInput, ["scalar", "sinusoidal"] as const);
-  if (
-    network.timeInput === "sinusoidal" && (network.embeddingDim < 4 || network.embeddingDim % 2)
-  ) {
-    throw new OptionError(
-      `network.embeddingDim must be even and at least 4, got ${network.embeddingDim}`,
-    );
-  }
-  return network;
+  return resolveNetworkConfig(n, dataShape, T);
 }
 
 /** Throws an {@link OptionError} unless `model` can continue training with `config`. */

@@ -11,7 +11,15 @@
 
 import assert from "node:assert/strict";
 import { type ClassifierConfig, classifierSpecs } from "../src/eval/classifier.ts";
-import { type NetworkConfig, networkSpecs } from "../src/models/registry.ts";
+import { OptionError } from "../src/errors.ts";
+import type { MlpConfig } from "../src/models/mlp.ts";
+import {
+  type NetworkConfig,
+  type NetworkOptions,
+  networkSpecs,
+  resolveNetworkConfig,
+} from "../src/models/registry.ts";
+import { unetConfig } from "../src/models/unet.ts";
 import { ReferenceBackend } from "../src/backends/reference.ts";
 import { Linear } from "../src/nn/linear.ts";
 import {
@@ -80,4 +88,46 @@ Deno.test("param sources: a recorder lists the declarations in order; a store ch
     /parameter fc.weight has shape \[2,3\] in the layout, the network asks for \[2,4\]/,
   );
   assert.throws(() => new Linear(store, "head", 3, 2), /no parameter called head.weight/);
+});
+
+Deno.test("resolveNetworkConfig: each network fills in its defaults and rejects bad options with an OptionError", () => {
+  assert.deepEqual(resolveNetworkConfig(undefined, [100, 2], 50), {
+    kind: "mlp",
+    dim: 2,
+    hidden: 256,
+    layers: 3,
+    T: 50,
+    timeInput: "scalar",
+    embeddingDim: 32,
+  });
+  assert.equal((resolveNetworkConfig({ kind: "mlp" }, [100, 1], 50) as MlpConfig).hidden, 128);
+  assert.deepEqual(resolveNetworkConfig({ kind: "unet" }, [10, 1, 28, 28], 1000), unetConfig());
+  assert.deepEqual(
+    resolveNetworkConfig({ kind: "unet", base: 16 }, [10, 3, 32, 32], 1000),
+    unetConfig({ channels: 3, imageSize: 32, base: 16 }),
+  );
+  const bad: [NetworkOptions, number[], RegExp][] = [
+    [{ kind: "cnn" as "mlp" }, [10, 2], /network.kind must be "mlp" or "unet", got "cnn"/],
+    [{ hidden: 0 }, [10, 2], /network.hidden must be an integer at least 1, got 0/],
+    [{ layers: 1.5 }, [10, 2], /network.layers/],
+    [{ timeInput: "learned" as "scalar" }, [10, 2], /network.timeInput must be one of/],
+    [
+      { timeInput: "sinusoidal", embeddingDim: 5 },
+      [10, 2],
+      /network.embeddingDim must be even and at least 4, got 5/,
+    ],
+    [
+      { kind: "unet" },
+      [10, 1, 28, 27],
+      /a UNet needs square images: data.shape \[count, channels, size, size\], got \[10,1,28,27\]/,
+    ],
+    [{ kind: "unet", heads: 3 }, [10, 1, 28, 28], /unet: 64 channels do not split into 3 heads/],
+  ];
+  for (const [options, shape, re] of bad) {
+    assert.throws(
+      () => resolveNetworkConfig(options, shape, 1000),
+      (e: Error) => e instanceof OptionError && re.test(e.message),
+      JSON.stringify(options),
+    );
+  }
 });

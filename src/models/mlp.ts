@@ -8,8 +8,10 @@
  * @module
  */
 
+import { checkChoice, checkInt, OptionError } from "../errors.ts";
 import { affine, relu } from "../ops/elementwise.ts";
 import { concat, reshape } from "../ops/shape.ts";
+import { sizeOf } from "../shape.ts";
 import type { Tensor } from "../tensor.ts";
 import { timestepEmbedding } from "../nn/embedding.ts";
 import { Linear } from "../nn/linear.ts";
@@ -35,6 +37,51 @@ export interface MlpConfig {
   timeInput: TimeInput;
   /** Size of the sinusoidal embedding (used with timeInput "sinusoidal"). */
   embeddingDim: number;
+}
+
+/** Options of the MLP denoiser (see {@link MlpConfig}), for vector data. */
+export interface MlpOptions {
+  /** The MLP (the default for vector data). */
+  kind?: "mlp";
+  /** Hidden width (default 256 for 2-D data, 128 for 1-D). */
+  hidden?: number;
+  /** Hidden layers (default 3). */
+  layers?: number;
+  /** "scalar" (the seed) or "sinusoidal" time input (default "scalar"). */
+  timeInput?: TimeInput;
+  /** Size of the sinusoidal embedding (default 32). */
+  embeddingDim?: number;
+}
+
+/**
+ * The full configuration of an MLP for data of `dataShape` ([count, ...sampleShape]; the MLP sees
+ * each sample flattened) and `T` diffusion steps, from `options` and their defaults. Throws an
+ * {@link OptionError} naming the bad option (`network.hidden`, ...).
+ */
+export function resolveMlpConfig(
+  options: MlpOptions,
+  dataShape: readonly number[],
+  T: number,
+): MlpConfig {
+  const dim = sizeOf(dataShape.slice(1));
+  const c: MlpConfig = {
+    kind: "mlp",
+    dim,
+    hidden: options.hidden ?? (dim === 1 ? 128 : 256),
+    layers: options.layers ?? 3,
+    T,
+    timeInput: options.timeInput ?? "scalar",
+    embeddingDim: options.embeddingDim ?? 32,
+  };
+  checkInt("network.hidden", c.hidden, 1);
+  checkInt("network.layers", c.layers, 1);
+  checkChoice("network.timeInput", c.timeInput, ["scalar", "sinusoidal"] as const);
+  if (c.timeInput === "sinusoidal" && (c.embeddingDim < 4 || c.embeddingDim % 2)) {
+    throw new OptionError(
+      `network.embeddingDim must be even and at least 4, got ${c.embeddingDim}`,
+    );
+  }
+  return c;
 }
 
 function inputSize(c: MlpConfig): number {

@@ -1,5 +1,6 @@
 /**
- * From a network configuration to its parameters and its forward pass.
+ * From a network configuration to its parameters and its forward pass, and from the user's network
+ * options to a full configuration.
  *
  * Each network is described once, by its constructor: built on a recording parameter source it
  * lists its parameters ({@link networkSpecs}), built on a `ParamStore` it computes
@@ -8,13 +9,36 @@
  * @module
  */
 
+import { OptionError } from "../errors.ts";
 import { type ParamSource, type ParamSpec, recordParams } from "../nn/params.ts";
-import { Mlp, type MlpConfig } from "./mlp.ts";
+import { Mlp, type MlpConfig, type MlpOptions, resolveMlpConfig } from "./mlp.ts";
 import type { Network } from "./network.ts";
-import { UNet, type UNetConfig } from "./unet.ts";
+import { resolveUNetConfig, UNet, type UNetConfig, type UNetOptions } from "./unet.ts";
 
 /** Every network configuration the library builds. */
 export type NetworkConfig = MlpConfig | UNetConfig;
+
+/** The user's options of any network: its `kind` ("mlp" when absent) and that network's options. */
+export type NetworkOptions = MlpOptions | UNetOptions;
+
+/**
+ * The full, checked configuration of the network `options` ask for (an MLP when absent), for
+ * training data of `dataShape` ([count, ...sampleShape]) with `T` diffusion steps. Throws an
+ * {@link OptionError} naming the bad option.
+ */
+export function resolveNetworkConfig(
+  options: NetworkOptions | undefined,
+  dataShape: readonly number[],
+  T: number,
+): NetworkConfig {
+  if (options?.kind === "unet") return resolveUNetConfig(options, dataShape);
+  if (options?.kind !== undefined && options.kind !== "mlp") {
+    throw new OptionError(
+      `network.kind must be "mlp" or "unet", got ${JSON.stringify(options.kind)}`,
+    );
+  }
+  return resolveMlpConfig((options ?? {}) as MlpOptions, dataShape, T);
+}
 
 /**
  * The parameters of a network, in layout order: the network built on a recording source. Throws a

@@ -42,6 +42,7 @@
  * @module
  */
 
+import { OptionError } from "../errors.ts";
 import { silu } from "../ops/elementwise.ts";
 import { concat, permute, reshape, upsampleNearest } from "../ops/shape.ts";
 import type { Tensor } from "../tensor.ts";
@@ -162,6 +163,34 @@ export function unetConfig(overrides: Partial<Omit<UNetConfig, "kind">> = {}): U
   }
   if (o.attention !== undefined && o.attention !== d.attention) c.attention = o.attention;
   return c;
+}
+
+/** Options of the UNet denoiser (see {@link UNetConfig}), for image data [count, channels, size, size]. */
+export type UNetOptions =
+  & { kind: "unet" }
+  & Partial<Omit<UNetConfig, "kind" | "channels" | "imageSize">>;
+
+/**
+ * The full, checked configuration of a UNet for images of `dataShape` ([count, channels, size,
+ * size]) from `options` and the defaults ({@link unetConfig}). Throws an {@link OptionError}
+ * naming the problem: images that are not square, or a configuration {@link checkUNetConfig}
+ * rejects (with its message).
+ */
+export function resolveUNetConfig(options: UNetOptions, dataShape: readonly number[]): UNetConfig {
+  const sample = dataShape.slice(1);
+  if (sample.length !== 3 || sample[1] !== sample[2]) {
+    throw new OptionError(
+      `a UNet needs square images: data.shape [count, channels, size, size], got [${dataShape}]`,
+    );
+  }
+  const { kind: _, ...overrides } = options;
+  const config = unetConfig({ ...overrides, channels: sample[0], imageSize: sample[1] });
+  try {
+    checkUNetConfig(config);
+  } catch (e) {
+    throw new OptionError((e as Error).message);
+  }
+  return config;
 }
 
 /** The side length of each level, top to bottom (28, 14, 7 for the defaults; 14, 7 with patch 2). */
