@@ -13,9 +13,9 @@ import { makeBetas, type ScheduleConfig } from "./diffusion/schedule.ts";
 import { TIMESTEP_SAMPLINGS, type TimestepSampling } from "./diffusion/timestep_sampler.ts";
 import { checkChoice, checkInt, checkNumber, OptionError } from "./errors.ts";
 import type { DiffusionConfig, DiffusionModel } from "./model.ts";
-import type { MlpConfig, TimeInput } from "./models/mlp.ts";
-import type { NetworkConfig } from "./models/registry.ts";
-import { checkUNetConfig, type UNetConfig, unetConfig } from "./models/unet.ts";
+import type { MlpOptions } from "./models/mlp.ts";
+import { resolveNetworkConfig } from "./models/registry.ts";
+import type { UNetOptions } from "./models/unet.ts";
 import { LOSS_KINDS } from "./ops/loss.ts";
 import { LR_SCHEDULES, type LrSchedule } from "./optim/lr_schedule.ts";
 import { sizeOf } from "./shape.ts";
@@ -28,24 +28,9 @@ export interface Dataset {
   shape: readonly number[];
 }
 
-/** Options of the MLP denoiser (see {@link MlpConfig}), for vector data. */
-export interface MlpOptions {
-  /** The MLP (the default for vector data). */
-  kind?: "mlp";
-  /** Hidden width (default 256 for 2-D data, 128 for 1-D). */
-  hidden?: number;
-  /** Hidden layers (default 3). */
-  layers?: number;
-  /** "scalar" (the seed) or "sinusoidal" time input (default "scalar"). */
-  timeInput?: TimeInput;
-  /** Size of the sinusoidal embedding (default 32). */
-  embeddingDim?: number;
-}
-
-/** Options of the UNet denoiser (see {@link UNetConfig}), for image data [count, channels, size, size]. */
-export type UNetOptions =
-  & { kind: "unet" }
-  & Partial<Omit<UNetConfig, "kind" | "channels" | "imageSize">>;
+// Each network's options live beside it; re-exported here, where `train` takes them.
+export type { MlpOptions } from "./models/mlp.ts";
+export type { UNetOptions } from "./models/unet.ts";
 
 /** Progress reported every `progressEvery` steps. */
 export interface TrainProgress {
@@ -162,54 +147,6 @@ function checkDataset(d: Dataset): void {
   }
 }
 
-function resolveNetwork(
-  n: MlpOptions | UNetOptions | undefined,
-  dataShape: readonly number[],
-  T: number,
-): NetworkConfig {
-  const sample = dataShape.slice(1);
-  if (n?.kind === "unet") {
-    if (sample.length !== 3 || sample[1] !== sample[2]) {
-      throw new OptionError(
-        `a UNet needs square images: data.shape [count, channels, size, size], got [${dataShape}]`,
-      );
-    }
-    const { kind: _, ...overrides } = n;
-    const config = unetConfig({ ...overrides, channels: sample[0], imageSize: sample[1] });
-    try {
-      checkUNetConfig(config);
-    } catch (e) {
-      throw new OptionError((e as Error).message);
-    }
-    return config;
-  }
-  if (n?.kind !== undefined && n.kind !== "mlp") {
-    throw new OptionError(`network.kind must be "mlp" or "unet", got ${JSON.stringify(n.kind)}`);
-  }
-  const m = (n ?? {}) as MlpOptions;
-  const dim = sizeOf(sample);
-  const network: MlpConfig = {
-    kind: "mlp",
-    dim,
-    hidden: m.hidden ?? (dim === 1 ? 128 : 256),
-    layers: m.layers ?? 3,
-    T,
-    timeInput: m.timeInput ?? "scalar",
-    embeddingDim: m.embeddingDim ?? 32,
-  };
-  checkInt("network.hidden", network.hidden, 1);
-  checkInt("network.layers", network.layers, 1);
-  checkChoice("network.timeInput", network.timeInput, ["scalar", "sinusoidal"] as const);
-  if (
-    network.timeInput === "sinusoidal" && (network.embeddingDim < 4 || network.embeddingDim % 2)
-  ) {
-    throw new OptionError(
-      `network.embeddingDim must be even and at least 4, got ${network.embeddingDim}`,
-    );
-  }
-  return network;
-}
-
 /** The options of {@link TrainOptions} that shape the run, complete, and the model's configuration. */
 export interface ResolvedTrainOptions {
   /** The noise schedule. */
@@ -319,7 +256,7 @@ export function resolveTrainOptions(o: TrainOptions): ResolvedTrainOptions {
   if (r.emaDecay !== null) checkNumber("emaDecay", r.emaDecay, { ge: 0, lt: 1 });
   checkInt("seed", r.seed, 0);
   checkInt("progressEvery", r.progressEvery, 1);
-  const network = resolveNetwork(o.network, o.data.shape, schedule.T);
+  const network = resolveNetworkConfig(o.network, o.data.shape, schedule.T);
   const config: DiffusionConfig = {
     network,
     schedule,

@@ -22,8 +22,8 @@ import { add, mul, silu } from "../src/ops/elementwise.ts";
 import { sum } from "../src/ops/reduce.ts";
 import { reshape } from "../src/ops/shape.ts";
 import { groupNorm, groupNormSilu } from "../src/ops/norm.ts";
-import { GroupNorm, groupNormSpecs } from "../src/nn/groupnorm.ts";
-import { ParamLayout, ParamStore } from "../src/nn/params.ts";
+import { GroupNorm } from "../src/nn/groupnorm.ts";
+import { ParamLayout, ParamStore, recordParams } from "../src/nn/params.ts";
 import { createWasmBackend, WasmBackend } from "../wasm/backend.ts";
 import { createWebGpuBackend, probeWebGpu } from "../gpu/mod.ts";
 import { gradCheck } from "./helpers/gradcheck.ts";
@@ -166,14 +166,14 @@ Deno.test("grad: groupNormSilu (x, gamma and beta) against finite differences", 
 Deno.test("groupNormSilu and GroupNorm.forwardSilu equal silu(groupNorm) composed, with gradients", async () => {
   const [n, c, h, w, groups] = [3, 6, 5, 7, 3];
   const { x, gamma, beta } = inputs(n, c, h * w, 99);
-  const layout = new ParamLayout(groupNormSpecs("n1", c));
+  const layout = new ParamLayout(recordParams((p) => new GroupNorm(p, "n1", c, groups)));
   const values = new Float64Array(layout.length);
   values.set(gamma, layout.get("n1.weight").offset);
   values.set(beta, layout.get("n1.bias").offset);
   const weights = new Random(73, 1).normals(x.length);
   const run = async (fused: boolean) => {
     const store = new ParamStore(be, layout, be.upload(values), be.alloc(layout.length));
-    const norm = new GroupNorm(store, "n1", groups);
+    const norm = new GroupNorm(store, "n1", c, groups);
     const xt = variable(be, x, [n, c, h, w]);
     const y = fused ? norm.forwardSilu(xt) : silu(norm.forward(xt));
     assert.deepEqual([...y.shape], [n, c, h, w]);
@@ -397,14 +397,14 @@ Deno.test("GroupNorm.forwardSilu(x, shift) equals the add then silu(groupNorm), 
   const [n, c, h, w, groups] = [3, 8, 5, 7, 4];
   const { x, gamma, beta } = inputs(n, c, h * w, 98);
   const shift = new Random(76, 1).normals(n * c).map((v) => 2 * v);
-  const layout = new ParamLayout(groupNormSpecs("n2", c));
+  const layout = new ParamLayout(recordParams((p) => new GroupNorm(p, "n2", c, groups)));
   const values = new Float64Array(layout.length);
   values.set(gamma, layout.get("n2.weight").offset);
   values.set(beta, layout.get("n2.bias").offset);
   const weights = new Random(73, 2).normals(x.length);
   const run = async (fused: boolean, fuseSilu: boolean) => {
     const store = new ParamStore(be, layout, be.upload(values), be.alloc(layout.length));
-    const norm = new GroupNorm(store, "n2", groups);
+    const norm = new GroupNorm(store, "n2", c, groups);
     const xt = variable(be, x, [n, c, h, w]), st = variable(be, shift, [n, c]);
     const y = fused
       ? (fuseSilu ? norm.forwardSilu(xt, st) : norm.forward(xt, st))

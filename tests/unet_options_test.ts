@@ -13,17 +13,12 @@ import { OptionError } from "../src/errors.ts";
 import { decodeModel, encodeModel } from "../src/io/model_file.ts";
 import { DiffusionModel } from "../src/model.ts";
 import type { ForwardContext } from "../src/models/network.ts";
-import {
-  checkUNetConfig,
-  UNet,
-  type UNetConfig,
-  unetConfig,
-  unetParamSpecs,
-} from "../src/models/unet.ts";
-import { ConvNextBlock, convNextBlockSpecs } from "../src/nn/convnext_block.ts";
+import { checkUNetConfig, UNet, type UNetConfig, unetConfig } from "../src/models/unet.ts";
+import { networkSpecs } from "../src/models/registry.ts";
+import { ConvNextBlock } from "../src/nn/convnext_block.ts";
 import { dropoutSites } from "../src/nn/dropout.ts";
-import { LinearAttention, linearAttentionSpecs } from "../src/nn/linear_attention.ts";
-import { ParamLayout, ParamStore } from "../src/nn/params.ts";
+import { LinearAttention } from "../src/nn/linear_attention.ts";
+import { ParamLayout, ParamStore, recordParams } from "../src/nn/params.ts";
 import { depthwiseConv2d } from "../src/ops/depthwise_conv.ts";
 import { dropout, dropoutMask } from "../src/ops/dropout.ts";
 import { regressionLoss } from "../src/ops/loss.ts";
@@ -70,7 +65,7 @@ const SMALL = { channels: 1, imageSize: 8, ...SMALL_NET };
 const small = (o: Partial<UNetConfig> = {}) => unetConfig({ ...SMALL, attentionAt: [4], ...o });
 
 function count(c: UNetConfig): number {
-  return new ParamLayout(unetParamSpecs(c)).count;
+  return new ParamLayout(networkSpecs(c)).count;
 }
 
 /** A training context whose site s draws from stream 100 + s at block `step`·1000. */
@@ -80,7 +75,7 @@ function trainingCtx(seed: number, step: number): ForwardContext {
 
 /** A UNet of `cfg` on `be` with weights from `seed` (GroupNorm params moved off 1 and 0). */
 function unetOn(be: Backend, cfg: UNetConfig, seed: number, grads = false) {
-  const layout = new ParamLayout(unetParamSpecs(cfg));
+  const layout = new ParamLayout(networkSpecs(cfg));
   const values = Float64Array.from(layout.initialValues(new Random(seed)));
   const rng = new Random(seed, 9);
   for (const e of layout.entries) {
@@ -110,7 +105,7 @@ Deno.test("unet options: at their defaults they leave the twin's configuration (
   );
   assert.equal(count(unetConfig()), 793_697);
   assert.equal(count(explicit), 793_697);
-  assert.deepEqual(unetParamSpecs(explicit), unetParamSpecs(unetConfig()));
+  assert.deepEqual(networkSpecs(explicit), networkSpecs(unetConfig()));
   // Non-default options are kept.
   const c = unetConfig({ dropout: 0.1, blocksPerLevel: 2, block: "convnext", convnextMult: 3 });
   assert.equal(c.dropout, 0.1);
@@ -146,7 +141,7 @@ Deno.test("unet options: invalid values are RangeErrors naming the field", async
       () => checkUNetConfig(cfg),
       (e: Error) => e instanceof RangeError && re.test(e.message),
     );
-    assert.throws(() => unetParamSpecs(cfg), re);
+    assert.throws(() => networkSpecs(cfg), re);
   }
   // Groups: ConvNeXt blocks and linear attention use GroupNorm(1), so only the output norm and
   // full attention need `groups` to divide their channels. Levels of 16 and 8 channels on a base of
@@ -237,7 +232,7 @@ Deno.test("unet options: parameter counts equal the layer formulas", () => {
 });
 
 Deno.test("unet options: parameter names keep the defaults' names and name extra blocks downx/upx", () => {
-  const names = (c: UNetConfig) => unetParamSpecs(c).map((s) => s.name);
+  const names = (c: UNetConfig) => networkSpecs(c).map((s) => s.name);
   const one = names(small({ attentionAt: [8, 4] }));
   const two = names(small({ attentionAt: [8, 4], blocksPerLevel: 2 }));
   // Every name of the one-block UNet appears in the two-block one, in the same order.
@@ -258,9 +253,7 @@ Deno.test("unet options: parameter names keep the defaults' names and name extra
   assert.ok(two.indexOf("upx.0.1.n1.weight") > two.indexOf("up.1.skip.bias"));
   assert.ok(two.indexOf("upx.1.1.skip.bias") < two.indexOf("us.0.weight"));
 
-  const cn = unetParamSpecs(small({ block: "convnext" })).filter((s) =>
-    s.name.startsWith("down.1.")
-  );
+  const cn = networkSpecs(small({ block: "convnext" })).filter((s) => s.name.startsWith("down.1."));
   assert.deepEqual(cn.map((s) => [s.name, s.shape]), [
     ["down.1.t.weight", [8, 32]],
     ["down.1.t.bias", [8]],
@@ -329,7 +322,7 @@ Deno.test("unet options: patch p equals the unpatched UNet on the image's p x p 
   const patched = small({ patch: p, attentionAt: [4, 2] });
   const plain = unetConfig({ ...SMALL_NET, channels: 4, imageSize: 4, attentionAt: [4, 2] });
   // The same layers: only inc and outc see p² times the channels.
-  assert.deepEqual(unetParamSpecs(patched), unetParamSpecs(plain));
+  assert.deepEqual(networkSpecs(patched), networkSpecs(plain));
   assert.equal(count(patched), count(small({ attentionAt: [8, 4] })) + 3 * 8 * 9 + 3 * (8 * 9 + 1));
   const a = unetOn(be, patched, 6), b = unetOn(be, plain, 6);
   const xs = new Random(7).normals(n * side * side);
@@ -521,10 +514,10 @@ function conv1x1(
 Deno.test("linear attention: the block equals a direct loop over heads, features and positions", async () => {
   const be = float64Backend();
   const b = 2, c = 6, hh = 3, ww = 2, hw = hh * ww, heads = 3, d = c / heads;
-  const layout = new ParamLayout(linearAttentionSpecs("a", c));
+  const layout = new ParamLayout(recordParams((p) => new LinearAttention(p, "a", c, { heads })));
   const rng = new Random(12);
   const values = uniformArray(rng, layout.length, -0.8, 0.8);
-  const block = new LinearAttention(storeOf(be, layout, values), "a", { heads });
+  const block = new LinearAttention(storeOf(be, layout, values), "a", c, { heads });
   const xv = rng.normals(b * c * hw);
   const y = await block.forward(tensor(be, xv, [b, c, hh, ww])).toArray();
   const p = (name: string) => {
@@ -572,7 +565,7 @@ Deno.test("linear attention: the block equals a direct loop over heads, features
   // Gradient with respect to the input.
   await gradCheck(be, [{ data: xv, shape: [b, c, hh, ww] }], ([x]) => block.forward(x));
   assert.throws(
-    () => new LinearAttention(storeOf(be, layout, values), "a", { heads: 4 }),
+    () => new LinearAttention(storeOf(be, layout, values), "a", c, { heads: 4 }),
     /6 channels do not split into 4 heads/,
   );
 });
@@ -582,10 +575,10 @@ Deno.test("linear attention: the block equals a direct loop over heads, features
 Deno.test("convnext block: gradients of input, time embedding and through dropout match finite differences", async () => {
   const be = float64Backend();
   const ci = 3, co = 4, td = 5, mult = 2;
-  const layout = new ParamLayout(convNextBlockSpecs("b", ci, co, td, mult));
+  const layout = new ParamLayout(recordParams((p) => new ConvNextBlock(p, "b", ci, co, td, mult)));
   const rng = new Random(13);
   const values = uniformArray(rng, layout.length, -0.5, 0.5);
-  const block = new ConvNextBlock(storeOf(be, layout, values), "b", true);
+  const block = new ConvNextBlock(storeOf(be, layout, values), "b", ci, co, td, mult);
   const x = { data: rng.normals(2 * ci * 16), shape: [2, ci, 4, 4] };
   const te = { data: rng.normals(2 * td), shape: [2, td] };
   const draw: RandomDraw = { seed: 4, stream: 2, counter: 0 };
@@ -650,7 +643,7 @@ Deno.test("unet options: dropout only acts in training; evaluation is determinis
   for (const extra of [{}, { block: "convnext" as const }]) {
     const withDrop = small({ ...extra, dropout: 0.5 }), without = small(extra);
     const { values, net } = unetOn(be, withDrop, 30);
-    const plain = new UNet(without, storeOf(be, new ParamLayout(unetParamSpecs(without)), values));
+    const plain = new UNet(without, storeOf(be, new ParamLayout(networkSpecs(without)), values));
     const shape = [2, 1, 8, 8];
     const x = tensor(be, new Random(31).normals(128), shape), t = tensor(be, [4, 9], [2]);
     const run = (n: UNet, ctx?: ForwardContext) => noGrad(() => n.forward(x, t, ctx)).toArray();
@@ -729,7 +722,7 @@ for (const [name, network] of OPTION_CASES) {
     for (const [k, v] of Object.entries(network)) {
       assert.deepEqual((model.config.network as unknown as Record<string, unknown>)[k], v);
     }
-    const init = new ParamLayout(unetParamSpecs(model.config.network as UNetConfig))
+    const init = new ParamLayout(networkSpecs(model.config.network as UNetConfig))
       .initialValues(new Random(9, 0));
     assert.notDeepEqual(await flatWeights(model), init, "the weights moved");
     const opts = { count: 3, steps: 4, seed: 2, batchSize: 4 };

@@ -15,10 +15,10 @@ import {
   UNet,
   type UNetConfig,
   unetConfig,
-  unetParamSpecs,
 } from "../src/models/unet.ts";
-import { Attention, attentionSpecs } from "../src/nn/attention.ts";
-import { ParamLayout, ParamStore } from "../src/nn/params.ts";
+import { networkSpecs } from "../src/models/registry.ts";
+import { Attention } from "../src/nn/attention.ts";
+import { ParamLayout, ParamStore, recordParams } from "../src/nn/params.ts";
 import { regressionLoss } from "../src/ops/loss.ts";
 import { Random } from "../src/random.ts";
 import { backward, noGrad, tensor } from "../src/tensor.ts";
@@ -76,7 +76,7 @@ function uniformArray(rng: Random, n: number, lo: number, hi: number): Float64Ar
 }
 
 Deno.test("unet: the default parameter list is the twin's: 793,697 parameters", () => {
-  const specs = unetParamSpecs(unetConfig());
+  const specs = networkSpecs(unetConfig());
   assert.deepEqual(unetConfig(), { ...DEFAULT_UNET_CONFIG, mults: [1, 2, 2], attentionAt: [7] });
   assert.equal(new ParamLayout(specs).count, 793_697);
   assert.equal(specs.length, 112);
@@ -109,7 +109,7 @@ Deno.test({
         shape: m[2].split(",").map((s) => s.trim()).filter((s) => s).map(Number),
       };
     });
-    const ours = unetParamSpecs(unetConfig()).map((s) => ({ name: s.name, shape: s.shape }));
+    const ours = networkSpecs(unetConfig()).map((s) => ({ name: s.name, shape: s.shape }));
     assert.deepEqual(ours, twin);
   },
 });
@@ -130,7 +130,7 @@ Deno.test("unet: output shape equals input shape (1x28x28 default, 3x32x32, atte
   ];
   assert.deepEqual(configs[1].attentionAt, [8]);
   for (const cfg of configs) {
-    const layout = new ParamLayout(unetParamSpecs(cfg));
+    const layout = new ParamLayout(networkSpecs(cfg));
     const net = new UNet(cfg, storeOf(be, layout, layout.initialValues(new Random(3))));
     const rng = new Random(4);
     const shape = [2, cfg.channels, cfg.imageSize, cfg.imageSize];
@@ -141,24 +141,24 @@ Deno.test("unet: output shape equals input shape (1x28x28 default, 3x32x32, atte
 });
 
 Deno.test("unet: configuration errors name the problem", () => {
-  assert.throws(() => unetParamSpecs(unetConfig({ imageSize: 30 })), /divisible by 4/);
+  assert.throws(() => networkSpecs(unetConfig({ imageSize: 30 })), /divisible by 4/);
   assert.throws(
-    () => unetParamSpecs(unetConfig({ imageSize: 32, attentionAt: [7] })),
+    () => networkSpecs(unetConfig({ imageSize: 32, attentionAt: [7] })),
     /attentionAt/,
   );
-  assert.throws(() => unetParamSpecs(unetConfig({ groups: 7 })), /groups/);
-  assert.throws(() => unetParamSpecs(unetConfig({ heads: 3 })), /heads/);
+  assert.throws(() => networkSpecs(unetConfig({ groups: 7 })), /groups/);
+  assert.throws(() => networkSpecs(unetConfig({ heads: 3 })), /heads/);
   assert.throws(() => checkUNetConfig(unetConfig({ groups: 7 })), /groups/);
   assert.throws(() => checkUNetConfig(unetConfig({ heads: 3 })), /heads/);
   checkUNetConfig(unetConfig({ channels: 3, imageSize: 32 }));
   assert.throws(
-    () => unetParamSpecs(unetConfig({ base: 6, groups: 3, mults: [1, 0] })),
+    () => networkSpecs(unetConfig({ base: 6, groups: 3, mults: [1, 0] })),
     /mults\[1\]/,
   );
-  assert.throws(() => unetParamSpecs(unetConfig({ base: 5, groups: 1 })), /base/);
+  assert.throws(() => networkSpecs(unetConfig({ base: 5, groups: 1 })), /base/);
   const cfg = unetConfig({ base: 8, mults: [1, 2], groups: 2, imageSize: 8 });
   const be = createReferenceBackend();
-  const layout = new ParamLayout(unetParamSpecs(cfg));
+  const layout = new ParamLayout(networkSpecs(cfg));
   const net = new UNet(cfg, storeOf(be, layout, layout.initialValues(new Random(0))));
   assert.throws(
     () =>
@@ -173,10 +173,10 @@ Deno.test("unet: configuration errors name the problem", () => {
 Deno.test("attention: the block equals a direct loop over heads, queries and keys", async () => {
   const be = createReferenceBackend({ dtype: "float64" });
   const b = 2, c = 8, hh = 3, ww = 2, hw = hh * ww, heads = 2, d = c / heads, groups = 2;
-  const layout = new ParamLayout(attentionSpecs("a", c));
+  const layout = new ParamLayout(recordParams((p) => new Attention(p, "a", c, { heads, groups })));
   const rng = new Random(11);
   const values = uniformArray(rng, layout.length, -0.6, 0.6);
-  const net = new Attention(storeOf(be, layout, values), "a", { heads, groups });
+  const net = new Attention(storeOf(be, layout, values), "a", c, { heads, groups });
   const xv = rng.normals(b * c * hw);
   const y = await net.forward(tensor(be, xv, [b, c, hh, ww])).toArray();
   const p = (name: string) => {
@@ -250,7 +250,7 @@ Deno.test({
   ignore: MISSING !== null,
   fn: async () => {
     const cfg = unetConfig();
-    const layout = new ParamLayout(unetParamSpecs(cfg));
+    const layout = new ParamLayout(networkSpecs(cfg));
     const values = layout.initialValues(new Random(1));
     const tensors = new Map<string, NamedTensor>();
     for (const e of layout.entries) {
@@ -297,7 +297,7 @@ Deno.test({
 Deno.test("unet: gradients of an L2 loss match central finite differences (tiny UNet, float64)", async () => {
   const be = createReferenceBackend({ dtype: "float64" });
   const cfg = unetConfig({ base: 8, mults: [1, 2], groups: 2, imageSize: 8, attentionAt: [8, 4] });
-  const layout = new ParamLayout(unetParamSpecs(cfg));
+  const layout = new ParamLayout(networkSpecs(cfg));
   const rng = new Random(21);
   const values = Float64Array.from(layout.initialValues(new Random(20)));
   // Move GroupNorm scales and shifts off 1 and 0, so their gradients are checked at a generic point.

@@ -16,15 +16,22 @@ import { type BackendChoice, selectBackend } from "../backends/registry.ts";
 import { checkInt, checkNumber, FileFormatError, OptionError } from "../errors.ts";
 import { writeFileAtomic } from "../io/atomic.ts";
 import { decodeSafetensors, encodeSafetensors, type NamedTensor } from "../io/safetensors.ts";
-import { Conv2d, conv2dSpecs } from "../nn/conv.ts";
-import { Linear, linearSpecs } from "../nn/linear.ts";
-import { ParamLayout, type ParamSpec, ParamStore } from "../nn/params.ts";
+import { Conv2d } from "../nn/conv.ts";
+import { Linear } from "../nn/linear.ts";
+import {
+  ParamLayout,
+  type ParamSource,
+  type ParamSpec,
+  ParamStore,
+  recordParams,
+} from "../nn/params.ts";
 import { relu } from "../ops/elementwise.ts";
 import { softmax } from "../ops/norm.ts";
 import { gatherRows, reshape } from "../ops/shape.ts";
 import { Adam } from "../optim/adam.ts";
 import { learningRate } from "../optim/lr_schedule.ts";
 import { blocksFor, Random } from "../random.ts";
+import { STREAMS } from "../random_streams.ts";
 import { backward, noGrad, Tensor } from "../tensor.ts";
 import { crossEntropy } from "./cross_entropy.ts";
 
@@ -71,16 +78,28 @@ function checkConfig(c: ClassifierConfig): void {
   c.widths.forEach((w, i) => checkInt(`widths[${i}]`, w, 1));
 }
 
-/** The parameters, in PyTorch state_dict names. */
+/** The layers, declaring their parameters (PyTorch state_dict names) in this order. */
+class Layers {
+  readonly conv: [Conv2d, Conv2d, Conv2d];
+  readonly fc: [Linear, Linear];
+
+  constructor(c: ClassifierConfig, params: ParamSource) {
+    const [w1, w2, w3] = c.widths, s = finalSide(c.imageSize);
+    this.conv = [
+      new Conv2d(params, "conv1", c.channels, w1, 3, { padding: 1 }),
+      new Conv2d(params, "conv2", w1, w2, 3, { stride: 2, padding: 1 }),
+      new Conv2d(params, "conv3", w2, w3, 3, { stride: 2, padding: 1 }),
+    ];
+    this.fc = [
+      new Linear(params, "fc1", w3 * s * s, c.features),
+      new Linear(params, "fc2", c.features, c.classes),
+    ];
+  }
+}
+
+/** The parameters, in PyTorch state_dict names: the layers built on a recording source. */
 export function classifierSpecs(c: ClassifierConfig): ParamSpec[] {
-  const [w1, w2, w3] = c.widths, s = finalSide(c.imageSize);
-  return [
-    ...conv2dSpecs("conv1", c.channels, w1, 3),
-    ...conv2dSpecs("conv2", w1, w2, 3),
-    ...conv2dSpecs("conv3", w2, w3, 3),
-    ...linearSpecs("fc1", w3 * s * s, c.features),
-    ...linearSpecs("fc2", c.features, c.classes),
-  ];
+  return recordParams((params) => new Layers(c, params));
 }
 
 /** What the network computes for a batch. */
@@ -103,8 +122,7 @@ export class Classifier {
   readonly params: ParamStore;
   /** Optimizer steps taken. */
   stepsTrained = 0;
-  readonly #conv: [Conv2d, Conv2d, Conv2d];
-  readonly #fc: [Linear, Linear];
+  readonly #layers: Layers;
 
   /** A classifier with the given flat initial values (length of its layout). */
   constructor(config: ClassifierConfig, backend: Backend, values: ArrayLike<number>) {
@@ -123,13 +141,7 @@ export class Classifier {
       backend.upload(values),
       backend.alloc(this.layout.length),
     );
-    const p = this.params;
-    this.#conv = [
-      new Conv2d(p, "conv1", { padding: 1 }),
-      new Conv2d(p, "conv2", { stride: 2, padding: 1 }),
-      new Conv2d(p, "conv3", { stride: 2, padding: 1 }),
-    ];
-    this.#fc = [new Linear(p, "fc1"), new Linear(p, "fc2")];
+    this.#layers = new Layers(config, this.params);
   }
 
   /** Values per image. */
@@ -140,11 +152,12 @@ export class Classifier {
 
   /** x [B, C, H, W] -> logits and features. */
   forward(x: Tensor): ClassifierOutput {
+    const { conv, fc } = this.#layers;
     let h = x;
-    for (const conv of this.#conv) h = relu(conv.forward(h));
+    for (const c of conv) h = relu(c.forward(h));
     h = reshape(h, [x.shape[0], -1]);
-    const features = relu(this.#fc[0].forward(h));
-    return { logits: this.#fc[1].forward(features), features };
+    const features = relu(fc[0].forward(h));
+    return { logits: fc[1].forward(features), features };
   }
 
   /** The weights by name, read back to the host. */
@@ -206,7 +219,6 @@ export interface TrainClassifierOptions {
 }
 
 /** Random streams under the seed. */
-const STREAMS = { init: 0, batch: 1 } as const;
 
 /** Trains a classifier from scratch on labelled images (Adam, cosine learning rate). */
 export async function trainClassifier(o: TrainClassifierOptions): Promise<Classifier> {

@@ -8,12 +8,14 @@
  * @module
  */
 
+import { checkChoice, checkInt, OptionError } from "../errors.ts";
 import { affine, relu } from "../ops/elementwise.ts";
 import { concat, reshape } from "../ops/shape.ts";
+import { sizeOf } from "../shape.ts";
 import type { Tensor } from "../tensor.ts";
 import { timestepEmbedding } from "../nn/embedding.ts";
-import { Linear, linearSpecs } from "../nn/linear.ts";
-import type { ParamSpec, ParamStore } from "../nn/params.ts";
+import { Linear } from "../nn/linear.ts";
+import type { ParamSource } from "../nn/params.ts";
 import type { Network } from "./network.ts";
 
 /** How the MLP sees the timestep. */
@@ -37,6 +39,51 @@ export interface MlpConfig {
   embeddingDim: number;
 }
 
+/** Options of the MLP denoiser (see {@link MlpConfig}), for vector data. */
+export interface MlpOptions {
+  /** The MLP (the default for vector data). */
+  kind?: "mlp";
+  /** Hidden width (default 256 for 2-D data, 128 for 1-D). */
+  hidden?: number;
+  /** Hidden layers (default 3). */
+  layers?: number;
+  /** "scalar" (the seed) or "sinusoidal" time input (default "scalar"). */
+  timeInput?: TimeInput;
+  /** Size of the sinusoidal embedding (default 32). */
+  embeddingDim?: number;
+}
+
+/**
+ * The full configuration of an MLP for data of `dataShape` ([count, ...sampleShape]; the MLP sees
+ * each sample flattened) and `T` diffusion steps, from `options` and their defaults. Throws an
+ * {@link OptionError} naming the bad option (`network.hidden`, ...).
+ */
+export function resolveMlpConfig(
+  options: MlpOptions,
+  dataShape: readonly number[],
+  T: number,
+): MlpConfig {
+  const dim = sizeOf(dataShape.slice(1));
+  const c: MlpConfig = {
+    kind: "mlp",
+    dim,
+    hidden: options.hidden ?? (dim === 1 ? 128 : 256),
+    layers: options.layers ?? 3,
+    T,
+    timeInput: options.timeInput ?? "scalar",
+    embeddingDim: options.embeddingDim ?? 32,
+  };
+  checkInt("network.hidden", c.hidden, 1);
+  checkInt("network.layers", c.layers, 1);
+  checkChoice("network.timeInput", c.timeInput, ["scalar", "sinusoidal"] as const);
+  if (c.timeInput === "sinusoidal" && (c.embeddingDim < 4 || c.embeddingDim % 2)) {
+    throw new OptionError(
+      `network.embeddingDim must be even and at least 4, got ${c.embeddingDim}`,
+    );
+  }
+  return c;
+}
+
 function inputSize(c: MlpConfig): number {
   return c.dim + (c.timeInput === "scalar" ? 1 : c.embeddingDim);
 }
@@ -53,30 +100,22 @@ export function checkMlpConfig(c: MlpConfig): void {
   }
 }
 
-/** The MLP's parameters. */
-export function mlpParamSpecs(c: MlpConfig): ParamSpec[] {
-  checkMlpConfig(c);
-  const specs: ParamSpec[] = [];
-  let fan = inputSize(c);
-  for (let i = 0; i < c.layers; i++) {
-    specs.push(...linearSpecs(`net.${2 * i}`, fan, c.hidden));
-    fan = c.hidden;
-  }
-  specs.push(...linearSpecs(`net.${2 * c.layers}`, fan, c.dim));
-  return specs;
-}
-
 /** The MLP bound to parameters. */
 export class Mlp implements Network {
   readonly #config: MlpConfig;
   readonly #layers: Linear[];
 
-  /** Binds the MLP's parameters in `store`. */
-  constructor(config: MlpConfig, store: ParamStore) {
+  /**
+   * Validates `config` and declares the MLP's parameters in `params`: the Linear layers `net.0`,
+   * `net.2`, ..., `net.<2·layers>` (input size -> hidden -> ... -> dim).
+   */
+  constructor(config: MlpConfig, params: ParamSource) {
+    checkMlpConfig(config);
     this.#config = config;
+    const c = config, sizes = [inputSize(c), ...Array(c.layers).fill(c.hidden), c.dim];
     this.#layers = Array.from(
-      { length: config.layers + 1 },
-      (_, i) => new Linear(store, `net.${2 * i}`),
+      { length: c.layers + 1 },
+      (_, i) => new Linear(params, `net.${2 * i}`, sizes[i], sizes[i + 1]),
     );
   }
 

@@ -1,35 +1,69 @@
 /**
- * From a network configuration to its parameters and its forward pass.
+ * From a network configuration to its parameters and its forward pass, and from the user's network
+ * options to a full configuration.
+ *
+ * Each network is described once, by its constructor: built on a recording parameter source it
+ * lists its parameters ({@link networkSpecs}), built on a `ParamStore` it computes
+ * ({@link buildNetwork}).
  *
  * @module
  */
 
-import type { ParamSpec, ParamStore } from "../nn/params.ts";
-import { Mlp, type MlpConfig, mlpParamSpecs } from "./mlp.ts";
+import { OptionError } from "../errors.ts";
+import { type ParamSource, type ParamSpec, recordParams } from "../nn/params.ts";
+import { Mlp, type MlpConfig, type MlpOptions, resolveMlpConfig } from "./mlp.ts";
 import type { Network } from "./network.ts";
-import { UNet, type UNetConfig, unetParamSpecs } from "./unet.ts";
+import { resolveUNetConfig, UNet, type UNetConfig, type UNetOptions } from "./unet.ts";
 
 /** Every network configuration the library builds. */
 export type NetworkConfig = MlpConfig | UNetConfig;
 
-/** The parameters of a network. */
-export function networkSpecs(config: NetworkConfig): ParamSpec[] {
-  switch (config.kind) {
-    case "mlp":
-      return mlpParamSpecs(config);
-    case "unet":
-      return unetParamSpecs(config);
+/** The user's options of any network: its `kind` ("mlp" when absent) and that network's options. */
+export type NetworkOptions = MlpOptions | UNetOptions;
+
+/**
+ * The full, checked configuration of the network `options` ask for (an MLP when absent), for
+ * training data of `dataShape` ([count, ...sampleShape]) with `T` diffusion steps. Throws an
+ * {@link OptionError} naming the bad option.
+ */
+export function resolveNetworkConfig(
+  options: NetworkOptions | undefined,
+  dataShape: readonly number[],
+  T: number,
+): NetworkConfig {
+  if (options?.kind === "unet") return resolveUNetConfig(options, dataShape);
+  if (options?.kind !== undefined && options.kind !== "mlp") {
+    throw new OptionError(
+      `network.kind must be "mlp" or "unet", got ${JSON.stringify(options.kind)}`,
+    );
   }
+  return resolveMlpConfig((options ?? {}) as MlpOptions, dataShape, T);
 }
 
-/** The network bound to parameters. */
-export function buildNetwork(config: NetworkConfig, store: ParamStore): Network {
-  switch (config.kind) {
+/**
+ * The parameters of a network, in layout order: the network built on a recording source. Throws a
+ * RangeError naming the problem when the configuration is invalid.
+ */
+export function networkSpecs(config: NetworkConfig): ParamSpec[] {
+  return recordParams((params) => buildNetwork(config, params));
+}
+
+/**
+ * The network declaring its parameters in `params`: on a `ParamStore` over the layout of
+ * {@link networkSpecs}, the network bound to those weights.
+ */
+export function buildNetwork(config: NetworkConfig, params: ParamSource): Network {
+  switch (config?.kind) {
     case "mlp":
-      return new Mlp(config, store);
+      return new Mlp(config, params);
     case "unet":
-      return new UNet(config, store);
+      return new UNet(config, params);
   }
+  throw new RangeError(
+    `network kind must be "mlp" or "unet", got ${
+      JSON.stringify((config as { kind?: unknown })?.kind)
+    }`,
+  );
 }
 
 /** The shape of one sample the network takes, e.g. [2] or [1, 28, 28]. */

@@ -42,19 +42,20 @@
  * @module
  */
 
+import { OptionError } from "../errors.ts";
 import { silu } from "../ops/elementwise.ts";
 import { concat, permute, reshape, upsampleNearest } from "../ops/shape.ts";
 import type { Tensor } from "../tensor.ts";
-import { Attention, attentionSpecs } from "../nn/attention.ts";
-import { Conv2d, conv2dSpecs } from "../nn/conv.ts";
-import { ConvNextBlock, convNextBlockSpecs } from "../nn/convnext_block.ts";
+import { Attention } from "../nn/attention.ts";
+import { Conv2d } from "../nn/conv.ts";
+import { ConvNextBlock } from "../nn/convnext_block.ts";
 import { type DropoutFn, dropoutSites } from "../nn/dropout.ts";
 import { timestepEmbedding } from "../nn/embedding.ts";
-import { GroupNorm, groupNormSpecs } from "../nn/groupnorm.ts";
-import { Linear, linearSpecs } from "../nn/linear.ts";
-import { LinearAttention, linearAttentionSpecs } from "../nn/linear_attention.ts";
-import type { ParamSpec, ParamStore } from "../nn/params.ts";
-import { ResBlock, resBlockSpecs } from "../nn/resnet_block.ts";
+import { GroupNorm } from "../nn/groupnorm.ts";
+import { Linear } from "../nn/linear.ts";
+import { LinearAttention } from "../nn/linear_attention.ts";
+import type { ParamSource } from "../nn/params.ts";
+import { ResBlock } from "../nn/resnet_block.ts";
 import type { ForwardContext, Network } from "./network.ts";
 
 /** The block kinds of a UNet: the twin's ResBlock or the seed's ConvNeXt block. */
@@ -164,6 +165,34 @@ export function unetConfig(overrides: Partial<Omit<UNetConfig, "kind">> = {}): U
   return c;
 }
 
+/** Options of the UNet denoiser (see {@link UNetConfig}), for image data [count, channels, size, size]. */
+export type UNetOptions =
+  & { kind: "unet" }
+  & Partial<Omit<UNetConfig, "kind" | "channels" | "imageSize">>;
+
+/**
+ * The full, checked configuration of a UNet for images of `dataShape` ([count, channels, size,
+ * size]) from `options` and the defaults ({@link unetConfig}). Throws an {@link OptionError}
+ * naming the problem: images that are not square, or a configuration {@link checkUNetConfig}
+ * rejects (with its message).
+ */
+export function resolveUNetConfig(options: UNetOptions, dataShape: readonly number[]): UNetConfig {
+  const sample = dataShape.slice(1);
+  if (sample.length !== 3 || sample[1] !== sample[2]) {
+    throw new OptionError(
+      `a UNet needs square images: data.shape [count, channels, size, size], got [${dataShape}]`,
+    );
+  }
+  const { kind: _, ...overrides } = options;
+  const config = unetConfig({ ...overrides, channels: sample[0], imageSize: sample[1] });
+  try {
+    checkUNetConfig(config);
+  } catch (e) {
+    throw new OptionError((e as Error).message);
+  }
+  return config;
+}
+
 /** The side length of each level, top to bottom (28, 14, 7 for the defaults; 14, 7 with patch 2). */
 export function unetResolutions(c: UNetConfig): number[] {
   const top = c.imageSize / (c.patch ?? UNET_OPTION_DEFAULTS.patch);
@@ -254,7 +283,7 @@ function checkFields(c: UNetConfig): void {
   }
 }
 
-/** The plan shared by the parameter list and the forward pass. */
+/** The checked plan of a configuration: channels, blocks and attention of each level. */
 interface Plan {
   /** Channels of each level. */
   chans: number[];
@@ -349,50 +378,6 @@ function upSlots(p: Plan): BlockSlot[][] {
   ]);
 }
 
-/**
- * The UNet's parameters: exactly the twin's state_dict names, shapes and order for the defaults.
- * Order: tmlp, inc, down.*, downx.*, ds.*, dattn.*, mid1, attn, mid2, up.*, upx.*, us.*, uattn.*,
- * outn, outc.
- */
-export function unetParamSpecs(c: UNetConfig): ParamSpec[] {
-  const p = plan(c), L = c.mults.length, td = unetTimeDim(c);
-  const blockSpecs = ([name, ci, co]: BlockSlot) =>
-    p.block === "convnext"
-      ? convNextBlockSpecs(name, ci, co, td, p.mult)
-      : resBlockSpecs(name, ci, co, td);
-  const attnSpecs = p.attention === "linear" ? linearAttentionSpecs : attentionSpecs;
-  const specs: ParamSpec[] = [
-    ...linearSpecs("tmlp.0", c.base, td),
-    ...linearSpecs("tmlp.2", td, td),
-    ...conv2dSpecs("inc", c.channels * patchArea(c), c.base, 3),
-  ];
-  const down = downSlots(p), up = upSlots(p);
-  for (const level of down) specs.push(...blockSpecs(level[0]));
-  for (const level of down) for (const slot of level.slice(1)) specs.push(...blockSpecs(slot));
-  for (let i = 0; i < L - 1; i++) specs.push(...conv2dSpecs(`ds.${i}`, p.chans[i], p.chans[i], 3));
-  for (let i = 0; i < L - 1; i++) {
-    if (p.levelAttn[i]) specs.push(...attnSpecs(`dattn.${i}`, p.chans[i]));
-  }
-  const mid = p.chans[L - 1];
-  specs.push(...blockSpecs(["mid1", mid, mid]));
-  if (p.midAttn) specs.push(...attnSpecs("attn", mid));
-  specs.push(...blockSpecs(["mid2", mid, mid]));
-  for (const pos of up) specs.push(...blockSpecs(pos[0]));
-  for (const pos of up) for (const slot of pos.slice(1)) specs.push(...blockSpecs(slot));
-  // us.k follows up.k at level L-1-k, for every level but the top.
-  for (let k = 0; k < L - 1; k++) {
-    const co = p.up[k][1];
-    specs.push(...conv2dSpecs(`us.${k}`, co, co, 3));
-  }
-  // uattn.k follows up.k at level L-1-k, for levels with attention above the middle (k > 0).
-  for (let k = 1; k < L; k++) {
-    if (p.levelAttn[L - 1 - k]) specs.push(...attnSpecs(`uattn.${k}`, p.up[k][1]));
-  }
-  specs.push(...groupNormSpecs("outn", p.chans[0]));
-  specs.push(...conv2dSpecs("outc", p.chans[0], c.channels * patchArea(c), 3));
-  return specs;
-}
-
 /** Pixels of a patch: 1 without patches. */
 function patchArea(c: UNetConfig): number {
   return (c.patch ?? UNET_OPTION_DEFAULTS.patch) ** 2;
@@ -435,40 +420,54 @@ export class UNet implements Network {
   readonly #outn: GroupNorm;
   readonly #outc: Conv2d;
 
-  /** Binds the UNet's parameters in `store` (laid out by {@link unetParamSpecs}). */
-  constructor(config: UNetConfig, store: ParamStore) {
-    const p = plan(config), L = config.mults.length, g = config.groups;
-    const attn = (name: string): AttentionBlock =>
+  /**
+   * Validates `config` ({@link checkUNetConfig}) and declares the UNet's parameters in `params`:
+   * exactly the twin's state_dict names, shapes and order for the defaults. The parameter order
+   * (the checkpoints' tensor order, and the order the initial weights are drawn in) is tmlp, inc,
+   * down.*, downx.*, ds.*, dattn.*, mid1, attn, mid2, up.*, upx.*, us.*, uattn.*, outn, outc: the
+   * layers are built in that order, which is not the order the forward pass runs them in.
+   */
+  constructor(config: UNetConfig, params: ParamSource) {
+    const c = config, p = plan(c), L = c.mults.length, g = c.groups, td = unetTimeDim(c);
+    const attn = (name: string, ch: number): AttentionBlock =>
       p.attention === "linear"
-        ? new LinearAttention(store, name, { heads: config.heads })
-        : new Attention(store, name, { heads: config.heads, groups: g });
+        ? new LinearAttention(params, name, ch, { heads: c.heads })
+        : new Attention(params, name, ch, { heads: c.heads, groups: g });
     const block = ([name, ci, co]: BlockSlot): Block =>
       p.block === "convnext"
-        ? new ConvNextBlock(store, name, ci !== co)
-        : new ResBlock(store, name, g, ci !== co);
-    this.#config = config;
+        ? new ConvNextBlock(params, name, ci, co, td, p.mult)
+        : new ResBlock(params, name, ci, co, td, g);
+    /** Each level's (position's) first block, then the others: `down.*` before `downx.*`. */
+    const blocks = (slots: BlockSlot[][]): Block[][] => {
+      const first = slots.map((level) => block(level[0]));
+      const rest = slots.map((level) => level.slice(1).map(block));
+      return first.map((b, i) => [b, ...rest[i]]);
+    };
+    const image = c.channels * patchArea(c), top = p.chans[0], mid = p.chans[L - 1];
+    this.#config = c;
     this.#dropout = p.dropout;
-    this.#tmlp0 = new Linear(store, "tmlp.0");
-    this.#tmlp2 = new Linear(store, "tmlp.2");
-    this.#inc = new Conv2d(store, "inc", { padding: 1 });
-    this.#down = downSlots(p).map((level) => level.map(block));
-    this.#ds = Array.from(
-      { length: L - 1 },
-      (_, i) => new Conv2d(store, `ds.${i}`, { stride: 2, padding: 1 }),
+    this.#tmlp0 = new Linear(params, "tmlp.0", c.base, td);
+    this.#tmlp2 = new Linear(params, "tmlp.2", td, td);
+    this.#inc = new Conv2d(params, "inc", image, c.base, 3, { padding: 1 });
+    this.#down = blocks(downSlots(p));
+    this.#ds = p.chans.slice(0, L - 1).map((ch, i) =>
+      new Conv2d(params, `ds.${i}`, ch, ch, 3, { stride: 2, padding: 1 })
     );
-    this.#dattn = p.levelAttn.map((a, i) => (a ? attn(`dattn.${i}`) : null));
-    const mid = p.chans[L - 1];
+    this.#dattn = p.levelAttn.map((a, i) => (a ? attn(`dattn.${i}`, p.chans[i]) : null));
     this.#mid1 = block(["mid1", mid, mid]);
-    this.#attn = p.midAttn ? attn("attn") : null;
+    this.#attn = p.midAttn ? attn("attn", mid) : null;
     this.#mid2 = block(["mid2", mid, mid]);
-    this.#up = upSlots(p).map((pos) => pos.map(block));
-    this.#us = Array.from(
-      { length: L - 1 },
-      (_, k) => new Conv2d(store, `us.${k}`, { padding: 1 }),
+    this.#up = blocks(upSlots(p));
+    // us.k follows up.k at level L-1-k, for every level but the top.
+    this.#us = p.up.slice(0, L - 1).map(([, co], k) =>
+      new Conv2d(params, `us.${k}`, co, co, 3, { padding: 1 })
     );
-    this.#uattn = p.up.map((_, k) => (k > 0 && p.levelAttn[L - 1 - k] ? attn(`uattn.${k}`) : null));
-    this.#outn = new GroupNorm(store, "outn", g);
-    this.#outc = new Conv2d(store, "outc", { padding: 1 });
+    // uattn.k follows up.k at level L-1-k, for levels with attention above the middle (k > 0).
+    this.#uattn = p.up.map(([, co], k) =>
+      k > 0 && p.levelAttn[L - 1 - k] ? attn(`uattn.${k}`, co) : null
+    );
+    this.#outn = new GroupNorm(params, "outn", top, g);
+    this.#outc = new Conv2d(params, "outc", top, image, 3, { padding: 1 });
   }
 
   /** The configuration. */

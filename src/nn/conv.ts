@@ -6,25 +6,7 @@
 
 import { conv2d } from "../ops/conv.ts";
 import type { Tensor } from "../tensor.ts";
-import { fanInBound, type ParamSpec, type ParamStore } from "./params.ts";
-
-/**
- * The parameters of a Conv2d layer called `name` with a square `kernel`: weight
- * [outChannels, inChannels, kernel, kernel] and bias [outChannels], both uniform in
- * ±1/sqrt(inChannels·kernel²) (PyTorch's default initialisation).
- */
-export function conv2dSpecs(
-  name: string,
-  inChannels: number,
-  outChannels: number,
-  kernel: number,
-): ParamSpec[] {
-  const init = fanInBound(inChannels * kernel * kernel);
-  return [
-    { name: `${name}.weight`, shape: [outChannels, inChannels, kernel, kernel], init },
-    { name: `${name}.bias`, shape: [outChannels], init },
-  ];
-}
+import { fanInBound, type ParamSource } from "./params.ts";
 
 /** Options of a {@link Conv2d} layer. */
 export interface Conv2dLayerOptions {
@@ -45,10 +27,22 @@ export class Conv2d {
   /** Zero padding. */
   readonly padding: number;
 
-  /** Binds the parameters `name.weight` and `name.bias` of `store`. */
-  constructor(store: ParamStore, name: string, options: Conv2dLayerOptions = {}) {
-    this.weight = store.param(`${name}.weight`);
-    this.bias = store.param(`${name}.bias`);
+  /**
+   * Declares `name.weight` [outChannels, inChannels, kernel, kernel] and `name.bias`
+   * [outChannels], both uniform in ±1/sqrt(inChannels·kernel²) (PyTorch's default
+   * initialisation).
+   */
+  constructor(
+    params: ParamSource,
+    name: string,
+    inChannels: number,
+    outChannels: number,
+    kernel: number,
+    options: Conv2dLayerOptions = {},
+  ) {
+    const init = fanInBound(inChannels * kernel * kernel);
+    this.weight = params.param(`${name}.weight`, [outChannels, inChannels, kernel, kernel], init);
+    this.bias = params.param(`${name}.bias`, [outChannels], init);
     this.stride = options.stride ?? 1;
     this.padding = options.padding ?? 0;
   }

@@ -20,35 +20,15 @@
 import { add, gelu } from "../ops/elementwise.ts";
 import { reshape } from "../ops/shape.ts";
 import type { Tensor } from "../tensor.ts";
-import { Conv2d, conv2dSpecs } from "./conv.ts";
-import { DepthwiseConv2d, depthwiseConv2dSpecs } from "./depthwise_conv.ts";
+import { Conv2d } from "./conv.ts";
+import { DepthwiseConv2d } from "./depthwise_conv.ts";
 import type { DropoutFn } from "./dropout.ts";
-import { GroupNorm, groupNormSpecs } from "./groupnorm.ts";
-import { Linear, linearSpecs } from "./linear.ts";
-import type { ParamSpec, ParamStore } from "./params.ts";
+import { GroupNorm } from "./groupnorm.ts";
+import { Linear } from "./linear.ts";
+import type { ParamSource } from "./params.ts";
 
 /** Kernel size of the depthwise convolution (the seed's 7, padding 3). */
 export const CONVNEXT_KERNEL = 7;
-
-/** The parameters of a ConvNeXt block called `name` (order t, dw, n1, c1, n2, c2, skip). */
-export function convNextBlockSpecs(
-  name: string,
-  inChannels: number,
-  outChannels: number,
-  timeDim: number,
-  mult: number,
-): ParamSpec[] {
-  const hidden = outChannels * mult;
-  return [
-    ...linearSpecs(`${name}.t`, timeDim, inChannels),
-    ...depthwiseConv2dSpecs(`${name}.dw`, inChannels, CONVNEXT_KERNEL),
-    ...groupNormSpecs(`${name}.n1`, inChannels),
-    ...conv2dSpecs(`${name}.c1`, inChannels, hidden, 3),
-    ...groupNormSpecs(`${name}.n2`, hidden),
-    ...conv2dSpecs(`${name}.c2`, hidden, outChannels, 3),
-    ...(inChannels !== outChannels ? conv2dSpecs(`${name}.skip`, inChannels, outChannels, 1) : []),
-  ];
-}
 
 /** A ConvNeXt block bound to its parameters. */
 export class ConvNextBlock {
@@ -60,15 +40,27 @@ export class ConvNextBlock {
   readonly #c2: Conv2d;
   readonly #skip: Conv2d | null;
 
-  /** Binds the block `name` in `store`; `skip` when the channel count changes. */
-  constructor(store: ParamStore, name: string, skip: boolean) {
-    this.#t = new Linear(store, `${name}.t`);
-    this.#dw = new DepthwiseConv2d(store, `${name}.dw`, (CONVNEXT_KERNEL - 1) / 2);
-    this.#n1 = new GroupNorm(store, `${name}.n1`, 1);
-    this.#c1 = new Conv2d(store, `${name}.c1`, { padding: 1 });
-    this.#n2 = new GroupNorm(store, `${name}.n2`, 1);
-    this.#c2 = new Conv2d(store, `${name}.c2`, { padding: 1 });
-    this.#skip = skip ? new Conv2d(store, `${name}.skip`) : null;
+  /**
+   * Declares the block `name` from `inChannels` to `outChannels` with hidden width
+   * outChannels·`mult` and a time embedding of `timeDim`, in the order t, dw, n1, c1, n2, c2, and
+   * skip (a 1x1 convolution) when the channel count changes.
+   */
+  constructor(
+    params: ParamSource,
+    name: string,
+    inChannels: number,
+    outChannels: number,
+    timeDim: number,
+    mult: number,
+  ) {
+    const ci = inChannels, co = outChannels, hidden = co * mult, k = CONVNEXT_KERNEL;
+    this.#t = new Linear(params, `${name}.t`, timeDim, ci);
+    this.#dw = new DepthwiseConv2d(params, `${name}.dw`, ci, k, (k - 1) / 2);
+    this.#n1 = new GroupNorm(params, `${name}.n1`, ci, 1);
+    this.#c1 = new Conv2d(params, `${name}.c1`, ci, hidden, 3, { padding: 1 });
+    this.#n2 = new GroupNorm(params, `${name}.n2`, hidden, 1);
+    this.#c2 = new Conv2d(params, `${name}.c2`, hidden, co, 3, { padding: 1 });
+    this.#skip = ci !== co ? new Conv2d(params, `${name}.skip`, ci, co, 1) : null;
   }
 
   /**

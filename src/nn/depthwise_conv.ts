@@ -7,20 +7,7 @@
 
 import { depthwiseConv2d } from "../ops/depthwise_conv.ts";
 import type { Tensor } from "../tensor.ts";
-import { fanInBound, type ParamSpec, type ParamStore } from "./params.ts";
-
-/**
- * The parameters of a depthwise convolution called `name` over `channels` with a square `kernel`:
- * weight [channels, 1, kernel, kernel] and bias [channels], uniform in ±1/kernel (PyTorch's default,
- * whose fan-in for groups = channels is kernel²).
- */
-export function depthwiseConv2dSpecs(name: string, channels: number, kernel: number): ParamSpec[] {
-  const init = fanInBound(kernel * kernel);
-  return [
-    { name: `${name}.weight`, shape: [channels, 1, kernel, kernel], init },
-    { name: `${name}.bias`, shape: [channels], init },
-  ];
-}
+import { fanInBound, type ParamSource } from "./params.ts";
 
 /** A depthwise convolution bound to its parameters; stride 1. */
 export class DepthwiseConv2d {
@@ -31,10 +18,15 @@ export class DepthwiseConv2d {
   /** Zero padding. */
   readonly padding: number;
 
-  /** Binds `name.weight` and `name.bias` of `store`; `padding` (default 0) on every side. */
-  constructor(store: ParamStore, name: string, padding = 0) {
-    this.weight = store.param(`${name}.weight`);
-    this.bias = store.param(`${name}.bias`);
+  /**
+   * Declares `name.weight` [channels, 1, kernel, kernel] and `name.bias` [channels], uniform in
+   * ±1/kernel (PyTorch's default, whose fan-in for groups = channels is kernel²); `padding`
+   * (default 0) on every side.
+   */
+  constructor(params: ParamSource, name: string, channels: number, kernel: number, padding = 0) {
+    const init = fanInBound(kernel * kernel);
+    this.weight = params.param(`${name}.weight`, [channels, 1, kernel, kernel], init);
+    this.bias = params.param(`${name}.bias`, [channels], init);
     this.padding = padding;
   }
 

@@ -6,15 +6,7 @@
 
 import { groupNorm, groupNormSilu } from "../ops/norm.ts";
 import type { Tensor } from "../tensor.ts";
-import type { ParamSpec, ParamStore } from "./params.ts";
-
-/** The parameters of a GroupNorm layer called `name` over `channels`: weight ones, bias zeros. */
-export function groupNormSpecs(name: string, channels: number): ParamSpec[] {
-  return [
-    { name: `${name}.weight`, shape: [channels], init: { kind: "constant", value: 1 } },
-    { name: `${name}.bias`, shape: [channels], init: { kind: "constant", value: 0 } },
-  ];
-}
+import type { ParamSource } from "./params.ts";
 
 /** A GroupNorm layer bound to its parameters. */
 export class GroupNorm {
@@ -27,13 +19,15 @@ export class GroupNorm {
   /** Added to the variance. */
   readonly eps: number;
 
-  /** Binds the parameters `name.weight` and `name.bias` of `store`. */
-  constructor(store: ParamStore, name: string, groups: number, eps = 1e-5) {
-    this.weight = store.param(`${name}.weight`);
-    this.bias = store.param(`${name}.bias`);
-    const c = this.weight.size;
-    if (!Number.isInteger(groups) || groups < 1 || c % groups !== 0) {
-      throw new RangeError(`${name}: ${c} channels do not split into ${groups} groups`);
+  /**
+   * Declares `name.weight` (ones) and `name.bias` (zeros), both [channels]; `groups` divides the
+   * channels.
+   */
+  constructor(params: ParamSource, name: string, channels: number, groups: number, eps = 1e-5) {
+    this.weight = params.param(`${name}.weight`, [channels], { kind: "constant", value: 1 });
+    this.bias = params.param(`${name}.bias`, [channels], { kind: "constant", value: 0 });
+    if (!Number.isInteger(groups) || groups < 1 || channels % groups !== 0) {
+      throw new RangeError(`${name}: ${channels} channels do not split into ${groups} groups`);
     }
     this.groups = groups;
     this.eps = eps;

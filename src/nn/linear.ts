@@ -6,15 +6,7 @@
 
 import { linear } from "../ops/matmul.ts";
 import type { Tensor } from "../tensor.ts";
-import { fanInBound, type ParamSpec, type ParamStore } from "./params.ts";
-
-/** The parameters of a Linear layer called `name` (PyTorch's default initialisation). */
-export function linearSpecs(name: string, inFeatures: number, outFeatures: number): ParamSpec[] {
-  return [
-    { name: `${name}.weight`, shape: [outFeatures, inFeatures], init: fanInBound(inFeatures) },
-    { name: `${name}.bias`, shape: [outFeatures], init: fanInBound(inFeatures) },
-  ];
-}
+import { fanInBound, type ParamSource } from "./params.ts";
 
 /** A Linear layer bound to its parameters. */
 export class Linear {
@@ -22,10 +14,14 @@ export class Linear {
   readonly weight: Tensor;
   /** Bias [out]. */
   readonly bias: Tensor;
-  /** Binds the parameters `name.weight` and `name.bias` of `store`. */
-  constructor(store: ParamStore, name: string) {
-    this.weight = store.param(`${name}.weight`);
-    this.bias = store.param(`${name}.bias`);
+  /**
+   * Declares `name.weight` [outFeatures, inFeatures] and `name.bias` [outFeatures], both uniform in
+   * ±1/sqrt(inFeatures) (PyTorch's default initialisation).
+   */
+  constructor(params: ParamSource, name: string, inFeatures: number, outFeatures: number) {
+    const init = fanInBound(inFeatures);
+    this.weight = params.param(`${name}.weight`, [outFeatures, inFeatures], init);
+    this.bias = params.param(`${name}.bias`, [outFeatures], init);
   }
   /** x [B, in] -> [B, out]. */
   forward(x: Tensor): Tensor {

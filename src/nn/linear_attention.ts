@@ -21,23 +21,9 @@ import { matmul } from "../ops/matmul.ts";
 import { softmax } from "../ops/norm.ts";
 import { permute, reshape, slice } from "../ops/shape.ts";
 import type { Tensor } from "../tensor.ts";
-import { Conv2d, conv2dSpecs } from "./conv.ts";
-import { GroupNorm, groupNormSpecs } from "./groupnorm.ts";
-import type { ParamSpec, ParamStore } from "./params.ts";
-
-/**
- * The parameters of a linear attention block called `name` over `channels`: `name.n` (the input
- * GroupNorm(1)), `name.qkv` (1x1 conv to 3c), `name.o` (1x1 conv), `name.on` (the output
- * GroupNorm(1)).
- */
-export function linearAttentionSpecs(name: string, channels: number): ParamSpec[] {
-  return [
-    ...groupNormSpecs(`${name}.n`, channels),
-    ...conv2dSpecs(`${name}.qkv`, channels, 3 * channels, 1),
-    ...conv2dSpecs(`${name}.o`, channels, channels, 1),
-    ...groupNormSpecs(`${name}.on`, channels),
-  ];
-}
+import { Conv2d } from "./conv.ts";
+import { GroupNorm } from "./groupnorm.ts";
+import type { ParamSource } from "./params.ts";
 
 /** Options of a {@link LinearAttention} block. */
 export interface LinearAttentionOptions {
@@ -58,14 +44,23 @@ export class LinearAttention {
   /** Number of heads. */
   readonly heads: number;
 
-  /** Binds the parameters of the block `name` in `store`. */
-  constructor(store: ParamStore, name: string, options: LinearAttentionOptions = {}) {
-    this.norm = new GroupNorm(store, `${name}.n`, 1);
-    this.qkv = new Conv2d(store, `${name}.qkv`);
-    this.out = new Conv2d(store, `${name}.o`);
-    this.outNorm = new GroupNorm(store, `${name}.on`, 1);
+  /**
+   * Declares the parameters of the block `name` over `channels`: `name.n` (the input
+   * GroupNorm(1)), `name.qkv` (1x1 conv to 3c), `name.o` (1x1 conv), `name.on` (the output
+   * GroupNorm(1)).
+   */
+  constructor(
+    params: ParamSource,
+    name: string,
+    channels: number,
+    options: LinearAttentionOptions = {},
+  ) {
+    const c = channels;
+    this.norm = new GroupNorm(params, `${name}.n`, c, 1);
+    this.qkv = new Conv2d(params, `${name}.qkv`, c, 3 * c, 1);
+    this.out = new Conv2d(params, `${name}.o`, c, c, 1);
+    this.outNorm = new GroupNorm(params, `${name}.on`, c, 1);
     this.heads = options.heads ?? 4;
-    const c = this.out.weight.shape[0];
     if (!Number.isInteger(this.heads) || this.heads < 1 || c % this.heads !== 0) {
       throw new RangeError(`${name}: ${c} channels do not split into ${this.heads} heads`);
     }

@@ -3,6 +3,12 @@
  * their initial values, and a store that hands out parameter tensors viewing the flat values and
  * gradients. The optimizer, EMA, zeroing and checkpointing each act on the whole buffer at once.
  *
+ * Each network is described once: a layer's constructor asks a {@link ParamSource} for each of its
+ * parameters, `param(name, shape, init)`, as it is built. Built on a {@link ParamRecorder}, a
+ * network lists its parameters in the order it asks for them, which is its {@link ParamLayout}
+ * ({@link recordParams}); built on a {@link ParamStore} over that layout, it gets tensors viewing
+ * the flat buffers.
+ *
  * @module
  */
 
@@ -82,8 +88,56 @@ export class ParamLayout {
   }
 }
 
+/** Where a layer's constructor gets its parameters. */
+export interface ParamSource {
+  /**
+   * The parameter `name` of `shape` (PyTorch layout), which starts as `init`. Each name is asked
+   * for once per network, in the order of the layout.
+   */
+  param(name: string, shape: readonly number[], init: ParamInit): Tensor;
+}
+
+/**
+ * The backend of recorded parameters, which have a shape and no values: any kernel throws, so a
+ * network built to record its parameters cannot compute by mistake.
+ */
+const NO_VALUES = new Proxy({} as Backend, {
+  get(_, key) {
+    if (key === "name") return "recording";
+    if (key === "then" || typeof key === "symbol") return undefined;
+    throw new Error(
+      `a network built on a ParamRecorder records its parameters and cannot compute (${key})`,
+    );
+  },
+});
+
+/**
+ * A {@link ParamSource} without a backend: records the specs in the order they are asked for and
+ * hands out placeholder tensors (the right shape, no values).
+ */
+export class ParamRecorder implements ParamSource {
+  /** The parameters asked for so far, in order. */
+  readonly specs: ParamSpec[] = [];
+  readonly #names = new Set<string>();
+
+  /** Records `name`; throws when a network asks for the same name twice. */
+  param(name: string, shape: readonly number[], init: ParamInit): Tensor {
+    if (this.#names.has(name)) throw new Error(`parameter ${name} is declared twice`);
+    this.#names.add(name);
+    this.specs.push({ name, shape: [...shape], init });
+    return new Tensor(NO_VALUES, { length: sizeOf(shape) }, shape);
+  }
+}
+
+/** The parameters that `build` asks for, in order: build a network on a {@link ParamRecorder}. */
+export function recordParams(build: (params: ParamSource) => unknown): ParamSpec[] {
+  const recorder = new ParamRecorder();
+  build(recorder);
+  return recorder.specs;
+}
+
 /** Parameter tensors over flat value (and optionally gradient) storage on a backend. */
-export class ParamStore {
+export class ParamStore implements ParamSource {
   /** The backend. */
   readonly backend: Backend;
   /** The layout. */
@@ -106,9 +160,18 @@ export class ParamStore {
     this.grads = grads;
   }
 
-  /** The parameter `name` as a tensor; gradients accumulate into the flat gradient buffer. */
-  param(name: string): Tensor {
+  /**
+   * The parameter `name` as a tensor viewing the flat values; gradients accumulate into the flat
+   * gradient buffer. Throws unless the layout holds `name` with `shape` (the init is the layout's
+   * business: the values are already there).
+   */
+  param(name: string, shape: readonly number[], _init?: ParamInit): Tensor {
     const e = this.layout.get(name);
+    if (e.shape.length !== shape.length || e.shape.some((d, i) => d !== shape[i])) {
+      throw new RangeError(
+        `parameter ${name} has shape [${e.shape}] in the layout, the network asks for [${shape}]`,
+      );
+    }
     const be = this.backend;
     const v = be.view(this.values, e.offset, e.size);
     if (!this.grads) return new Tensor(be, v, e.shape);

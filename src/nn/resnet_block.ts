@@ -10,28 +10,11 @@
 
 import { add } from "../ops/elementwise.ts";
 import type { Tensor } from "../tensor.ts";
-import { Conv2d, conv2dSpecs } from "./conv.ts";
+import { Conv2d } from "./conv.ts";
 import type { DropoutFn } from "./dropout.ts";
-import { GroupNorm, groupNormSpecs } from "./groupnorm.ts";
-import { Linear, linearSpecs } from "./linear.ts";
-import type { ParamSpec, ParamStore } from "./params.ts";
-
-/** The parameters of a ResBlock called `name` (the twin's order: n1, c1, t, n2, c2, skip). */
-export function resBlockSpecs(
-  name: string,
-  inChannels: number,
-  outChannels: number,
-  timeDim: number,
-): ParamSpec[] {
-  return [
-    ...groupNormSpecs(`${name}.n1`, inChannels),
-    ...conv2dSpecs(`${name}.c1`, inChannels, outChannels, 3),
-    ...linearSpecs(`${name}.t`, timeDim, outChannels),
-    ...groupNormSpecs(`${name}.n2`, outChannels),
-    ...conv2dSpecs(`${name}.c2`, outChannels, outChannels, 3),
-    ...(inChannels !== outChannels ? conv2dSpecs(`${name}.skip`, inChannels, outChannels, 1) : []),
-  ];
-}
+import { GroupNorm } from "./groupnorm.ts";
+import { Linear } from "./linear.ts";
+import type { ParamSource } from "./params.ts";
 
 /** The twin's ResBlock: two GroupNorm -> SiLU -> 3x3 conv stages, the time added after the first. */
 export class ResBlock {
@@ -42,14 +25,26 @@ export class ResBlock {
   readonly #c2: Conv2d;
   readonly #skip: Conv2d | null;
 
-  /** Binds the block `name` in `store`; `skip` when the channel count changes. */
-  constructor(store: ParamStore, name: string, groups: number, skip: boolean) {
-    this.#n1 = new GroupNorm(store, `${name}.n1`, groups);
-    this.#c1 = new Conv2d(store, `${name}.c1`, { padding: 1 });
-    this.#t = new Linear(store, `${name}.t`);
-    this.#n2 = new GroupNorm(store, `${name}.n2`, groups);
-    this.#c2 = new Conv2d(store, `${name}.c2`, { padding: 1 });
-    this.#skip = skip ? new Conv2d(store, `${name}.skip`) : null;
+  /**
+   * Declares the block `name` from `inChannels` to `outChannels` with a time embedding of
+   * `timeDim`, in the twin's order: n1, c1, t, n2, c2, and skip (a 1x1 convolution) when the
+   * channel count changes. `groups` divides both channel counts.
+   */
+  constructor(
+    params: ParamSource,
+    name: string,
+    inChannels: number,
+    outChannels: number,
+    timeDim: number,
+    groups: number,
+  ) {
+    const ci = inChannels, co = outChannels;
+    this.#n1 = new GroupNorm(params, `${name}.n1`, ci, groups);
+    this.#c1 = new Conv2d(params, `${name}.c1`, ci, co, 3, { padding: 1 });
+    this.#t = new Linear(params, `${name}.t`, timeDim, co);
+    this.#n2 = new GroupNorm(params, `${name}.n2`, co, groups);
+    this.#c2 = new Conv2d(params, `${name}.c2`, co, co, 3, { padding: 1 });
+    this.#skip = ci !== co ? new Conv2d(params, `${name}.skip`, ci, co, 1) : null;
   }
 
   /**
