@@ -43,7 +43,7 @@ export class PipelineCache {
   readonly #layouts = new Map<string, { bgl: GPUBindGroupLayout; pl: GPUPipelineLayout }>();
   readonly #groups = new Map<string, GPUBindGroup>();
   /** Pipeline checks not yet resolved. */
-  readonly pending = new Set<Promise<void>>();
+  readonly pending: Set<Promise<void>> = new Set();
   static readonly MAX_GROUPS = 50_000;
 
   /** A cache on `device`; compile errors go to `onError`. */
