@@ -58,19 +58,23 @@ import {
   finalSumKernel,
   partialSumKernel,
   type PartialTerm,
-  REDUCE_WG,
   reduceSumGroupKernel,
   reduceSumThreadKernel,
   splitSumKernel,
 } from "./kernels/reduce.ts";
+import { type GemmTile, matmulKernel, TILES } from "./kernels/gemm.ts";
 import {
   chooseTile,
-  type GemmTile,
-  matmulKernel,
-  MIN_WORKGROUPS,
-  TILES,
-  workgroups,
-} from "./kernels/gemm.ts";
+  MAX_DISPATCHES_PER_SUBMIT,
+  MAX_WORKGROUPS_PER_DIMENSION,
+  partialSumGroups,
+  planReduceSum,
+  planSplitK,
+  specializeShapes,
+  SPLIT_FILTER,
+  SPLIT_WHEN_FEW,
+  type SplitRule,
+} from "./policy.ts";
 import {
   convDataKernel,
   convFilterKernel,
@@ -156,28 +160,6 @@ export interface WebGpuOptions {
 function convLabel(pass: string, g: Conv2dGeometry): string {
   return `conv ${pass} ${g.c}->${g.o} ${g.kh}x${g.kw}/${g.stride} @${g.h} n${g.n}`;
 }
-
-/** When a convolution product splits its depth K across workgroups (see `#convProduct`). */
-interface SplitRule {
-  /** Split when the output alone gives fewer workgroups than this. */
-  below: number;
-  /** Workgroups to aim for. */
-  target: number;
-  /** Least depth of a split. */
-  minDepth: number;
-}
-
-/** Forward and data gradient: split only small outputs (the UNet's 7x7 level). */
-const SPLIT_WHEN_FEW: SplitRule = { below: MIN_WORKGROUPS, target: 256, minDepth: 64 };
-
-/**
- * Filter gradient: the output is small and K (batch x pixels) long, so always split, to about 4
- * workgroups per SM of a large GPU.
- */
-const SPLIT_FILTER: SplitRule = { below: Infinity, target: 512, minDepth: 256 };
-
-/** Dispatches recorded before a submit is forced even without a flush. */
-const MAX_DISPATCHES_PER_SUBMIT = 8192;
 
 /** The data as a Float32Array over a plain ArrayBuffer (what writeBuffer accepts). */
 function toF32(data: ArrayLike<number>): Float32Array<ArrayBuffer> {
@@ -279,7 +261,7 @@ export class WebGpuBackend implements Backend {
     this.device = device;
     this.adapterInfo = adapterInfo;
     this.#profiler = options.profile ? new KernelProfiler(device) : null;
-    this.#specialize = options.specializeShapes ?? !adapterInfo.isFallbackAdapter;
+    this.#specialize = specializeShapes(options.specializeShapes, adapterInfo.isFallbackAdapter);
     this.pipelines = new PipelineCache(device, (e) => this.#fail(e));
     this.#maxBinding = device.limits.maxStorageBufferBindingSize;
     this.#bindAlign = device.limits.minStorageBufferOffsetAlignment;
@@ -794,11 +776,9 @@ export class WebGpuBackend implements Backend {
     const count = sizeOf(reduced.map((d) => d.s));
     const pad = (a: number[]) => [...a, 0, 0, 0, 0].slice(0, 4);
     const ks = pad(kept.map((d) => d.s)), kst = pad(kept.map((d) => d.st));
-    if (outN < 4096 && count >= 64) {
-      // Few outputs, each a long sum (a bias gradient): split the sums into chunks of at least
-      // 4,096 elements until there are about 512 workgroups, then add the chunks' partials.
-      const chunks = Math.max(1, Math.min(Math.ceil(512 / outN), Math.floor(count / 4096)));
-      const chunk = Math.ceil(count / chunks);
+    const plan = planReduceSum(outN, count);
+    if (plan.kind === "group") {
+      const { chunks, chunk, splits } = plan;
       const dst = chunks === 1 ? out : this.#scratch(chunks * outN);
       const [gx, gy] = groupsGrid(outN);
       this.#run(reduceSumGroupKernel(), [X, dst], [
@@ -811,9 +791,9 @@ export class WebGpuBackend implements Backend {
         pad(reduced.map((d) => d.s)),
         pad(reduced.map((d) => d.st)),
         chunk,
-      ], [gx, gy, Math.ceil(count / chunk)]);
+      ], [gx, gy, splits]);
       if (chunks > 1) {
-        this.#run(splitSumKernel(), [dst, out], [outN, Math.ceil(count / chunk)], linearGrid(outN));
+        this.#run(splitSumKernel(), [dst, out], [outN, splits], linearGrid(outN));
       }
     } else {
       const inner = reduced.at(-1)!, outer = reduced.slice(0, -1);
@@ -841,9 +821,7 @@ export class WebGpuBackend implements Backend {
     scale: number,
     delta = 0,
   ): void {
-    const groups = inputs.map((xs) =>
-      Math.max(1, Math.min(256, Math.ceil(xs[0].length / (REDUCE_WG * 4))))
-    );
+    const groups = inputs.map((xs) => partialSumGroups(xs[0].length));
     const total = groups.reduce((a, b) => a + b, 0);
     if (total === 0) {
       this.#fillRange(out, 0);
@@ -913,8 +891,9 @@ export class WebGpuBackend implements Backend {
     const label = () =>
       `matmul ${batch}x ${m}x${k} @ ${k}x${n}${transA ? " tA" : ""}${transB ? " tB" : ""}`;
     this.#labelled(label, () => {
-      for (let z0 = 0; z0 < batch; z0 += 65535) {
-        const zs = Math.min(65535, batch - z0);
+      const maxZ = MAX_WORKGROUPS_PER_DIMENSION;
+      for (let z0 = 0; z0 < batch; z0 += maxZ) {
+        const zs = Math.min(maxZ, batch - z0);
         this.#run(spec, [A, B, out], [
           m,
           n,
@@ -998,11 +977,9 @@ export class WebGpuBackend implements Backend {
   }
 
   /**
-   * Records one convolution product (an M x N output, depth K) on the kernel `make` builds for a
-   * tile. When the output on the largest tile that fits its rows gives fewer than `split.below`
-   * workgroups, K is split across the grid's z on that tile until there are about
-   * `split.target`, each split at least `split.minDepth` deep, and the splits' partials are summed
-   * into `out` after (rather than falling back to smaller tiles with fewer sums per thread).
+   * Records one convolution product (an M x N output, depth K) on the kernel `make` builds for the
+   * tile `planSplitK` picks under `split`; with K split, the splits' partials go to scratch and are
+   * summed into `out` after.
    */
   #convProduct(
     label: () => string,
@@ -1013,20 +990,7 @@ export class WebGpuBackend implements Backend {
     params: number[],
     split: SplitRule,
   ): void {
-    // The largest tile that fits the rows; when even it gives enough workgroups, chooseTile's
-    // pick needs no split.
-    let tile = chooseTile(M, N, split.target);
-    let splits = 1, kChunk = K;
-    if (workgroups(tile, M, N, 1) >= split.below) tile = chooseTile(M, N, 1);
-    else {
-      const tiles = workgroups(tile, M, N, 1);
-      splits = Math.max(
-        1,
-        Math.min(Math.ceil(split.target / tiles), Math.floor(K / split.minDepth)),
-      );
-      kChunk = Math.ceil(K / splits / tile.bk) * tile.bk;
-      splits = Math.ceil(K / kChunk);
-    }
+    const { tile, splits, kChunk } = planSplitK(M, N, K, split);
     const dst = splits === 1 ? out : this.#scratch(splits * M * N);
     const grid: [number, number, number] = [Math.ceil(N / tile.bn), Math.ceil(M / tile.bm), splits];
     this.#labelled(
