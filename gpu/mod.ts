@@ -5,5 +5,10 @@
  * @module
  */
 
-export { createWebGpuBackend, GpuStorage, WebGpuBackend, type WebGpuOptions } from "./backend.ts";
+export {
+  createWebGpuBackend,
+  GpuStorage,
+  type WebGpuBackend,
+  type WebGpuOptions,
+} from "./backend.ts";
 export { type AdapterReport, probeWebGpu, type WebGpuProbe } from "./device.ts";

@@ -41,32 +41,8 @@ export const TILE_MEDIUM: GemmTile = { bm: 32, bn: 64, bk: 8, tm: 2, tn: 4 };
 /** 32 x 32 tiles, 2 x 2 per thread, 256 threads: for small products, more workgroups. */
 export const TILE_SMALL: GemmTile = { bm: 32, bn: 32, bk: 8, tm: 2, tn: 2 };
 
-/** Every tile, largest first (the order {@link chooseTile} tries them in). */
+/** Every tile, largest first (the order gpu/policy.ts's `chooseTile` tries them in). */
 export const TILES: readonly GemmTile[] = [TILE_XL, TILE_LARGE, TILE_WIDE, TILE_MEDIUM, TILE_SMALL];
-
-/** Workgroups a product should give at least, to keep a large GPU's cores busy. */
-export const MIN_WORKGROUPS = 128;
-
-/** Workgroups of an m x n product repeated `batch` times on `tile`. */
-export function workgroups(tile: GemmTile, m: number, n: number, batch: number): number {
-  return Math.ceil(m / tile.bm) * Math.ceil(n / tile.bn) * batch;
-}
-
-/**
- * Picks the tile for an m x n product repeated `batch` times: the largest tile that wastes no
- * more rows than the smallest would and still gives {@link MIN_WORKGROUPS} workgroups (more sums
- * per thread for each value staged), else the one giving the most workgroups.
- */
-export function chooseTile(m: number, n: number, batch: number): GemmTile {
-  const rows = Math.ceil(m / 32) * 32;
-  let best = TILE_SMALL;
-  for (const t of TILES) {
-    if (Math.ceil(m / t.bm) * t.bm > rows) continue;
-    if (workgroups(t, m, n, batch) >= MIN_WORKGROUPS) return t;
-    if (workgroups(t, m, n, batch) > workgroups(best, m, n, batch)) best = t;
-  }
-  return best;
-}
 
 /** How a GEMM kernel is specialised. */
 export interface GemmSpec {
