@@ -1,32 +1,38 @@
 /**
  * Gradient checks: every differentiable op's backward rule against central finite differences, in
  * float64 on the reference backend (see tests/helpers/gradcheck.ts for the method).
+ *
+ * The checks are tables, one per family of ops (binary with broadcasting, unary, matmul and
+ * linear, conv2d, normalisation, shape, reductions, losses, composites): each row names the
+ * function, the shapes and value ranges of its inputs and any option that differs from the
+ * defaults, and {@link gradTable} turns each table into one test with one step per row. The
+ * unary table is derived from the kernels' `UNARY_OPS`, less `NON_DIFFERENTIABLE_UNARY_OPS`, and
+ * the binary table covers every kernel of `BINARY_OPS`. Exact checks of particular scenarios (ties,
+ * zero gradients, ops without a gradient, accumulation, the tape and its errors, gradCheck itself)
+ * are plain tests beside their family.
  */
 
 import assert from "node:assert/strict";
+import {
+  type BinaryOp,
+  NON_DIFFERENTIABLE_UNARY_OPS,
+  UNARY_OPS,
+  type UnaryOp,
+} from "../src/backend.ts";
 import { Random } from "../src/random.ts";
 import { backward, noGrad, result, Tensor, tensor, variable } from "../src/tensor.ts";
 import {
-  abs,
   add,
   affine,
-  cos,
   div,
-  exp,
-  gelu,
-  log,
   maximum,
   minimum,
   mul,
-  neg,
   relu,
-  sigmoid,
   silu,
   sin,
-  sqrt,
   square,
   sub,
-  tanh,
   unary,
 } from "../src/ops/elementwise.ts";
 import { linear, matmul } from "../src/ops/matmul.ts";
@@ -37,11 +43,14 @@ import { mean, sum } from "../src/ops/reduce.ts";
 import { regressionLoss } from "../src/ops/loss.ts";
 import {
   awayFromZero,
+  checkGradCase,
   float64Backend,
+  type GradCase,
   gradCheck,
-  type GradInput,
+  type InputSpec,
   uniformIn,
   untied,
+  type Values,
 } from "./helpers/gradcheck.ts";
 
 const be = float64Backend();
@@ -50,20 +59,34 @@ function size(shape: readonly number[]): number {
   return shape.reduce((a, b) => a * b, 1);
 }
 
-/** A differentiable input of standard normals. */
-function randn(rng: Random, shape: readonly number[], scale = 1): GradInput {
-  const d = rng.normals(size(shape));
-  for (let i = 0; i < d.length; i++) d[i] *= scale;
-  return { data: d, shape };
-}
-
 function shapeName(s: readonly number[]): string {
   return `[${s.join(",")}]`;
 }
 
+/** Standard normals times `scale`. */
+function normal(scale = 1): Values {
+  return (rng, n) => {
+    const d = rng.normals(n);
+    for (let i = 0; i < d.length; i++) d[i] *= scale;
+    return d;
+  };
+}
+
+/** One test, `grad: <title>`, with one step per row of the table. */
+function gradTable(title: string, rows: readonly GradCase[]): void {
+  Deno.test(`grad: ${title}`, async (t) => {
+    assert.equal(new Set(rows.map((r) => r.name)).size, rows.length, "row names are unique");
+    for (const row of rows) {
+      await t.step(row.name, async () => {
+        await checkGradCase(be, row);
+      });
+    }
+  });
+}
+
 // ---- binary ops with broadcasting ----------------------------------------------------------------
 
-const BROADCAST_CASES: [number[], number[]][] = [
+const BROADCAST_SHAPES: [number[], number[]][] = [
   [[2, 3], [2, 3]],
   [[3, 4], [4]],
   [[4], [3, 4]],
@@ -75,37 +98,47 @@ const BROADCAST_CASES: [number[], number[]][] = [
 
 type BinaryFn = (a: Tensor, b: Tensor) => Tensor;
 
-const BINARY_OPS: [string, BinaryFn, "any" | "untied" | "nonzero-b"][] = [
-  ["add", add, "any"],
-  ["sub", sub, "any"],
-  ["mul", mul, "any"],
-  ["div", div, "nonzero-b"],
-  ["maximum", maximum, "untied"],
-  ["minimum", minimum, "untied"],
+/** Divisors: magnitudes in [0.5, 1.5). */
+const divisor: Values = (rng, n) => awayFromZero(rng, n, 0.5, 1.5);
+
+/** Operands on disjoint lattices: every broadcast pair differs by at least 0.3 (no ties). */
+const UNTIED_A: Values = (rng, n) => untied(rng, n, "a");
+const UNTIED_B: Values = (rng, n) => untied(rng, n, "b");
+
+/** Each binary kernel's tensor op and how its operands are drawn. */
+const BINARY_FAMILY: Record<BinaryOp, { name: string; fn: BinaryFn; a: Values; b: Values }> = {
+  add: { name: "add", fn: add, a: normal(), b: normal() },
+  sub: { name: "sub", fn: sub, a: normal(), b: normal() },
+  mul: { name: "mul", fn: mul, a: normal(), b: normal() },
+  div: { name: "div", fn: div, a: normal(), b: divisor },
+  max: { name: "maximum", fn: maximum, a: UNTIED_A, b: UNTIED_B },
+  min: { name: "minimum", fn: minimum, a: UNTIED_A, b: UNTIED_B },
+};
+
+const BINARY_ROWS: GradCase[] = [
+  ...Object.values(BINARY_FAMILY).flatMap(({ name, fn, a, b }) =>
+    BROADCAST_SHAPES.map(([sa, sb]): GradCase => ({
+      name: `${shapeName(sa)} ${name} ${shapeName(sb)}`,
+      seed: [11, size(sa) * 31 + size(sb)],
+      inputs: [{ shape: sa, values: a }, { shape: sb, values: b }],
+      fn: ([x, y]) => fn(x, y),
+    }))
+  ),
+  {
+    name: "[2,3] div constant [3]: the numerator alone gets a gradient",
+    seed: [12],
+    inputs: [{ shape: [2, 3] }, { shape: [3], values: divisor, grad: false }],
+    fn: ([x, y]) => div(x, y),
+  },
+  {
+    name: "constant [2,3] div [3]: the divisor alone gets a gradient",
+    seed: [12, 1],
+    inputs: [{ shape: [2, 3], grad: false }, { shape: [3], values: divisor }],
+    fn: ([x, y]) => div(x, y),
+  },
 ];
 
-for (const [name, op, kind] of BINARY_OPS) {
-  Deno.test(`grad: ${name} with broadcasting`, async (t) => {
-    for (const [sa, sb] of BROADCAST_CASES) {
-      await t.step(`${shapeName(sa)} ${name} ${shapeName(sb)}`, async () => {
-        const rng = new Random(11, size(sa) * 31 + size(sb));
-        let a: Float64Array, b: Float64Array;
-        if (kind === "untied") {
-          // a and b on disjoint lattices: every broadcast pair differs by at least 0.3.
-          a = untied(rng, size(sa), "a");
-          b = untied(rng, size(sb), "b");
-        } else if (kind === "nonzero-b") {
-          a = rng.normals(size(sa));
-          b = awayFromZero(rng, size(sb), 0.5, 1.5);
-        } else {
-          a = rng.normals(size(sa));
-          b = rng.normals(size(sb));
-        }
-        await gradCheck(be, [{ data: a, shape: sa }, { data: b, shape: sb }], ([x, y]) => op(x, y));
-      });
-    }
-  });
-}
+gradTable("binary ops with broadcasting", BINARY_ROWS);
 
 Deno.test("grad: maximum/minimum send the gradient to the first input on ties", async () => {
   const a = variable(be, [1, 2, 3], [3]), b = variable(be, [1, 5, 0], [3]);
@@ -118,65 +151,77 @@ Deno.test("grad: maximum/minimum send the gradient to the first input on ties", 
   assert.deepEqual([...await d.grad!.toArray()], [0, 0, 1]);
 });
 
-Deno.test("grad: a binary op with one constant operand gives the variable its gradient", async () => {
-  const rng = new Random(12);
-  const shape = [2, 3];
-  await gradCheck(
-    be,
-    [randn(rng, shape), { data: awayFromZero(rng, 3, 0.5, 1.5), shape: [3], grad: false }],
-    ([x, y]) => div(x, y),
-  );
-  await gradCheck(
-    be,
-    [{ data: rng.normals(6), shape, grad: false }, {
-      data: awayFromZero(rng, 3, 0.5, 1.5),
-      shape: [3],
-    }],
-    ([x, y]) => div(x, y),
-  );
-});
-
 // ---- unary ops ---------------------------------------------------------------------------------
 
-type UnaryCase = [string, (x: Tensor) => Tensor, (rng: Random, n: number) => Float64Array];
+interface Domain {
+  label: string;
+  values: Values;
+}
 
-const wide = (rng: Random, n: number) => uniformIn(rng, n, -4, 4);
-const positive = (rng: Random, n: number) => uniformIn(rng, n, 0.2, 3);
-const nonzero = (rng: Random, n: number) => awayFromZero(rng, n, 0.1, 2);
-const normal = (rng: Random, n: number) => rng.normals(n);
+const WIDE: Domain = { label: "x in [-4, 4)", values: (rng, n) => uniformIn(rng, n, -4, 4) };
+const POSITIVE: Domain = { label: "x in [0.2, 3)", values: (rng, n) => uniformIn(rng, n, 0.2, 3) };
+const NONZERO: Domain = {
+  label: "|x| in [0.1, 2)",
+  values: (rng, n) => awayFromZero(rng, n, 0.1, 2),
+};
+const NORMAL: Domain = { label: "x standard normal", values: normal() };
 
-const UNARY_CASES: UnaryCase[] = [
-  ["relu", relu, nonzero],
-  ["silu", silu, wide],
-  ["gelu", gelu, wide],
-  ["tanh", tanh, wide],
-  ["sigmoid", sigmoid, wide],
-  ["exp", exp, normal],
-  ["log", log, positive],
-  ["sqrt", sqrt, positive],
-  ["rsqrt", (x) => unary("rsqrt", x), positive],
-  ["square", square, normal],
-  ["abs", abs, nonzero],
-  ["sin", sin, wide],
-  ["cos", cos, wide],
-  ["neg", neg, normal],
-  ["affine(x, 2.5, -0.3)", (x) => affine(x, 2.5, -0.3), normal],
-  ["affine(x, 1, 0.7)", (x) => affine(x, 1, 0.7), normal],
-  ["affine(x, -0.5)", (x) => affine(x, -0.5), normal],
+/**
+ * Where each unary op is checked, when not at standard normals: inside its domain, and away from
+ * the kinks of relu and abs at 0.
+ */
+const UNARY_DOMAIN: { readonly [op in UnaryOp]?: Domain } = {
+  relu: NONZERO,
+  abs: NONZERO,
+  log: POSITIVE,
+  sqrt: POSITIVE,
+  rsqrt: POSITIVE,
+  silu: WIDE,
+  gelu: WIDE,
+  tanh: WIDE,
+  sigmoid: WIDE,
+  sin: WIDE,
+  cos: WIDE,
+};
+
+const DIFFERENTIABLE_UNARY_OPS = UNARY_OPS.filter((op) => !NON_DIFFERENTIABLE_UNARY_OPS.has(op));
+
+/** Scalar affine maps a * x + b, with and without b. */
+const AFFINE_MAPS: [string, (x: Tensor) => Tensor][] = [
+  ["affine(x, 2.5, -0.3)", (x) => affine(x, 2.5, -0.3)],
+  ["affine(x, 1, 0.7)", (x) => affine(x, 1, 0.7)],
+  ["affine(x, -0.5)", (x) => affine(x, -0.5)],
 ];
 
-for (const [name, op, gen] of UNARY_CASES) {
-  Deno.test(`grad: ${name}`, async () => {
-    const rng = new Random(21, name.length);
-    const shape = [3, 4];
-    await gradCheck(be, [{ data: gen(rng, 12), shape }], ([x]) => op(x));
-  });
-}
+const unaryRow = (name: string, domain: Domain, fn: (x: Tensor) => Tensor): GradCase => ({
+  name: `${name}, ${domain.label}`,
+  seed: [21, name.length],
+  inputs: [{ shape: [3, 4], values: domain.values }],
+  fn: ([x]) => fn(x),
+});
+
+const UNARY_ROWS: GradCase[] = [
+  ...DIFFERENTIABLE_UNARY_OPS.map((op) =>
+    unaryRow(op, UNARY_DOMAIN[op] ?? NORMAL, (x) => unary(op, x))
+  ),
+  ...AFFINE_MAPS.map(([name, fn]) => unaryRow(name, NORMAL, fn)),
+];
+
+gradTable("unary ops on [3,4]", UNARY_ROWS);
 
 Deno.test("grad: relu passes no gradient where the input is negative", async () => {
   const x = variable(be, [-1, 2, -3, 4], [4]);
   backward(sum(relu(x)));
   assert.deepEqual([...await x.grad!.toArray()], [0, 1, 0, 1]);
+});
+
+Deno.test("grad: the non-differentiable unary ops refuse a backward pass", async (t) => {
+  for (const op of NON_DIFFERENTIABLE_UNARY_OPS) {
+    await t.step(op, () => {
+      const x = variable(be, [0.5, -1.5, 2.25], [3]);
+      assert.throws(() => backward(sum(unary(op, x))), new RegExp(`${op} has no gradient`));
+    });
+  }
 });
 
 // ---- matmul and linear -------------------------------------------------------------------------
@@ -189,354 +234,303 @@ const MATMUL_MODES: [string, boolean, boolean][] = [
   ["shared 2-D @ 3-D", false, true],
 ];
 
-for (const [mode, batchA, batchB] of MATMUL_MODES) {
-  Deno.test(`grad: matmul ${mode}, all transposes`, async (t) => {
-    for (const transA of [false, true]) {
-      for (const transB of [false, true]) {
-        await t.step(`transA=${transA} transB=${transB}`, async () => {
-          const rng = new Random(31, (transA ? 2 : 0) + (transB ? 1 : 0));
-          const sa = [...(batchA ? [B] : []), ...(transA ? [K, M] : [M, K])];
-          const sb = [...(batchB ? [B] : []), ...(transB ? [N, K] : [K, N])];
-          await gradCheck(be, [randn(rng, sa), randn(rng, sb)], ([a, b]) => {
-            const y = matmul(a, b, { transA, transB });
-            assert.deepEqual([...y.shape], batchA || batchB ? [B, M, N] : [M, N]);
-            return y;
-          });
-        });
-      }
-    }
-  });
-}
+const MATMUL_ROWS: GradCase[] = [
+  ...MATMUL_MODES.flatMap(([mode, batchA, batchB]) =>
+    [false, true].flatMap((transA) =>
+      [false, true].map((transB): GradCase => ({
+        name: `matmul ${mode}, transA=${transA} transB=${transB}`,
+        seed: [31, (transA ? 2 : 0) + (transB ? 1 : 0)],
+        inputs: [
+          { shape: [...(batchA ? [B] : []), ...(transA ? [K, M] : [M, K])] },
+          { shape: [...(batchB ? [B] : []), ...(transB ? [N, K] : [K, N])] },
+        ],
+        fn: ([a, b]) => matmul(a, b, { transA, transB }),
+        out: batchA || batchB ? [B, M, N] : [M, N],
+      }))
+    )
+  ),
+  {
+    name: "matmul of a row by a column, [1,5] @ [5,1]",
+    seed: [32],
+    inputs: [{ shape: [1, 5] }, { shape: [5, 1] }],
+    fn: ([a, b]) => matmul(a, b),
+    out: [1, 1],
+  },
+  {
+    name: "matmul of a column by a row, [4,1] @ [1,3]",
+    seed: [32, 1],
+    inputs: [{ shape: [4, 1] }, { shape: [1, 3] }],
+    fn: ([a, b]) => matmul(a, b),
+    out: [4, 3],
+  },
+  {
+    name: "linear x [5,3], weight [4,3], bias [4]",
+    seed: [33],
+    inputs: [{ shape: [5, 3] }, { shape: [4, 3] }, { shape: [4] }],
+    fn: ([x, w, b]) => linear(x, w, b),
+    out: [5, 4],
+  },
+  {
+    name: "linear x [5,3], weight [4,3], no bias",
+    seed: [33, 1],
+    inputs: [{ shape: [5, 3] }, { shape: [4, 3] }],
+    fn: ([x, w]) => linear(x, w, null),
+    out: [5, 4],
+  },
+  {
+    name: "linear x [2,5,3] (batched), weight [4,3], bias [4]",
+    seed: [33, 2],
+    inputs: [{ shape: [2, 5, 3] }, { shape: [4, 3] }, { shape: [4] }],
+    fn: ([x, w, b]) => linear(x, w, b),
+    out: [2, 5, 4],
+  },
+];
 
-Deno.test("grad: matmul of a row by a column and a column by a row", async () => {
-  const rng = new Random(32);
-  await gradCheck(be, [randn(rng, [1, 5]), randn(rng, [5, 1])], ([a, b]) => matmul(a, b));
-  await gradCheck(be, [randn(rng, [4, 1]), randn(rng, [1, 3])], ([a, b]) => matmul(a, b));
-});
-
-Deno.test("grad: linear with and without bias", async (t) => {
-  const rng = new Random(33);
-  await t.step("x [5,3], weight [4,3], bias [4]", async () => {
-    await gradCheck(
-      be,
-      [randn(rng, [5, 3]), randn(rng, [4, 3]), randn(rng, [4])],
-      ([x, w, b]) => linear(x, w, b),
-    );
-  });
-  await t.step("x [5,3], weight [4,3], no bias", async () => {
-    await gradCheck(be, [randn(rng, [5, 3]), randn(rng, [4, 3])], ([x, w]) => linear(x, w, null));
-  });
-  await t.step("x [2,5,3] (batched), weight [4,3], bias [4]", async () => {
-    await gradCheck(
-      be,
-      [randn(rng, [2, 5, 3]), randn(rng, [4, 3]), randn(rng, [4])],
-      ([x, w, b]) => linear(x, w, b),
-    );
-  });
-});
+gradTable("matmul (every batching mode and transpose) and linear", MATMUL_ROWS);
 
 // ---- conv2d ------------------------------------------------------------------------------------
 
 interface ConvCase {
-  name: string;
   x: number[];
   w: number[];
   stride: number;
   padding: number;
   bias: boolean;
   out: number[];
+  /** What else the row checks. */
+  note?: string;
 }
 
+/** Kernels 3x3, 1x1 and 2x3; strides 1 and 2; padding 0 and 1; batch 1 and 2; with and without bias. */
 const CONV_CASES: ConvCase[] = [
+  { x: [2, 3, 5, 5], w: [4, 3, 3, 3], stride: 1, padding: 1, bias: true, out: [2, 4, 5, 5] },
+  { x: [1, 3, 4, 5], w: [4, 3, 3, 3], stride: 1, padding: 1, bias: false, out: [1, 4, 4, 5] },
+  { x: [1, 3, 5, 7], w: [4, 3, 3, 3], stride: 2, padding: 1, bias: true, out: [1, 4, 3, 4] },
+  { x: [2, 3, 5, 7], w: [4, 3, 3, 3], stride: 2, padding: 1, bias: false, out: [2, 4, 3, 4] },
+  { x: [2, 3, 4, 3], w: [4, 3, 1, 1], stride: 1, padding: 0, bias: true, out: [2, 4, 4, 3] },
+  { x: [1, 3, 3, 3], w: [4, 3, 1, 1], stride: 1, padding: 0, bias: false, out: [1, 4, 3, 3] },
+  { x: [2, 2, 4, 5], w: [3, 2, 2, 3], stride: 1, padding: 1, bias: true, out: [2, 3, 5, 5] },
   {
-    name: "3x3 stride 1 pad 1, batch 2, 3 -> 4, bias",
-    x: [2, 3, 5, 5],
-    w: [4, 3, 3, 3],
-    stride: 1,
-    padding: 1,
-    bias: true,
-    out: [2, 4, 5, 5],
-  },
-  {
-    name: "3x3 stride 1 pad 1, batch 1, 3 -> 4, no bias",
-    x: [1, 3, 4, 5],
-    w: [4, 3, 3, 3],
-    stride: 1,
-    padding: 1,
-    bias: false,
-    out: [1, 4, 4, 5],
-  },
-  {
-    name: "3x3 stride 2 pad 1 on 5x7, batch 1, 3 -> 4, bias",
-    x: [1, 3, 5, 7],
-    w: [4, 3, 3, 3],
-    stride: 2,
-    padding: 1,
-    bias: true,
-    out: [1, 4, 3, 4],
-  },
-  {
-    name: "3x3 stride 2 pad 1 on 5x7, batch 2, 3 -> 4, no bias",
-    x: [2, 3, 5, 7],
-    w: [4, 3, 3, 3],
-    stride: 2,
-    padding: 1,
-    bias: false,
-    out: [2, 4, 3, 4],
-  },
-  {
-    name: "1x1 stride 1 pad 0, batch 2, 3 -> 4, bias",
-    x: [2, 3, 4, 3],
-    w: [4, 3, 1, 1],
-    stride: 1,
-    padding: 0,
-    bias: true,
-    out: [2, 4, 4, 3],
-  },
-  {
-    name: "1x1 stride 1 pad 0, batch 1, 3 -> 4, no bias",
-    x: [1, 3, 3, 3],
-    w: [4, 3, 1, 1],
-    stride: 1,
-    padding: 0,
-    bias: false,
-    out: [1, 4, 3, 3],
-  },
-  {
-    name: "2x3 kernel stride 1 pad 1, batch 2, 2 -> 3, bias",
-    x: [2, 2, 4, 5],
-    w: [3, 2, 2, 3],
-    stride: 1,
-    padding: 1,
-    bias: true,
-    out: [2, 3, 5, 5],
-  },
-  {
-    name: "3x3 stride 2 pad 0 on 6x6 (rows left over), batch 1, 2 -> 2",
     x: [1, 2, 6, 6],
     w: [2, 2, 3, 3],
     stride: 2,
     padding: 0,
     bias: true,
     out: [1, 2, 2, 2],
+    note: "rows left over",
   },
 ];
 
-Deno.test("grad: conv2d", async (t) => {
-  for (const c of CONV_CASES) {
-    await t.step(c.name, async () => {
-      const rng = new Random(41, size(c.x));
-      const inputs = [randn(rng, c.x), randn(rng, c.w)];
-      if (c.bias) inputs.push(randn(rng, [c.w[0]]));
-      await gradCheck(be, inputs, ([x, w, b]) => {
-        const y = conv2d(x, w, b ?? null, { stride: c.stride, padding: c.padding });
-        assert.deepEqual([...y.shape], c.out);
-        return y;
-      });
-    });
-  }
-});
+const CONV_ROWS: GradCase[] = CONV_CASES.map((c) => ({
+  name: `${c.w[2]}x${c.w[3]} stride ${c.stride} pad ${c.padding}, x ${shapeName(c.x)}, ` +
+    `${c.w[1]} -> ${c.w[0]} channels, ${c.bias ? "bias" : "no bias"}` +
+    (c.note ? ` (${c.note})` : ""),
+  seed: [41, size(c.x)],
+  inputs: [{ shape: c.x }, { shape: c.w }, ...(c.bias ? [{ shape: [c.w[0]] }] : [])],
+  fn: ([x, w, b]) => conv2d(x, w, b ?? null, { stride: c.stride, padding: c.padding }),
+  out: c.out,
+}));
+
+gradTable("conv2d", CONV_ROWS);
 
 // ---- normalisation and softmax -----------------------------------------------------------------
 
-Deno.test("grad: groupNorm (x, gamma and beta)", async (t) => {
-  const cases: [number[], number][] = [
-    [[2, 6, 3, 3], 3],
-    [[2, 4], 2],
-    [[1, 4, 2, 2], 4],
-    [[2, 4, 3], 1],
-  ];
-  for (const [shape, groups] of cases) {
-    await t.step(`x ${shapeName(shape)}, ${groups} groups`, async () => {
-      const rng = new Random(51, size(shape) + groups);
-      const c = shape[1];
-      const gamma = rng.normals(c).map((v) => 1 + 0.3 * v);
-      // A non-zero mean and non-unit scale, so that the normalisation does something.
-      const x = randn(rng, shape, 1.7);
-      for (let i = 0; i < x.data.length; i++) (x.data as Float64Array)[i] += 0.5;
-      await gradCheck(
-        be,
-        [x, { data: gamma, shape: [c] }, randn(rng, [c])],
-        ([x, g, b]) => groupNorm(x, g, b, groups),
-      );
-    });
-  }
-});
+/** [x shape, groups]. */
+const GROUP_NORM_CASES: [number[], number][] = [
+  [[2, 6, 3, 3], 3],
+  [[2, 4], 2],
+  [[1, 4, 2, 2], 4],
+  [[2, 4, 3], 1],
+];
 
-Deno.test("grad: softmax over the last axis", async (t) => {
-  for (const shape of [[3, 5], [2, 3, 4], [4, 1]]) {
-    await t.step(shapeName(shape), async () => {
-      const rng = new Random(61, size(shape));
-      await gradCheck(
-        be,
-        [randn(rng, shape, 2)],
-        ([x]) => softmax(x),
-        // A softmax over one element is constant: its gradient is exactly zero.
-        { allowZeroGrad: shape[shape.length - 1] === 1 ? [0] : [] },
-      );
-    });
-  }
-});
+const NORM_ROWS: GradCase[] = [
+  ...GROUP_NORM_CASES.map(([shape, groups]): GradCase => ({
+    name: `groupNorm (x, gamma and beta), x ${shapeName(shape)}, ${groups} groups`,
+    seed: [51, size(shape) + groups],
+    inputs: [
+      // A non-zero mean and non-unit scale, so that the normalisation does something.
+      { shape, values: (rng, n) => normal(1.7)(rng, n).map((v) => v + 0.5) },
+      { shape: [shape[1]], values: (rng, n) => rng.normals(n).map((v) => 1 + 0.3 * v) },
+      { shape: [shape[1]] },
+    ],
+    fn: ([x, g, b]) => groupNorm(x, g, b, groups),
+    out: shape,
+  })),
+  ...[[3, 5], [2, 3, 4], [4, 1]].map((shape): GradCase => {
+    // A softmax over one element is constant: its gradient is exactly zero.
+    const single = shape[shape.length - 1] === 1;
+    return {
+      name: `softmax over the last axis of ${shapeName(shape)}` +
+        (single ? " (one element: zero gradient)" : ""),
+      seed: [61, size(shape)],
+      inputs: [{ shape, values: normal(2) }],
+      fn: ([x]) => softmax(x),
+      out: shape,
+      options: { allowZeroGrad: single ? [0] : [] },
+    };
+  }),
+];
+
+gradTable("groupNorm and softmax", NORM_ROWS);
 
 // ---- layout ------------------------------------------------------------------------------------
 
-Deno.test("grad: reshape (with an inferred axis)", async () => {
-  const rng = new Random(71);
-  await gradCheck(be, [randn(rng, [2, 3, 4])], ([x]) => {
-    const y = reshape(x, [4, -1]);
-    assert.deepEqual([...y.shape], [4, 6]);
-    return square(y);
-  });
-});
+/** [x shape, permutation, output shape]. */
+const PERMUTE_CASES: [number[], number[], number[]][] = [
+  [[2, 3, 4], [2, 0, 1], [4, 2, 3]],
+  [[2, 3, 2, 2], [0, 2, 3, 1], [2, 2, 2, 3]],
+  [[3, 4], [1, 0], [4, 3]],
+];
 
-Deno.test("grad: permute", async (t) => {
-  const cases: [number[], number[], number[]][] = [
-    [[2, 3, 4], [2, 0, 1], [4, 2, 3]],
-    [[2, 3, 2, 2], [0, 2, 3, 1], [2, 2, 2, 3]],
-    [[3, 4], [1, 0], [4, 3]],
-  ];
-  for (const [shape, perm, out] of cases) {
-    await t.step(`${shapeName(shape)} perm ${shapeName(perm)}`, async () => {
-      const rng = new Random(72, size(shape));
-      await gradCheck(be, [randn(rng, shape)], ([x]) => {
-        const y = permute(x, perm);
-        assert.deepEqual([...y.shape], out);
-        return y;
-      });
-    });
-  }
-});
+/** [start, length] of slices of axis 1 of [3,5,2]: start, middle, end, whole axis, one element. */
+const SLICE_CASES: [number, number][] = [[0, 2], [1, 3], [3, 2], [0, 5], [2, 1]];
 
-Deno.test("grad: concat", async (t) => {
-  const rng = new Random(73);
-  await t.step("three inputs of different sizes along axis 1", async () => {
-    await gradCheck(
-      be,
-      [randn(rng, [2, 1, 3]), randn(rng, [2, 3, 3]), randn(rng, [2, 2, 3])],
-      (xs) => {
-        const y = concat(xs, 1);
-        assert.deepEqual([...y.shape], [2, 6, 3]);
-        return y;
-      },
-    );
-  });
-  await t.step("along axis 0", async () => {
-    await gradCheck(be, [randn(rng, [1, 3]), randn(rng, [2, 3])], (xs) => concat(xs, 0));
-  });
-  await t.step("along axis -1, one constant input", async () => {
-    await gradCheck(
-      be,
-      [randn(rng, [2, 2]), { ...randn(rng, [2, 3]), grad: false }, randn(rng, [2, 1])],
-      (xs) => concat(xs, -1),
-    );
-  });
-});
+/** [x shape, factor]. */
+const UPSAMPLE_CASES: [number[], number][] = [[[1, 2, 3, 2], 2], [[2, 1, 2, 3], 3]];
 
-Deno.test("grad: slice (start, middle, end, whole axis)", async (t) => {
-  const cases: [number, number][] = [[0, 2], [1, 3], [3, 2], [0, 5], [2, 1]];
-  for (const [start, length] of cases) {
-    await t.step(`axis 1 of [3,5,2], [${start}, ${start + length})`, async () => {
-      const rng = new Random(74, start * 10 + length);
-      await gradCheck(be, [randn(rng, [3, 5, 2])], ([x]) => {
-        const y = slice(x, 1, start, length);
-        assert.deepEqual([...y.shape], [3, length, 2]);
-        return y;
-      });
-    });
-  }
-  await t.step("axis -1 of [2,4]", async () => {
-    await gradCheck(be, [randn(new Random(75), [2, 4])], ([x]) => slice(x, -1, 1, 2));
-  });
-});
+const SPLIT_X: InputSpec = { shape: [2, 5, 3] };
 
-Deno.test("grad: split, using every piece and only the end pieces", async (t) => {
-  const rng = new Random(76);
-  const x = randn(rng, [2, 5, 3]);
-  await t.step("every piece", async () => {
-    await gradCheck(be, [x], ([x]) => split(x, 1, [2, 1, 2]));
-  });
-  await t.step("end pieces only: the middle gets zero gradient", async () => {
-    const r = await gradCheck(be, [x], ([x]) => {
+const SHAPE_ROWS: GradCase[] = [
+  {
+    name: "reshape [2,3,4] to [4,-1] (an inferred axis), then square",
+    seed: [71],
+    inputs: [{ shape: [2, 3, 4] }],
+    fn: ([x]) => square(reshape(x, [4, -1])),
+    out: [4, 6],
+  },
+  ...PERMUTE_CASES.map(([shape, perm, out]): GradCase => ({
+    name: `permute ${shapeName(shape)} by ${shapeName(perm)}`,
+    seed: [72, size(shape)],
+    inputs: [{ shape }],
+    fn: ([x]) => permute(x, perm),
+    out,
+  })),
+  {
+    name: "concat [2,1,3], [2,3,3], [2,2,3] (different sizes) along axis 1",
+    seed: [73],
+    inputs: [{ shape: [2, 1, 3] }, { shape: [2, 3, 3] }, { shape: [2, 2, 3] }],
+    fn: (xs) => concat(xs, 1),
+    out: [2, 6, 3],
+  },
+  {
+    name: "concat [1,3], [2,3] along axis 0",
+    seed: [73, 1],
+    inputs: [{ shape: [1, 3] }, { shape: [2, 3] }],
+    fn: (xs) => concat(xs, 0),
+    out: [3, 3],
+  },
+  {
+    name: "concat [2,2], constant [2,3], [2,1] along axis -1",
+    seed: [73, 2],
+    inputs: [{ shape: [2, 2] }, { shape: [2, 3], grad: false }, { shape: [2, 1] }],
+    fn: (xs) => concat(xs, -1),
+    out: [2, 6],
+  },
+  ...SLICE_CASES.map(([start, length]): GradCase => ({
+    name: `slice axis 1 of [3,5,2], [${start}, ${start + length})`,
+    seed: [74, start * 10 + length],
+    inputs: [{ shape: [3, 5, 2] }],
+    fn: ([x]) => slice(x, 1, start, length),
+    out: [3, length, 2],
+  })),
+  {
+    name: "slice axis -1 of [2,4], [1, 3)",
+    seed: [75],
+    inputs: [{ shape: [2, 4] }],
+    fn: ([x]) => slice(x, -1, 1, 2),
+    out: [2, 2],
+  },
+  {
+    name: "split [2,5,3] into [2,1,2] along axis 1, every piece used",
+    seed: [76],
+    inputs: [SPLIT_X],
+    fn: ([x]) => split(x, 1, [2, 1, 2]),
+  },
+  {
+    name: "split [2,5,3] into [2,1,2] along axis 1, end pieces only: the middle gets zero gradient",
+    seed: [76],
+    inputs: [SPLIT_X],
+    fn: ([x]) => {
       const [p0, , p2] = split(x, 1, [2, 1, 2]);
       return [p0, p2];
-    });
-    const g = r.analytic[0]!;
-    for (let o = 0; o < 2; o++) {
-      for (let i = 0; i < 3; i++) assert.equal(g[(o * 5 + 2) * 3 + i], 0);
-    }
-  });
-});
+    },
+    verify: (r) => {
+      const g = r.analytic[0]!;
+      for (let o = 0; o < 2; o++) {
+        for (let i = 0; i < 3; i++) assert.equal(g[(o * 5 + 2) * 3 + i], 0);
+      }
+    },
+  },
+  ...UPSAMPLE_CASES.map(([shape, factor]): GradCase => ({
+    name: `upsampleNearest ${shapeName(shape)} by ${factor}`,
+    seed: [77, factor],
+    inputs: [{ shape }],
+    fn: ([x]) => upsampleNearest(x, factor),
+    out: [shape[0], shape[1], shape[2] * factor, shape[3] * factor],
+  })),
+];
 
-Deno.test("grad: upsampleNearest", async (t) => {
-  const cases: [number[], number][] = [[[1, 2, 3, 2], 2], [[2, 1, 2, 3], 3]];
-  for (const [shape, factor] of cases) {
-    await t.step(`${shapeName(shape)} by ${factor}`, async () => {
-      const rng = new Random(77, factor);
-      await gradCheck(be, [randn(rng, shape)], ([x]) => {
-        const y = upsampleNearest(x, factor);
-        assert.deepEqual([...y.shape], [shape[0], shape[1], shape[2] * factor, shape[3] * factor]);
-        return y;
-      });
-    });
-  }
-});
+gradTable("shape ops (reshape, permute, concat, slice, split, upsampleNearest)", SHAPE_ROWS);
 
 // ---- reductions --------------------------------------------------------------------------------
 
-Deno.test("grad: sum and mean over all axes and chosen axes", async (t) => {
-  const shape = [2, 3, 4];
-  const cases: [number[] | undefined, boolean, number[]][] = [
-    [undefined, false, []],
-    [undefined, true, [1, 1, 1]],
-    [[1], false, [2, 4]],
-    [[1], true, [2, 1, 4]],
-    [[0, 2], false, [3]],
-    [[0, 2], true, [1, 3, 1]],
-    [[-1], false, [2, 3]],
-    [[0, 1, 2], true, [1, 1, 1]],
-  ];
-  for (const [name, op] of [["sum", sum], ["mean", mean]] as const) {
-    for (const [axes, keepDims, out] of cases) {
-      await t.step(
-        `${name} axes=${axes ? shapeName(axes) : "all"} keepDims=${keepDims}`,
-        async () => {
-          const rng = new Random(81, out.length + (keepDims ? 10 : 0) + (axes?.[0] ?? 5));
-          await gradCheck(be, [randn(rng, shape)], ([x]) => {
-            const y = op(x, axes, keepDims);
-            assert.deepEqual([...y.shape], out);
-            return y;
-          });
-        },
-      );
-    }
-  }
-});
+/** [axes (all when undefined), keepDims, output shape] of reductions of [2,3,4]. */
+const REDUCE_CASES: [number[] | undefined, boolean, number[]][] = [
+  [undefined, false, []],
+  [undefined, true, [1, 1, 1]],
+  [[1], false, [2, 4]],
+  [[1], true, [2, 1, 4]],
+  [[0, 2], false, [3]],
+  [[0, 2], true, [1, 3, 1]],
+  [[-1], false, [2, 3]],
+  [[0, 1, 2], true, [1, 1, 1]],
+];
+
+const REDUCE_ROWS: GradCase[] = ([["sum", sum], ["mean", mean]] as const).flatMap(([name, op]) =>
+  REDUCE_CASES.map(([axes, keepDims, out]): GradCase => ({
+    name: `${name} of [2,3,4], axes=${axes ? shapeName(axes) : "all"} keepDims=${keepDims}`,
+    seed: [81, out.length + (keepDims ? 10 : 0) + (axes?.[0] ?? 5)],
+    inputs: [{ shape: [2, 3, 4] }],
+    fn: ([x]) => op(x, axes, keepDims),
+    out,
+  }))
+);
+
+gradTable("sum and mean over all axes and chosen axes", REDUCE_ROWS);
 
 // ---- losses ------------------------------------------------------------------------------------
 
-Deno.test("grad: regressionLoss", async (t) => {
-  const shape = [4, 3], n = 12;
-  const check = async (
-    kind: "l2" | "l1" | "huber",
-    diff: Float64Array,
-    delta?: number,
-  ) => {
-    const rng = new Random(91, n);
-    const pred = rng.normals(n), target = pred.map((p, i) => p - diff[i]);
-    await gradCheck(
-      be,
-      [{ data: pred, shape }, { data: target, shape, grad: false }],
-      ([p, q]) => regressionLoss(kind, p, q, delta),
-    );
+/**
+ * A row checking regressionLoss(kind, pred, target, delta) in pred, with standard-normal
+ * predictions [4,3] and a constant target pred - diff.
+ */
+function lossRow(
+  name: string,
+  kind: "l2" | "l1" | "huber",
+  diff: () => Float64Array,
+  delta?: number,
+): GradCase {
+  const shape = [4, 3];
+  return {
+    name,
+    seed: [91, 12],
+    inputs: (rng) => {
+      const d = diff(), pred = rng.normals(12);
+      return [{ data: pred, shape }, { data: pred.map((p, i) => p - d[i]), shape, grad: false }];
+    },
+    fn: ([p, q]) => regressionLoss(kind, p, q, delta),
   };
-  await t.step("l2", async () => {
-    await check("l2", new Random(92).normals(n));
-  });
-  await t.step("l1 (differences away from 0)", async () => {
-    await check("l1", awayFromZero(new Random(93), n, 0.1, 1.5));
-  });
-  await t.step("huber delta 0.5, differences on both sides of delta", async () => {
-    const rng = new Random(94);
+}
+
+const LOSS_ROWS: GradCase[] = [
+  lossRow("l2, pred - target standard normal", "l2", () => new Random(92).normals(12)),
+  lossRow(
+    "l1, |pred - target| in [0.1, 1.5)",
+    "l1",
+    () => awayFromZero(new Random(93), 12, 0.1, 1.5),
+  ),
+  lossRow("huber delta 0.5, |pred - target| on both sides of delta", "huber", () => {
+    const rng = new Random(94), n = 12;
     // Half the magnitudes in [0.05, 0.45] (quadratic part), half in [0.55, 2] (linear part).
     const small = awayFromZero(rng, n / 2, 0.05, 0.45), large = awayFromZero(rng, n / 2, 0.55, 2);
     const diff = new Float64Array(n);
@@ -545,63 +539,72 @@ Deno.test("grad: regressionLoss", async (t) => {
       diff[2 * i + 1] = large[i];
     }
     assert.ok(diff.every((d) => Math.abs(Math.abs(d) - 0.5) > 1e-3));
-    await check("huber", diff, 0.5);
-  });
-  await t.step("huber default delta 1", async () => {
-    const rng = new Random(95);
-    const diff = awayFromZero(rng, n, 0.05, 2.5).map((d) =>
-      Math.abs(Math.abs(d) - 1) < 0.01 ? d * 1.2 : d
-    );
-    await check("huber", diff);
-  });
-  await t.step("the target receives no gradient", async () => {
-    const p = variable(be, [1, 2, 3], [3]), q = variable(be, [0, 0, 0], [3]);
-    backward(regressionLoss("l2", p, q));
-    const g = await p.grad!.toArray();
-    [2 / 3, 4 / 3, 2].forEach((v, i) => assert.ok(Math.abs(g[i] - v) < 1e-12, `${g[i]} != ${v}`));
-    assert.equal(q.grad, null);
-  });
+    return diff;
+  }, 0.5),
+  lossRow(
+    "huber default delta 1, |pred - target| away from delta",
+    "huber",
+    () =>
+      awayFromZero(new Random(95), 12, 0.05, 2.5).map((d) =>
+        Math.abs(Math.abs(d) - 1) < 0.01 ? d * 1.2 : d
+      ),
+  ),
+];
+
+gradTable("regressionLoss in the prediction", LOSS_ROWS);
+
+Deno.test("grad: regressionLoss gives the exact l2 gradient and the target none", async () => {
+  const p = variable(be, [1, 2, 3], [3]), q = variable(be, [0, 0, 0], [3]);
+  backward(regressionLoss("l2", p, q));
+  const g = await p.grad!.toArray();
+  [2 / 3, 4 / 3, 2].forEach((v, i) => assert.ok(Math.abs(g[i] - v) < 1e-12, `${g[i]} != ${v}`));
+  assert.equal(q.grad, null);
 });
 
 // ---- composites and the tape -------------------------------------------------------------------
 
-Deno.test("grad: a 2-layer MLP with a skip branch reusing x (l2 loss)", async () => {
-  const rng = new Random(101);
-  await gradCheck(
-    be,
-    [
-      randn(rng, [4, 3]), // x
-      randn(rng, [5, 3], 0.7), // w1
-      randn(rng, [5]), // b1
-      randn(rng, [2, 5], 0.7), // w2
-      randn(rng, [2]), // b2
-      randn(rng, [2, 3], 0.7), // skip weight
-      { ...randn(rng, [4, 2]), grad: false }, // target
+const COMPOSITE_ROWS: GradCase[] = [
+  {
+    name: "a 2-layer MLP with a skip branch reusing x (l2 loss)",
+    seed: [101],
+    inputs: [
+      { shape: [4, 3] }, // x
+      { shape: [5, 3], values: normal(0.7) }, // w1
+      { shape: [5] }, // b1
+      { shape: [2, 5], values: normal(0.7) }, // w2
+      { shape: [2] }, // b2
+      { shape: [2, 3], values: normal(0.7) }, // skip weight
+      { shape: [4, 2], grad: false }, // target
     ],
-    ([x, w1, b1, w2, b2, ws, target]) => {
+    fn: ([x, w1, b1, w2, b2, ws, target]) => {
       const h = silu(linear(x, w1, b1));
       const y = add(linear(h, w2, b2), linear(x, ws, null));
       return regressionLoss("l2", y, target);
     },
-  );
-});
-
-Deno.test("grad: a tensor used several times accumulates its gradient", async (t) => {
-  const rng = new Random(102);
-  await t.step("x*x + (x+x) + sin(x)", async () => {
-    await gradCheck(be, [randn(rng, [3, 2])], ([x]) => add(add(mul(x, x), add(x, x)), sin(x)));
-  });
-  await t.step("diamond: y = silu(x); y*y + y", async () => {
-    await gradCheck(be, [randn(rng, [2, 3])], ([x]) => {
+  },
+  {
+    name: "x used several times accumulates its gradient: x*x + (x+x) + sin(x)",
+    seed: [102],
+    inputs: [{ shape: [3, 2] }],
+    fn: ([x]) => add(add(mul(x, x), add(x, x)), sin(x)),
+  },
+  {
+    name: "a diamond accumulates its gradient: y = silu(x); y*y + y",
+    seed: [102, 1],
+    inputs: [{ shape: [2, 3] }],
+    fn: ([x]) => {
       const y = silu(x);
       return add(mul(y, y), y);
-    });
-  });
-  await t.step("exact accumulation for sum(x + x + x)", async () => {
-    const x = variable(be, [1, 2, 3, 4], [2, 2]);
-    backward(sum(add(add(x, x), x)));
-    assert.deepEqual([...await x.grad!.toArray()], [3, 3, 3, 3]);
-  });
+    },
+  },
+];
+
+gradTable("composites (reuse, diamonds, a small network)", COMPOSITE_ROWS);
+
+Deno.test("grad: exact accumulation for sum(x + x + x)", async () => {
+  const x = variable(be, [1, 2, 3, 4], [2, 2]);
+  backward(sum(add(add(x, x), x)));
+  assert.deepEqual([...await x.grad!.toArray()], [3, 3, 3, 3]);
 });
 
 Deno.test("grad: parameters accumulate into their gradient sink across backward calls", async () => {

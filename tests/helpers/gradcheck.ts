@@ -7,6 +7,9 @@
  * every element of every differentiable input's `.grad` with
  * (f(x + h e_i) - f(x - h e_i)) / 2h, evaluated under {@link noGrad}.
  *
+ * A {@link GradCase} is one row of a table of such checks (function, input shapes and value
+ * ranges, options); {@link checkGradCase} draws its inputs and runs the check.
+ *
  * @module
  */
 
@@ -168,6 +171,57 @@ export async function gradCheck(
     report.analytic.push(analytic);
     report.numeric.push(numeric);
   }
+  return report;
+}
+
+/** How the values of one input are drawn: `n` numbers from `rng`. */
+export type Values = (rng: Random, n: number) => Float64Array;
+
+/** One input of a {@link GradCase}: its shape, how its values are drawn, whether it is differentiated. */
+export interface InputSpec {
+  /** The shape. */
+  shape: readonly number[];
+  /** How the values are drawn (default: standard normals). */
+  values?: Values;
+  /** False for constant inputs (targets, indices): no gradient is checked. Default true. */
+  grad?: boolean;
+}
+
+/** One row of a table of gradient checks: a function, the inputs it is checked at, and options. */
+export interface GradCase {
+  /** What the row checks (the name its test reports). */
+  name: string;
+  /** Seed and stream of the `Random` that draws the inputs. */
+  seed: readonly [seed: number, stream?: number];
+  /** The inputs, drawn in order from the row's `Random`, or built from it. */
+  inputs: readonly InputSpec[] | ((rng: Random) => GradInput[]);
+  /** The function whose gradients are checked. */
+  fn: (xs: Tensor[]) => Tensor | readonly Tensor[];
+  /** The shape `fn`'s single output must have, asserted at every evaluation. */
+  out?: readonly number[];
+  /** Step, tolerance or allowed zero gradients, where they differ from the defaults. */
+  options?: GradCheckOptions;
+  /** Further assertions on what {@link gradCheck} measured. */
+  verify?: (report: GradCheckReport) => void;
+}
+
+/** Draws a {@link GradCase}'s inputs and runs {@link gradCheck} on it. */
+export async function checkGradCase(be: Backend, c: GradCase): Promise<GradCheckReport> {
+  const rng = new Random(c.seed[0], c.seed[1] ?? 0);
+  const inputs = typeof c.inputs === "function" ? c.inputs(rng) : c.inputs.map((spec) => ({
+    data: (spec.values ?? normals)(rng, sizeOf(spec.shape)),
+    shape: spec.shape,
+    grad: spec.grad,
+  }));
+  const out = c.out;
+  const fn = out === undefined ? c.fn : (xs: Tensor[]) => {
+    const y = c.fn(xs);
+    assert.ok(!Array.isArray(y), "`out` applies to a function of one output");
+    assert.deepEqual([...(y as Tensor).shape], [...out], "output shape");
+    return y;
+  };
+  const report = await gradCheck(be, inputs, fn, c.options);
+  c.verify?.(report);
   return report;
 }
 
