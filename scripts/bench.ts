@@ -28,7 +28,7 @@ import { spiral } from "../src/data/toy.ts";
 import { Random } from "../src/random.ts";
 import { sample } from "../src/sample.ts";
 import { train } from "../src/train.ts";
-import { WasmBackend } from "../wasm/backend.ts";
+import { openWasmBackend, type WasmBackend } from "../wasm/backend.ts";
 import { instantiate, kernelModule } from "../wasm/kernels.ts";
 
 function parseFlags() {
@@ -385,8 +385,8 @@ if (flags.backend === "webgpu") {
   Deno.exit(0);
 }
 
-const one = new WasmBackend({ threads: 1 });
-const all = new WasmBackend({ threads });
+const one = openWasmBackend({ threads: 1 });
+const all = openWasmBackend({ threads });
 await all.ready();
 const N = all.threads;
 console.log(
