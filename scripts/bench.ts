@@ -25,7 +25,7 @@ import { createWebGpuBackend } from "../gpu/mod.ts";
 import { type Backend, sample, train } from "../mod.ts";
 import { Random, sampleToy } from "../data.ts";
 import { type Conv2dGeometry, conv2dGeometry } from "../engine.ts";
-import { instantiate, kernelModule, WasmBackend } from "../wasm/mod.ts";
+import { instantiate, kernelModule, openWasmBackend, type WasmBackend } from "../wasm/mod.ts";
 
 function parseFlags() {
   try {
@@ -381,8 +381,8 @@ if (flags.backend === "webgpu") {
   Deno.exit(0);
 }
 
-const one = new WasmBackend({ threads: 1 });
-const all = new WasmBackend({ threads });
+const one = openWasmBackend({ threads: 1 });
+const all = openWasmBackend({ threads });
 await all.ready();
 const N = all.threads;
 console.log(

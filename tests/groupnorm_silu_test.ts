@@ -24,7 +24,7 @@ import { reshape } from "../src/ops/shape.ts";
 import { groupNorm, groupNormSilu } from "../src/ops/norm.ts";
 import { GroupNorm } from "../src/nn/groupnorm.ts";
 import { ParamLayout, ParamStore, recordParams } from "../src/nn/params.ts";
-import { createWasmBackend, WasmBackend } from "../wasm/backend.ts";
+import { createWasmBackend, openWasmBackend } from "../wasm/backend.ts";
 import { createWebGpuBackend, probeWebGpu } from "../gpu/mod.ts";
 import { gradCheck } from "./helpers/gradcheck.ts";
 
@@ -315,7 +315,7 @@ Deno.test("reference groupNorm with a shift equals the add then the group norm (
 });
 
 Deno.test("wasm groupNorm with a shift matches the reference's add then group norm (1 and 2 threads)", async () => {
-  const single = new WasmBackend({ threads: 1 });
+  const single = openWasmBackend({ threads: 1 });
   const threaded = await createWasmBackend({ threads: 2, parallelThreshold: 0 });
   try {
     let worst = 0;

@@ -14,12 +14,12 @@ import { createReferenceBackend } from "../src/backends/reference/mod.ts";
 import { Random } from "../src/random.ts";
 import { sample } from "../src/sample.ts";
 import { train } from "../src/train.ts";
-import { createWasmBackend, WasmBackend } from "../wasm/backend.ts";
+import { createWasmBackend, openWasmBackend, type WasmBackend } from "../wasm/backend.ts";
 import { WasmOutOfMemoryError } from "../wasm/heap.ts";
 
 const TOL = 1e-4;
 const ref = createReferenceBackend();
-const single = new WasmBackend({ threads: 1 });
+const single = openWasmBackend({ threads: 1 });
 /** The wasm backend under test: one thread, or two with every kernel split (see kernelTest). */
 let wasm: WasmBackend = single;
 
@@ -70,7 +70,7 @@ async function same(w: Storage, r: Storage, what: string, tol = TOL, scale = 0):
 // ---- memory ---------------------------------------------------------------------------------
 
 Deno.test("wasm memory: alloc, upload, write, read, view, fill, copy", async () => {
-  const be = new WasmBackend({ initialMiB: 1 });
+  const be = openWasmBackend({ initialMiB: 1 });
   const z = be.alloc(13);
   assert.deepEqual([...await be.read(z)], new Array(13).fill(0));
   const a = be.upload([1, 2, 3, 4, 5, 6, 7]);
@@ -102,7 +102,7 @@ Deno.test("wasm memory: alloc, upload, write, read, view, fill, copy", async () 
 });
 
 Deno.test("wasm memory: scopes release all but the kept handles; blocks coalesce", async () => {
-  const be = new WasmBackend({ initialMiB: 1 });
+  const be = openWasmBackend({ initialMiB: 1 });
   const before = be.heap.used, ranges = be.heap.freeRanges;
   const outer = be.upload([1, 2, 3]);
   be.beginScope();
@@ -127,7 +127,7 @@ Deno.test("wasm memory: scopes release all but the kept handles; blocks coalesce
 });
 
 Deno.test("wasm memory: grows past its initial size and keeps the data", async () => {
-  const be = new WasmBackend({ initialMiB: 1 });
+  const be = openWasmBackend({ initialMiB: 1 });
   const small = be.upload([1, 2, 3]);
   const cap = be.heap.capacity;
   const big = be.alloc(3 << 20); // 12 MiB
@@ -141,7 +141,7 @@ Deno.test("wasm memory: grows past its initial size and keeps the data", async (
 });
 
 Deno.test("wasm memory: running out ends in an error naming the size asked for", () => {
-  const be = new WasmBackend({ initialMiB: 1, maxMiB: 8 });
+  const be = openWasmBackend({ initialMiB: 1, maxMiB: 8 });
   be.alloc(1000);
   assert.throws(
     () => be.alloc(4 << 20),
@@ -345,7 +345,7 @@ kernelTest("wasm matmul matches the reference (all transposes, batches, odd size
 
 Deno.test("wasm skinny matmuls (n <= 4, k <= 4) match the reference, same bits on 1 and 2 threads", async () => {
   const threaded = await createWasmBackend({ threads: 2, parallelThreshold: 0 });
-  const packed = new WasmBackend({ threads: 1, skinnyGemm: false });
+  const packed = openWasmBackend({ threads: 1, skinnyGemm: false });
   try {
     // [m, k, n]: few columns (the MLP's output layer), a short inner size (its input layer), odd
     // sizes, row counts around the 4-row blocks, and shapes at the edges of both paths.
@@ -776,7 +776,7 @@ kernelTest("wasm random fills reproduce src/random.ts", async () => {
 });
 
 Deno.test("the plain-SIMD build agrees with the relaxed one", async () => {
-  const plain = new WasmBackend({ relaxedSimd: false });
+  const plain = openWasmBackend({ relaxedSimd: false });
   assert.equal(plain.relaxedSimd, false);
   const a = values(37 * 50), b = values(50 * 29), x = values(101, -5, 5);
   const mw = wasm.matmul(wasm.upload(a), wasm.upload(b), {
@@ -852,7 +852,7 @@ Deno.test("training the MLP on wasm gives the reference's losses and weights", a
 });
 
 Deno.test("threads: kernels run on the calling thread until the workers listen, same results", async () => {
-  const be = new WasmBackend({ threads: 2, parallelThreshold: 0 });
+  const be = openWasmBackend({ threads: 2, parallelThreshold: 0 });
   assert.equal(be.threads, 2);
   // Before the workers listen, kernels run on the calling thread.
   const a = values(40 * 50), b = values(50 * 30);
@@ -879,12 +879,12 @@ Deno.test("threads: kernels run on the calling thread until the workers listen, 
   );
   assert.deepEqual(c1, c0);
   be.dispose();
-  const one = new WasmBackend({ threads: 1 });
+  const one = openWasmBackend({ threads: 1 });
   assert.equal(one.threads, 1);
 });
 
 Deno.test("threads: workers that stop when idle and start again give the same results", async () => {
-  const be = new WasmBackend({ threads: 2, parallelThreshold: 0, threadIdleMs: 5 });
+  const be = openWasmBackend({ threads: 2, parallelThreshold: 0, threadIdleMs: 5 });
   const a = values(70 * 90), b = values(90 * 50), x = values(5000);
   const [aw, bw, xw] = [be.upload(a), be.upload(b), be.upload(x)];
   const [as, bs, xs] = [single.upload(a), single.upload(b), single.upload(x)];

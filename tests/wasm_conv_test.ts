@@ -12,7 +12,7 @@ import { assertClose, uniformValues } from "./helpers/compare.ts";
 import { assertSameConvBits, checkConvsAgainstReference } from "./helpers/conv_check.ts";
 import { type Conv2dGeometry, conv2dGeometry } from "../src/backend.ts";
 import { Random } from "../src/random.ts";
-import { createWasmBackend, WasmBackend } from "../wasm/backend.ts";
+import { createWasmBackend, openWasmBackend, type WasmBackend } from "../wasm/backend.ts";
 
 const TOL = 1e-4;
 const rng = new Random(20261125);
@@ -83,7 +83,7 @@ function check(wasm: WasmBackend): Promise<void> {
 }
 
 Deno.test("wasm direct and strided convolutions match the reference (1 thread)", async () => {
-  await check(new WasmBackend({ threads: 1 }));
+  await check(openWasmBackend({ threads: 1 }));
 });
 
 Deno.test("wasm direct and strided convolutions match the reference (2 threads)", async () => {
@@ -96,7 +96,7 @@ Deno.test("wasm direct and strided convolutions match the reference (2 threads)"
 });
 
 Deno.test("wasm direct and strided convolutions: the same bits on one thread and on two", async () => {
-  const one = new WasmBackend({ threads: 1 });
+  const one = openWasmBackend({ threads: 1 });
   const two = await createWasmBackend({ threads: 2, parallelThreshold: 0 });
   try {
     const shapes = [[1, 16, 1, 13], [16, 1, 1, 13], [3, 4, 1, 13], [16, 16, 2, 13], [5, 7, 2, 13]];
@@ -111,8 +111,8 @@ Deno.test("wasm direct and strided convolutions: the same bits on one thread and
 });
 
 Deno.test("wasm convolution shortcuts agree with the GEMM paths they replace", async () => {
-  const on = new WasmBackend({ threads: 1 });
-  const off = new WasmBackend({ threads: 1, convShortcuts: false });
+  const on = openWasmBackend({ threads: 1 });
+  const off = openWasmBackend({ threads: 1, convShortcuts: false });
   for (const [c, o, s] of [[1, 16, 1], [16, 1, 1], [16, 16, 2]]) {
     const g = conv2dGeometry(3, c, 9, 10, o, 3, s, 1);
     const x = values(g.n * g.c * g.h * g.w), w = values(g.o * g.c * 9), b = values(g.o);

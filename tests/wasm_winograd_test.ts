@@ -13,7 +13,7 @@ import { assertSameConvBits, checkConvsAgainstReference } from "./helpers/conv_c
 import { type Conv2dGeometry, conv2dGeometry } from "../src/backend.ts";
 import { createReferenceBackend } from "../src/backends/reference/mod.ts";
 import { Random } from "../src/random.ts";
-import { createWasmBackend, WasmBackend } from "../wasm/backend.ts";
+import { createWasmBackend, openWasmBackend, type WasmBackend } from "../wasm/backend.ts";
 
 const TOL = 1e-4;
 const ref = createReferenceBackend();
@@ -52,7 +52,7 @@ for (const tile of [2, 4] as const) {
   const name = `F(${tile}x${tile}, 3x3)`;
 
   Deno.test(`wasm Winograd ${name} convolution matches the reference (1 thread)`, async () => {
-    await check(new WasmBackend({ threads: 1, winograd: true, winogradTile: tile }));
+    await check(openWasmBackend({ threads: 1, winograd: true, winogradTile: tile }));
   });
 
   Deno.test(`wasm Winograd ${name} convolution matches the reference (2 threads, split)`, async () => {
@@ -70,7 +70,7 @@ for (const tile of [2, 4] as const) {
   });
 
   Deno.test(`wasm Winograd ${name} gives the same bits on one thread and on two`, async () => {
-    const one = new WasmBackend({ threads: 1, winograd: true, winogradTile: tile });
+    const one = openWasmBackend({ threads: 1, winograd: true, winogradTile: tile });
     const two = await createWasmBackend({
       threads: 2,
       parallelThreshold: 0,
@@ -87,7 +87,7 @@ for (const tile of [2, 4] as const) {
 
 Deno.test("wasm backend: a Winograd tile other than 2, 4 or auto is refused by name", () => {
   assert.throws(
-    () => new WasmBackend({ threads: 1, winogradTile: 3 as unknown as 2 }),
+    () => openWasmBackend({ threads: 1, winogradTile: 3 as unknown as 2 }),
     /winogradTile must be 2, 4 or "auto", got 3/,
   );
 });
@@ -128,7 +128,7 @@ async function checkFilter(wasm: WasmBackend): Promise<void> {
 }
 
 Deno.test("wasm Winograd filter gradient matches the reference (1 thread)", async () => {
-  await checkFilter(new WasmBackend({ threads: 1, winograd: true }));
+  await checkFilter(openWasmBackend({ threads: 1, winograd: true }));
 });
 
 Deno.test("wasm Winograd filter gradient matches the reference (2 threads, split)", async () => {
@@ -145,8 +145,8 @@ Deno.test("wasm Winograd filter gradient: 16 groups of several chunks, same bits
   // most 96, the very last ending off the kernels' four-tile step; channels off their blocks.
   const g = conv2dGeometry(41, 99, 13, 11, 77, 3, 1, 1);
   const x = values(g.n * g.c * g.h * g.w), dy = values(g.n * g.o * g.h * g.w);
-  const direct = new WasmBackend({ threads: 1, winograd: false });
-  const one = new WasmBackend({ threads: 1, winograd: true });
+  const direct = openWasmBackend({ threads: 1, winograd: false });
+  const one = openWasmBackend({ threads: 1, winograd: true });
   const two = await createWasmBackend({ threads: 2, parallelThreshold: 0, winograd: true });
   try {
     const run = async (be: WasmBackend | typeof two) =>

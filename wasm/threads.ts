@@ -21,6 +21,8 @@
 
 /** Most chunks one job is cut into. */
 export const MAX_CHUNKS = 64;
+/** Chunks a split kernel is cut into per thread (more balance under load, more overhead). */
+export const CHUNKS_PER_THREAD = 4;
 const MAX_ARGS = 28;
 // i32 fields of the control block.
 const CLAIM = 0; // (generation << 8) | next unclaimed chunk

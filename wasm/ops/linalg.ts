@@ -1,0 +1,162 @@
+/**
+ * The wasm backend's matrix products: the packed GEMM (wasm/assembly/gemm.ts), split over threads
+ * by columns or rows, and the skinny kernels for few columns or a short inner size. {@link gemm}
+ * is also the helper the convolutions run their implicit GEMMs by.
+ *
+ * @module
+ */
+
+import {
+  fullMatmulSpec,
+  type LinalgOps,
+  type MatmulSpec,
+  type Storage,
+} from "../../src/backend.ts";
+import type { WasmRuntime } from "../runtime.ts";
+
+/**
+ * C[m x n] (+)= A' B' (see wasm/assembly/gemm.ts for the modes), split over threads by columns
+ * (multiples of the 8-wide micro-tile) or by rows (multiples of 6), whichever is larger.
+ */
+export function gemm(
+  rt: WasmRuntime,
+  m: number,
+  n: number,
+  k: number,
+  a: number,
+  ars: number,
+  acs: number,
+  bmode: number,
+  b: number,
+  brs: number,
+  bcs: number,
+  c: number,
+  ldc: number,
+  accumulate: number,
+): void {
+  const geo = rt.geo, work = (t: number) => rt.gemmWorkspace(t);
+  const min = m * n * k >= rt.minMacs ? 0 : Infinity;
+  if (n < m) {
+    const rest = [k, a, ars, acs, bmode, b, brs, bcs, c, ldc, accumulate, geo, 0, 0];
+    rt.par("gemm", m, 6, min, (i0, i1) => [i0, i1, 0, n, ...rest], 0, work);
+    return;
+  }
+  // Split by columns: every chunk needs all of A', so pack it once for all threads.
+  const shared = min === 0 && rt.pool?.active() && n > 8;
+  const apacked = shared ? rt.heap.alloc(Math.ceil(m / 6) * 6 * k * 4) : 0;
+  if (apacked) rt.k.packAAll(a, ars, acs, m, k, apacked);
+  const rest = [k, a, ars, acs, bmode, b, brs, bcs, c, ldc, accumulate, geo, apacked, 0];
+  try {
+    rt.par("gemm", n, 8, min, (j0, j1) => [0, m, j0, j1, ...rest], 2, work);
+  } finally {
+    if (apacked) rt.heap.free(apacked, Math.ceil(m / 6) * 6 * k * 4);
+  }
+}
+
+/**
+ * Which kernel runs the product C[m x n] = A' B' with inner size k: 1 for gemmSkinnyN (few
+ * columns, n <= 4, rows of A' contiguous), 2 for gemmSkinnyK (a short inner size, k <= 4), 0 for
+ * the packed GEMM, whose packing and 6x8 tiles waste most of their work there. The measurements
+ * are in docs/wasm_kernel_choice.md.
+ */
+export function skinnyKind(m: number, n: number, k: number, transA: boolean): 0 | 1 | 2 {
+  if (n <= 4 && !transA && k >= 4) return 1;
+  if (k <= 4 && m >= 4) return 2;
+  return 0;
+}
+
+/** C[m x n] = A' B' by gemmSkinnyN (kind 1) or gemmSkinnyK (2), split over threads by rows. */
+function matmulSkinny(
+  rt: WasmRuntime,
+  kind: number,
+  m: number,
+  n: number,
+  k: number,
+  a: number,
+  ars: number,
+  acs: number,
+  b: number,
+  brs: number,
+  bcs: number,
+  c: number,
+): void {
+  const min = m * n * k >= rt.minMacs ? 0 : Infinity;
+  // B' with the layout the kernel reads: rows of k (kind 1) or of n (kind 2) contiguous.
+  const want = kind === 1 ? brs === 1 : bcs === 1;
+  let tmp = 0;
+  if (!want) {
+    tmp = rt.heap.alloc(n * k * 4);
+    const f = rt.f32, src = b >> 2, dst = tmp >> 2;
+    for (let p = 0; p < k; p++) {
+      for (let j = 0; j < n; j++) {
+        const v = f[src + p * brs + j * bcs];
+        f[dst + (kind === 1 ? j * k + p : p * n + j)] = v;
+      }
+    }
+  }
+  const bq = tmp || b;
+  try {
+    if (kind === 1) {
+      const bts = tmp ? k : bcs;
+      rt.par("gemmSkinnyN", m, 4, min, (i0, i1) => [a, ars, bq, bts, n, k, c, n, i0, i1]);
+    } else {
+      const bps = tmp ? n : brs;
+      rt.par("gemmSkinnyK", m, 4, min, (i0, i1) => [a, ars, acs, bq, bps, n, k, c, n, i0, i1]);
+    }
+  } finally {
+    if (tmp) rt.heap.free(tmp, n * k * 4);
+  }
+}
+
+/** The wasm backend's matrix products over runtime `rt`. */
+export function linalgOps(rt: WasmRuntime): LinalgOps {
+  return {
+    matmul(a: Storage, b: Storage, spec: MatmulSpec): Storage {
+      const { batch, m, k, n, transA, transB, batchA, batchB } = fullMatmulSpec(spec);
+      const ap = rt.p(a), bp = rt.p(b);
+      // The GEMM writes every output unless k = 0, when the product is zeros.
+      const out = k === 0 ? rt.zeros(batch * m * n) : rt.uninit(batch * m * n);
+      if (m === 0 || n === 0 || k === 0) return out;
+      const ars = transA ? 1 : k, acs = transA ? m : 1;
+      const brs = transB ? 1 : n, bcs = transB ? k : 1;
+      const skinny = rt.skinnyGemm ? skinnyKind(m, n, k, transA) : 0;
+      for (let bi = 0; bi < batch; bi++) {
+        if (skinny) {
+          const bb = bp + (batchB ? bi * k * n * 4 : 0);
+          matmulSkinny(
+            rt,
+            skinny,
+            m,
+            n,
+            k,
+            ap + (batchA ? bi * m * k * 4 : 0),
+            ars,
+            acs,
+            bb,
+            brs,
+            bcs,
+            out.ptr + bi * m * n * 4,
+          );
+          continue;
+        }
+        gemm(
+          rt,
+          m,
+          n,
+          k,
+          ap + (batchA ? bi * m * k * 4 : 0),
+          ars,
+          acs,
+          0,
+          bp + (batchB ? bi * k * n * 4 : 0),
+          brs,
+          bcs,
+          out.ptr + bi * m * n * 4,
+          n,
+          0,
+        );
+      }
+      return out;
+    },
+  };
+}
