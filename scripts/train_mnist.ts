@@ -101,7 +101,7 @@ const PRESETS: Record<string, Partial<Settings>> = {
   // The defaults: a half-width UNet (base 16) with 64 channels at 7x7 (mults 1,2,4) that sees
   // ~3.8 epochs (7,200 steps of 32, min-SNR-1 weighting, importance-sampled t, Adam with beta2
   // 0.99) in under 30 minutes on 2 cores with the wasm backend (measured: 25.2 minutes with other
-  // work running beside it, 20.6 with min-SNR-5 on a quiet machine; see the README).
+  // work running beside it, 20.6 with min-SNR-5 on a quiet machine; see docs/results.md).
   "cpu-quick": {},
   // The twin's UNet, longer, at the batch size GPUs like (with the weighting and t sampling its
   // measured run used).
