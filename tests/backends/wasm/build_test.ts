@@ -1,14 +1,16 @@
 /**
  * The wasm backend's build: the modules embedded in wasm/embedded.ts are exactly what a fresh
  * build of wasm/assembly/ gives (run `deno task build:wasm` after changing the kernels), the
- * relaxed-SIMD build is chosen where the engine validates it, and importing the backend needs no
- * permission.
+ * relaxed-SIMD build is chosen where the engine validates it, the plain-SIMD build agrees with the
+ * relaxed one, and importing the backend needs no permission.
  */
 
 import assert from "node:assert/strict";
 import * as embedded from "../../../wasm/embedded.ts";
 import { buildAll, embeddedModuleText, type Variant, VARIANTS } from "../../../wasm/build.ts";
 import { openWasmBackend } from "../../../wasm/backend.ts";
+import { Random } from "../../../src/random.ts";
+import { assertClose, uniformValues } from "../../helpers/compare.ts";
 
 function decode(b64: string): Uint8Array<ArrayBuffer> {
   return Uint8Array.from(atob(b64), (c) => c.charCodeAt(0));
@@ -41,6 +43,22 @@ Deno.test("the relaxed-SIMD build runs where WebAssembly.validate accepts it", (
   const relaxedValid = WebAssembly.validate(decode(embedded.RELAXED_SIMD));
   assert.equal(openWasmBackend().relaxedSimd, relaxedValid);
   assert.equal(openWasmBackend({ relaxedSimd: false }).relaxedSimd, false);
+});
+
+Deno.test("the plain-SIMD build agrees with the relaxed one", async () => {
+  const rng = new Random(20261124);
+  const relaxed = openWasmBackend({ threads: 1 }), plain = openWasmBackend({ relaxedSimd: false });
+  assert.equal(plain.relaxedSimd, false);
+  const a = uniformValues(rng, 37 * 50), b = uniformValues(rng, 50 * 29);
+  const x = uniformValues(rng, 101, -5, 5);
+  const spec = { batch: 1, m: 37, k: 50, n: 29, transA: false, transB: false };
+  const mr = relaxed.matmul(relaxed.upload(a), relaxed.upload(b), spec);
+  const mp = plain.matmul(plain.upload(a), plain.upload(b), spec);
+  assertClose(await plain.read(mp), await relaxed.read(mr), "plain matmul");
+  for (const op of ["silu", "gelu", "tanh", "exp"] as const) {
+    const yr = relaxed.unary(op, relaxed.upload(x)), yp = plain.unary(op, plain.upload(x));
+    assertClose(await plain.read(yp), await relaxed.read(yr), `plain ${op}`);
+  }
 });
 
 Deno.test("importing the wasm backend needs no permission; a threaded run exits by itself", async () => {

@@ -153,7 +153,8 @@ Deno.test("wasm Winograd filter gradient: 16 groups of several chunks, same bits
       await be.read(be.conv2dBackwardFilter(be.upload(x), be.upload(dy), g));
     const a = await run(one);
     assert.deepEqual(await run(two), a);
-    // The direct filter gradient is checked against the reference in wasm_backend_test.ts.
+    // The direct filter gradient is checked against the reference in
+    // tests/backends/conformance/conv_test.ts.
     assertClose(a, await run(direct), "dw 41x99x13x11 -> 77", TOL, Math.sqrt(g.n * g.h * g.w) / 4);
   } finally {
     two.dispose();
