@@ -19,7 +19,7 @@ import { groupNorm, groupNormSilu } from "../../src/ops/norm.ts";
 import { GroupNorm } from "../../src/nn/groupnorm.ts";
 import { ParamLayout, ParamStore, recordParams } from "../../src/nn/params.ts";
 import { gradCheck } from "../helpers/gradcheck.ts";
-import { maxRelError as maxRelErr } from "../helpers/compare.ts";
+import { maxRelError } from "../helpers/compare.ts";
 
 const be = createReferenceBackend({ dtype: "float64" });
 
@@ -80,14 +80,14 @@ Deno.test("groupNormSilu and GroupNorm.forwardSilu equal silu(groupNorm) compose
   };
   const a = await run(true), b = await run(false);
   for (const k of ["y", "dx", "dparams"] as const) {
-    assert.ok(maxRelErr(a[k], b[k]) < 1e-12, `${k}: ${maxRelErr(a[k], b[k])}`);
+    assert.ok(maxRelError(a[k], b[k]) < 1e-12, `${k}: ${maxRelError(a[k], b[k])}`);
   }
   // The op directly, without the layer.
   const xt = variable(be, x, [n, c, h * w]);
   const gt = variable(be, gamma, [c]), bt = variable(be, beta, [c]);
   const y1 = await read(groupNormSilu(xt, gt, bt, groups).storage);
   const y2 = await read(silu(groupNorm(xt, gt, bt, groups)).storage);
-  assert.ok(maxRelErr(y1, y2) < 1e-12);
+  assert.ok(maxRelError(y1, y2) < 1e-12);
 });
 
 Deno.test("grad: groupNorm and groupNormSilu with a shift against finite differences", async (t) => {
@@ -147,7 +147,10 @@ Deno.test("GroupNorm.forwardSilu(x, shift) equals the add then silu(groupNorm), 
   for (const fuseSilu of [false, true]) {
     const a = await run(true, fuseSilu), b = await run(false, fuseSilu);
     for (const k of ["y", "dx", "dshift", "dparams"] as const) {
-      assert.ok(maxRelErr(a[k], b[k]) < 1e-12, `silu ${fuseSilu} ${k}: ${maxRelErr(a[k], b[k])}`);
+      assert.ok(
+        maxRelError(a[k], b[k]) < 1e-12,
+        `silu ${fuseSilu} ${k}: ${maxRelError(a[k], b[k])}`,
+      );
     }
   }
   const xt = variable(be, x, [n, c, h * w]);

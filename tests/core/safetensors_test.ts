@@ -10,6 +10,7 @@ import {
   encodeSafetensors,
   type NamedTensor,
 } from "../../src/io/safetensors.ts";
+import { assertSameValues } from "../helpers/compare.ts";
 
 const enc = new TextEncoder();
 
@@ -53,16 +54,6 @@ function handBuilt(headerText: string, data: number[] | Uint8Array): Uint8Array 
   out.set(head, 8);
   out.set(data, 8 + head.length);
   return out;
-}
-
-function assertSameValues(actual: Float32Array, expected: Float32Array, what: string): void {
-  assert.equal(actual.length, expected.length, `${what}: length`);
-  for (let i = 0; i < expected.length; i++) {
-    assert.ok(
-      Object.is(actual[i], expected[i]),
-      `${what}[${i}]: got ${actual[i]}, expected ${expected[i]}`,
-    );
-  }
 }
 
 /** Asserts that `fn` throws a FileFormatError whose message names `path` and matches `problem`. */

@@ -1,6 +1,6 @@
 /**
- * What the backend tests share: seeded test data and the element-wise comparisons (within a
- * tolerance, the worst relative error, and the same values exactly).
+ * The one comparison helper of the tests: seeded float32 test data, and element-wise comparisons
+ * of arrays (within a relative tolerance, the worst relative error, and the same values exactly).
  *
  * @module
  */

@@ -14,7 +14,7 @@ import {
   type ReferenceBackend,
 } from "../../../src/backends/reference/mod.ts";
 import { Random } from "../../../src/random.ts";
-import { maxRelError as maxRelErr } from "../../helpers/compare.ts";
+import { maxRelError } from "../../helpers/compare.ts";
 
 const be = createReferenceBackend({ dtype: "float64" });
 
@@ -69,9 +69,9 @@ Deno.test("reference groupNorm + silu: fused forward equals silu of a direct gro
           }
         }
       }
-      assert.ok(maxRelErr(y, expected) < 1e-12, `y: ${maxRelErr(y, expected)}`);
-      assert.ok(maxRelErr(mu, expMu) < 1e-12, "mean");
-      assert.ok(maxRelErr(rs, expRs) < 1e-12, "rstd");
+      assert.ok(maxRelError(y, expected) < 1e-12, `y: ${maxRelError(y, expected)}`);
+      assert.ok(maxRelError(mu, expMu) < 1e-12, "mean");
+      assert.ok(maxRelError(rs, expRs) < 1e-12, "rstd");
       // The statistics are the unfused kernel's.
       const plain = be.groupNorm(be.upload(x), { gamma: be.upload(gamma), beta: be.upload(beta) }, {
         ...g,
@@ -108,7 +108,7 @@ Deno.test("reference groupNorm + silu: fused backward equals the unfused kernels
         rstd: fused.rstd,
       }, gs);
       for (const k of ["dx", "dgamma", "dbeta"] as const) {
-        const err = maxRelErr(await read(got[k]), await read(want[k]));
+        const err = maxRelError(await read(got[k]), await read(want[k]));
         assert.ok(err < 1e-12, `${k}: ${err}`);
       }
       assert.throws(
@@ -199,7 +199,7 @@ async function unfusedShift(
 function assertOutputsClose(got: Outputs, want: Outputs, tol: number, what: string): number {
   let worst = 0;
   for (const k of OUTPUTS) {
-    const err = maxRelErr(got[k], want[k]);
+    const err = maxRelError(got[k], want[k]);
     assert.ok(err <= tol, `${what} ${k}: max relative error ${err} > ${tol}`);
     worst = Math.max(worst, err);
   }
@@ -223,12 +223,12 @@ Deno.test("reference groupNorm with a shift equals the add then the group norm (
       assertOutputsClose(got, want, 1e-12, what);
       // The shift matters: without it the statistics and dx differ (so the comparison can fail).
       const plain = await unfusedShift(be, { ...d, shift: new Float32Array(d.shift.length) }, g);
-      assert.ok(maxRelErr(plain.mean, want.mean) > 1e-3, "the shift moves the mean");
+      assert.ok(maxRelError(plain.mean, want.mean) > 1e-3, "the shift moves the mean");
       if (g.groups < g.c) {
-        assert.ok(maxRelErr(plain.y, want.y) > 1e-3, "the shift changes y");
+        assert.ok(maxRelError(plain.y, want.y) > 1e-3, "the shift changes y");
       } else {
         // One channel per group: a per-channel constant is normalised away.
-        assert.ok(maxRelErr(plain.y, want.y) < 1e-9, "a one-channel group ignores the shift");
+        assert.ok(maxRelError(plain.y, want.y) < 1e-9, "a one-channel group ignores the shift");
       }
     });
   }
