@@ -1,0 +1,57 @@
+/**
+ * The wasm backend's skinny GEMM kernels (few columns, n <= 4, or a short inner size, k <= 4): the
+ * packed GEMM they replace (`skinnyGemm: false`) matches the reference at the same shapes, and two
+ * threads with every kernel split give the same bits as one. (The skinny kernels themselves are
+ * checked against the reference with every backend's matmul, in
+ * tests/backends/conformance/linalg_test.ts; their choice in conv_policy_test.ts.)
+ */
+
+import assert from "node:assert/strict";
+import type { Backend } from "../../../src/backend.ts";
+import { createReferenceBackend } from "../../../src/backends/reference/mod.ts";
+import { Random } from "../../../src/random.ts";
+import { createWasmBackend, openWasmBackend } from "../../../wasm/backend.ts";
+import { assertClose, uniformValues } from "../../helpers/compare.ts";
+
+const rng = new Random(20261124);
+
+Deno.test("wasm skinny matmuls (n <= 4, k <= 4): the packed GEMM agrees, same bits on 1 and 2 threads", async () => {
+  const ref = createReferenceBackend();
+  const single = openWasmBackend({ threads: 1 });
+  const threaded = await createWasmBackend({ threads: 2, parallelThreshold: 0 });
+  const packed = openWasmBackend({ threads: 1, skinnyGemm: false });
+  try {
+    // [m, k, n]: few columns (the MLP's output layer), a short inner size (its input layer), odd
+    // sizes, row counts around the 4-row blocks, and shapes at the edges of both paths.
+    const shapes: [number, number, number][] = [
+      [64, 256, 2],
+      [63, 257, 1],
+      [5, 4, 3],
+      [3, 9, 4],
+      [4, 17, 4],
+      [11, 6, 5],
+      [64, 3, 256],
+      [37, 1, 9],
+      [9, 4, 4],
+      [4, 2, 1],
+      [3, 3, 7],
+      [101, 3, 255],
+      [250, 2, 3],
+    ];
+    for (const [m, k, n] of shapes) {
+      for (const tA of [false, true]) {
+        for (const tB of [false, true]) {
+          const what = `skinny matmul ${m}x${k}x${n} tA=${tA} tB=${tB}`;
+          const a = uniformValues(rng, 2 * m * k), b = uniformValues(rng, 2 * k * n);
+          const spec = { batch: 2, m, k, n, transA: tA, transB: tB };
+          const run = (be: Backend) => be.read(be.matmul(be.upload(a), be.upload(b), spec));
+          const want = await run(ref);
+          assertClose(await run(packed), want, `${what} (packed GEMM)`, 1e-4, Math.sqrt(k) / 4);
+          assert.deepEqual(await run(threaded), await run(single), `${what}: 1 vs 2 threads`);
+        }
+      }
+    }
+  } finally {
+    threaded.dispose();
+  }
+});
