@@ -2,7 +2,7 @@
  * How the `webgpu` backend picks between kernels and sizes: the GEMM tile of a product, when and
  * how far a convolution product splits its depth K across workgroups, how a reduction is laid
  * out, and the limits on what one dispatch or one submit holds. Pure functions of the shapes, so
- * they are tested without a GPU (tests/webgpu_policy_test.ts).
+ * they are tested without a GPU (tests/backends/webgpu/policy_test.ts).
  *
  * Why these numbers: docs/webgpu_kernel_choice.md.
  *
