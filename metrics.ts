@@ -24,6 +24,8 @@ export type {
 } from "./src/metrics/sliced_wasserstein.ts";
 export { offArmFraction } from "./src/metrics/spiral_arm.ts";
 export type { SpiralArmOptions } from "./src/metrics/spiral_arm.ts";
+export { offSupportFraction } from "./src/metrics/off_support.ts";
+export type { OffSupportOptions } from "./src/metrics/off_support.ts";
 export { featureStats, frechetDistance, frechetDistanceOf } from "./src/metrics/frechet.ts";
 export type { GaussianStats } from "./src/metrics/frechet.ts";
 export {

@@ -36,11 +36,19 @@ export { createSampler, SAMPLER_DEFINITIONS, SAMPLERS } from "./src/samplers/reg
 export type { SamplerKind } from "./src/samplers/registry.ts";
 export type {
   DenoiseFn,
+  PredictorKind,
   Sampler,
   SamplerDefinition,
   SamplerOptions,
   SamplerVariance,
+  StepContext,
 } from "./src/samplers/sampler.ts";
+export { INTEGER_SPACINGS, SPACINGS } from "./src/samplers/spacing.ts";
+export type { Spacing } from "./src/samplers/spacing.ts";
+export { Denoiser } from "./src/diffusion/denoiser.ts";
+export type { Estimate } from "./src/diffusion/denoiser.ts";
+export { NoiseLevels } from "./src/diffusion/noise_level.ts";
+export type { Level } from "./src/diffusion/noise_level.ts";
 export { DiffusionModel } from "./src/model.ts";
 export type { DiffusionConfig, WeightsChoice } from "./src/model.ts";
 export {

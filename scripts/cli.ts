@@ -4,7 +4,7 @@
  * @module
  */
 
-import { OptionError, type SamplerKind, SAMPLERS, type SamplerVariance } from "../mod.ts";
+import { OptionError } from "../mod.ts";
 import { checkChoice, checkInt } from "../io.ts";
 
 /** The number a flag's text holds, or an {@link OptionError} naming the flag. */
@@ -64,30 +64,9 @@ export async function runMain(main: () => Promise<void>): Promise<void> {
   }
 }
 
-/** The sampler and weights flags of the image scripts, checked (defaults: ddpm, ema). */
-export function samplerFlags(
-  f: { sampler?: string; weights?: string; variance?: string },
-): { sampler: SamplerKind; weights: "ema" | "raw"; variance: SamplerVariance } {
-  const sampler = (f.sampler ?? "ddpm") as SamplerKind;
-  checkChoice("--sampler", sampler, SAMPLERS);
-  const weights = (f.weights ?? "ema") as "ema" | "raw";
+/** The --weights flag, checked (default ema). */
+export function weightsFlag(text: string | undefined): "ema" | "raw" {
+  const weights = (text ?? "ema") as "ema" | "raw";
   checkChoice("--weights", weights, ["ema", "raw"] as const);
-  const variance = (f.variance ?? "posterior") as SamplerVariance;
-  checkChoice("--variance", variance, ["posterior", "beta"] as const);
-  if (f.variance !== undefined && sampler !== "ddpm") {
-    throw new OptionError(`--variance is the ancestral sampler's; drop it or use --sampler ddpm`);
-  }
-  return { sampler, weights, variance };
-}
-
-/**
- * The --steps flag for a model with T diffusion steps: default 100 for the ancestral sampler
- * (respaced) and 50 for the others, at most T; an OptionError beyond T.
- */
-export function sampleStepsFlag(text: string | undefined, sampler: SamplerKind, T: number): number {
-  const steps = intFlag("steps", text, Math.min(sampler === "ddpm" ? 100 : 50, T), 1);
-  if (steps > T) {
-    throw new OptionError(`--steps must be at most the model's T = ${T}, got ${steps}`);
-  }
-  return steps;
+  return weights;
 }

@@ -18,7 +18,6 @@ import {
   loadModel,
   OptionError,
   sample,
-  SAMPLERS,
   selectBackend,
 } from "../mod.ts";
 import { loadMnist } from "../data.ts";
@@ -35,7 +34,13 @@ import {
   trainClassifier,
 } from "../metrics.ts";
 import { checkChoice, checkNumber, createProgress } from "../io.ts";
-import { intFlag, numberFlag, runMain, samplerFlags, sampleStepsFlag } from "./cli.ts";
+import { intFlag, numberFlag, runMain, weightsFlag } from "./cli.ts";
+import {
+  SAMPLER_FLAG_SPECS,
+  type SamplerFlagValues,
+  samplerFromFlags,
+  samplerHelp,
+} from "./sampler_flags.ts";
 
 const HELP = `Evaluates an MNIST diffusion model with a digit classifier.
 
@@ -49,10 +54,8 @@ the classifier and the real-digit floor are reported.
   --classifier PATH    classifier file; trained on MNIST and written there when missing
                        (default out/mnist/classifier.safetensors)
   --count N            samples to draw (default 1000)
-  --sampler NAME       ${SAMPLERS.join(", ")} (default ddpm, the ancestral sampler)
-  --steps N            sampling steps (default 100 for ddpm, respaced; 50 otherwise)
+${samplerHelp("ddpm", 23)}
   --weights NAME       ema (default) or raw
-  --variance NAME      the ancestral sampler's step variance: posterior (default) or beta
   --seed N             seed of the sampling noise (default 0)
   --real N             real test digits for the floor, spread evenly (default 1000)
   --train-steps N      classifier training steps (default 3000)
@@ -128,10 +131,9 @@ async function main(args: string[]): Promise<void> {
     options: {
       classifier: { type: "string" },
       count: { type: "string" },
-      sampler: { type: "string" },
+      ...SAMPLER_FLAG_SPECS,
       steps: { type: "string" },
       weights: { type: "string" },
-      variance: { type: "string" },
       seed: { type: "string" },
       real: { type: "string" },
       "train-steps": { type: "string" },
@@ -152,7 +154,9 @@ async function main(args: string[]): Promise<void> {
     );
   }
   const checkpoint = positionals[0];
-  const { sampler, weights, variance } = samplerFlags(f);
+  const weights = weightsFlag(f.weights);
+  // The sampler flags, checked now (the steps against the model's T once it is loaded).
+  let sampling = samplerFromFlags(f as SamplerFlagValues, Infinity, { text: f.steps });
   const backendName = (f.backend ?? "auto") as BackendChoice & string;
   checkChoice("--backend", backendName, BACKEND_CHOICES);
   const count = intFlag("count", f.count, 1000, 2), seed = intFlag("seed", f.seed, 0, 0);
@@ -172,7 +176,6 @@ async function main(args: string[]): Promise<void> {
     throw new OptionError(`--real must be at most the ${test.shape[0]} test digits, got ${real}`);
   }
   let model: DiffusionModel | null = null;
-  let steps = 0;
   if (checkpoint !== undefined) {
     model = await loadModel(checkpoint, backend);
     const shape = model.config.sampleShape;
@@ -181,7 +184,7 @@ async function main(args: string[]): Promise<void> {
         `${checkpoint} makes samples of [${shape}], not MNIST digits [${test.shape.slice(1)}]`,
       );
     }
-    steps = sampleStepsFlag(f.steps, sampler, model.schedule.T);
+    sampling = samplerFromFlags(f as SamplerFlagValues, model.schedule.T, { text: f.steps });
   }
   let classifier: Classifier;
   if (await exists(classifierPath)) {
@@ -243,14 +246,15 @@ async function main(args: string[]): Promise<void> {
 
   if (model !== null) {
     // sample() denoises in batches of 256: the bar counts steps over all of them.
+    const { sampler, steps, options } = sampling;
     const bar = createProgress({ total: steps * Math.ceil(count / 256), label: "sample" });
     const got = await sample(model, {
+      ...options,
       count,
       sampler,
       steps,
       seed,
       weights,
-      variance,
       clip: 1,
       onProgress: (p) => bar.update(p.step),
     });

@@ -12,17 +12,16 @@ import { parseArgs } from "node:util";
 import { BACKEND_CHOICES, type BackendChoice, loadModel, OptionError, sample } from "../mod.ts";
 import { loadMnist, Random } from "../data.ts";
 import { checkChoice, createProgress, imageGrid, writeFileAtomic, writePngAtomic } from "../io.ts";
-import { intFlag, runMain, samplerFlags, sampleStepsFlag } from "./cli.ts";
+import { intFlag, runMain, weightsFlag } from "./cli.ts";
+import { SAMPLER_FLAG_SPECS, samplerFromFlags, samplerHelp } from "./sampler_flags.ts";
 
 const HELP = `Samples images from a model saved by train_mnist.ts (or saveModel).
 
 Usage: deno run -A scripts/sample.ts CHECKPOINT [options]
 
   --count N          images in the grid (default 64)
-  --sampler NAME     ddpm (default, the ancestral sampler), ddim or heun
-  --steps N          sampling steps (default 100 for ddpm, respaced; 50 otherwise; at most T)
+${samplerHelp("ddpm", 21)}
   --weights NAME     ema (default) or raw
-  --variance NAME    the ancestral sampler's step variance: posterior (default) or beta
   --seed N           seed of the noise (default 0)
   --trajectory N     also draw the denoising of N samples, 8 frames each (default 8; 0: off)
   --forward N        also draw the forward noising of N real images (default 8; 0: off)
@@ -45,10 +44,9 @@ async function main(args: string[]): Promise<void> {
     allowPositionals: true,
     options: {
       count: { type: "string" },
-      sampler: { type: "string" },
+      ...SAMPLER_FLAG_SPECS,
       steps: { type: "string" },
       weights: { type: "string" },
-      variance: { type: "string" },
       seed: { type: "string" },
       trajectory: { type: "string" },
       forward: { type: "string" },
@@ -68,7 +66,7 @@ async function main(args: string[]): Promise<void> {
       "pass exactly one checkpoint file, e.g. out/mnist/checkpoint.safetensors (see --help)",
     );
   }
-  const { sampler, weights, variance } = samplerFlags(f);
+  const weights = weightsFlag(f.weights);
   const backend = (f.backend ?? "auto") as BackendChoice & string;
   checkChoice("--backend", backend, BACKEND_CHOICES);
   const count = intFlag("count", f.count, 64, 1), seed = intFlag("seed", f.seed, 0, 0);
@@ -84,18 +82,18 @@ async function main(args: string[]): Promise<void> {
     );
   }
   const T = model.schedule.T;
-  const steps = sampleStepsFlag(f.steps, sampler, T);
+  const { sampler, steps, options } = samplerFromFlags(f, T, { text: f.steps });
   await Deno.mkdir(out, { recursive: true });
 
   const bar = createProgress({ total: steps * Math.ceil(count / 256), label: "sample" });
   const frames: Float32Array[] = [];
   const got = await sample(model, {
+    ...options,
     count,
     sampler,
     steps,
     seed,
     weights,
-    variance,
     clip: 1,
     onProgress: (p) => bar.update(p.step),
     trajectoryAt: trajectory > 0 ? Array.from({ length: T }, (_, i) => i + 1) : [],

@@ -13,6 +13,8 @@ import type { Network } from "./models/network.ts";
 import { ParamLayout, ParamStore } from "./nn/params.ts";
 import type { AdamState } from "./optim/adam.ts";
 import type { TimestepStats } from "./diffusion/timestep_sampler.ts";
+import { Denoiser } from "./diffusion/denoiser.ts";
+import { type Tensor, tensor } from "./tensor.ts";
 
 /** Everything that defines a model apart from its weights; saved in every checkpoint. */
 export interface DiffusionConfig {
@@ -86,6 +88,28 @@ export class DiffusionModel {
       this.config.network,
       weights === "ema" && this.ema ? this.ema : this.params,
     );
+  }
+
+  /**
+   * The model as the samplers see it, with the chosen weights: the raw output, the x0 and eps
+   * estimates and the score at any model time t in [1, T] (x0 clamped to [-clip, clip] when set).
+   */
+  denoiser(weights: WeightsChoice = "ema", clip: number | null = null): Denoiser {
+    const net = this.network(weights), be = this.backend;
+    return new Denoiser(
+      (x, t) => net.forward(x, tensor(be, new Array<number>(x.shape[0]).fill(t), [x.shape[0]])),
+      this.schedule,
+      this.config.prediction,
+      clip,
+    );
+  }
+
+  /**
+   * The score grad log p_t(x) = -eps(x, t) / sigma_t of the model at model time t in [1, T] (one
+   * network call; the EMA weights unless told otherwise). Differentiable in x.
+   */
+  score(x: Tensor, t: number, weights: WeightsChoice = "ema"): Tensor {
+    return this.denoiser(weights).score(x, t);
   }
 
   /** The named weights as host arrays (state_dict names and shapes). */

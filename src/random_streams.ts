@@ -21,8 +21,10 @@ export const STREAMS = {
   time: 2,
   /** Training noise. */
   noise: 3,
-  /** Sampling noise (the start x_T and every step's fresh noise). */
+  /** Sampling noise (the start x_T and each step's first fresh draw). */
   sample: 4,
+  /** A sampling step's further draws: draw j > 0 comes from stream `sampleExtra + j`. */
+  sampleExtra: 0x20000,
   /** First dropout site. */
   dropout: 0x10000,
 } as const;

@@ -178,21 +178,32 @@ export function makeSchedule(config: ScheduleConfig): Schedule {
 /**
  * The schedule restricted to a subsequence of timesteps (Nichol & Dhariwal's respacing): for
  * timesteps tau_1 < ... < tau_S, beta'_i = 1 - alphaBar(tau_i) / alphaBar(tau_{i-1}), so that
- * ancestral sampling in S steps follows the same marginals q(x_tau | x_0).
+ * ancestral sampling in S steps follows the same marginals q(x_tau | x_0). `steps` evenly spaced
+ * timesteps from 1 to T, or the ascending `timesteps` given.
  * Returns the new schedule and the original timestep of each new step.
  */
 export function respace(
   schedule: Schedule,
-  steps: number,
+  steps: number | readonly number[],
 ): { schedule: Schedule; timesteps: number[] } {
   const T = schedule.T;
-  if (!Number.isInteger(steps) || steps < 1 || steps > T) {
-    throw new RangeError(`sampling steps must be an integer in [1, ${T}], got ${steps}`);
-  }
-  const timesteps: number[] = [];
-  for (let i = 0; i < steps; i++) {
-    const t = steps === 1 ? T : Math.round(1 + (i * (T - 1)) / (steps - 1));
-    if (timesteps[timesteps.length - 1] !== t) timesteps.push(t);
+  let timesteps: number[];
+  if (typeof steps === "number") {
+    if (!Number.isInteger(steps) || steps < 1 || steps > T) {
+      throw new RangeError(`sampling steps must be an integer in [1, ${T}], got ${steps}`);
+    }
+    timesteps = [];
+    for (let i = 0; i < steps; i++) {
+      const t = steps === 1 ? T : Math.round(1 + (i * (T - 1)) / (steps - 1));
+      if (timesteps[timesteps.length - 1] !== t) timesteps.push(t);
+    }
+  } else {
+    timesteps = [...steps];
+    timesteps.forEach((t, i) => {
+      if (!Number.isInteger(t) || t < 1 || t > T || (i > 0 && t <= timesteps[i - 1])) {
+        throw new RangeError(`respace: timesteps must ascend within 1..${T}, got [${steps}]`);
+      }
+    });
   }
   const betas = new Float64Array(timesteps.length);
   let prev = 1;

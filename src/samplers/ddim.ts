@@ -12,13 +12,8 @@
 import { add, affine, clamp } from "../ops/elementwise.ts";
 import type { Tensor } from "../tensor.ts";
 import { predictEpsilon, type Prediction, predictX0 } from "../diffusion/parameterization.ts";
-import {
-  clipOption,
-  type DenoiseFn,
-  type Sampler,
-  type SamplerDefinition,
-  samplerSteps,
-} from "./sampler.ts";
+import { clipOption, type Sampler, type SamplerDefinition, type StepContext } from "./sampler.ts";
+import { integerGrid, type Spacing } from "./spacing.ts";
 import type { Schedule } from "../diffusion/schedule.ts";
 
 /** Options of {@link DdimSampler}. */
@@ -29,12 +24,16 @@ export interface DdimOptions {
   eta?: number;
   /** Clip the x0 estimate to [-clip, clip]; null for none. */
   clip?: number | null;
+  /** Which integer timesteps: "linspace" (default), "leading" or "trailing" (see spacing.ts). */
+  spacing?: Spacing;
 }
 
 /** The DDIM sampler. */
 export class DdimSampler implements Sampler {
   /** Model timesteps, descending. */
   readonly timesteps: readonly number[];
+  /** One network call a step. */
+  readonly evaluations: number;
   readonly #ab: number[];
   readonly #prediction: Prediction;
   readonly #eta: number;
@@ -42,7 +41,12 @@ export class DdimSampler implements Sampler {
 
   /** A sampler over `schedule` for a network predicting `prediction`. */
   constructor(schedule: Schedule, prediction: Prediction, options: DdimOptions = {}) {
-    this.timesteps = samplerSteps(schedule, options.steps).timesteps;
+    this.timesteps = integerGrid(
+      schedule,
+      options.steps ?? schedule.T,
+      options.spacing ?? "linspace",
+    );
+    this.evaluations = this.timesteps.length;
     this.#ab = this.timesteps.map((t) => schedule.alphasCumprod[t - 1]);
     this.#prediction = prediction;
     const eta = options.eta ?? 0;
@@ -63,8 +67,8 @@ export class DdimSampler implements Sampler {
   }
 
   /** The next x from x_t at step index `i`. */
-  step(model: DenoiseFn, i: number, xt: Tensor, noise: Tensor | null): Tensor {
-    const output = model(xt, this.timesteps[i]);
+  step(ctx: StepContext, i: number, xt: Tensor): Tensor {
+    const output = ctx.denoiser.output(xt, this.timesteps[i]);
     const ab = this.#ab[i], abPrev = this.#abPrev(i);
     const level = { a: Math.sqrt(ab), s: Math.sqrt(1 - ab) };
     let x0 = predictX0(this.#prediction, output, xt, level);
@@ -77,13 +81,18 @@ export class DdimSampler implements Sampler {
     const sigma = this.sigma(i);
     const dirScale = Math.sqrt(Math.max(0, 1 - abPrev - sigma * sigma));
     const mean = add(affine(x0, Math.sqrt(abPrev)), affine(eps, dirScale));
-    return sigma > 0 && noise ? add(mean, affine(noise, sigma)) : mean;
+    return sigma > 0 ? add(mean, affine(ctx.noise(), sigma)) : mean;
   }
 }
 
-/** The registry's entry: `sampler: "ddim"` (options: steps, eta, clip). */
+/** The registry's entry: `sampler: "ddim"` (options: steps, eta, spacing, clip). */
 export const ddim: SamplerDefinition = {
   summary: "DDIM (Song, Meng & Ermon 2021): eta 0 deterministic, 1 ancestral",
   create: (schedule, prediction, o) =>
-    new DdimSampler(schedule, prediction, { eta: o.eta, clip: o.clip, steps: o.steps }),
+    new DdimSampler(schedule, prediction, {
+      eta: o.eta,
+      clip: o.clip,
+      steps: o.steps,
+      spacing: o.spacing,
+    }),
 };

@@ -10,17 +10,20 @@ import type { Tensor } from "../tensor.ts";
 import { type Prediction, predictX0 } from "../diffusion/parameterization.ts";
 import {
   clipOption,
-  type DenoiseFn,
   type Sampler,
   type SamplerDefinition,
   samplerSteps,
   type SamplerVariance,
+  type StepContext,
 } from "./sampler.ts";
-import type { Schedule } from "../diffusion/schedule.ts";
+import { respace, type Schedule } from "../diffusion/schedule.ts";
+import { integerGrid, type Spacing } from "./spacing.ts";
 
 export type { SamplerVariance } from "./sampler.ts";
 
-/** Options of {@link DdpmSampler}. */
+/**
+ * Options of {@link DdpmSampler}.
+ */
 export interface DdpmOptions {
   /** sigma_t^2 = beta_t ("beta", the seeds' choice) or the posterior variance ("posterior"). */
   variance?: SamplerVariance;
@@ -28,12 +31,16 @@ export interface DdpmOptions {
   clip?: number | null;
   /** Number of sampling steps (respaced); default the schedule's T. */
   steps?: number;
+  /** Which integer timesteps: "linspace" (default), "leading" or "trailing" (see spacing.ts). */
+  spacing?: Spacing;
 }
 
 /** The ancestral sampler. Use `timesteps` (descending) to call the model, then `step`. */
 export class DdpmSampler implements Sampler {
   /** The model timesteps to visit, from T down to 1. */
   readonly timesteps: readonly number[];
+  /** One network call a step. */
+  readonly evaluations: number;
   readonly #schedule: Schedule;
   readonly #prediction: Prediction;
   readonly #variance: SamplerVariance;
@@ -41,9 +48,13 @@ export class DdpmSampler implements Sampler {
 
   /** A sampler over `schedule` for a network predicting `prediction`. */
   constructor(schedule: Schedule, prediction: Prediction, options: DdpmOptions = {}) {
-    const r = samplerSteps(schedule, options.steps);
+    const spacing = options.spacing ?? "linspace";
+    const r = spacing === "linspace"
+      ? samplerSteps(schedule, options.steps)
+      : respaced(schedule, integerGrid(schedule, options.steps ?? schedule.T, spacing));
     this.#schedule = r.schedule;
     this.timesteps = r.timesteps;
+    this.evaluations = r.timesteps.length;
     this.#prediction = prediction;
     this.#variance = options.variance ?? "posterior";
     this.#clip = clipOption(options.clip);
@@ -57,9 +68,9 @@ export class DdpmSampler implements Sampler {
     return Math.sqrt(this.#variance === "beta" ? s.betas[j] : s.posteriorVariance[j]);
   }
 
-  /** x_{t-1} from x_t at step index `i` and standard normal `noise` (ignored at the last step). */
-  step(model: DenoiseFn, i: number, xt: Tensor, noise: Tensor | null): Tensor {
-    const output = model(xt, this.timesteps[i]);
+  /** x_{t-1} from x_t at step index `i`, adding the step's noise (none at the last step). */
+  step(ctx: StepContext, i: number, xt: Tensor): Tensor {
+    const output = ctx.denoiser.output(xt, this.timesteps[i]);
     const s = this.#schedule, j = this.timesteps.length - 1 - i;
     let x0 = predictX0(this.#prediction, output, xt, {
       a: s.sqrtAlphasCumprod[j],
@@ -68,14 +79,25 @@ export class DdpmSampler implements Sampler {
     if (this.#clip !== null) x0 = clamp(x0, -this.#clip, this.#clip);
     const mean = add(affine(x0, s.posteriorMeanCoef1[j]), affine(xt, s.posteriorMeanCoef2[j]));
     const sigma = this.sigma(i);
-    if (sigma === 0 || !noise) return mean;
-    return add(mean, affine(noise, sigma));
+    if (sigma === 0) return mean;
+    return add(mean, affine(ctx.noise(), sigma));
   }
 }
 
-/** The registry's entry: `sampler: "ddpm"` (options: steps, variance, clip). */
+/** The registry's entry: `sampler: "ddpm"` (options: steps, spacing, variance, clip). */
 export const ddpm: SamplerDefinition = {
   summary: "ancestral DDPM (Ho et al. 2020), optionally respaced",
   create: (schedule, prediction, o) =>
-    new DdpmSampler(schedule, prediction, { variance: o.variance, clip: o.clip, steps: o.steps }),
+    new DdpmSampler(schedule, prediction, {
+      variance: o.variance,
+      clip: o.clip,
+      steps: o.steps,
+      spacing: o.spacing,
+    }),
 };
+
+/** The schedule respaced to descending `timesteps`, and those timesteps. */
+function respaced(schedule: Schedule, timesteps: number[]) {
+  const r = respace(schedule, [...timesteps].reverse());
+  return { schedule: r.schedule, timesteps: [...r.timesteps].reverse() };
+}

@@ -19,8 +19,10 @@ import {
   type DenoiseFn,
   type Sampler,
   type SamplerDefinition,
-  samplerSteps,
+  type StepContext,
 } from "./sampler.ts";
+import { type Spacing, timeGrid } from "./spacing.ts";
+import { NoiseLevels } from "../diffusion/noise_level.ts";
 import type { Schedule } from "../diffusion/schedule.ts";
 
 /** Options of {@link HeunSampler}. */
@@ -32,27 +34,31 @@ export interface HeunOptions {
    * the first steps, where sigma is large and an error in eps is amplified.
    */
   clip?: number | null;
+  /** Where the steps fall (default "linspace": the schedule's own timesteps; see spacing.ts). */
+  spacing?: Spacing;
 }
 
 /** The deterministic Heun sampler. */
 export class HeunSampler implements Sampler {
-  /** Model timesteps, descending. */
+  /** Model times, descending. */
   readonly timesteps: readonly number[];
+  /** Two network calls a step, one at the last. */
+  readonly evaluations: number;
   readonly #ab: number[];
   readonly #prediction: Prediction;
   readonly #clip: number | null;
 
   /** A sampler over `schedule` for a network predicting `prediction`. */
   constructor(schedule: Schedule, prediction: Prediction, options: HeunOptions = {}) {
-    this.timesteps = samplerSteps(schedule, options.steps).timesteps;
-    this.#ab = this.timesteps.map((t) => schedule.alphasCumprod[t - 1]);
+    const levels = new NoiseLevels(schedule);
+    this.timesteps = timeGrid(levels, options.steps ?? schedule.T, options.spacing ?? "linspace");
+    this.evaluations = 2 * this.timesteps.length - 1;
+    // alphaBar at each time: the schedule's own at integer times, interpolated between.
+    this.#ab = this.timesteps.map((t) =>
+      Number.isInteger(t) ? schedule.alphasCumprod[t - 1] : levels.level(t).a ** 2
+    );
     this.#prediction = prediction;
     this.#clip = clipOption(options.clip);
-  }
-
-  /** Always 0: the sampler adds no noise. */
-  sigma(_i: number): number {
-    return 0;
   }
 
   #eps(model: DenoiseFn, x: Tensor, i: number): Tensor {
@@ -65,7 +71,8 @@ export class HeunSampler implements Sampler {
   }
 
   /** The next x from x_t at step index `i`. */
-  step(model: DenoiseFn, i: number, xt: Tensor, _noise: Tensor | null): Tensor {
+  step(ctx: StepContext, i: number, xt: Tensor): Tensor {
+    const model: DenoiseFn = (x, t) => ctx.denoiser.output(x, t);
     const ab = this.#ab[i], last = i + 1 >= this.#ab.length;
     const abNext = last ? 1 : this.#ab[i + 1];
     const sig = Math.sqrt((1 - ab) / ab), sigNext = Math.sqrt((1 - abNext) / abNext);
@@ -80,9 +87,9 @@ export class HeunSampler implements Sampler {
   }
 }
 
-/** The registry's entry: `sampler: "heun"` (options: steps, clip). */
+/** The registry's entry: `sampler: "heun"` (options: steps, spacing, clip). */
 export const heun: SamplerDefinition = {
   summary: "Heun's second-order probability-flow ODE steps (Karras et al. 2022)",
   create: (schedule, prediction, o) =>
-    new HeunSampler(schedule, prediction, { steps: o.steps, clip: o.clip }),
+    new HeunSampler(schedule, prediction, { steps: o.steps, clip: o.clip, spacing: o.spacing }),
 };

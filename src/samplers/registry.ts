@@ -10,7 +10,12 @@ import type { Prediction } from "../diffusion/parameterization.ts";
 import type { Schedule } from "../diffusion/schedule.ts";
 import { ddim } from "./ddim.ts";
 import { ddpm } from "./ddpm.ts";
+import { dpmSolver } from "./dpm_solver.ts";
+import { euler } from "./euler.ts";
+import { eulerMaruyama } from "./euler_maruyama.ts";
 import { heun } from "./heun.ts";
+import { annealedLangevin } from "./langevin.ts";
+import { predictorCorrector } from "./predictor_corrector.ts";
 import type { Sampler, SamplerDefinition, SamplerOptions } from "./sampler.ts";
 
 /** Every sampler, by name. */
@@ -18,6 +23,11 @@ export const SAMPLER_DEFINITIONS = {
   ddpm,
   ddim,
   heun,
+  euler,
+  "euler-maruyama": eulerMaruyama,
+  pc: predictorCorrector,
+  langevin: annealedLangevin,
+  "dpm++2m": dpmSolver,
 } as const satisfies Record<string, SamplerDefinition>;
 
 /** The samplers' names. */

@@ -1,40 +1,58 @@
 /**
- * What every sampler offers the sampling loop (diffusers' scheduler idea): the model timesteps it
- * visits, from noisy to clean, and a step that turns (model output, x_t) into the next x; and what
- * a sampler file exports so that the registry (registry.ts) can build it by name.
+ * What every sampler offers the sampling loop (diffusers' scheduler idea): the model times it
+ * visits, from noisy to clean, and a step that turns x at step i into x at step i + 1, calling the
+ * model through a {@link Denoiser} (raw output, x0, eps or score at any model time) and drawing
+ * fresh noise through its context; and what a sampler file exports so that the registry
+ * (registry.ts) can build it by name.
  *
  * @module
  */
 
+import type { Denoiser } from "../diffusion/denoiser.ts";
 import type { Prediction } from "../diffusion/parameterization.ts";
-import type { Tensor } from "../tensor.ts";
 import { respace, type Schedule } from "../diffusion/schedule.ts";
+import type { Tensor } from "../tensor.ts";
+import type { Spacing } from "./spacing.ts";
 
-/** The network as a sampler sees it: its raw output for x at model timestep t (1..T). */
-export type DenoiseFn = (x: Tensor, t: number) => Tensor;
+export type { DenoiseFn } from "../diffusion/denoiser.ts";
+
+/** What a sampler's step can call on. */
+export interface StepContext {
+  /** The model: estimates and the score at any model time in [1, T]. */
+  readonly denoiser: Denoiser;
+  /**
+   * A fresh standard normal tensor shaped like x: the `j`-th draw of this step (default 0). The
+   * draws are fixed by (seed, step, j, sample index), so samples do not depend on the batch size.
+   */
+  noise(j?: number): Tensor;
+  /** Keeps `t` alive until the end of the next step (a multistep solver's history). */
+  keep(t: Tensor): void;
+}
 
 /** A reverse-process sampler. */
 export interface Sampler {
-  /** Model timesteps to visit, descending (T ... 1 or a subsequence). */
+  /** The model time of each step's first network call, descending (for progress and pictures). */
   readonly timesteps: readonly number[];
-  /** Standard deviation of the fresh noise step `i` adds (0: the step is deterministic). */
-  sigma(i: number): number;
-  /**
-   * The next x from x_t at step index `i`: calls `model(x, t)` (the network's raw output at model
-   * timestep t) as often as the method needs, and uses standard normal `noise` if it adds noise.
-   */
-  step(model: DenoiseFn, i: number, xt: Tensor, noise: Tensor | null): Tensor;
+  /** Network calls a whole run takes. */
+  readonly evaluations: number;
+  /** The next x from x at step index `i` (0 .. timesteps.length - 1); the last step returns x0. */
+  step(ctx: StepContext, i: number, x: Tensor): Tensor;
+  /** Forgets any history, before a new batch's first step (multistep solvers). */
+  reset?(): void;
 }
 
 /** The variance of each ancestral reverse step: beta_t, or the true posterior's beta~_t. */
 export type SamplerVariance = "beta" | "posterior";
+
+/** Which predictor a predictor-corrector sampler uses. */
+export type PredictorKind = "euler-maruyama" | "ddpm" | "euler";
 
 /**
  * The options every sampler is built from; each sampler reads the ones it documents and ignores
  * the others.
  */
 export interface SamplerOptions {
-  /** Number of sampling steps, respaced over the schedule (default its T). */
+  /** Number of sampling steps (default: each sampler's own; at most T). */
   steps?: number;
   /** Clip the x0 estimate to [-clip, clip] at each step (default null: off). */
   clip?: number | null;
@@ -42,6 +60,18 @@ export interface SamplerOptions {
   eta?: number;
   /** The ancestral sampler's step variance: "posterior" (default) or "beta". */
   variance?: SamplerVariance;
+  /** Where the steps fall over [1, T] (see spacing.ts); each sampler has its default. */
+  spacing?: Spacing;
+  /** The predictor-corrector sampler's predictor (default "euler-maruyama"). */
+  predictor?: PredictorKind;
+  /** Langevin corrector steps after each predictor step (default 1). */
+  correctorSteps?: number;
+  /** The corrector's signal-to-noise ratio r (default 0.05, seed 001's). */
+  snr?: number;
+  /** Annealed Langevin: steps per noise level (default 2). */
+  langevinSteps?: number;
+  /** Annealed Langevin: the step relative to each level's variance (default 0.2; langevin.ts). */
+  stepSize?: number;
 }
 
 /** What a sampler file exports: how to build the sampler, and one line saying what it is. */

@@ -5,6 +5,7 @@
 
 import assert from "node:assert/strict";
 import { loadModel } from "../../src/io/model_file.ts";
+import { SAMPLERS } from "../../src/samplers/registry.ts";
 
 const ROOT = new URL("../../", import.meta.url);
 const PNG_SIGNATURE = [0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a];
@@ -71,6 +72,16 @@ const BAD: [string[], string][] = [
   [["--backend", "gpu9"], "--backend"],
   [["--T", "20", "--sample-steps", "21"], "--sample-steps"],
   [["--ema", "1"], "--ema"],
+  [["--sampler", "dpm-solver"], "--sampler"],
+  [["--sampler", "ddpm", "--eta", "0.5"], "--eta"],
+  [["--sampler", "ddim", "--eta", "-1"], "--eta"],
+  [["--sampler", "pc", "--snr", "0"], "--snr"],
+  [["--sampler", "pc", "--predictor", "heun"], "--predictor"],
+  [["--sampler", "euler-maruyama", "--corrector-steps", "2"], "--corrector-steps"],
+  [["--sampler", "dpm++2m", "--spacing", "cosine"], "--spacing"],
+  [["--sampler", "ddim", "--spacing", "karras"], "--spacing"],
+  [["--sampler", "langevin", "--langevin-steps", "0"], "--langevin-steps"],
+  [["--sampler", "langevin", "--step-size", "0"], "--step-size"],
 ];
 
 for (const [args, flag] of BAD) {
@@ -159,6 +170,19 @@ async function checkRun(dist: "spiral" | "gmm1d", extra: string[], columns: stri
 
 Deno.test("spiral.ts tiny spiral run: CSV, PNGs, loadable model, wall time", async () => {
   await checkRun("spiral", [], ["x", "y"]);
+});
+
+Deno.test("spiral.ts runs every sampler and prints the off-support share", async () => {
+  for (const sampler of SAMPLERS) {
+    await withTempDir(async (dir) => {
+      const r = await spiral([...TINY, "--sampler", sampler, "--sample-steps", "5", "--out", dir]);
+      assert.equal(r.code, 0, `${sampler}: ${r.stderr}`);
+      assert.match(r.stdout, /off the support: \d+\.\d+% of generated points/, sampler);
+      const { rows } = parseCsv(await Deno.readTextFile(`${dir}/samples.csv`));
+      assert.equal(rows.length, 200, sampler);
+      assert.ok(rows.every((row) => row.every(Number.isFinite)), sampler);
+    });
+  }
 });
 
 Deno.test("spiral.ts tiny gmm1d run: one-column CSV", async () => {

@@ -22,6 +22,7 @@ import { Random } from "../../src/random.ts";
 import { type Tensor, tensor } from "../../src/tensor.ts";
 import { affine } from "../../src/ops/elementwise.ts";
 import { HeunSampler } from "../../src/samplers/heun.ts";
+import { stepContext } from "../helpers/sampling.ts";
 
 const be = createReferenceBackend({ dtype: "float64" });
 
@@ -149,7 +150,9 @@ async function sampleGaussian(
     return affine(xt, a * k - sg * kx0, a * c - sg * cx0); // v = a eps - s x0
   };
   for (let i = 0; i < sampler.timesteps.length; i++) {
-    x = sampler.step(model, i, x, tensor(be, r.normals(N), [N, 1]));
+    // Each step draws one noise tensor, used or not, as the sampling loop once did.
+    const z = tensor(be, r.normals(N), [N, 1]);
+    x = sampler.step(stepContext(s, prediction, model, () => z), i, x);
   }
   return meanVar(await x.toArray());
 }
@@ -221,6 +224,7 @@ Deno.test("clipping bounds the x0 estimate and the last step adds no noise", asy
   const x = tensor(be, [0.3, -0.2], [2, 1]);
   // At t = 1 the posterior mean is x0 itself (coef1 = 1, coef2 = 0), so the output is the clipped x0.
   const fixed = () => tensor(be, [5, -7], [2, 1]);
-  const out = await sampler.step(fixed, last, x, tensor(be, [9, 9], [2, 1])).toArray();
+  const ctx = stepContext(s, "x0", fixed, () => tensor(be, [9, 9], [2, 1]));
+  const out = await sampler.step(ctx, last, x).toArray();
   assert.ok(Math.abs(out[0] - 1) < 1e-9 && Math.abs(out[1] + 1) < 1e-9, `${out}`);
 });
