@@ -48,6 +48,9 @@ export type {
   Rgba,
   RgbaImage,
 } from "./src/plot/histogram.ts";
+export { lineChart, PALETTE } from "./src/plot/line_chart.ts";
+export type { ChartSeries, LineChartOptions } from "./src/plot/line_chart.ts";
+export { drawText, textWidth } from "./src/plot/font.ts";
 export { createProgress } from "./src/terminal/progress.ts";
 export type { Progress, ProgressOptions, ProgressValues } from "./src/terminal/progress.ts";
 export { checkChoice, checkInt, checkNumber } from "./src/errors.ts";

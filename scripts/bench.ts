@@ -3,7 +3,9 @@
  * the GEMM and convolution kernels' GFLOP/s at the models' shapes on one and on all cores, the
  * spiral MLP's training and sampling steps, and the MNIST UNet's training step (batch 128) and
  * denoising forward (batch 64), each beside the PyTorch twin (`../shared/bench/torch_twin.py`)
- * measured in the same run when it can run, with the ratios.
+ * measured in the same run when it can run, with the ratios; then every sampler on the UNet at
+ * batch 64 (ms per network evaluation, the share beyond the network's forward pass, images per
+ * second at 20 evaluations).
  *
  *   deno task bench [--quick] [--threads N] [--no-unet] [--rounds N] [--backend wasm|webgpu]
  *                   [--twin PATH]
@@ -22,9 +24,16 @@
 
 import { parseArgs } from "node:util";
 import { createWebGpuBackend } from "../gpu/mod.ts";
-import { type Backend, sample, train } from "../mod.ts";
+import {
+  type Backend,
+  createSampler,
+  type DiffusionModel,
+  sample,
+  SAMPLERS,
+  train,
+} from "../mod.ts";
 import { Random, sampleToy } from "../data.ts";
-import { type Conv2dGeometry, conv2dGeometry } from "../engine.ts";
+import { type Conv2dGeometry, conv2dGeometry, noGrad, tensor } from "../engine.ts";
 import { instantiate, kernelModule, openWasmBackend, type WasmBackend } from "../wasm/mod.ts";
 
 function parseFlags() {
@@ -330,6 +339,63 @@ function unetReport(label: string, mine: Twin, theirs: Twin | string, twinLabel:
   else console.log(`  (PyTorch: ${twinLabel}; ratio = PyTorch time / ours, above 1 we are faster)`);
 }
 
+/**
+ * Each sampler on the UNet at batch 64: milliseconds per network evaluation (a whole run of about
+ * 20 evaluations, divided by its evaluations), the share of that beyond the network's forward pass
+ * (the sampler's own work: the update, the estimates, the noise), and images per second at 20
+ * evaluations.
+ */
+async function samplerRows(model: DiffusionModel): Promise<void> {
+  const be = model.backend, net = model.network("ema");
+  const x = tensor(be, new Float32Array(64 * 28 * 28), [64, 1, 28, 28]);
+  const t = tensor(be, new Float32Array(64).fill(100), [64]);
+  const forward = () => {
+    be.beginScope();
+    noGrad(() => net.forward(x, t));
+    be.flush();
+    be.endScope();
+  };
+  forward();
+  const reps = quick ? 3 : 8;
+  let forwardMs = Infinity;
+  for (let r = 0; r < 2; r++) {
+    const t0 = performance.now();
+    for (let i = 0; i < reps; i++) forward();
+    await be.read(t.storage); // waits for a GPU backend's queue
+    forwardMs = Math.min(forwardMs, (performance.now() - t0) / reps);
+  }
+  console.log(
+    `
+samplers on the UNet, batch 64 (network forward alone ${fmt(forwardMs, 1)} ms):
+` +
+      `  ${"".padEnd(18)} ${"evals".padStart(5)} ${"ms/eval".padStart(8)} ${"beyond".padStart(7)}` +
+      ` ${"images/s at 20 evals".padStart(21)}`,
+  );
+  for (const kind of SAMPLERS) {
+    let steps = 1;
+    while (
+      steps < model.schedule.T &&
+      createSampler(kind, model.schedule, model.config.prediction, { steps: steps + 1 })
+          .evaluations <= 20
+    ) steps++;
+    const o = { sampler: kind, steps, count: 64, clip: 1 } as const;
+    const evals = createSampler(kind, model.schedule, model.config.prediction, o).evaluations;
+    await sample(model, o);
+    let ms = Infinity;
+    for (let r = 0; r < 2; r++) {
+      const t0 = performance.now();
+      await sample(model, o);
+      ms = Math.min(ms, (performance.now() - t0) / evals);
+    }
+    console.log(
+      `  ${kind.padEnd(18)} ${String(evals).padStart(5)} ${fmt(ms, 1)}  ${
+        fmt((100 * (ms - forwardMs)) / forwardMs, 1)
+      }% ${fmt((64 * 1000) / (20 * ms), 1).padStart(21)}`,
+    );
+  }
+  for (const st of [x.storage, t.storage]) be.free(st);
+}
+
 /** Prints the GPU time per kernel of a UNet training step and a sampling step (timestamps). */
 async function gpuProfile(): Promise<void> {
   const be = await createWebGpuBackend({
@@ -374,6 +440,7 @@ if (flags.backend === "webgpu") {
   const be = await createWebGpuBackend({ allowFallbackAdapter: flags["allow-software"] });
   console.log(`webgpu backend on ${be.adapterInfo.description}; Deno ${Deno.version.deno}`);
   const mine = await unetMs(be, 10, quick ? 20 : 60);
+  await samplerRows((await unetRun(be, 1)).model);
   be.dispose();
   const theirs = await torchTwinAt(1, "unet", "cuda");
   unetReport("WebGPU", mine, theirs, "torch_twin.py bench unet --device cuda, eager fp32");
@@ -484,6 +551,7 @@ if (!quick && !flags["no-unet"]) {
     console.log(`  ratio by round, train step:       ${perRound((t) => t.stepMs)}`);
     console.log(`  ratio by round, denoising forward: ${perRound((t) => t.forwardMs)}`);
   }
+  await samplerRows((await unetRun(all, 1)).model);
 }
 one.dispose();
 all.dispose();

@@ -23,18 +23,16 @@ import {
 import { loadMnist } from "../data.ts";
 import {
   accuracy,
-  argmaxRows,
   type Classifier,
   classify,
   featureStats,
-  frechetDistance,
-  type GaussianStats,
   loadClassifier,
   saveClassifier,
   trainClassifier,
 } from "../metrics.ts";
 import { checkChoice, checkNumber, createProgress } from "../io.ts";
 import { intFlag, numberFlag, runMain, weightsFlag } from "./cli.ts";
+import { type Figures, figures, table } from "./mnist_figures.ts";
 import {
   SAMPLER_FLAG_SPECS,
   type SamplerFlagValues,
@@ -80,47 +78,6 @@ async function exists(path: string): Promise<boolean> {
     if (e instanceof Deno.errors.NotFound) return false;
     throw e;
   }
-}
-
-/** The three figures for a set of images. */
-interface Figures {
-  label: string;
-  confident: number;
-  histogram: number[];
-  frechet: number;
-}
-
-function figures(
-  label: string,
-  probabilities: Float32Array,
-  features: Float32Array,
-  reference: GaussianStats,
-): Figures {
-  const n = probabilities.length / 10, pred = argmaxRows(probabilities, 10);
-  let confident = 0;
-  const counts = new Array(10).fill(0);
-  for (let i = 0; i < n; i++) {
-    if (probabilities[i * 10 + pred[i]] > 0.9) confident++;
-    counts[pred[i]]++;
-  }
-  return {
-    label,
-    confident: confident / n,
-    histogram: counts.map((c) => (100 * c) / n),
-    frechet: frechetDistance(featureStats(features, reference.dim), reference),
-  };
-}
-
-function table(rows: Figures[]): string {
-  const w = Math.max(...rows.map((r) => r.label.length), 6);
-  const digits = Array.from({ length: 10 }, (_, d) => String(d).padStart(5)).join("");
-  const head = `${"".padEnd(w)}  conf>0.9  ${"Fréchet".padStart(9)} |${digits}  (% per class)`;
-  const lines = rows.map((r) =>
-    `${r.label.padEnd(w)}  ${(100 * r.confident).toFixed(1).padStart(7)}%  ${
-      r.frechet.toFixed(3).padStart(9)
-    } |${r.histogram.map((h) => h.toFixed(1).padStart(5)).join("")}`
-  );
-  return [head, ...lines].join("\n");
 }
 
 async function main(args: string[]): Promise<void> {

@@ -83,7 +83,7 @@ export function samplerHelp(defaultSampler: SamplerKind, indent = 21, stepsFlag 
     line("--corrector-steps N", "pc's Langevin corrector steps after each step (default 1)"),
     line("--snr R", "pc's corrector signal-to-noise ratio (default 0.05)"),
     line("--langevin-steps N", "langevin's steps per noise level (default 2)"),
-    line("--step-size X", "langevin's step relative to each level's variance (default 0.2)"),
+    line("--step-size X", "langevin's step relative to each level's variance (default 1)"),
   ].join("\n");
 }
 

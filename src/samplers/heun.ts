@@ -34,7 +34,7 @@ export interface HeunOptions {
    * the first steps, where sigma is large and an error in eps is amplified.
    */
   clip?: number | null;
-  /** Where the steps fall (default "linspace": the schedule's own timesteps; see spacing.ts). */
+  /** Where the steps fall (default "karras", from sigma_VE = 80; see spacing.ts). */
   spacing?: Spacing;
 }
 
@@ -51,7 +51,7 @@ export class HeunSampler implements Sampler {
   /** A sampler over `schedule` for a network predicting `prediction`. */
   constructor(schedule: Schedule, prediction: Prediction, options: HeunOptions = {}) {
     const levels = new NoiseLevels(schedule);
-    this.timesteps = timeGrid(levels, options.steps ?? schedule.T, options.spacing ?? "linspace");
+    this.timesteps = timeGrid(levels, options.steps ?? schedule.T, options.spacing ?? "karras");
     this.evaluations = 2 * this.timesteps.length - 1;
     // alphaBar at each time: the schedule's own at integer times, interpolated between.
     this.#ab = this.timesteps.map((t) =>

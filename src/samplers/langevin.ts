@@ -8,9 +8,12 @@
  * `langevinSteps` times per level, with sigma_i = sqrt(1 - alphaBar_{t_i}) the level's noise. NCSN
  * writes a_i = epsilon (sigma_i / sigma_L)^2 with sigma_L the smallest level; `stepSize` is delta =
  * epsilon / sigma_L^2, the step relative to the level's variance, so that it means the same on
- * every schedule (NCSN's epsilon = 2e-5 at sigma_L = 0.01 is delta = 0.2). The chain starts from N(0, I) (the VP prior) and, after the last
- * level, one more network call returns the x0 estimate there (Tweedie's denoising step, as NCSN++
- * samplers end). Network calls: levels x langevinSteps + 1.
+ * every schedule. NCSN's epsilon = 2e-5 at sigma_L = 0.01 is delta = 0.2 with 100 steps a level;
+ * with a few steps a level the chain lags the shrinking levels unless the steps are larger, so the
+ * default is delta = 1 (stable while a_i / (2 v) < 2 for a level of variance v >= sigma_i^2). The
+ * chain starts from N(0, I) (the VP prior) and, after the last level, one more network call
+ * returns the x0 estimate there (Tweedie's denoising step, as NCSN++ samplers end). Network calls:
+ * levels x langevinSteps + 1.
  *
  * @module
  */
@@ -31,7 +34,7 @@ export interface AnnealedLangevinOptions {
   spacing?: Spacing;
   /** Langevin steps per level (default 2). */
   langevinSteps?: number;
-  /** The step relative to each level's variance, delta (default 0.2). */
+  /** The step relative to each level's variance, delta (default 1). */
   stepSize?: number;
 }
 
@@ -52,7 +55,7 @@ export class AnnealedLangevinSampler implements Sampler {
     if (!Number.isInteger(this.#steps) || this.#steps < 1) {
       throw new RangeError(`langevinSteps must be a positive integer, got ${this.#steps}`);
     }
-    const delta = options.stepSize ?? 0.2;
+    const delta = options.stepSize ?? 1;
     if (!(delta > 0)) throw new RangeError(`stepSize must be positive, got ${delta}`);
     this.#sizes = this.timesteps.map((t) => delta * levels.level(t).s ** 2);
     this.evaluations = this.timesteps.length * this.#steps + 1;

@@ -70,7 +70,7 @@ export interface SamplerOptions {
   snr?: number;
   /** Annealed Langevin: steps per noise level (default 2). */
   langevinSteps?: number;
-  /** Annealed Langevin: the step relative to each level's variance (default 0.2; langevin.ts). */
+  /** Annealed Langevin: the step relative to each level's variance (default 1; langevin.ts). */
   stepSize?: number;
 }
 

@@ -34,6 +34,20 @@ export const INTEGER_SPACINGS: readonly Spacing[] = ["linspace", "leading", "tra
 /** Karras et al.'s rho. */
 const RHO = 7;
 
+/**
+ * The largest variance-exploding sigma the real-valued spacings start from (Karras et al.'s
+ * sigma_max = 80). Schedules that end near zero signal (the cosine schedule's last alphaBar is
+ * below 1e-7, sigma_VE above 10^4) make the first x0 estimate of an epsilon-predicting network
+ * divide its error by alpha_T; from sigma_VE = 80 (alpha = 0.0125) x ~ N(0, I) is still the
+ * marginal to within 0.01 and the estimate is well conditioned.
+ */
+export const SIGMA_MAX = 80;
+
+/** The model time the real-valued spacings start from: T, or where sigma_VE falls to SIGMA_MAX. */
+function topTime(levels: NoiseLevels): number {
+  return Math.min(levels.T, levels.timeOfSigmaVE(SIGMA_MAX));
+}
+
 /** The linspace grid of `steps` integer timesteps, descending (the one `respace` uses). */
 export function linspaceTimesteps(T: number, steps: number): number[] {
   const out: number[] = [];
@@ -64,18 +78,21 @@ export function timeGrid(levels: NoiseLevels, steps: number, spacing: Spacing): 
     }
     case "trailing":
       return distinct(Array.from({ length: steps }, (_, k) => Math.round(T - (k * T) / steps)));
-    case "time":
-      return span((u) => T - u * (T - 1));
+    case "time": {
+      const top = topTime(levels);
+      return span((u) => top - u * (top - 1));
+    }
     case "logsnr": {
-      const hi = levels.lambda(T), lo = levels.lambda(1);
+      const top = topTime(levels), hi = levels.lambda(top), lo = levels.lambda(1);
       return span((u) => levels.timeOfLambda(hi + u * (lo - hi))).map((t, i) =>
-        i === 0 ? T : i === steps - 1 ? 1 : t
+        i === 0 ? top : i === steps - 1 ? 1 : t
       );
     }
     case "karras": {
-      const smax = levels.sigmaVE(T) ** (1 / RHO), smin = levels.sigmaVE(1) ** (1 / RHO);
+      const top = topTime(levels);
+      const smax = levels.sigmaVE(top) ** (1 / RHO), smin = levels.sigmaVE(1) ** (1 / RHO);
       return span((u) => levels.timeOfSigmaVE((smax + u * (smin - smax)) ** RHO)).map((t, i) =>
-        i === 0 ? T : i === steps - 1 ? 1 : t
+        i === 0 ? top : i === steps - 1 ? 1 : t
       );
     }
   }

@@ -134,7 +134,7 @@ async function sampleGaussian(
 ): Promise<[number, number]> {
   const s = makeSchedule({ kind: "linear", T: 1000, betaStart: 1e-4, betaEnd: 0.02 });
   const sampler: Sampler = variance === "heun"
-    ? new HeunSampler(s, prediction, { steps })
+    ? new HeunSampler(s, prediction, { steps, spacing: "linspace" }) // this model takes integer t
     : variance === "ddim"
     ? new DdimSampler(s, prediction, { steps })
     : new DdpmSampler(s, prediction, { variance, steps });

@@ -77,9 +77,12 @@ for (const kind of SAMPLERS) {
   });
 }
 
-/** The exact probability-flow map of N(mu, sd^2) data from x_T to the x0 estimate at t = 1. */
-function exactOdeMap(schedule: Schedule, mu: number, sd: number, xT: number): number {
-  const lv = new NoiseLevels(schedule), top = lv.level(schedule.T), one = lv.level(1);
+/**
+ * The exact probability-flow map of N(mu, sd^2) data from x at model time `from` (a sampler's
+ * first time) to the x0 estimate at t = 1.
+ */
+function exactOdeMap(schedule: Schedule, from: number, mu: number, sd: number, xT: number): number {
+  const lv = new NoiseLevels(schedule), top = lv.level(from), one = lv.level(1);
   // Along the ODE the standardized position (x_t - a mu) / sqrt(a^2 sd^2 + s^2) is constant.
   const z = (xT - top.a * mu) / Math.sqrt(top.a ** 2 * sd * sd + top.s ** 2);
   const v1 = one.a ** 2 * sd * sd + one.s ** 2, x1 = one.a * mu + Math.sqrt(v1) * z;
@@ -103,7 +106,8 @@ async function odeError(
       throw new Error(`${kind} drew noise`);
     },
   ).toArray();
-  return Math.max(...xs.map((x, i) => Math.abs(out[i] - exactOdeMap(schedule, mu, sd, x))));
+  const from = sampler.timesteps[0];
+  return Math.max(...xs.map((x, i) => Math.abs(out[i] - exactOdeMap(schedule, from, mu, sd, x))));
 }
 
 Deno.test("ODE solvers converge at their order to the exact probability-flow map of a Gaussian", async (t) => {

