@@ -382,7 +382,7 @@ samplers on the UNet, batch 64 (network forward alone ${fmt(forwardMs, 1)} ms):
     const evals = createSampler(kind, model.schedule, model.config.prediction, o).evaluations;
     await sample(model, o);
     let ms = Infinity;
-    for (let r = 0; r < 2; r++) {
+    for (let r = 0; r < (quick ? 1 : 3); r++) {
       const t0 = performance.now();
       await sample(model, o);
       ms = Math.min(ms, (performance.now() - t0) / evals);

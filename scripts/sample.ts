@@ -13,14 +13,16 @@ import { BACKEND_CHOICES, type BackendChoice, loadModel, OptionError, sample } f
 import { loadMnist, Random } from "../data.ts";
 import { checkChoice, createProgress, imageGrid, writeFileAtomic, writePngAtomic } from "../io.ts";
 import { intFlag, runMain, weightsFlag } from "./cli.ts";
+import { GUIDANCE_FLAG_SPECS, guidanceFromFlags, guidanceHelp } from "./guidance_flags.ts";
 import { SAMPLER_FLAG_SPECS, samplerFromFlags, samplerHelp } from "./sampler_flags.ts";
 
 const HELP = `Samples images from a model saved by train_mnist.ts (or saveModel).
 
 Usage: deno run -A scripts/sample.ts CHECKPOINT [options]
 
-  --count N          images in the grid (default 64)
+  --count N          images in the grid (default 64; 100 with --class all)
 ${samplerHelp("ddpm", 21)}
+${guidanceHelp(21)}
   --weights NAME     ema (default) or raw
   --seed N           seed of the noise (default 0)
   --trajectory N     also draw the denoising of N samples, 8 frames each (default 8; 0: off)
@@ -45,6 +47,7 @@ async function main(args: string[]): Promise<void> {
     options: {
       count: { type: "string" },
       ...SAMPLER_FLAG_SPECS,
+      ...GUIDANCE_FLAG_SPECS,
       steps: { type: "string" },
       weights: { type: "string" },
       seed: { type: "string" },
@@ -69,7 +72,8 @@ async function main(args: string[]): Promise<void> {
   const weights = weightsFlag(f.weights);
   const backend = (f.backend ?? "auto") as BackendChoice & string;
   checkChoice("--backend", backend, BACKEND_CHOICES);
-  const count = intFlag("count", f.count, 64, 1), seed = intFlag("seed", f.seed, 0, 0);
+  const count = intFlag("count", f.count, f.class === "all" ? 100 : 64, 1),
+    seed = intFlag("seed", f.seed, 0, 0);
   const trajectory = intFlag("trajectory", f.trajectory, 8, 0),
     forward = intFlag("forward", f.forward, 8, 0);
   const out = f.out ?? "out/samples";
@@ -83,12 +87,14 @@ async function main(args: string[]): Promise<void> {
   }
   const T = model.schedule.T;
   const { sampler, steps, options } = samplerFromFlags(f, T, { text: f.steps });
+  const guided = guidanceFromFlags(f, model, count);
   await Deno.mkdir(out, { recursive: true });
 
   const bar = createProgress({ total: steps * Math.ceil(count / 256), label: "sample" });
   const frames: Float32Array[] = [];
   const got = await sample(model, {
     ...options,
+    ...guided.options,
     count,
     sampler,
     steps,
@@ -100,7 +106,9 @@ async function main(args: string[]): Promise<void> {
     onTrajectory: (_t, x) => frames.push(x.slice(0, trajectory * shape[0] * shape[1] * shape[2])),
   });
   bar.stop();
-  await writePngAtomic(`${out}/samples.png`, imageGrid(got.values, got.shape));
+  // With --class all, one row a class.
+  const columns = guided.perClass ?? undefined;
+  await writePngAtomic(`${out}/samples.png`, imageGrid(got.values, got.shape, { columns }));
   const written = ["samples.png"];
 
   const per = shape[0] * shape[1] * shape[2];

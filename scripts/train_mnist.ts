@@ -71,6 +71,8 @@ const DEFAULTS = {
   "attention-at": "",
   patch: 1,
   dropout: 0,
+  conditional: "no",
+  "cond-dropout": 0.1,
   seed: 0,
   backend: "auto",
   out: "out/mnist",
@@ -135,6 +137,7 @@ const NUMERIC = new Set([
   "blocks",
   "patch",
   "dropout",
+  "cond-dropout",
   "seed",
   "sample-every",
   "checkpoint-every",
@@ -178,6 +181,12 @@ Usage: deno run -A scripts/train_mnist.ts [options]
   --patch N              run the UNet on N x N patches stacked into channels (default 1: pixels;
                          2: a 28x28 image is 4 channels at 14x14, every level 4x cheaper)
   --dropout P            dropout in every block while training (default ${DEFAULTS.dropout})
+  --conditional          train a class-conditional model on the labels (a class embedding added
+                         to the time embedding; sample it with sample.ts --class and --guidance)
+  --cond-dropout P       share of a conditional model's batch trained without its label, so the
+                         one network also predicts unconditionally (default ${
+  DEFAULTS["cond-dropout"]
+})
   --ema X                EMA decay of the weights (default ${DEFAULTS.ema}), warmed up as
                          min(X, (1 + step) / (10 + step)): below 0.999 until step 8,990
   --seed N               seed of every random draw (default ${DEFAULTS.seed})
@@ -257,6 +266,8 @@ function validate(s: Settings): void {
   checkChoice("--attention", s.attention as UNetAttentionKind, ["full", "linear"] as const);
   attentionAtOf(s, 28);
   checkNumber("--dropout", s.dropout as number, { ge: 0, lt: 1 });
+  checkChoice("--conditional", s.conditional as string, ["yes", "no"]);
+  checkNumber("--cond-dropout", s["cond-dropout"] as number, { ge: 0, lt: 1 });
   checkInt("--seed", s.seed as number, 0);
   checkChoice("--backend", s.backend as string, BACKEND_CHOICES);
   checkInt("--sample-every", s["sample-every"] as number, 0);
@@ -352,6 +363,8 @@ const FIXED_ON_RESUME = [
   "attention-at",
   "patch",
   "dropout",
+  "conditional",
+  "cond-dropout",
   "seed",
 ] as const;
 
@@ -365,6 +378,7 @@ async function main(args: string[]): Promise<void> {
     allowPositionals: false,
     options: {
       ...options,
+      conditional: { type: "boolean" },
       preset: { type: "string" },
       resume: { type: "string" },
       help: { type: "boolean", short: "h" },
@@ -414,6 +428,7 @@ async function main(args: string[]): Promise<void> {
     if (given.timesteps === undefined) base.timesteps = "uniform";
   }
   const s = parseSettings(f as Record<string, unknown>, base);
+  if (f.conditional === true) s.conditional = "yes";
   validate(s);
   const out = s.out as string;
 
@@ -438,6 +453,7 @@ async function main(args: string[]): Promise<void> {
       `${s.steps} steps of batch ${s.batch}, lr ${s.lr} (${s["lr-schedule"]}), EMA ${
         s.ema || "off"
       }` +
+      (s.conditional === "yes" ? `; class-conditional, labels dropped ${s["cond-dropout"]}` : "") +
       (resumed ? `; resuming at step ${resumed.stepsTrained}` : ""),
   );
 
@@ -460,6 +476,10 @@ async function main(args: string[]): Promise<void> {
         seed: 1,
         weights,
         clip: 1,
+        // A conditional model's grid: digits 0..9 in turn.
+        classes: m.config.network.classes
+          ? Array.from({ length: s["sample-count"] as number }, (_, i) => i % 10)
+          : undefined,
       });
       await writePngAtomic(
         `${out}/samples_${tag}_${weights}.png`,
@@ -481,7 +501,12 @@ async function main(args: string[]): Promise<void> {
   let model: DiffusionModel;
   try {
     model = await train({
-      data: { values: data.images, shape: data.shape },
+      data: {
+        values: data.images,
+        shape: data.shape,
+        labels: s.conditional === "yes" ? Int32Array.from(data.labels) : undefined,
+      },
+      condDropout: s.conditional === "yes" ? s["cond-dropout"] as number : undefined,
       network: {
         kind: "unet",
         base: s.base as number,

@@ -21,6 +21,10 @@ export const STREAMS = {
   time: 2,
   /** Training noise. */
   noise: 3,
+  /** Which samples of a conditional model's batch lose their label (`condDropout`). */
+  labelDropout: 5,
+  /** Inpainting: the noise the known region is re-noised with after each step. */
+  inpaint: 6,
   /** Sampling noise (the start x_T and each step's first fresh draw). */
   sample: 4,
   /** A sampling step's further draws: draw j > 0 comes from stream `sampleExtra + j`. */

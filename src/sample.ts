@@ -11,6 +11,9 @@
 
 import type { Storage } from "./backend.ts";
 import { Denoiser } from "./diffusion/denoiser.ts";
+import { BatchEdit, type EditInputs, editStart } from "./diffusion/editing.ts";
+import { type Guidance, guidedOutput } from "./diffusion/guidance.ts";
+import { NoiseLevels } from "./diffusion/noise_level.ts";
 import { checkChoice, checkInt, checkNumber, OptionError } from "./errors.ts";
 import type { DiffusionModel, WeightsChoice } from "./model.ts";
 import { blocksFor } from "./random.ts";
@@ -49,7 +52,35 @@ export interface SampleOptions extends SamplerOptions {
    * blocks). The samples are the same for every batch size.
    */
   batchSize?: number;
+  /**
+   * Class-conditional models: the class of every sample, or one class a sample (`count` of them),
+   * each in [0, classes). Without it a conditional model samples unconditionally.
+   */
+  classes?: number | readonly number[];
+  /**
+   * Classifier-free guidance scale w with `classes` (default 3): 0 is the unconditional model, 1
+   * the conditional one, above 1 sharper and more typical of the class (src/diffusion/guidance.ts).
+   * Each step is one network call on a doubled batch (none extra at w = 1).
+   */
+  guidanceScale?: number;
+  /** Guidance rescale phi in [0, 1] (Lin et al. 2023; default 0: none). */
+  guidanceRescale?: number;
+  /**
+   * Edit these samples (count x ...sampleShape values) instead of drawing from noise: with
+   * `strength`, SDEdit; with `mask`, inpainting (src/diffusion/editing.ts).
+   */
+  init?: Float32Array;
+  /** SDEdit: noise `init` to model time strength T, in (0, 1], and denoise from there (default 1). */
+  strength?: number;
+  /**
+   * Inpainting: 1 where `init` is kept, 0 where the model fills in; one sample's shape (for every
+   * sample) or one a sample.
+   */
+  mask?: Float32Array;
 }
+
+/** The guidance scale `sample` uses with `classes` when none is given. */
+export const DEFAULT_GUIDANCE_SCALE = 3;
 
 /** Samples and their shape [count, ...sampleShape]. */
 export interface Samples {
@@ -77,6 +108,86 @@ function checkSamplerOptions(o: SampleOptions, T: number): void {
   if (o.stepSize !== undefined) checkNumber("stepSize", o.stepSize, { gt: 0 });
 }
 
+/** The class labels, guidance and edit of a sampling run, checked. */
+interface Conditioning {
+  /** One label a sample (as floats), or null to sample unconditionally. */
+  labels: Float32Array | null;
+  /** The guidance, or null for one plain network call a step. */
+  guidance: Guidance | null;
+  /** The edit, or null to sample from noise. */
+  edit: (EditInputs & { strength: number }) | null;
+}
+
+function checkFiniteIn(name: string, v: Float32Array, lo: number, hi: number): void {
+  for (let i = 0; i < v.length; i++) {
+    if (!(v[i] >= lo && v[i] <= hi)) {
+      throw new OptionError(`${name}[${i}] is ${v[i]}; values must be finite, in [${lo}, ${hi}]`);
+    }
+  }
+}
+
+/** Checks the conditioning and editing options, throwing an OptionError naming the bad one. */
+function resolveConditioning(model: DiffusionModel, o: SampleOptions, count: number): Conditioning {
+  const classes = model.config.network.classes ?? 0;
+  let labels: Float32Array | null = null, guidance: Guidance | null = null;
+  if (o.classes === undefined) {
+    for (const k of ["guidanceScale", "guidanceRescale"] as const) {
+      if (o[k] !== undefined) throw new OptionError(`${k} needs classes: say which to sample`);
+    }
+  } else {
+    if (!classes) {
+      throw new OptionError(
+        "classes: the model is unconditional (trained without data.labels); drop classes and guidance",
+      );
+    }
+    const list = typeof o.classes === "number" ? new Array(count).fill(o.classes) : o.classes;
+    if (list.length !== count) {
+      throw new OptionError(
+        `classes has ${list.length} entries for ${count} samples; give one or count`,
+      );
+    }
+    list.forEach((c, i) => checkInt(`classes[${i}]`, c, 0, classes - 1));
+    labels = Float32Array.from(list);
+    const scale = o.guidanceScale ?? DEFAULT_GUIDANCE_SCALE, rescale = o.guidanceRescale ?? 0;
+    checkNumber("guidanceScale", scale, { ge: 0 });
+    checkNumber("guidanceRescale", rescale, { ge: 0, le: 1 });
+    guidance = scale === 1 && rescale === 0 ? null : { scale, rescale };
+  }
+  if (o.init === undefined) {
+    for (const k of ["strength", "mask"] as const) {
+      if (o[k] !== undefined) throw new OptionError(`${k} edits a given sample: pass init too`);
+    }
+    return { labels, guidance, edit: null };
+  }
+  const per = sizeOf(model.config.sampleShape), shape = `[${model.config.sampleShape}]`;
+  if (!(o.init instanceof Float32Array) || o.init.length !== count * per) {
+    throw new OptionError(
+      `init must be a Float32Array of count x ${shape} = ${count * per} values, got ${
+        o.init instanceof Float32Array ? o.init.length : typeof o.init
+      }`,
+    );
+  }
+  checkFiniteIn("init", o.init, -Infinity, Infinity);
+  if (o.strength === undefined && o.mask === undefined) {
+    throw new OptionError("init needs strength (SDEdit) or mask (inpainting)");
+  }
+  const strength = o.strength ?? 1;
+  checkNumber("strength", strength, { gt: 0, le: 1 });
+  if (o.mask !== undefined) {
+    if (
+      !(o.mask instanceof Float32Array) || (o.mask.length !== per && o.mask.length !== count * per)
+    ) {
+      throw new OptionError(
+        `mask must be a Float32Array of one sample's ${shape} (${per} values) or one a sample (${
+          count * per
+        }), got ${o.mask instanceof Float32Array ? o.mask.length : typeof o.mask}`,
+      );
+    }
+    checkFiniteIn("mask", o.mask, 0, 1);
+  }
+  return { labels, guidance, edit: { init: o.init, mask: o.mask, strength } };
+}
+
 /**
  * Draws `count` samples from the model.
  *
@@ -98,6 +209,8 @@ export async function sample(model: DiffusionModel, options: SampleOptions = {})
   const kind = options.sampler ?? "ddpm";
   checkChoice("sampler", kind, SAMPLERS);
   checkSamplerOptions(options, model.schedule.T);
+  const { labels, guidance, edit } = resolveConditioning(model, options, count);
+  const classes = model.config.network.classes ?? 0;
   const be = model.backend;
   let sampler;
   try {
@@ -120,22 +233,43 @@ export async function sample(model: DiffusionModel, options: SampleOptions = {})
   const totalBlocks = blocksFor(count * per);
   const values = new Float32Array(count * per);
   const steps = sampler.timesteps.length, chunks = Math.ceil(count / batch);
+  const first = edit ? editStart(sampler.timesteps, edit.strength, model.schedule.T) : 0;
+  const levels = new NoiseLevels(model.schedule);
   const want = new Set(options.trajectoryAt ?? []);
   for (let c = 0; c < chunks; c++) {
     const start = c * batch, m = Math.min(batch, count - start), n = m * per;
+    if (edit && first === steps) {
+      // An edit too weak to reach the first step: the input comes back as it is.
+      values.set(edit.init.subarray(start * per, (start + m) * per), start * per);
+      continue;
+    }
     // Draw 0 of step i (and x_T, "step -1") on the sampling stream; draw j > 0 on its own stream.
-    const draw = (k: number, j: number) => ({
+    const drawOn = (stream: number, k: number) => ({
       seed,
-      stream: j === 0 ? STREAMS.sample : STREAMS.sampleExtra + j,
+      stream,
       counter: k * totalBlocks + (start * per) / 4,
     });
+    const draw = (k: number, j: number) =>
+      drawOn(j === 0 ? STREAMS.sample : STREAMS.sampleExtra + j, k);
     let x = new Tensor(be, be.alloc(n), [m, ...model.config.sampleShape]);
     be.randomNormal(x.storage, draw(0, 0));
     const t = new Tensor(be, be.alloc(m), [m]);
+    const y = labels ? new Tensor(be, be.upload(labels.subarray(start, start + m)), [m]) : null;
+    const batchEdit = edit ? new BatchEdit(be, edit, { start, shape: x.shape, per }, levels) : null;
+    if (batchEdit && edit!.strength < 1) {
+      // SDEdit: the input noised to the first step's time with the start noise.
+      be.beginScope();
+      const noised = batchEdit.noised(sampler.timesteps[first], x);
+      be.flush();
+      be.endScope([noised.storage]);
+      be.free(x.storage);
+      x = noised;
+    }
     const denoiser = new Denoiser(
       (xi, tm) => {
         be.fill(t.storage, tm);
-        return net.forward(xi, t);
+        if (y && guidance) return guidedOutput(net, { x: xi, t, labels: y }, classes, guidance);
+        return net.forward(xi, t, undefined, y ?? undefined);
       },
       model.schedule,
       model.config.prediction,
@@ -143,7 +277,7 @@ export async function sample(model: DiffusionModel, options: SampleOptions = {})
     );
     sampler.reset?.();
     let kept: Storage[] = [];
-    for (let i = 0; i < steps; i++) {
+    for (let i = first; i < steps; i++) {
       const ti = sampler.timesteps[i];
       const keep: Storage[] = [];
       const ctx: StepContext = {
@@ -157,7 +291,15 @@ export async function sample(model: DiffusionModel, options: SampleOptions = {})
       };
       be.beginScope();
       const prev = x;
-      x = noGrad(() => sampler.step(ctx, i, prev));
+      x = noGrad(() => {
+        const next = sampler.step(ctx, i, prev);
+        if (!batchEdit) return next;
+        return batchEdit.blend(
+          next,
+          sampler.timesteps[i + 1] ?? 0,
+          () => drawOn(STREAMS.inpaint, i + 1),
+        );
+      });
       be.flush();
       be.endScope([x.storage, ...keep]);
       be.free(prev.storage);
@@ -166,12 +308,15 @@ export async function sample(model: DiffusionModel, options: SampleOptions = {})
       if (c === 0 && want.has(Math.round(ti)) && options.onTrajectory) {
         options.onTrajectory(ti, Float32Array.from(await be.read(x.storage)));
       }
-      options.onProgress?.({ step: c * steps + i + 1, steps: chunks * steps });
+      const run = steps - first;
+      options.onProgress?.({ step: c * run + i - first + 1, steps: chunks * run });
       if ((i + 1) % 20 === 0) await new Promise((r) => setTimeout(r, 0));
     }
     values.set(await be.read(x.storage), start * per);
     for (const s of kept) if (s !== x.storage) be.free(s);
     for (const st of [x.storage, t.storage]) be.free(st);
+    if (y) be.free(y.storage);
+    batchEdit?.dispose();
   }
   return { values, shape };
 }

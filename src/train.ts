@@ -20,7 +20,8 @@ import { type DiffusionConfig, DiffusionModel } from "./model.ts";
 import type { ForwardContext } from "./models/network.ts";
 import { networkSpecs } from "./models/registry.ts";
 import { ParamLayout } from "./nn/params.ts";
-import { gatherRows } from "./ops/shape.ts";
+import { add, mul } from "./ops/elementwise.ts";
+import { gather, gatherRows } from "./ops/shape.ts";
 import { Adam } from "./optim/adam.ts";
 import { learningRate } from "./optim/lr_schedule.ts";
 import { blocksFor, Random } from "./random.ts";
@@ -118,6 +119,18 @@ export async function train(options: TrainOptions): Promise<DiffusionModel> {
   model.timestepStats = sampler ? sampler.stats : null;
   const tHost = new Float32Array(B), share = new Float64Array(B), rootHost = new Float32Array(B);
   const rootW = sampler ? new Tensor(be, be.alloc(B), [B]) : null;
+  // Class-conditional: the labels on the device; each step a host-drawn share condDropout of the
+  // batch gets the null class, y <- y * keep + classes * (1 - keep).
+  const classes = model.config.network.classes ?? 0;
+  const labels = classes && options.data.labels
+    ? new Tensor(be, be.upload(Float32Array.from(options.data.labels)), [count])
+    : null;
+  if (!labels && classes) {
+    throw new OptionError("resume: the model is class-conditional; pass data.labels");
+  }
+  const keep = labels ? new Tensor(be, be.alloc(B), [B]) : null;
+  const nulls = labels ? new Tensor(be, be.alloc(B), [B]) : null;
+  const keepHost = new Float32Array(B), nullHost = new Float32Array(B);
   const lrOpts = { lr: o.lr, schedule: o.lrSchedule, steps: o.steps, warmupSteps: o.warmupSteps };
   const start = performance.now();
   let lastReport = start;
@@ -155,10 +168,23 @@ export async function train(options: TrainOptions): Promise<DiffusionModel> {
         counter: k * blocksFor(size),
       }),
     };
+    let y: Tensor | undefined;
+    if (labels) {
+      const u = new Random(o.seed, STREAMS.labelDropout, k * blocksFor(B)).uniforms(B);
+      for (let i = 0; i < B; i++) {
+        const drop = u[i] < o.condDropout;
+        keepHost[i] = drop ? 0 : 1;
+        nullHost[i] = drop ? classes : 0;
+      }
+      be.write(keep!.storage, keepHost);
+      be.write(nulls!.storage, nullHost);
+      y = add(mul(gather(labels, idx), keep!), nulls!);
+    }
     const { loss, perSample } = objective.loss(net, gatherRows(data, idx), t, eps, {
       ctx,
       rootWeights: rootW,
       perSample: sampler !== null,
+      labels: y,
     });
     be.fill(model.params.grads!, 0);
     backward(loss);
@@ -207,6 +233,6 @@ export async function train(options: TrainOptions): Promise<DiffusionModel> {
     if (stop) break;
   }
   for (const s of [data.storage, idx.storage, t.storage, eps.storage]) be.free(s);
-  if (rootW) be.free(rootW.storage);
+  for (const x of [rootW, labels, keep, nulls]) if (x) be.free(x.storage);
   return model;
 }

@@ -15,17 +15,25 @@ import { checkChoice, checkInt, checkNumber, OptionError } from "./errors.ts";
 import type { DiffusionConfig, DiffusionModel } from "./model.ts";
 import type { MlpOptions } from "./models/mlp.ts";
 import { resolveNetworkConfig } from "./models/registry.ts";
+import { checkClasses } from "./nn/class_embedding.ts";
 import type { UNetOptions } from "./models/unet.ts";
 import { LOSS_KINDS } from "./ops/loss.ts";
 import { LR_SCHEDULES, type LrSchedule } from "./optim/lr_schedule.ts";
 import { sizeOf } from "./shape.ts";
 
-/** Training data: `values` holds `shape[0]` samples of shape `shape.slice(1)`, row-major. */
+/**
+ * Training data: `values` holds `shape[0]` samples of shape `shape.slice(1)`, row-major; with
+ * `labels`, one class a sample, the model trained on it is class-conditional.
+ */
 export interface Dataset {
   /** The values. */
   values: Float32Array;
   /** [count, ...sampleShape]. */
   shape: readonly number[];
+  /** Class labels in [0, classes), one a sample: a class-conditional model (absent: unconditional). */
+  labels?: Int32Array;
+  /** The number of classes (default: the largest label + 1). */
+  classes?: number;
 }
 
 // Each network's options live beside it; re-exported here, where `train` takes them.
@@ -102,6 +110,12 @@ export interface TrainOptions {
    * stays below 0.999 until step 8,990: any decay from 0.999 up acts the same in shorter runs.
    */
   emaDecay?: number | null;
+  /**
+   * Class-conditional models: the share of samples trained with the null class instead of their
+   * label (default 0.1), so the one network also predicts unconditionally (classifier-free
+   * guidance, Ho & Salimans 2022).
+   */
+  condDropout?: number;
   /** Seed of every random draw (default 0). */
   seed?: number;
   /** Which backend computes (default "auto"). */
@@ -145,6 +159,44 @@ function checkDataset(d: Dataset): void {
       throw new OptionError(`data holds a non-finite value at index ${i}`);
     }
   }
+  if (d.labels === undefined) {
+    if (d.classes !== undefined) {
+      throw new OptionError("data.classes is set but data.labels is not; pass the labels too");
+    }
+    return;
+  }
+  if (!(d.labels instanceof Int32Array) || d.labels.length !== d.shape[0]) {
+    throw new OptionError(
+      `data.labels must be an Int32Array of ${d.shape[0]} labels, one a sample, got ${
+        d.labels instanceof Int32Array ? d.labels.length : typeof d.labels
+      }`,
+    );
+  }
+  if (d.classes !== undefined) {
+    try {
+      checkClasses("data.classes", d.classes);
+    } catch (e) {
+      throw new OptionError((e as Error).message);
+    }
+  }
+  const classes = datasetClasses(d)!;
+  for (let i = 0; i < d.labels.length; i++) {
+    const y = d.labels[i];
+    if (y < 0 || y >= classes) {
+      throw new OptionError(
+        `data.labels[${i}] is ${y}, outside [0, ${classes}); labels are 0 .. data.classes - 1`,
+      );
+    }
+  }
+}
+
+/** The number of classes of a labelled dataset (data.classes, or the largest label + 1). */
+function datasetClasses(d: Dataset): number | undefined {
+  if (!d.labels) return undefined;
+  if (d.classes !== undefined) return d.classes;
+  let max = -1;
+  for (const y of d.labels) max = Math.max(max, y);
+  return max + 1;
 }
 
 /** The options of {@link TrainOptions} that shape the run, complete, and the model's configuration. */
@@ -185,6 +237,8 @@ export interface ResolvedTrainOptions {
   seed: number;
   /** How often the loss is read back and reported. */
   progressEvery: number;
+  /** Share of a conditional model's samples trained with the null class (0 when unconditional). */
+  condDropout: number;
   /** The model's configuration (network, schedule, prediction, sample shape). */
   config: DiffusionConfig;
 }
@@ -218,6 +272,7 @@ export function resolveTrainOptions(o: TrainOptions): ResolvedTrainOptions {
     emaDecay: o.emaDecay === undefined ? 0.999 : o.emaDecay,
     seed: o.seed ?? 0,
     progressEvery: o.progressEvery ?? 100,
+    condDropout: o.data?.labels ? o.condDropout ?? 0.1 : 0,
   };
   checkChoice("prediction", r.prediction, PREDICTIONS);
   checkChoice("loss", r.loss, LOSS_KINDS);
@@ -256,7 +311,13 @@ export function resolveTrainOptions(o: TrainOptions): ResolvedTrainOptions {
   if (r.emaDecay !== null) checkNumber("emaDecay", r.emaDecay, { ge: 0, lt: 1 });
   checkInt("seed", r.seed, 0);
   checkInt("progressEvery", r.progressEvery, 1);
-  const network = resolveNetworkConfig(o.network, o.data.shape, schedule.T);
+  if (o.condDropout !== undefined) {
+    if (!o.data.labels) {
+      throw new OptionError("condDropout applies to labelled data; pass data.labels or drop it");
+    }
+    checkNumber("condDropout", o.condDropout, { ge: 0, lt: 1 });
+  }
+  const network = resolveNetworkConfig(o.network, o.data.shape, schedule.T, datasetClasses(o.data));
   const config: DiffusionConfig = {
     network,
     schedule,

@@ -54,6 +54,8 @@ export interface ObjectiveBatchOptions {
   rootWeights?: Tensor | null;
   /** Also return each sample's mean weighted squared error. */
   perSample?: boolean;
+  /** A conditional network's class labels [B] (the null class where dropped). */
+  labels?: Tensor;
 }
 
 /** The denoising objective over one schedule, its tables resident on the backend. */
@@ -88,7 +90,7 @@ export class DenoisingObjective {
     const lvl = this.schedule.level(t, x0.shape.length);
     const xt = qSample(x0, eps, lvl);
     const target = predictionTarget(c.prediction, x0, eps, lvl);
-    let pred = net.forward(xt, t, options.ctx), goal = target;
+    let pred = net.forward(xt, t, options.ctx, options.labels), goal = target;
     const roots = options.rootWeights ?? null;
     if (this.#minSnrRoots || roots) {
       const w = reshape(roots ?? gather(this.#minSnrRoots!, t), lvl.a.shape);

@@ -16,7 +16,8 @@ import type { Tensor } from "../tensor.ts";
 import { timestepEmbedding } from "../nn/embedding.ts";
 import { Linear } from "../nn/linear.ts";
 import type { ParamSource } from "../nn/params.ts";
-import type { Network } from "./network.ts";
+import { checkClasses, ClassEmbedding } from "../nn/class_embedding.ts";
+import { checkLabels, type ForwardContext, type Network } from "./network.ts";
 
 /** How the MLP sees the timestep. */
 export type TimeInput = "scalar" | "sinusoidal";
@@ -35,8 +36,13 @@ export interface MlpConfig {
   T: number;
   /** "scalar": t scaled to [-0.5, 0.5] (the seed); "sinusoidal": an embedding of `embeddingDim`. */
   timeInput: TimeInput;
-  /** Size of the sinusoidal embedding (used with timeInput "sinusoidal"). */
+  /** Size of the sinusoidal embedding (used with timeInput "sinusoidal") and of the class embedding. */
   embeddingDim: number;
+  /**
+   * Class-conditional: the number of classes, whose learned embedding (`label_emb`, with a null
+   * class) joins the input (absent: unconditional).
+   */
+  classes?: number;
 }
 
 /** Options of the MLP denoiser (see {@link MlpConfig}), for vector data. */
@@ -49,7 +55,7 @@ export interface MlpOptions {
   layers?: number;
   /** "scalar" (the seed) or "sinusoidal" time input (default "scalar"). */
   timeInput?: TimeInput;
-  /** Size of the sinusoidal embedding (default 32). */
+  /** Size of the sinusoidal embedding and of the class embedding (default 32). */
   embeddingDim?: number;
 }
 
@@ -85,7 +91,7 @@ export function resolveMlpConfig(
 }
 
 function inputSize(c: MlpConfig): number {
-  return c.dim + (c.timeInput === "scalar" ? 1 : c.embeddingDim);
+  return c.dim + (c.timeInput === "scalar" ? 1 : c.embeddingDim) + (c.classes ? c.embeddingDim : 0);
 }
 
 /** Validates an MLP configuration, naming the bad field. */
@@ -98,16 +104,22 @@ export function checkMlpConfig(c: MlpConfig): void {
   if (c.timeInput !== "scalar" && c.timeInput !== "sinusoidal") {
     throw new RangeError(`mlp: timeInput must be "scalar" or "sinusoidal", got ${c.timeInput}`);
   }
+  if (c.classes !== undefined) checkClasses("mlp: classes", c.classes);
+  if (c.classes !== undefined && (!Number.isInteger(c.embeddingDim) || c.embeddingDim < 1)) {
+    throw new RangeError(`mlp: embeddingDim must be a positive integer, got ${c.embeddingDim}`);
+  }
 }
 
 /** The MLP bound to parameters. */
 export class Mlp implements Network {
   readonly #config: MlpConfig;
   readonly #layers: Linear[];
+  readonly #labels: ClassEmbedding | null;
 
   /**
    * Validates `config` and declares the MLP's parameters in `params`: the Linear layers `net.0`,
-   * `net.2`, ..., `net.<2·layers>` (input size -> hidden -> ... -> dim).
+   * `net.2`, ..., `net.<2·layers>` (input size -> hidden -> ... -> dim), then `label_emb` when
+   * conditional.
    */
   constructor(config: MlpConfig, params: ParamSource) {
     checkMlpConfig(config);
@@ -117,15 +129,21 @@ export class Mlp implements Network {
       { length: c.layers + 1 },
       (_, i) => new Linear(params, `net.${2 * i}`, sizes[i], sizes[i + 1]),
     );
+    this.#labels = c.classes
+      ? new ClassEmbedding(params, "label_emb", c.classes, c.embeddingDim)
+      : null;
   }
 
-  /** eps(x, t) for x [B, dim], t [B]. */
-  forward(x: Tensor, t: Tensor): Tensor {
+  /** eps(x, t) for x [B, dim], t [B] (and class labels [B] when conditional). */
+  forward(x: Tensor, t: Tensor, _ctx?: ForwardContext, labels?: Tensor): Tensor {
     const c = this.#config;
+    checkLabels(c.classes, labels);
     const time = c.timeInput === "scalar"
       ? reshape(affine(t, 1 / (c.T - 1), -1 / (c.T - 1) - 0.5), [t.size, 1])
       : timestepEmbedding(t, c.embeddingDim);
-    let h = concat([x, time], 1);
+    const inputs = [x, time];
+    if (this.#labels) inputs.push(this.#labels.embed(labels, x.shape[0], x));
+    let h = concat(inputs, 1);
     for (let i = 0; i < this.#layers.length; i++) {
       h = this.#layers[i].forward(h);
       if (i < this.#layers.length - 1) h = relu(h);

@@ -23,8 +23,23 @@ export interface ForwardContext {
   draw(site: number, size: number): RandomDraw;
 }
 
-/** A denoiser: maps noisy samples x [B, ...] and timesteps t [B] (1..T, as floats) to an output shaped like x. */
+/**
+ * A denoiser: maps noisy samples x [B, ...] and timesteps t [B] (1..T, as floats) to an output
+ * shaped like x; a conditional one (configured with `classes`) also takes class labels.
+ */
 export interface Network {
-  /** One forward pass; `ctx` only matters to networks with dropout (see {@link ForwardContext}). */
-  forward(x: Tensor, t: Tensor, ctx?: ForwardContext): Tensor;
+  /**
+   * One forward pass; `ctx` only matters to networks with dropout (see {@link ForwardContext}).
+   * `labels` [B] (integral floats in [0, classes], `classes` meaning "no class") condition a
+   * conditional network, which without them predicts unconditionally; an unconditional network
+   * throws a RangeError when given labels.
+   */
+  forward(x: Tensor, t: Tensor, ctx?: ForwardContext, labels?: Tensor): Tensor;
+}
+
+/** Throws unless a network configured with `classes` (absent: unconditional) may take `labels`. */
+export function checkLabels(classes: number | undefined, labels: Tensor | undefined): void {
+  if (labels && !classes) {
+    throw new RangeError("the network is unconditional (no classes): it takes no labels");
+  }
 }

@@ -10,6 +10,7 @@
  */
 
 import { OptionError } from "../errors.ts";
+import { checkClasses } from "../nn/class_embedding.ts";
 import { type ParamSource, type ParamSpec, recordParams } from "../nn/params.ts";
 import { Mlp, type MlpConfig, type MlpOptions, resolveMlpConfig } from "./mlp.ts";
 import type { Network } from "./network.ts";
@@ -23,21 +24,35 @@ export type NetworkOptions = MlpOptions | UNetOptions;
 
 /**
  * The full, checked configuration of the network `options` ask for (an MLP when absent), for
- * training data of `dataShape` ([count, ...sampleShape]) with `T` diffusion steps. Throws an
- * {@link OptionError} naming the bad option.
+ * training data of `dataShape` ([count, ...sampleShape]) with `T` diffusion steps, conditioned on
+ * `classes` classes when given. Throws an {@link OptionError} naming the bad option.
  */
 export function resolveNetworkConfig(
   options: NetworkOptions | undefined,
   dataShape: readonly number[],
   T: number,
+  classes?: number,
 ): NetworkConfig {
-  if (options?.kind === "unet") return resolveUNetConfig(options, dataShape);
-  if (options?.kind !== undefined && options.kind !== "mlp") {
+  if (options?.kind !== undefined && options.kind !== "mlp" && options.kind !== "unet") {
     throw new OptionError(
       `network.kind must be "mlp" or "unet", got ${JSON.stringify(options.kind)}`,
     );
   }
-  return resolveMlpConfig((options ?? {}) as MlpOptions, dataShape, T);
+  const config = options?.kind === "unet"
+    ? resolveUNetConfig(options, dataShape)
+    : resolveMlpConfig((options ?? {}) as MlpOptions, dataShape, T);
+  if (classes === undefined) return config;
+  try {
+    checkClasses("data.classes", classes);
+  } catch (e) {
+    throw new OptionError((e as Error).message);
+  }
+  return { ...config, classes };
+}
+
+/** The number of classes of a conditional network's configuration, or 0 when unconditional. */
+export function networkClasses(config: NetworkConfig): number {
+  return config.classes ?? 0;
 }
 
 /**

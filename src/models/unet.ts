@@ -43,7 +43,7 @@
  */
 
 import { OptionError } from "../errors.ts";
-import { silu } from "../ops/elementwise.ts";
+import { add, silu } from "../ops/elementwise.ts";
 import { concat, permute, reshape, upsampleNearest } from "../ops/shape.ts";
 import type { Tensor } from "../tensor.ts";
 import { Attention } from "../nn/attention.ts";
@@ -56,7 +56,8 @@ import { Linear } from "../nn/linear.ts";
 import { LinearAttention } from "../nn/linear_attention.ts";
 import type { ParamSource } from "../nn/params.ts";
 import { ResBlock } from "../nn/resnet_block.ts";
-import type { ForwardContext, Network } from "./network.ts";
+import { checkClasses, ClassEmbedding } from "../nn/class_embedding.ts";
+import { checkLabels, type ForwardContext, type Network } from "./network.ts";
 
 /** The block kinds of a UNet: the twin's ResBlock or the seed's ConvNeXt block. */
 export type UNetBlockKind = "resnet" | "convnext";
@@ -100,6 +101,11 @@ export interface UNetConfig {
   attention?: UNetAttentionKind;
   /** Side of the square patches stacked into channels before the first layer (absent: 1). */
   patch?: number;
+  /**
+   * Class-conditional: the number of classes, whose learned embedding (`label_emb`, with a null
+   * class) is added to the time embedding (absent: unconditional).
+   */
+  classes?: number;
 }
 
 /** The options beyond the twin and their defaults, which {@link unetConfig} leaves out. */
@@ -247,6 +253,7 @@ function checkOptions(c: UNetConfig): void {
   }
   if (c.attention !== undefined) oneOf("attention", c.attention, UNET_ATTENTION_KINDS);
   if (c.patch !== undefined) positiveInt("patch", c.patch);
+  if (c.classes !== undefined) checkClasses("unet: classes", c.classes);
 }
 
 function checkFields(c: UNetConfig): void {
@@ -419,12 +426,14 @@ export class UNet implements Network {
   readonly #uattn: (AttentionBlock | null)[];
   readonly #outn: GroupNorm;
   readonly #outc: Conv2d;
+  readonly #labels: ClassEmbedding | null;
 
   /**
    * Validates `config` ({@link checkUNetConfig}) and declares the UNet's parameters in `params`:
    * exactly the twin's state_dict names, shapes and order for the defaults. The parameter order
    * (the checkpoints' tensor order, and the order the initial weights are drawn in) is tmlp, inc,
-   * down.*, downx.*, ds.*, dattn.*, mid1, attn, mid2, up.*, upx.*, us.*, uattn.*, outn, outc: the
+   * down.*, downx.*, ds.*, dattn.*, mid1, attn, mid2, up.*, upx.*, us.*, uattn.*, outn, outc (then
+   * label_emb when conditional): the
    * layers are built in that order, which is not the order the forward pass runs them in.
    */
   constructor(config: UNetConfig, params: ParamSource) {
@@ -468,6 +477,7 @@ export class UNet implements Network {
     );
     this.#outn = new GroupNorm(params, "outn", top, g);
     this.#outc = new Conv2d(params, "outc", top, image, 3, { padding: 1 });
+    this.#labels = c.classes ? new ClassEmbedding(params, "label_emb", c.classes, td) : null;
   }
 
   /** The configuration. */
@@ -480,8 +490,9 @@ export class UNet implements Network {
    * only when `ctx.training`, drawing site by site from `ctx.draw`; without a context the pass is
    * deterministic.
    */
-  forward(x: Tensor, t: Tensor, ctx?: ForwardContext): Tensor {
+  forward(x: Tensor, t: Tensor, ctx?: ForwardContext, labels?: Tensor): Tensor {
     const c = this.#config, L = c.mults.length;
+    checkLabels(c.classes, labels);
     const want = [c.channels, c.imageSize, c.imageSize];
     if (x.shape.length !== 4 || x.shape.slice(1).some((d, i) => d !== want[i])) {
       throw new RangeError(`unet: x must be [B, ${want}], got [${x.shape}]`);
@@ -492,7 +503,8 @@ export class UNet implements Network {
     const drop: DropoutFn | null = ctx?.training && this.#dropout > 0
       ? dropoutSites(this.#dropout, (site, size) => ctx.draw(site, size))
       : null;
-    const te = this.#tmlp2.forward(silu(this.#tmlp0.forward(timestepEmbedding(t, c.base))));
+    let te = this.#tmlp2.forward(silu(this.#tmlp0.forward(timestepEmbedding(t, c.base))));
+    if (this.#labels) te = add(te, this.#labels.embed(labels, x.shape[0], x));
     const patch = c.patch ?? UNET_OPTION_DEFAULTS.patch;
     let h = this.#inc.forward(patch > 1 ? spaceToDepth(x, patch) : x);
     const hs: Tensor[] = [];

@@ -49,12 +49,20 @@ Deno.test("compare_samplers.ts: each sampler within each budget, a table, JSON a
       out,
     ]);
     assert.equal(r.code, 0, r.stderr);
-    const rows = JSON.parse(await Deno.readTextFile(`${out}/samplers.json`)) as {
+    type Row = {
       sampler: string;
       steps: number;
       evaluations: number;
       values: Record<string, number>;
-    }[];
+    };
+    const report = JSON.parse(await Deno.readTextFile(`${out}/samplers.json`)) as {
+      count: number;
+      seed: number;
+      rows: Row[];
+    };
+    assert.equal(report.count, 200);
+    assert.equal(report.seed, 0);
+    const rows = report.rows;
     // ddpm and dpm++2m at 3 and 6 calls; heun (2 steps - 1 calls) at 3 and 5; the reference last.
     assert.deepEqual(rows.map((x) => [x.sampler, x.evaluations]), [
       ["ddpm", 3],
@@ -75,6 +83,44 @@ Deno.test("compare_samplers.ts: each sampler within each budget, a table, JSON a
       const bytes = await Deno.readFile(`${out}/${png}`);
       assert.deepEqual([...bytes.subarray(1, 4)], [80, 78, 71], png); // "PNG"
     }
+
+    // --reuse: heun again at another seed is refused; at the same seed only heun is sampled, the
+    // other rows (the reference included, with --no-reference) are the earlier run's.
+    const again = [
+      "--samplers",
+      "heun",
+      "--evaluations",
+      "3,6",
+      "--count",
+      "200",
+      "--no-reference",
+    ];
+    const reuse = ["--reuse", `${out}/samplers.json`, "--out", `${dir}/cmp2`];
+    const wrongSeed = await run("scripts/compare_samplers.ts", [
+      `${dir}/model.safetensors`,
+      ...again,
+      "--seed",
+      "1",
+      ...reuse,
+    ]);
+    assert.equal(wrongSeed.code, 1);
+    assert.match(wrongSeed.stderr, /--reuse .*200 samples at seed 0, this run 200 at seed 1/);
+    const r2 = await run("scripts/compare_samplers.ts", [
+      `${dir}/model.safetensors`,
+      ...again,
+      ...reuse,
+    ]);
+    assert.equal(r2.code, 0, r2.stderr);
+    const rows2 = (JSON.parse(await Deno.readTextFile(`${dir}/cmp2/samplers.json`)) as {
+      rows: Row[];
+    }).rows;
+    assert.deepEqual(
+      rows2.map((x) => [x.sampler, x.evaluations]),
+      rows.map((x) => [x.sampler, x.evaluations]),
+    );
+    for (const [i, x] of rows2.entries()) assert.deepEqual(x.values, rows[i].values, x.sampler);
+    assert.match(r2.stdout, /5 rows from/);
+
     const bad = await run("scripts/compare_samplers.ts", [
       `${dir}/model.safetensors`,
       "--samplers",

@@ -1,0 +1,87 @@
+/**
+ * The class and guidance flags of the scripts that sample conditional models: `--class N` (every
+ * sample a digit N) or `--class all` (a row of each class), `--guidance W` and `--guidance-rescale
+ * P`, parsed and checked against the model in one place.
+ *
+ * @module
+ */
+
+import { type DiffusionModel, OptionError, type SampleOptions } from "../mod.ts";
+import { checkNumber } from "../io.ts";
+import { intFlag, numberFlag } from "./cli.ts";
+
+/** The parseArgs specs of the guidance flags. */
+export const GUIDANCE_FLAG_SPECS = {
+  class: { type: "string" },
+  guidance: { type: "string" },
+  "guidance-rescale": { type: "string" },
+} as const;
+
+/** The guidance flags' values as parseArgs returns them. */
+export type GuidanceFlagValues = { [K in keyof typeof GUIDANCE_FLAG_SPECS]?: string };
+
+/** The help lines of the guidance flags, padded to `width`. */
+export function guidanceHelp(width: number): string {
+  const line = (flag: string, text: string) => `  ${flag.padEnd(width - 2)}${text}`;
+  return [
+    line("--class N|all", "conditional models: every sample of class N, or all: one row a class"),
+    line(
+      "--guidance W",
+      "classifier-free guidance scale with --class (default 3; 0: off, 1: none)",
+    ),
+    line("--guidance-rescale P", "guidance rescale in [0, 1] (default 0)"),
+  ].join("\n");
+}
+
+/** What the guidance flags ask of `sample`, and the grid's columns for `--class all`. */
+export interface GuidanceChoice {
+  /** The options for `sample` (empty without --class). */
+  options: Pick<SampleOptions, "classes" | "guidanceScale" | "guidanceRescale">;
+  /** With --class all: the samples per class (one grid row each); otherwise null. */
+  perClass: number | null;
+}
+
+/**
+ * The sampling options of the guidance flags for `count` samples of `model`: an OptionError for a
+ * class flag on an unconditional model, a class outside the model's, `all` with a count that is
+ * not a multiple of the classes, or guidance without --class.
+ */
+export function guidanceFromFlags(
+  f: GuidanceFlagValues,
+  model: DiffusionModel,
+  count: number,
+): GuidanceChoice {
+  if (f.class === undefined) {
+    for (const k of ["guidance", "guidance-rescale"] as const) {
+      if (f[k] !== undefined) throw new OptionError(`--${k} needs --class (a digit, or all)`);
+    }
+    return { options: {}, perClass: null };
+  }
+  const classes = model.config.network.classes ?? 0;
+  if (!classes) {
+    throw new OptionError(
+      "--class: the model is unconditional; train one with train_mnist.ts --conditional",
+    );
+  }
+  const options: GuidanceChoice["options"] = {};
+  if (f.guidance !== undefined) {
+    options.guidanceScale = numberFlag("guidance", f.guidance);
+    checkNumber("--guidance", options.guidanceScale, { ge: 0 });
+  }
+  if (f["guidance-rescale"] !== undefined) {
+    options.guidanceRescale = numberFlag("guidance-rescale", f["guidance-rescale"]);
+    checkNumber("--guidance-rescale", options.guidanceRescale, { ge: 0, le: 1 });
+  }
+  if (f.class === "all") {
+    if (count % classes !== 0) {
+      throw new OptionError(
+        `--class all draws one row a class: --count must be a multiple of ${classes}, got ${count}`,
+      );
+    }
+    const per = count / classes;
+    options.classes = Array.from({ length: count }, (_, i) => Math.floor(i / per));
+    return { options, perClass: per };
+  }
+  options.classes = intFlag("class", f.class, 0, 0, classes - 1);
+  return { options, perClass: null };
+}
