@@ -18,7 +18,7 @@
  * @module
  */
 
-export { backward, noGrad, result, Tensor, tensor, variable } from "./src/tensor.ts";
+export { backward, noGrad, result, Tensor, tensor, variable, withGrad } from "./src/tensor.ts";
 export type { GradNode } from "./src/tensor.ts";
 export {
   abs,
@@ -84,6 +84,7 @@ export type { ParamEntry, ParamInit, ParamSource, ParamSpec } from "./src/nn/par
 export { Linear } from "./src/nn/linear.ts";
 export { ClassEmbedding, MAX_CLASSES } from "./src/nn/class_embedding.ts";
 export { type Guidance, guidedOutput } from "./src/diffusion/guidance.ts";
+export { classifierGradient, classifierGuidedOutput } from "./src/diffusion/classifier_guidance.ts";
 export { BatchEdit, type EditInputs, editStart } from "./src/diffusion/editing.ts";
 export { Conv2d } from "./src/nn/conv.ts";
 export type { Conv2dLayerOptions } from "./src/nn/conv.ts";

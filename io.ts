@@ -51,6 +51,7 @@ export type {
 export { lineChart, PALETTE } from "./src/plot/line_chart.ts";
 export type { ChartSeries, LineChartOptions } from "./src/plot/line_chart.ts";
 export { drawText, textWidth } from "./src/plot/font.ts";
+export { differenceMap, greyToRgb } from "./src/plot/difference_map.ts";
 export { createProgress } from "./src/terminal/progress.ts";
 export type { Progress, ProgressOptions, ProgressValues } from "./src/terminal/progress.ts";
 export { checkChoice, checkInt, checkNumber } from "./src/errors.ts";

@@ -1,12 +1,14 @@
 /**
- * The class and guidance flags of the scripts that sample conditional models: `--class N` (every
- * sample a digit N) or `--class all` (a row of each class), `--guidance W` and `--guidance-rescale
- * P`, parsed and checked against the model in one place.
+ * The class and guidance flags of the scripts that sample toward a class: `--class N` (every sample
+ * a digit N) or `--class all` (a row of each class); classifier-free guidance of conditional models
+ * (`--guidance W`, `--guidance-rescale P`) or classifier guidance of any model (`--classifier PATH`,
+ * `--classifier-scale S`), parsed and checked against the model in one place.
  *
  * @module
  */
 
 import { type DiffusionModel, OptionError, type SampleOptions } from "../mod.ts";
+import { loadClassifier } from "../metrics.ts";
 import { checkNumber } from "../io.ts";
 import { intFlag, numberFlag } from "./cli.ts";
 
@@ -15,6 +17,8 @@ export const GUIDANCE_FLAG_SPECS = {
   class: { type: "string" },
   guidance: { type: "string" },
   "guidance-rescale": { type: "string" },
+  classifier: { type: "string" },
+  "classifier-scale": { type: "string" },
 } as const;
 
 /** The guidance flags' values as parseArgs returns them. */
@@ -30,13 +34,18 @@ export function guidanceHelp(width: number): string {
       "classifier-free guidance scale with --class (default 3; 0: off, 1: none)",
     ),
     line("--guidance-rescale P", "guidance rescale in [0, 1] (default 0)"),
+    line("--classifier PATH", "classifier guidance with --class: a train_classifier.ts classifier"),
+    line("--classifier-scale S", "classifier guidance scale (default 3)"),
   ].join("\n");
 }
 
 /** What the guidance flags ask of `sample`, and the grid's columns for `--class all`. */
 export interface GuidanceChoice {
   /** The options for `sample` (empty without --class). */
-  options: Pick<SampleOptions, "classes" | "guidanceScale" | "guidanceRescale">;
+  options: Pick<
+    SampleOptions,
+    "classes" | "guidanceScale" | "guidanceRescale" | "classifier" | "classifierScale"
+  >;
   /** With --class all: the samples per class (one grid row each); otherwise null. */
   perClass: number | null;
 }
@@ -46,24 +55,41 @@ export interface GuidanceChoice {
  * class flag on an unconditional model, a class outside the model's, `all` with a count that is
  * not a multiple of the classes, or guidance without --class.
  */
-export function guidanceFromFlags(
+export async function guidanceFromFlags(
   f: GuidanceFlagValues,
   model: DiffusionModel,
   count: number,
-): GuidanceChoice {
+): Promise<GuidanceChoice> {
   if (f.class === undefined) {
-    for (const k of ["guidance", "guidance-rescale"] as const) {
+    for (const k of ["guidance", "guidance-rescale", "classifier", "classifier-scale"] as const) {
       if (f[k] !== undefined) throw new OptionError(`--${k} needs --class (a digit, or all)`);
     }
     return { options: {}, perClass: null };
   }
-  const classes = model.config.network.classes ?? 0;
+  const options: GuidanceChoice["options"] = {};
+  if (f.classifier !== undefined) {
+    for (const k of ["guidance", "guidance-rescale"] as const) {
+      if (f[k] !== undefined) {
+        throw new OptionError(
+          `--${k} is classifier-free guidance; with --classifier use --classifier-scale`,
+        );
+      }
+    }
+    options.classifier = (await loadClassifier(f.classifier, model.backend)).model;
+    if (f["classifier-scale"] !== undefined) {
+      options.classifierScale = numberFlag("classifier-scale", f["classifier-scale"]);
+      checkNumber("--classifier-scale", options.classifierScale, { ge: 0 });
+    }
+  } else if (f["classifier-scale"] !== undefined) {
+    throw new OptionError("--classifier-scale needs --classifier PATH");
+  }
+  const classes = options.classifier?.config.classes ?? model.config.network.classes ?? 0;
   if (!classes) {
     throw new OptionError(
-      "--class: the model is unconditional; train one with train_mnist.ts --conditional",
+      "--class: the model is unconditional; train one with train_mnist.ts --conditional, " +
+        "or guide it with --classifier",
     );
   }
-  const options: GuidanceChoice["options"] = {};
   if (f.guidance !== undefined) {
     options.guidanceScale = numberFlag("guidance", f.guidance);
     checkNumber("--guidance", options.guidanceScale, { ge: 0 });

