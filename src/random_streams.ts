@@ -29,6 +29,8 @@ export const STREAMS = {
   sample: 4,
   /** A sampling step's further draws: draw j > 0 comes from stream `sampleExtra + j`. */
   sampleExtra: 0x20000,
+  /** RePaint resampling: pass u > 0 of a step draws from streams `resample + 256 u + k`. */
+  resample: 0x30000,
   /** First dropout site. */
   dropout: 0x10000,
 } as const;

@@ -89,6 +89,12 @@ export interface SampleOptions extends SamplerOptions {
    * sample) or one a sample.
    */
   mask?: Float32Array;
+  /**
+   * Inpainting: RePaint's resampling (Lugmayr et al. 2022), each step taken this many times (default
+   * 1: once), noised back between passes so the generated region harmonises with the known one.
+   * Multistep samplers (dpm++2m) keep the history of the last pass.
+   */
+  resampling?: number;
 }
 
 /** Samples and their shape [count, ...sampleShape]. */
@@ -163,6 +169,7 @@ export async function sample(model: DiffusionModel, options: SampleOptions = {})
   const values = new Float32Array(count * per);
   const steps = sampler.timesteps.length, chunks = Math.ceil(count / batch);
   const first = edit ? editStart(sampler.timesteps, edit.strength, model.schedule.T) : 0;
+  const jumps = edit?.resampling ?? 1;
   const levels = new NoiseLevels(model.schedule);
   const want = new Set(options.trajectoryAt ?? []);
   for (let c = 0; c < chunks; c++) {
@@ -212,13 +219,16 @@ export async function sample(model: DiffusionModel, options: SampleOptions = {})
     sampler.reset?.();
     let kept: Storage[] = [];
     for (let i = first; i < steps; i++) {
-      const ti = sampler.timesteps[i];
+      const ti = sampler.timesteps[i], next = sampler.timesteps[i + 1] ?? 0;
       const keep: Storage[] = [];
+      // Pass u > 0 of a RePaint resampling step draws from its own streams.
+      let pass = 0;
+      const passStream = (k: number) => STREAMS.resample + 256 * pass + k;
       const ctx: StepContext = {
         denoiser,
         noise: (j = 0) => {
           const z = be.alloc(n);
-          be.randomNormal(z, draw(i + 1, j));
+          be.randomNormal(z, pass === 0 ? draw(i + 1, j) : drawOn(passStream(j), i + 1));
           return new Tensor(be, z, x.shape);
         },
         keep: (k) => void keep.push(k.storage),
@@ -226,13 +236,19 @@ export async function sample(model: DiffusionModel, options: SampleOptions = {})
       be.beginScope();
       const prev = x;
       x = noGrad(() => {
-        const next = sampler.step(ctx, i, prev);
-        if (!batchEdit) return next;
-        return batchEdit.blend(
-          next,
-          sampler.timesteps[i + 1] ?? 0,
-          () => drawOn(STREAMS.inpaint, i + 1),
-        );
+        let cur = prev;
+        for (;; pass++) {
+          let out = sampler.step(ctx, i, cur);
+          if (!batchEdit) return out;
+          out = batchEdit.blend(
+            out,
+            next,
+            () => drawOn(pass === 0 ? STREAMS.inpaint : passStream(128), i + 1),
+          );
+          if (pass + 1 >= jumps || next === 0) return out;
+          // RePaint: back to t_i through q(x_ti | x_tnext), and the step again.
+          cur = batchEdit.renoise(out, next, ti, drawOn(passStream(129), i + 1));
+        }
       });
       be.flush();
       be.endScope([x.storage, ...keep]);

@@ -77,7 +77,7 @@ export function resolveConditioning(
     }
   }
   if (o.init === undefined) {
-    for (const k of ["strength", "mask"] as const) {
+    for (const k of ["strength", "mask", "resampling"] as const) {
       if (o[k] !== undefined) throw new OptionError(`${k} edits a given sample: pass init too`);
     }
     return { labels, guidance, classifier: guide, edit: null };
@@ -108,7 +108,16 @@ export function resolveConditioning(
     }
     checkFiniteIn("mask", o.mask, 0, 1);
   }
-  return { labels, guidance, classifier: guide, edit: { init: o.init, mask: o.mask, strength } };
+  if (o.resampling !== undefined) {
+    if (o.mask === undefined) throw new OptionError("resampling is for inpainting: pass a mask");
+    checkInt("resampling", o.resampling, 1, 1000);
+  }
+  return {
+    labels,
+    guidance,
+    classifier: guide,
+    edit: { init: o.init, mask: o.mask, strength, resampling: o.resampling },
+  };
 }
 
 /** Checks that `o.classifier` can guide `model`, returning it with its scale. */

@@ -5,10 +5,11 @@
  *   sigma_t0^2 I) to t0 = strength T and denoised from there: the sampler's own steps from the
  *   first of its model times at or below t0. Small strengths keep the input's layout, strength 1
  *   forgets it (sampling from noise, with the same noise as `sample` without `init`).
- * - Inpainting by replacement (the masked denoising of Song et al. 2021, appendix I.2; RePaint
- *   without its resampling, Lugmayr et al. 2022): where `mask` is 1 the sample is the input, re-noised
- *   to the level each step lands on, so only the region where `mask` is 0 is generated; after the
- *   last step the known region is the input exactly.
+ * - Inpainting by replacement (the masked denoising of Song et al. 2021, appendix I.2; RePaint,
+ *   Lugmayr et al. 2022): where `mask` is 1 the sample is the input, re-noised to the level each
+ *   step lands on, so only the region where `mask` is 0 is generated; after the last step the known
+ *   region is the input exactly. With `resampling` U > 1 each step is taken U times, the result
+ *   noised back to the step's start between passes (RePaint's jumps of one step).
  *
  * @module
  */
@@ -26,6 +27,8 @@ export interface EditInputs {
   strength?: number;
   /** 1 where the input is kept, 0 where the model fills in; one sample's shape, or one a sample. */
   mask?: Float32Array;
+  /** RePaint's resampling: each step taken this many times (default 1). */
+  resampling?: number;
 }
 
 /**
@@ -95,6 +98,17 @@ export class BatchEdit {
     }
     // x <- mask known + (1 - mask) x, written so that mask 1 gives `known` bit for bit.
     return add(mul(this.#mask, this.noised(t, z)), mul(this.#keep!, x));
+  }
+
+  /**
+   * x at model time `from` noised forward to the later time `to` through q(x_to | x_from) =
+   * N((a_to / a_from) x, (1 - (a_to / a_from)^2) I), with the noise of `draw` (RePaint's jump).
+   */
+  renoise(x: Tensor, from: number, to: number, draw: RandomDraw): Tensor {
+    const r = this.#levels.level(to).a / this.#levels.level(from).a, be = x.backend;
+    const z = new Tensor(be, be.alloc(x.size), x.shape);
+    be.randomNormal(z.storage, draw);
+    return add(affine(x, r), affine(z, Math.sqrt(Math.max(0, 1 - r * r))));
   }
 
   /** Frees the batch's input and mask. */

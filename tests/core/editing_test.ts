@@ -59,13 +59,33 @@ Deno.test("inpainting keeps the known region exactly and fills in the rest, with
   const init = Float32Array.from({ length: 2 * N }, (_, i) => (i % 2 === 0 ? 0.25 * (i % 7) : 99));
   const mask = Float32Array.from([1, 0]);
   for (const sampler of SAMPLERS) {
-    const got = await sample(model, { count: N, sampler, steps: 6, init, mask, clip: 4 });
-    for (let i = 0; i < N; i++) {
-      assert.equal(got.values[2 * i], init[2 * i], `${sampler}: sample ${i} known coordinate`);
-      const y = got.values[2 * i + 1];
-      assert.ok(Number.isFinite(y) && Math.abs(y) < 10, `${sampler}: generated ${y}`);
+    for (const resampling of [1, 2]) {
+      const got = await sample(model, {
+        count: N,
+        sampler,
+        steps: 6,
+        init,
+        mask,
+        clip: 4,
+        resampling,
+      });
+      for (let i = 0; i < N; i++) {
+        assert.equal(got.values[2 * i], init[2 * i], `${sampler}: sample ${i} known coordinate`);
+        const y = got.values[2 * i + 1];
+        assert.ok(Number.isFinite(y) && Math.abs(y) < 10, `${sampler}: generated ${y}`);
+      }
     }
   }
+  // RePaint's resampling: the known region still exact, the generated one drawn anew.
+  const once = await sample(model, { count: N, steps: 6, init, mask, clip: 4 });
+  const thrice = await sample(model, { count: N, steps: 6, init, mask, clip: 4, resampling: 3 });
+  assert.deepEqual(
+    await sample(model, { count: N, steps: 6, init, mask, clip: 4, resampling: 1 }),
+    once,
+  );
+  for (let i = 0; i < N; i++) assert.equal(thrice.values[2 * i], init[2 * i]);
+  assert.notDeepEqual(thrice.values, once.values);
+  assert.ok(thrice.values.every((v) => Number.isFinite(v) && Math.abs(v) < 10));
   // One mask a sample: the first half of the samples known whole, the rest generated.
   const each = Float32Array.from({ length: 2 * N }, (_, i) => (i < N ? 1 : 0));
   const half = await sample(model, { count: N, init, mask: each, strength: 1, clip: 4 });
@@ -93,6 +113,8 @@ Deno.test("bad edit inputs end in one clear error", async () => {
       /mask must be a Float32Array of one sample's \[1\] \(1 values\) or one a sample \(64\), got 2/,
     ],
     [{ init, mask: Float32Array.from([2]) }, /mask\[0\] is 2/],
+    [{ init, strength: 0.5, resampling: 2 }, /resampling is for inpainting: pass a mask/],
+    [{ init, mask: Float32Array.from([1]), resampling: 0 }, /resampling/],
   ];
   for (const [o, re] of cases) {
     await assert.rejects(() => sample(model, { count: N, ...o }), (e: Error) => {
