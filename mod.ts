@@ -30,8 +30,14 @@ import "./backends.ts";
 
 export { train } from "./src/train.ts";
 export type { Dataset, MlpOptions, TrainOptions, TrainProgress, UNetOptions } from "./src/train.ts";
-export { DEFAULT_CLASSIFIER_SCALE, DEFAULT_GUIDANCE_SCALE, sample } from "./src/sample.ts";
+export {
+  checkSampleOptions,
+  DEFAULT_CLASSIFIER_SCALE,
+  DEFAULT_GUIDANCE_SCALE,
+  sample,
+} from "./src/sample.ts";
 export type { SampleOptions, Samples } from "./src/sample.ts";
+export type { Conditioning } from "./src/sample_conditioning.ts";
 export { createSampler, SAMPLER_DEFINITIONS, SAMPLERS } from "./src/samplers/registry.ts";
 export type { SamplerKind } from "./src/samplers/registry.ts";
 export type {

@@ -11,7 +11,15 @@
  */
 
 import { parseArgs } from "node:util";
-import { BACKEND_CHOICES, type BackendChoice, loadModel, OptionError, sample } from "../mod.ts";
+import {
+  BACKEND_CHOICES,
+  type BackendChoice,
+  checkSampleOptions,
+  loadModel,
+  OptionError,
+  sample,
+  type SampleOptions,
+} from "../mod.ts";
 import { loadMnist } from "../data.ts";
 import { argmaxRows, classify, loadClassifier } from "../metrics.ts";
 import {
@@ -112,9 +120,7 @@ async function main(args: string[]): Promise<void> {
   }
   const init = new Float32Array(picks.length * per);
   picks.forEach((i, k) => init.set(test.images.subarray(i * per, (i + 1) * per), k * per));
-  await Deno.mkdir(out, { recursive: true });
-
-  const edited = await sample(model, {
+  const editing: SampleOptions = {
     ...options,
     sampler,
     steps,
@@ -125,7 +131,11 @@ async function main(args: string[]): Promise<void> {
     classes: to,
     guidanceScale: guidance,
     clip: 1,
-  });
+  };
+  checkSampleOptions(model, editing);
+  await Deno.mkdir(out, { recursive: true });
+  const edited = await sample(model, editing);
+
   const before = await classify(classifier, init),
     after = await classify(classifier, edited.values);
   model.backend.dispose();

@@ -14,7 +14,15 @@
  */
 
 import { parseArgs } from "node:util";
-import { BACKEND_CHOICES, type BackendChoice, loadModel, OptionError, sample } from "../mod.ts";
+import {
+  BACKEND_CHOICES,
+  type BackendChoice,
+  checkSampleOptions,
+  loadModel,
+  OptionError,
+  sample,
+  type SampleOptions,
+} from "../mod.ts";
 import { loadMnist } from "../data.ts";
 import { argmaxRows, classify, featureStats, loadClassifier } from "../metrics.ts";
 import {
@@ -122,9 +130,22 @@ async function main(args: string[]): Promise<void> {
   const test = await loadMnist({ split: "test", dir: f.data });
   const ref = await classify(classifier, test.images);
   const refStats = featureStats(ref.features, classifier.config.features);
+  const asked = Array.from({ length: count }, (_, i) => i % 10);
+  const guided = (scale: number): SampleOptions => ({
+    ...options,
+    sampler,
+    steps,
+    count,
+    seed,
+    clip: 1,
+    classes: asked,
+    ...(guide
+      ? { classifier: guide, classifierScale: scale }
+      : { guidanceScale: scale, guidanceRescale: rescale }),
+  });
+  for (const scale of scales) checkSampleOptions(model, guided(scale));
   await Deno.mkdir(out, { recursive: true });
 
-  const asked = Array.from({ length: count }, (_, i) => i % 10);
   const bar = createProgress({
     total: scales.length * steps * Math.ceil(count / 256),
     label: "sample",
@@ -133,16 +154,7 @@ async function main(args: string[]): Promise<void> {
   for (const [k, scale] of scales.entries()) {
     const t0 = performance.now();
     const got = await sample(model, {
-      ...options,
-      sampler,
-      steps,
-      count,
-      seed,
-      clip: 1,
-      classes: asked,
-      ...(guide
-        ? { classifier: guide, classifierScale: scale }
-        : { guidanceScale: scale, guidanceRescale: rescale }),
+      ...guided(scale),
       onProgress: (p) => bar.update(k * steps * Math.ceil(count / 256) + p.step),
     });
     const seconds = (performance.now() - t0) / 1000;

@@ -9,7 +9,15 @@
  */
 
 import { parseArgs } from "node:util";
-import { BACKEND_CHOICES, type BackendChoice, loadModel, OptionError, sample } from "../mod.ts";
+import {
+  BACKEND_CHOICES,
+  type BackendChoice,
+  checkSampleOptions,
+  loadModel,
+  OptionError,
+  sample,
+  type SampleOptions,
+} from "../mod.ts";
 import { loadMnist, Random } from "../data.ts";
 import { checkChoice, createProgress, imageGrid, writeFileAtomic, writePngAtomic } from "../io.ts";
 import { intFlag, runMain, weightsFlag } from "./cli.ts";
@@ -88,11 +96,7 @@ async function main(args: string[]): Promise<void> {
   const T = model.schedule.T;
   const { sampler, steps, options } = samplerFromFlags(f, T, { text: f.steps });
   const guided = await guidanceFromFlags(f, model, count);
-  await Deno.mkdir(out, { recursive: true });
-
-  const bar = createProgress({ total: steps * Math.ceil(count / 256), label: "sample" });
-  const frames: Float32Array[] = [];
-  const got = await sample(model, {
+  const sampling: SampleOptions = {
     ...options,
     ...guided.options,
     count,
@@ -101,6 +105,14 @@ async function main(args: string[]): Promise<void> {
     seed,
     weights,
     clip: 1,
+  };
+  checkSampleOptions(model, sampling);
+  await Deno.mkdir(out, { recursive: true });
+
+  const bar = createProgress({ total: steps * Math.ceil(count / 256), label: "sample" });
+  const frames: Float32Array[] = [];
+  const got = await sample(model, {
+    ...sampling,
     onProgress: (p) => bar.update(p.step),
     trajectoryAt: trajectory > 0 ? Array.from({ length: T }, (_, i) => i + 1) : [],
     onTrajectory: (_t, x) => frames.push(x.slice(0, trajectory * shape[0] * shape[1] * shape[2])),

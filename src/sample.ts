@@ -15,7 +15,7 @@ import { BatchEdit, editStart } from "./diffusion/editing.ts";
 import { guidedOutput } from "./diffusion/guidance.ts";
 import { classifierGradient, classifierGuidedOutput } from "./diffusion/classifier_guidance.ts";
 import type { Classifier } from "./eval/classifier.ts";
-import { resolveConditioning } from "./sample_conditioning.ts";
+import { type Conditioning, resolveConditioning } from "./sample_conditioning.ts";
 import { NoiseLevels } from "./diffusion/noise_level.ts";
 import { checkChoice, checkInt, checkNumber, OptionError } from "./errors.ts";
 import type { DiffusionModel, WeightsChoice } from "./model.ts";
@@ -23,7 +23,7 @@ import { blocksFor } from "./random.ts";
 import { STREAMS } from "./random_streams.ts";
 import { PREDICTORS } from "./samplers/predictor_corrector.ts";
 import { createSampler, type SamplerKind, SAMPLERS } from "./samplers/registry.ts";
-import type { SamplerOptions, StepContext } from "./samplers/sampler.ts";
+import type { Sampler, SamplerOptions, StepContext } from "./samplers/sampler.ts";
 import { SPACINGS } from "./samplers/spacing.ts";
 import { sizeOf } from "./shape.ts";
 import { noGrad, Tensor } from "./tensor.ts";
@@ -124,6 +124,32 @@ function checkSamplerOptions(o: SampleOptions, T: number): void {
 }
 
 /**
+ * Checks `options` against `model` as {@link sample} does, before any work: an OptionError naming
+ * the first bad option (scripts call it before they create their output folder). Returns the
+ * resolved count, seed, sampler and conditioning.
+ */
+export function checkSampleOptions(
+  model: DiffusionModel,
+  options: SampleOptions,
+): Conditioning & { count: number; seed: number; sampler: Sampler } {
+  const count = options.count ?? 1000, seed = options.seed ?? 0;
+  checkInt("count", count, 1);
+  checkInt("seed", seed, 0);
+  const kind = options.sampler ?? "ddpm";
+  checkChoice("sampler", kind, SAMPLERS);
+  checkSamplerOptions(options, model.schedule.T);
+  const conditioning = resolveConditioning(model, options, count);
+  try {
+    const sampler = createSampler(kind, model.schedule, model.config.prediction, options);
+    return { ...conditioning, count, seed, sampler };
+  } catch (e) {
+    // A sampler's own checks (a spacing it cannot step on, say) are the user's to fix.
+    if (e instanceof RangeError) throw new OptionError(`sampler "${kind}": ${e.message}`);
+    throw e;
+  }
+}
+
+/**
  * Draws `count` samples from the model.
  *
  * @example Twenty-step DPM-Solver++ samples of a trained model
@@ -138,23 +164,12 @@ function checkSamplerOptions(o: SampleOptions, T: number): void {
  * ```
  */
 export async function sample(model: DiffusionModel, options: SampleOptions = {}): Promise<Samples> {
-  const count = options.count ?? 1000, seed = options.seed ?? 0;
-  checkInt("count", count, 1);
-  checkInt("seed", seed, 0);
-  const kind = options.sampler ?? "ddpm";
-  checkChoice("sampler", kind, SAMPLERS);
-  checkSamplerOptions(options, model.schedule.T);
-  const { labels, guidance, classifier: guide, edit } = resolveConditioning(model, options, count);
+  const { count, seed, sampler, labels, guidance, classifier: guide, edit } = checkSampleOptions(
+    model,
+    options,
+  );
   const classes = model.config.network.classes ?? 0, prediction = model.config.prediction;
   const be = model.backend;
-  let sampler;
-  try {
-    sampler = createSampler(kind, model.schedule, model.config.prediction, options);
-  } catch (e) {
-    // A sampler's own checks (a spacing it cannot step on, say) are the user's to fix.
-    if (e instanceof RangeError) throw new OptionError(`sampler "${kind}": ${e.message}`);
-    throw e;
-  }
   const net = model.network(options.weights ?? "ema");
   const per = sizeOf(model.config.sampleShape), shape = [count, ...model.config.sampleShape];
   // Chunks start at element offsets divisible by 4, so each chunk's draws are the same Philox

@@ -136,6 +136,16 @@ Deno.test("conditional training, guided sampling, classifier guidance, the sweep
       ["explain.ts", [ckpt, "--digit", "3", "--to", "3"], /--to must differ/],
       ["train_classifier.ts", [], /--model is required/],
       ["guidance_sweep.ts", [ckpt, "--count", "15"], /multiple of 10/],
+      [
+        "guidance_sweep.ts",
+        [plainCkpt, "--guide", `${dir}/judge.safetensors`, ...judgeFlag],
+        /reads clean images/,
+      ],
+      [
+        "sample.ts",
+        [ckpt, "--class", "1", "--sampler", "ddim", "--variance", "beta"],
+        /--variance/,
+      ],
     ];
     for (const [script, args, re] of bad) {
       const r = await run(script, [...args, "--out", `${dir}/bad`]);
@@ -143,6 +153,7 @@ Deno.test("conditional training, guided sampling, classifier guidance, the sweep
       assert.equal(r.stderr.length, 1, r.stderr.join(" | "));
       assert.match(r.stderr[0], re);
     }
+    await assert.rejects(() => Deno.stat(`${dir}/bad`), Deno.errors.NotFound, "no output folder");
   } finally {
     await Deno.remove(dir, { recursive: true });
   }
