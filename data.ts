@@ -18,6 +18,7 @@ export {
   applyStandardization,
   invertStandardization,
   sampleToy,
+  SPIRAL_BINS,
   standardize,
   TOY_DISTRIBUTIONS,
 } from "./src/data/toy.ts";

@@ -31,7 +31,18 @@ export interface ToySample {
   dim: number;
   /** Number of points. */
   n: number;
+  /**
+   * A class a point, for class-conditional models (`train({ data: { labels } })`): gmm1d's
+   * component (0 for the one at -0.5, 1 for +0.5), the spiral's position along its arm in
+   * {@link SPIRAL_BINS} bins from the centre out; the ramp has none.
+   */
+  labels?: Int32Array;
+  /** The number of classes of `labels`. */
+  classes?: number;
 }
+
+/** The spiral's labels: its arm cut into this many stretches of equal length in u. */
+export const SPIRAL_BINS = 4;
 
 /** Parameters of {@link gmm1d}. */
 export interface Gmm1dOptions {
@@ -102,8 +113,12 @@ export function gmm1d(n: number, random: Random, options: Gmm1dOptions = {}): To
   const r = random.normals(n);
   const u = random.uniforms(n);
   const data = new Float32Array(n);
-  for (let i = 0; i < n; i++) data[i] = std * r[i] + Math.sign(u[i] - p) / 2;
-  return { data, dim: 1, n };
+  const labels = new Int32Array(n);
+  for (let i = 0; i < n; i++) {
+    data[i] = std * r[i] + Math.sign(u[i] - p) / 2;
+    labels[i] = u[i] > p ? 1 : 0;
+  }
+  return { data, dim: 1, n, labels, classes: 2 };
 }
 
 /** `n` draws of `min(U1, U2)`. Draws `n` uniforms for U1, then `n` for U2, from `random`. */
@@ -124,14 +139,15 @@ export function spiral(n: number, random: Random): ToySample {
   checkCount(n);
   const u = random.uniforms(n);
   const w = random.uniforms(n);
-  const data = new Float32Array(2 * n);
+  const data = new Float32Array(2 * n), labels = new Int32Array(n);
   for (let i = 0; i < n; i++) {
+    labels[i] = Math.min(SPIRAL_BINS - 1, Math.floor(u[i] * SPIRAL_BINS));
     const rho = u[i] * 0.65 + 0.25 + 0.15 * w[i];
     const theta = 3 * Math.PI * u[i];
     data[2 * i] = Math.cos(theta) * rho;
     data[2 * i + 1] = Math.sin(theta) * rho;
   }
-  return { data, dim: 2, n };
+  return { data, dim: 2, n, labels, classes: SPIRAL_BINS };
 }
 
 /** `n` raw (unstandardized) points of the named toy distribution, with its default parameters. */

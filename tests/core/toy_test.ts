@@ -13,6 +13,7 @@ import {
   ramp,
   sampleToy,
   spiral,
+  SPIRAL_BINS,
   standardize,
   TOY_DISTRIBUTIONS,
   toyDim,
@@ -160,4 +161,30 @@ Deno.test("toy names: dims and validation", () => {
   assert.ok(!isToyDistribution("moons"));
   assert.throws(() => toyDim("moons" as never), /unknown toy distribution "moons"/);
   assert.throws(() => sampleToy("moons" as never, 3, new Random(0)), /use one of/);
+});
+
+Deno.test("toy labels: gmm1d's component and the spiral's stretch of arm, one a point", () => {
+  const g = gmm1d(20_000, new Random(4));
+  assert.equal(g.classes, 2);
+  let agree = 0, ones = 0;
+  for (let i = 0; i < g.n; i++) {
+    ones += g.labels![i];
+    // Component 1 sits at +0.5 with std 0.2: nearly all its points are positive, and vice versa.
+    if ((g.data[i] > 0) === (g.labels![i] === 1)) agree++;
+  }
+  assert.ok(Math.abs(ones / g.n - 0.7) < 0.02, `share of component 1: ${ones / g.n}`);
+  assert.ok(agree / g.n > 0.99, `labels agree with the side: ${agree / g.n}`);
+  const s = spiral(20_000, new Random(5));
+  assert.equal(s.classes, SPIRAL_BINS);
+  // The radius grows along the arm: each stretch's mean radius exceeds the one before.
+  const radius = new Array(SPIRAL_BINS).fill(0), count = new Array(SPIRAL_BINS).fill(0);
+  for (let i = 0; i < s.n; i++) {
+    const b = s.labels![i];
+    radius[b] += Math.hypot(s.data[2 * i], s.data[2 * i + 1]);
+    count[b]++;
+  }
+  const means = radius.map((r, b) => r / count[b]);
+  for (let b = 1; b < SPIRAL_BINS; b++) assert.ok(means[b] > means[b - 1] + 0.1, `${means}`);
+  for (const c of count) assert.ok(Math.abs(c / s.n - 1 / SPIRAL_BINS) < 0.02);
+  assert.equal(sampleToy("ramp", 10, new Random(1)).labels, undefined);
 });
