@@ -62,10 +62,31 @@ export async function runMain(main: () => Promise<void>): Promise<void> {
   try {
     await main();
   } catch (e) {
-    if (Deno.env.get("DEBUG")) console.error(e);
+    if (debugging()) console.error(e);
     console.error(errorLine(e));
     Deno.exit(1);
   }
+}
+
+/** Whether DEBUG is set; false without permission to read it (the handler must never throw). */
+function debugging(): boolean {
+  try {
+    return Boolean(Deno.env.get("DEBUG"));
+  } catch {
+    return false;
+  }
+}
+
+/**
+ * The output folder of --out, or `fallback` when the flag was not given; an empty path (an unset
+ * shell variable, say) is an error, never the current or root folder.
+ */
+export function outFlag(text: string | undefined, fallback: string): string {
+  if (text === undefined) return fallback;
+  if (text.trim() === "") {
+    throw new OptionError(`--out must name a folder, got an empty path (an unset variable?)`);
+  }
+  return text;
 }
 
 /** The --weights flag, checked (default ema). */

@@ -49,7 +49,7 @@ import {
   writeFileAtomic,
   writeTextFileAtomic,
 } from "../io.ts";
-import { intFlag, runMain } from "./cli.ts";
+import { intFlag, outFlag, runMain } from "./cli.ts";
 import { figures } from "./mnist_figures.ts";
 
 const HELP = `Compares every sampler on one model at fixed budgets of network evaluations.
@@ -248,8 +248,7 @@ async function main(args: string[]): Promise<void> {
   const backend = (f.backend ?? "auto") as BackendChoice & string;
   checkChoice("--backend", backend, BACKEND_CHOICES);
   const dist = (f.dist ?? "spiral") as ToyDistribution;
-  const out = f.out ?? "out/samplers";
-  if (out.trim() === "") throw new OptionError("--out must name a folder");
+  const out = outFlag(f.out, "out/samplers");
 
   const model = await loadModel(positionals[0], backend);
   const T = model.schedule.T;

@@ -31,7 +31,7 @@ import {
   writePngAtomic,
   writeTextFileAtomic,
 } from "../io.ts";
-import { intFlag, numberFlag, runMain } from "./cli.ts";
+import { intFlag, numberFlag, outFlag, runMain } from "./cli.ts";
 import { SAMPLER_FLAG_SPECS, samplerFromFlags, samplerHelp } from "./sampler_flags.ts";
 
 const HELP = `Explains the classifier by counterfactuals: test digits edited into another digit.
@@ -96,8 +96,7 @@ async function main(args: string[]): Promise<void> {
   checkNumber("--guidance", guidance, { ge: 0 });
   const backend = (f.backend ?? "auto") as BackendChoice & string;
   checkChoice("--backend", backend, BACKEND_CHOICES);
-  const out = f.out ?? "out/explain";
-  if (out.trim() === "") throw new OptionError("--out must name a folder");
+  const out = outFlag(f.out, "out/explain");
 
   const model = await loadModel(positionals[0], backend);
   if ((model.config.network.classes ?? 0) !== 10 || model.config.sampleShape.join() !== "1,28,28") {

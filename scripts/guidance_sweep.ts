@@ -36,7 +36,7 @@ import {
   writePngAtomic,
   writeTextFileAtomic,
 } from "../io.ts";
-import { intFlag, numberFlag, runMain } from "./cli.ts";
+import { intFlag, numberFlag, outFlag, runMain } from "./cli.ts";
 import { figures } from "./mnist_figures.ts";
 import { SAMPLER_FLAG_SPECS, samplerFromFlags, samplerHelp } from "./sampler_flags.ts";
 
@@ -109,8 +109,7 @@ async function main(args: string[]): Promise<void> {
   checkNumber("--rescale", rescale, { ge: 0, le: 1 });
   const backend = (f.backend ?? "auto") as BackendChoice & string;
   checkChoice("--backend", backend, BACKEND_CHOICES);
-  const out = f.out ?? "out/guidance";
-  if (out.trim() === "") throw new OptionError("--out must name a folder");
+  const out = outFlag(f.out, "out/guidance");
 
   const model = await loadModel(positionals[0], backend);
   if (model.config.sampleShape.join() !== "1,28,28") {

@@ -20,7 +20,7 @@ import {
 } from "../mod.ts";
 import { loadMnist, Random } from "../data.ts";
 import { checkChoice, createProgress, imageGrid, writeFileAtomic, writePngAtomic } from "../io.ts";
-import { intFlag, runMain, weightsFlag } from "./cli.ts";
+import { intFlag, outFlag, runMain, weightsFlag } from "./cli.ts";
 import { GUIDANCE_FLAG_SPECS, guidanceFromFlags, guidanceHelp } from "./guidance_flags.ts";
 import { SAMPLER_FLAG_SPECS, samplerFromFlags, samplerHelp } from "./sampler_flags.ts";
 
@@ -84,7 +84,7 @@ async function main(args: string[]): Promise<void> {
     seed = intFlag("seed", f.seed, 0, 0);
   const trajectory = intFlag("trajectory", f.trajectory, 8, 0),
     forward = intFlag("forward", f.forward, 8, 0);
-  const out = f.out ?? "out/samples";
+  const out = outFlag(f.out, "out/samples");
 
   const model = await loadModel(positionals[0], backend);
   const shape = model.config.sampleShape;

@@ -40,7 +40,7 @@ import {
   writePngAtomic,
   writeTextFileAtomic,
 } from "../io.ts";
-import { numberFlag, runMain } from "./cli.ts";
+import { numberFlag, outFlag, runMain } from "./cli.ts";
 import {
   SAMPLER_FLAG_SPECS,
   type SamplerFlagValues,
@@ -245,7 +245,7 @@ async function main(args: string[]): Promise<void> {
   );
   // The seed's recipe keeps its sigma^2 = beta_t; the demo's default is the posterior variance.
   if (sampling.sampler === "ddpm" && f["seed-recipe"]) sampling.options.variance ??= "beta";
-  const out = str("out");
+  const out = outFlag(str("out"), "out/spiral");
 
   const started = performance.now();
   const dim = dist === "spiral" ? 2 : 1;

@@ -15,7 +15,7 @@ import { loadMnist, Random } from "../data.ts";
 import { argmaxRows, saveClassifier, trainClassifier } from "../metrics.ts";
 import { noGrad, softmax, tensor } from "../engine.ts";
 import { checkChoice, checkNumber, createProgress } from "../io.ts";
-import { intFlag, numberFlag, runMain } from "./cli.ts";
+import { intFlag, numberFlag, outFlag, runMain } from "./cli.ts";
 
 const HELP = `Trains a noise-conditional MNIST classifier for classifier guidance.
 
@@ -65,8 +65,7 @@ async function main(args: string[]): Promise<void> {
   const seed = intFlag("seed", f.seed, 0, 0);
   const backend = (f.backend ?? "auto") as BackendChoice & string;
   checkChoice("--backend", backend, BACKEND_CHOICES);
-  const out = f.out ?? "out/classifier";
-  if (out.trim() === "") throw new OptionError("--out must name a folder");
+  const out = outFlag(f.out, "out/classifier");
 
   const model = await loadModel(f.model, "reference");
   const { schedule, sampleShape } = model.config;

@@ -44,7 +44,7 @@ import {
   imageGrid,
   writePngAtomic,
 } from "../io.ts";
-import { numberFlag, runMain } from "./cli.ts";
+import { numberFlag, outFlag, runMain } from "./cli.ts";
 
 /** Every setting, as flag name -> default. Presets and a resumed checkpoint's settings override these. */
 const DEFAULTS = {
@@ -430,7 +430,7 @@ async function main(args: string[]): Promise<void> {
   const s = parseSettings(f as Record<string, unknown>, base);
   if (f.conditional === true) s.conditional = "yes";
   validate(s);
-  const out = s.out as string;
+  const out = outFlag(s.out as string, "out/mnist");
 
   const data = await loadMnist({ split: "train", dir: (s.data as string) || undefined });
   if (resumePath !== undefined) {
