@@ -57,7 +57,8 @@ const HELP = `Compares every sampler on one model at fixed budgets of network ev
 Usage: deno run -A scripts/compare_samplers.ts CHECKPOINT [options]
 
   --evaluations LIST   network-evaluation budgets (default 10,20,50,100)
-  --samplers LIST      samplers to compare (default all: ${SAMPLERS.join(", ")})
+  --samplers LIST      samplers to compare (default all: ${SAMPLERS.join(", ")}; "" for none,
+                       to redraw a --reuse file's table and plots)
   --count N            samples per run (default 1000)
   --seed N             seed of the sampling noise (default 0)
   --no-reference       skip the ancestral sampler on all T steps
@@ -141,7 +142,7 @@ function stepsFor(model: DiffusionModel, kind: SamplerKind, budget: number, o: S
 
 /** How one model's samples are judged: figure names (with which way is better) and a scorer. */
 interface Judge {
-  names: { name: string; unit: string; better: "higher" | "lower" }[];
+  names: { name: string; unit: string; better: "higher" | "lower"; log?: boolean }[];
   score: (values: Float32Array) => Promise<Record<string, number>>;
   /** Options every sampler gets (the MNIST scripts clip x0 to the pixel range). */
   options: SamplerOptions;
@@ -155,7 +156,7 @@ async function mnistJudge(classifierPath: string, data: string | undefined, be: 
   return {
     names: [
       { name: "confident", unit: "%", better: "higher" },
-      { name: "frechet", unit: "", better: "lower" },
+      { name: "frechet", unit: "", better: "lower", log: true },
     ],
     options: { clip: 1 },
     score: async (values: Float32Array) => {
@@ -182,7 +183,7 @@ function toyJudge(dist: ToyDistribution, dataSeed: number, dim: 1 | 2): Judge {
   return {
     names: [
       { name: "off-support", unit: "%", better: "lower" },
-      { name: "sw-ratio", unit: "", better: "lower" },
+      { name: "sw-ratio", unit: "", better: "lower", log: true },
     ],
     options: { clip: range },
     score: (values: Float32Array) => {
@@ -241,7 +242,9 @@ async function main(args: string[]): Promise<void> {
   const budgets = (f.evaluations ?? "10,20,50,100").split(",").map((s, i) =>
     intFlag(`evaluations[${i}]`, s, 0, 1)
   );
-  const kinds = (f.samplers ?? SAMPLERS.join(",")).split(",") as SamplerKind[];
+  // --samplers "" runs none: with --reuse, the table and plots are redrawn from the earlier rows.
+  const kinds =
+    (f.samplers === "" ? [] : (f.samplers ?? SAMPLERS.join(",")).split(",")) as SamplerKind[];
   for (const k of kinds) checkChoice("--samplers", k, SAMPLERS);
   const count = intFlag("count", f.count, 1000, 2), seed = intFlag("seed", f.seed, 0, 0);
   const dataSeed = intFlag("data-seed", f["data-seed"], 1, 0);
@@ -272,7 +275,7 @@ async function main(args: string[]): Promise<void> {
   }
   if (!f["no-reference"]) runs.push({ kind: "ddpm", steps: T });
   const total = runs.reduce((n, r) => n + r.steps, 0) * Math.ceil(count / 256);
-  const bar = createProgress({ total, label: "sample" });
+  const bar = createProgress({ total: Math.max(1, total), label: "sample" });
   const rows: Row[] = [];
   let done = 0;
   for (const { kind, steps } of runs) {
@@ -315,7 +318,7 @@ async function main(args: string[]): Promise<void> {
   const report: Report = { checkpoint: positionals[0], count, seed, date, rows: all };
   await writeTextFileAtomic(`${out}/samplers.json`, JSON.stringify(report, null, 1) + "\n");
   const reference = all.find(isReference);
-  for (const { name, unit } of judge.names) {
+  for (const { name, unit, log } of judge.names) {
     const series: ChartSeries[] = shown.map((kind) => ({
       label: kind,
       points: all.filter((r) => r.sampler === kind && r !== reference)
@@ -333,6 +336,7 @@ async function main(args: string[]): Promise<void> {
       xLabel: "network evaluations",
       yLabel: `${name}${unit ? ` (${unit})` : ""}`,
       logX: true,
+      logY: log ?? false,
       xTicks: budgets,
     }));
     await writeFileAtomic(`${out}/${name}.png`, png);

@@ -33,6 +33,8 @@ export interface LineChartOptions {
   yLabel?: string;
   /** A logarithmic x axis (default false). */
   logX?: boolean;
+  /** A logarithmic y axis (default false), ticked at 1, 2 and 5 times powers of ten. */
+  logY?: boolean;
   /** x positions of the ticks (default: the distinct x values of the points, at most 12). */
   xTicks?: readonly number[];
   /** The y range (default: the points', padded by 5%). */
@@ -105,6 +107,18 @@ function niceTicks(lo: number, hi: number, count = 5): number[] {
   return out;
 }
 
+/** Ticks at 1, 2 and 5 times the powers of ten within [lo, hi] (both > 0). */
+function logTicks(lo: number, hi: number): number[] {
+  const out: number[] = [];
+  for (let d = Math.floor(Math.log10(lo)); d <= Math.ceil(Math.log10(hi)); d++) {
+    for (const m of [1, 2, 5]) {
+      const v = Number((m * 10 ** d).toPrecision(12));
+      if (v >= lo * (1 - 1e-9) && v <= hi * (1 + 1e-9)) out.push(v);
+    }
+  }
+  return out;
+}
+
 /** The chart of `series` (at least one point in all). */
 export function lineChart(
   series: readonly ChartSeries[],
@@ -115,8 +129,10 @@ export function lineChart(
   if (all.some(([x, y]) => !Number.isFinite(x) || !Number.isFinite(y))) {
     throw new RangeError("lineChart: every point must be finite");
   }
-  const logX = options.logX ?? false;
+  const logX = options.logX ?? false, logY = options.logY ?? false;
   if (logX && all.some(([x]) => x <= 0)) throw new RangeError("lineChart: log x needs x > 0");
+  if (logY && all.some(([, y]) => y <= 0)) throw new RangeError("lineChart: log y needs y > 0");
+  const fy = (y: number) => (logY ? Math.log10(y) : y);
   const width = options.width ?? 720, height = options.height ?? 440;
   const im = blankImage(width, height);
   const s = 2, gh = GLYPH.height * s; // text scale and glyph height
@@ -124,10 +140,10 @@ export function lineChart(
   const left = 16 + textWidth("00000", s), right = width - legendWidth - 16;
   const top = (options.title ? 2 : 1) * (gh + 10) + 10, bottom = height - 24 - 2 * gh;
   const xs = all.map(([x]) => (logX ? Math.log(x) : x));
-  let [ylo, yhi] = options.yRange ?? [
+  let [ylo, yhi] = (options.yRange ?? [
     Math.min(...all.map(([, y]) => y)),
     Math.max(...all.map(([, y]) => y)),
-  ];
+  ]).map(fy);
   if (!options.yRange) {
     const pad = (yhi - ylo || Math.abs(yhi) || 1) * 0.05;
     ylo -= pad;
@@ -135,9 +151,9 @@ export function lineChart(
   }
   const xlo = Math.min(...xs), xhi = Math.max(...xs), xspan = xhi - xlo || 1;
   const px = (x: number) => left + (((logX ? Math.log(x) : x) - xlo) / xspan) * (right - left);
-  const py = (y: number) => bottom - ((y - ylo) / (yhi - ylo || 1)) * (bottom - top);
+  const py = (y: number) => bottom - ((fy(y) - ylo) / (yhi - ylo || 1)) * (bottom - top);
 
-  for (const t of niceTicks(ylo, yhi)) {
+  for (const t of logY ? logTicks(10 ** ylo, 10 ** yhi) : niceTicks(ylo, yhi)) {
     const y = py(t);
     line(im, left, y, right, y, GRID);
     const label = tickLabel(t);

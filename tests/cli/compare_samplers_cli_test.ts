@@ -120,6 +120,18 @@ Deno.test("compare_samplers.ts: each sampler within each budget, a table, JSON a
     );
     for (const [i, x] of rows2.entries()) assert.deepEqual(x.values, rows[i].values, x.sampler);
     assert.match(r2.stdout, /5 rows from/);
+    // --samplers "": nothing sampled, the table and plots redrawn from the earlier rows.
+    const r3 = await run("scripts/compare_samplers.ts", [
+      `${dir}/model.safetensors`,
+      ...["--samplers", "", "--evaluations", "3,6", "--count", "200", "--no-reference"],
+      ...["--reuse", `${out}/samplers.json`, "--out", `${dir}/cmp3`],
+    ]);
+    assert.equal(r3.code, 0, r3.stderr);
+    const rows3 = (JSON.parse(await Deno.readTextFile(`${dir}/cmp3/samplers.json`)) as {
+      rows: Row[];
+    }).rows;
+    assert.deepEqual(rows3, rows);
+    assert.match(r3.stdout, /7 rows from/);
 
     const bad = await run("scripts/compare_samplers.ts", [
       `${dir}/model.safetensors`,

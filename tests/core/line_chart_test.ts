@@ -44,10 +44,38 @@ Deno.test("lineChart: each series in its colour, a rising line rises, the legend
   assert.ok(Math.min(...rows(up, first)) > Math.max(...rows(up, last)), "higher y is drawn higher");
 });
 
+Deno.test("lineChart: on a log y axis, 1, 10, 100 at even x lie on a straight line", () => {
+  const [c] = PALETTE;
+  const middle = (logY: boolean) => {
+    const im = lineChart([{ label: "a", points: [[1, 1], [2, 10], [3, 100]] }], {
+      width: 400,
+      height: 300,
+      logY,
+    });
+    const ys = (x: number) => {
+      const out: number[] = [];
+      for (let y = 0; y < im.height; y++) {
+        const o = (y * im.width + x) * 4;
+        if (im.data[o] === c[0] && im.data[o + 1] === c[1] && im.data[o + 2] === c[2]) out.push(y);
+      }
+      return out;
+    };
+    // The plot's columns with ink (the legend's swatch lies right of x = 280).
+    const cols = Array.from({ length: 280 }, (_, x) => x).filter((x) => ys(x).length > 0);
+    const mean = (v: number[]) => v.reduce((a, b) => a + b, 0) / v.length;
+    const first = mean(ys(cols[0])), last = mean(ys(cols.at(-1)!));
+    const mid = mean(ys(Math.round((cols[0] + cols.at(-1)!) / 2)));
+    return Math.abs(mid - (first + last) / 2);
+  };
+  assert.ok(middle(true) < 4, `log y: ${middle(true)} pixels off the straight line`);
+  assert.ok(middle(false) > 30, `linear y: ${middle(false)} pixels off`);
+});
+
 Deno.test("lineChart: bad input is refused", () => {
   assert.throws(() => lineChart([{ label: "a", points: [] }]), /no points/);
   assert.throws(() => lineChart([{ label: "a", points: [[1, NaN]] }]), /finite/);
   assert.throws(() => lineChart([{ label: "a", points: [[0, 1]] }], { logX: true }), /x > 0/);
+  assert.throws(() => lineChart([{ label: "a", points: [[1, 0]] }], { logY: true }), /y > 0/);
 });
 
 Deno.test("drawText: glyphs at the place and scale asked, unknown characters as '?'", () => {
