@@ -9,12 +9,16 @@ import { checkChoice, checkInt } from "../io.ts";
 
 /** The number a flag's text holds, or an {@link OptionError} naming the flag. */
 export function numberFlag(flag: string, text: string): number {
+  // Decimal only: Number() would also read "0x10" as 16 and "" as 0.
   const v = Number(text);
-  if (text.trim() === "" || !Number.isFinite(v)) {
-    throw new OptionError(`--${flag} needs a number, got "${text}"`);
+  if (!DECIMAL.test(text.trim()) || !Number.isFinite(v)) {
+    throw new OptionError(`--${flag} needs a decimal number, got "${text}"`);
   }
   return v;
 }
+
+/** A decimal number: digits with an optional sign, point and exponent. */
+const DECIMAL = /^[+-]?(\d+\.?\d*|\.\d+)(e[+-]?\d+)?$/i;
 
 /**
  * An integer flag of at least `min` (and at most `max` when given), or `fallback` when the flag was
@@ -74,6 +78,35 @@ function debugging(): boolean {
     return Boolean(Deno.env.get("DEBUG"));
   } catch {
     return false;
+  }
+}
+
+/**
+ * Makes sure `out` is a folder this process can write, before any work: creates it (and its
+ * parents) when missing and writes and removes a probe file. An OptionError names the flag and the
+ * problem (a file in the way, no permission, a read-only disk).
+ */
+export async function prepareOutDir(out: string, flag = "--out"): Promise<void> {
+  const why = (e: unknown) => (e instanceof Error ? e.message : String(e));
+  try {
+    if (!(await Deno.stat(out)).isDirectory) {
+      throw new OptionError(`${flag} ${out} is a file, not a folder`);
+    }
+  } catch (e) {
+    if (e instanceof OptionError) throw e;
+    if (!(e instanceof Deno.errors.NotFound)) throw new OptionError(`${flag} ${out}: ${why(e)}`);
+    try {
+      await Deno.mkdir(out, { recursive: true });
+    } catch (e) {
+      throw new OptionError(`${flag} ${out} cannot be created: ${why(e)}`);
+    }
+  }
+  const probe = `${out}/.write-probe-${Deno.pid}`;
+  try {
+    await Deno.writeFile(probe, new Uint8Array(0));
+    await Deno.remove(probe);
+  } catch (e) {
+    throw new OptionError(`${flag} ${out} is not writable: ${why(e)}`);
   }
 }
 

@@ -49,7 +49,7 @@ import {
   writeFileAtomic,
   writeTextFileAtomic,
 } from "../io.ts";
-import { intFlag, outFlag, runMain } from "./cli.ts";
+import { intFlag, outFlag, prepareOutDir, runMain } from "./cli.ts";
 import { figures } from "./mnist_figures.ts";
 
 const HELP = `Compares every sampler on one model at fixed budgets of network evaluations.
@@ -274,6 +274,7 @@ async function main(args: string[]): Promise<void> {
     }
   }
   if (!f["no-reference"]) runs.push({ kind: "ddpm", steps: T });
+  await prepareOutDir(out);
   const total = runs.reduce((n, r) => n + r.steps, 0) * Math.ceil(count / 256);
   const bar = createProgress({ total: Math.max(1, total), label: "sample" });
   const rows: Row[] = [];
@@ -308,7 +309,6 @@ async function main(args: string[]): Promise<void> {
   const all = [...rows, ...reused].sort((a, b) => order(a) - order(b) || a.steps - b.steps);
   const shown = SAMPLERS.filter((k) => all.some((r) => r.sampler === k && !isReference(r)));
 
-  await Deno.mkdir(out, { recursive: true });
   const date = new Date().toISOString().slice(0, 10);
   const header = `${positionals[0]}: ${count} samples, seed ${seed}, ${date}` +
     (reused.length > 0 ? ` (${reused.length} rows from ${f.reuse})` : "");

@@ -31,7 +31,7 @@ import {
   trainClassifier,
 } from "../metrics.ts";
 import { checkChoice, checkNumber, createProgress } from "../io.ts";
-import { intFlag, numberFlag, runMain, weightsFlag } from "./cli.ts";
+import { intFlag, numberFlag, prepareOutDir, runMain, weightsFlag } from "./cli.ts";
 import { type Figures, figures, table } from "./mnist_figures.ts";
 import {
   SAMPLER_FLAG_SPECS,
@@ -154,6 +154,8 @@ async function main(args: string[]): Promise<void> {
       );
     }
   } else {
+    // The classifier is kept: its folder must take it before minutes of training.
+    await prepareOutDir(classifierPath.replace(/[\\/][^\\/]*$/, "") || ".", "--classifier");
     const train = await loadMnist({ split: "train", dir: f.data });
     console.log(
       `training the classifier: ${trainSteps} steps of ${trainBatch} on ${train.shape[0]} digits`,
@@ -181,7 +183,6 @@ async function main(args: string[]): Promise<void> {
     console.log(`trained in ${seconds.toFixed(0)} s (${last})`);
     const testOut = await classify(classifier, test.images);
     const acc = accuracy(testOut.probabilities, test.labels);
-    await Deno.mkdir(classifierPath.replace(/[\\/][^\\/]*$/, "") || ".", { recursive: true });
     await saveClassifier(classifier, classifierPath, {
       testAccuracy: acc.toFixed(4),
       trainSeconds: seconds.toFixed(1),

@@ -31,7 +31,7 @@ import {
   writePngAtomic,
   writeTextFileAtomic,
 } from "../io.ts";
-import { intFlag, numberFlag, outFlag, runMain } from "./cli.ts";
+import { intFlag, numberFlag, outFlag, prepareOutDir, runMain } from "./cli.ts";
 import { SAMPLER_FLAG_SPECS, samplerFromFlags, samplerHelp } from "./sampler_flags.ts";
 
 const HELP = `Explains the classifier by counterfactuals: test digits edited into another digit.
@@ -132,7 +132,7 @@ async function main(args: string[]): Promise<void> {
     clip: 1,
   };
   checkSampleOptions(model, editing);
-  await Deno.mkdir(out, { recursive: true });
+  await prepareOutDir(out);
   const edited = await sample(model, editing);
 
   const before = await classify(classifier, init),

@@ -36,7 +36,7 @@ import {
   writePngAtomic,
   writeTextFileAtomic,
 } from "../io.ts";
-import { intFlag, numberFlag, outFlag, runMain } from "./cli.ts";
+import { intFlag, numberFlag, outFlag, prepareOutDir, runMain } from "./cli.ts";
 import { figures } from "./mnist_figures.ts";
 import { SAMPLER_FLAG_SPECS, samplerFromFlags, samplerHelp } from "./sampler_flags.ts";
 
@@ -143,7 +143,7 @@ async function main(args: string[]): Promise<void> {
       : { guidanceScale: scale, guidanceRescale: rescale }),
   });
   for (const scale of scales) checkSampleOptions(model, guided(scale));
-  await Deno.mkdir(out, { recursive: true });
+  await prepareOutDir(out);
 
   const bar = createProgress({
     total: scales.length * steps * Math.ceil(count / 256),

@@ -20,7 +20,7 @@ import {
 } from "../mod.ts";
 import { loadMnist, Random } from "../data.ts";
 import { checkChoice, createProgress, imageGrid, writeFileAtomic, writePngAtomic } from "../io.ts";
-import { intFlag, outFlag, runMain, weightsFlag } from "./cli.ts";
+import { intFlag, outFlag, prepareOutDir, runMain, weightsFlag } from "./cli.ts";
 import { GUIDANCE_FLAG_SPECS, guidanceFromFlags, guidanceHelp } from "./guidance_flags.ts";
 import { SAMPLER_FLAG_SPECS, samplerFromFlags, samplerHelp } from "./sampler_flags.ts";
 
@@ -107,7 +107,7 @@ async function main(args: string[]): Promise<void> {
     clip: 1,
   };
   checkSampleOptions(model, sampling);
-  await Deno.mkdir(out, { recursive: true });
+  await prepareOutDir(out);
 
   const bar = createProgress({ total: steps * Math.ceil(count / 256), label: "sample" });
   const frames: Float32Array[] = [];

@@ -40,7 +40,7 @@ import {
   writePngAtomic,
   writeTextFileAtomic,
 } from "../io.ts";
-import { numberFlag, outFlag, runMain } from "./cli.ts";
+import { numberFlag, outFlag, prepareOutDir, runMain } from "./cli.ts";
 import {
   SAMPLER_FLAG_SPECS,
   type SamplerFlagValues,
@@ -251,7 +251,7 @@ async function main(args: string[]): Promise<void> {
   const dim = dist === "spiral" ? 2 : 1;
   const raw = sampleToy(dist, trainSize, new Random(dataSeed, 0));
   const { data, stats } = standardize(raw.data, dim);
-  await Deno.mkdir(out, { recursive: true });
+  await prepareOutDir(out);
 
   console.log(
     `${dist}: ${trainSize} training points; MLP ${layers}x${hidden}, ${kind} schedule T=${T}, ` +
@@ -284,8 +284,22 @@ async function main(args: string[]): Promise<void> {
     bar.stop();
     Deno.removeSignalListener("SIGINT", onSignal);
   }
-  if (abort.signal.aborted) console.log(`stopped by Ctrl-C after ${model.stepsTrained} steps`);
   const trainedAt = performance.now();
+  // The model is saved before sampling: a failure or Ctrl-C later keeps the training.
+  await saveModel(model, `${out}/model.safetensors`);
+  if (abort.signal.aborted) {
+    console.log(
+      `stopped by Ctrl-C after ${model.stepsTrained} steps; wrote ${out}/model.safetensors`,
+    );
+    model.backend.dispose();
+    Deno.exit(130);
+  }
+  // Ctrl-C while sampling: the model is on disk, every other file is written whole or not at all.
+  const interrupted = () => {
+    console.log(`\nstopped by Ctrl-C while sampling; kept ${out}/model.safetensors`);
+    Deno.exit(130);
+  };
+  Deno.addSignalListener("SIGINT", interrupted);
 
   const sbar = createProgress({ total: sampling.steps, label: "sample" });
   const gen = await sample(model, {
@@ -318,7 +332,7 @@ async function main(args: string[]): Promise<void> {
     return shown.map((x, i) => a * x + s * e[i]);
   });
   await writePngAtomic(`${out}/forward.png`, stack([forwardStrip(strip, dim, { size: 160 })]));
-  await saveModel(model, `${out}/model.safetensors`);
+  Deno.removeSignalListener("SIGINT", interrupted);
   console.log(`wrote ${out}/samples.csv, density.png, forward.png, model.safetensors`);
 
   if (!f["no-eval"]) {

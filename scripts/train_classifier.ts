@@ -15,7 +15,7 @@ import { loadMnist, Random } from "../data.ts";
 import { argmaxRows, saveClassifier, trainClassifier } from "../metrics.ts";
 import { noGrad, softmax, tensor } from "../engine.ts";
 import { checkChoice, checkNumber, createProgress } from "../io.ts";
-import { intFlag, numberFlag, outFlag, runMain } from "./cli.ts";
+import { intFlag, numberFlag, outFlag, prepareOutDir, runMain } from "./cli.ts";
 
 const HELP = `Trains a noise-conditional MNIST classifier for classifier guidance.
 
@@ -79,7 +79,7 @@ async function main(args: string[]): Promise<void> {
       `${f.model} makes samples of [${sampleShape}], not MNIST digits [${train.shape.slice(1)}]`,
     );
   }
-  await Deno.mkdir(out, { recursive: true });
+  await prepareOutDir(out);
   console.log(
     `training on ${train.shape[0]} digits noised by ${JSON.stringify(schedule)}: ${steps} steps ` +
       `of ${batch}`,

@@ -44,7 +44,7 @@ import {
   imageGrid,
   writePngAtomic,
 } from "../io.ts";
-import { numberFlag, outFlag, runMain } from "./cli.ts";
+import { numberFlag, outFlag, prepareOutDir, runMain } from "./cli.ts";
 
 /** Every setting, as flag name -> default. Presets and a resumed checkpoint's settings override these. */
 const DEFAULTS = {
@@ -414,6 +414,10 @@ async function main(args: string[]): Promise<void> {
     }
     // Checkpoints from before --min-snr existed trained without it.
     base = { ...DEFAULTS, ...saved };
+    // Paths come from the command line, never from a file: by default the run goes on beside the
+    // checkpoint resumed, on the default data.
+    base.out = dirname(resumePath);
+    base.data = DEFAULTS.data;
     if (!("min-snr" in saved)) base["min-snr"] = 0;
     // ... and with PyTorch's Adam beta2 before --adam-beta2 existed.
     if (!("adam-beta2" in saved)) base["adam-beta2"] = 0.999;
@@ -441,7 +445,7 @@ async function main(args: string[]): Promise<void> {
       );
     }
   }
-  await Deno.mkdir(out, { recursive: true });
+  await prepareOutDir(out);
   const [count, c, h, w] = data.shape;
   const twin =
     (["base", "mults", "blocks", "block", "attention", "attention-at", "patch", "dropout"] as const)
@@ -555,12 +559,21 @@ async function main(args: string[]): Promise<void> {
     console.log(
       `stopped by Ctrl-C at step ${model.stepsTrained}; wrote ${ckptPath} (continue with --resume ${ckptPath})`,
     );
+    // 130, not 0: `train && eval` must not go on with an unfinished model.
+    model.backend.dispose();
+    Deno.exit(130);
   } else {
     await saveCheckpoint(model);
     await grids(model);
     console.log(`done: ${ckptPath} and ${out}/samples_*.png`);
   }
   model.backend.dispose();
+}
+
+/** The folder of a file path ("." for a bare name). */
+function dirname(path: string): string {
+  const i = Math.max(path.lastIndexOf("/"), path.lastIndexOf("\\"));
+  return i < 0 ? "." : i === 0 ? "/" : path.slice(0, i);
 }
 
 function gcd(a: number, b: number): number {

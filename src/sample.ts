@@ -17,7 +17,7 @@ import { classifierGradient, classifierGuidedOutput } from "./diffusion/classifi
 import type { Classifier } from "./eval/classifier.ts";
 import { type Conditioning, resolveConditioning } from "./sample_conditioning.ts";
 import { NoiseLevels } from "./diffusion/noise_level.ts";
-import { checkChoice, checkInt, checkNumber, OptionError } from "./errors.ts";
+import { checkChoice, checkInt, checkNumber, OptionError, TrainingError } from "./errors.ts";
 import type { DiffusionModel, WeightsChoice } from "./model.ts";
 import { blocksFor } from "./random.ts";
 import { STREAMS } from "./random_streams.ts";
@@ -97,6 +97,12 @@ export interface SampleOptions extends SamplerOptions {
   resampling?: number;
 }
 
+/** The most samples one `sample` call draws. */
+export const MAX_SAMPLES = 10_000_000;
+
+/** The most values (samples x values per sample) one `sample` call returns: 1 GiB of float32. */
+export const MAX_SAMPLE_VALUES = 2 ** 28;
+
 /** Samples and their shape [count, ...sampleShape]. */
 export interface Samples {
   /** The values, row-major. */
@@ -133,8 +139,19 @@ export function checkSampleOptions(
   options: SampleOptions,
 ): Conditioning & { count: number; seed: number; sampler: Sampler } {
   const count = options.count ?? 1000, seed = options.seed ?? 0;
-  checkInt("count", count, 1);
+  checkInt("count", count, 1, MAX_SAMPLES);
+  const values = count * sizeOf(model.config.sampleShape);
+  if (values > MAX_SAMPLE_VALUES) {
+    throw new OptionError(
+      `count ${count} asks for ${values} values (${
+        (values / 2 ** 28).toFixed(1)
+      } GiB of float32), ` +
+        `above the ${MAX_SAMPLE_VALUES} one call returns; draw them in several calls`,
+    );
+  }
   checkInt("seed", seed, 0);
+  checkChoice("weights", options.weights ?? "ema", ["ema", "raw"] as const);
+  if (options.batchSize !== undefined) checkInt("batchSize", options.batchSize, 1);
   const kind = options.sampler ?? "ddpm";
   checkChoice("sampler", kind, SAMPLERS);
   checkSamplerOptions(options, model.schedule.T);
@@ -179,7 +196,6 @@ export async function sample(model: DiffusionModel, options: SampleOptions = {})
     align,
     Math.ceil(Math.min(options.batchSize ?? 256, count) / align) * align,
   );
-  checkInt("batchSize", batch, 1);
   const totalBlocks = blocksFor(count * per);
   const values = new Float32Array(count * per);
   const steps = sampler.timesteps.length, chunks = Math.ceil(count / batch);
@@ -277,7 +293,15 @@ export async function sample(model: DiffusionModel, options: SampleOptions = {})
       options.onProgress?.({ step: c * run + i - first + 1, steps: chunks * run });
       if ((i + 1) % 20 === 0) await new Promise((r) => setTimeout(r, 0));
     }
-    values.set(await be.read(x.storage), start * per);
+    const got = await be.read(x.storage);
+    const bad = got.findIndex((v) => !Number.isFinite(v));
+    if (bad >= 0) {
+      throw new TrainingError(
+        `sampling produced ${got[bad]} (sample ${start + Math.floor(bad / per)}): the model's ` +
+          `weights are finite but it diverged; retrain with a lower learning rate`,
+      );
+    }
+    values.set(got, start * per);
     for (const s of kept) if (s !== x.storage) be.free(s);
     for (const st of [x.storage, t.storage]) be.free(st);
     if (y) be.free(y.storage);

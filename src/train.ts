@@ -58,6 +58,24 @@ function checkResumable(model: DiffusionModel, config: DiffusionConfig, ema: boo
   }
 }
 
+/** An epsilon-prediction loss above this is a divergence (the target's variance is 1). */
+const DIVERGED_EPS_LOSS = 1e4;
+
+/** Throws a {@link TrainingError} naming the step when the model's weights hold NaN or infinity. */
+async function checkFiniteWeights(model: DiffusionModel, step: number): Promise<void> {
+  for (const store of [model.params, model.ema]) {
+    if (!store) continue;
+    const values = await model.backend.read(store.values);
+    const i = values.findIndex((v) => !Number.isFinite(v));
+    if (i >= 0) {
+      throw new TrainingError(
+        `training diverged: a weight is ${values[i]} after step ${step}; lower the learning ` +
+          `rate or set gradient clipping (the last checkpoint was kept)`,
+      );
+    }
+  }
+}
+
 /**
  * Trains a diffusion model on `options.data` and returns it.
  *
@@ -136,6 +154,8 @@ export async function train(options: TrainOptions): Promise<DiffusionModel> {
   let lastReport = start;
 
   let lastStep = model.stepsTrained;
+  // An already-aborted signal trains nothing.
+  if (options.signal?.aborted) return model;
   for (let step = model.stepsTrained + 1; step <= o.steps; step++) {
     const k = step - 1;
     be.beginScope();
@@ -197,7 +217,9 @@ export async function train(options: TrainOptions): Promise<DiffusionModel> {
     be.flush();
     model.stepsTrained = step;
     const aborted = options.signal?.aborted ?? false;
-    const report = step % o.progressEvery === 0 || step === o.steps || aborted;
+    const checkpointDue = options.onCheckpoint !== undefined &&
+      (aborted || (checkpointEvery !== 0 && step % checkpointEvery === 0));
+    const report = step % o.progressEvery === 0 || step === o.steps || aborted || checkpointDue;
     const value = report ? (await be.read(loss.storage))[0] : 0;
     if (sampler) {
       // Each sample's weighted squared error times 1 / (T p_t), for the sampler's statistics.
@@ -207,7 +229,9 @@ export async function train(options: TrainOptions): Promise<DiffusionModel> {
     }
     be.endScope();
     if (report) {
-      if (!Number.isFinite(value)) {
+      // An epsilon target has unit variance whatever the data: a loss this far above 1 is a
+      // divergence, not a slow start.
+      if (!Number.isFinite(value) || (o.prediction === "epsilon" && value > DIVERGED_EPS_LOSS)) {
         throw new TrainingError(
           `training diverged: the loss is ${value} at step ${step}; lower the learning rate or set gradient clipping`,
         );
@@ -228,6 +252,8 @@ export async function train(options: TrainOptions): Promise<DiffusionModel> {
     }
     const stop = aborted || (options.signal?.aborted ?? false);
     if (options.onCheckpoint && (stop || (checkpointEvery && step % checkpointEvery === 0))) {
+      // Never hand a diverged model to a checkpoint: the last good file stays.
+      await checkFiniteWeights(model, step);
       await options.onCheckpoint(model);
     }
     if (stop) break;

@@ -160,6 +160,16 @@ export async function decodeModel(
     return out;
   };
   const raw = flat("")!, ema = flat(EMA_PREFIX);
+  for (const [values, prefix] of [[raw, ""], [ema, EMA_PREFIX]] as const) {
+    const i = values ? values.findIndex((v) => !Number.isFinite(v)) : -1;
+    if (i >= 0) {
+      const e = layout.entries.find((e) => i >= e.offset && i < e.offset + e.size)!;
+      throw bad(
+        `tensor ${prefix + e.name} holds ${values![i]}: the run that wrote it diverged; resume ` +
+          `from an earlier checkpoint with a lower learning rate`,
+      );
+    }
+  }
   const steps = Number(metadata.steps_trained ?? "0");
   if (!Number.isSafeInteger(steps) || steps < 0) {
     throw bad(
