@@ -5,7 +5,7 @@
  * denoising forward (batch 64), each beside the PyTorch twin (`../shared/bench/torch_twin.py`)
  * measured in the same run when it can run, with the ratios; then every sampler on the UNet at
  * batch 64 (ms per network evaluation, the share beyond the network's forward pass, images per
- * second at 20 evaluations).
+ * second at 20 evaluations), and classifier-free guidance's step beside an unguided one.
  *
  *   deno task bench [--quick] [--threads N] [--no-unet] [--rounds N] [--backend wasm|webgpu]
  *                   [--twin PATH]
@@ -396,6 +396,53 @@ samplers on the UNet, batch 64 (network forward alone ${fmt(forwardMs, 1)} ms):
   for (const st of [x.storage, t.storage]) be.free(st);
 }
 
+/**
+ * Classifier-free guidance on a class-conditional UNet at batch 64: a guided ancestral step is one
+ * network call on the doubled batch (128), so it should cost the forward at batch 128, about twice
+ * an unguided step, and nothing beyond.
+ */
+async function guidanceRows(be: Backend): Promise<void> {
+  const rng = new Random(6);
+  const images = new Float32Array(256 * 28 * 28).map(() => rng.uniform() * 2 - 1);
+  const model = await train({
+    data: {
+      values: images,
+      shape: [256, 1, 28, 28],
+      labels: Int32Array.from({ length: 256 }, (_, i) => i % 10),
+    },
+    steps: 1,
+    batchSize: 128,
+    network: { kind: "unet" },
+    schedule: { kind: "linear", T, betaStart: 1e-4, betaEnd: 0.02 },
+    backend: be,
+  });
+  const classes = Array.from({ length: 64 }, (_, i) => i % 10), steps = quick ? 4 : 20;
+  const time = async (o: Record<string, unknown>) => {
+    await sample(model, { count: 64, steps: 2, ...o });
+    let ms = Infinity;
+    for (let r = 0; r < (quick ? 1 : 3); r++) {
+      const t0 = performance.now();
+      await sample(model, { count: 64, steps, ...o });
+      ms = Math.min(ms, (performance.now() - t0) / steps);
+    }
+    return ms;
+  };
+  const plain = await time({});
+  const conditional = await time({ classes, guidanceScale: 1 });
+  const guided = await time({ classes, guidanceScale: 3 });
+  const doubled = await time({ count: 128 });
+  console.log(
+    `
+classifier-free guidance, conditional UNet, batch 64, ms per ancestral step:
+  unconditional ${fmt(plain, 1)}, conditional (w = 1) ${fmt(conditional, 1)}, guided (w = 3) ${
+      fmt(guided, 1)
+    }
+  guided / unconditional ${fmt(guided / plain, 2)}x; an unguided step at batch 128 ${
+      fmt(doubled, 1)
+    } ms (guided / that ${fmt(guided / doubled, 2)}x: one call on the doubled batch)`,
+  );
+}
+
 /** Prints the GPU time per kernel of a UNet training step and a sampling step (timestamps). */
 async function gpuProfile(): Promise<void> {
   const be = await createWebGpuBackend({
@@ -441,6 +488,7 @@ if (flags.backend === "webgpu") {
   console.log(`webgpu backend on ${be.adapterInfo.description}; Deno ${Deno.version.deno}`);
   const mine = await unetMs(be, 10, quick ? 20 : 60);
   await samplerRows((await unetRun(be, 1)).model);
+  await guidanceRows(be);
   be.dispose();
   const theirs = await torchTwinAt(1, "unet", "cuda");
   unetReport("WebGPU", mine, theirs, "torch_twin.py bench unet --device cuda, eager fp32");
@@ -552,6 +600,7 @@ if (!quick && !flags["no-unet"]) {
     console.log(`  ratio by round, denoising forward: ${perRound((t) => t.forwardMs)}`);
   }
   await samplerRows((await unetRun(all, 1)).model);
+  await guidanceRows(all);
 }
 one.dispose();
 all.dispose();
