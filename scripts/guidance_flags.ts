@@ -31,7 +31,7 @@ export function guidanceHelp(width: number): string {
     line("--class N|all", "conditional models: every sample of class N, or all: one row a class"),
     line(
       "--guidance W",
-      "classifier-free guidance scale with --class (default 3; 0: off, 1: none)",
+      "classifier-free guidance scale with --class (default 2; 0: off, 1: none)",
     ),
     line("--guidance-rescale P", "guidance rescale in [0, 1] (default 0)"),
     line("--classifier PATH", "classifier guidance with --class: a train_classifier.ts classifier"),

@@ -62,7 +62,7 @@ export interface SampleOptions extends SamplerOptions {
    */
   classes?: number | readonly number[];
   /**
-   * Classifier-free guidance scale w with `classes` (default 3): 0 is the unconditional model, 1
+   * Classifier-free guidance scale w with `classes` (default 2): 0 is the unconditional model, 1
    * the conditional one, above 1 sharper and more typical of the class (src/diffusion/guidance.ts).
    * Each step is one network call on a doubled batch (none extra at w = 1).
    */
