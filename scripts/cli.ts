@@ -4,7 +4,7 @@
  * @module
  */
 
-import { OptionError } from "../mod.ts";
+import { BACKEND_CHOICES, type BackendChoice, OptionError } from "../mod.ts";
 import { checkChoice, checkInt } from "../io.ts";
 
 /** The number a flag's text holds, or an {@link OptionError} naming the flag. */
@@ -127,4 +127,18 @@ export function weightsFlag(text: string | undefined): "ema" | "raw" {
   const weights = (text ?? "ema") as "ema" | "raw";
   checkChoice("--weights", weights, ["ema", "raw"] as const);
   return weights;
+}
+
+/** The parseArgs specs every script that computes and writes shares: --backend, --out, --help. */
+export const COMMON_FLAG_SPECS = {
+  backend: { type: "string" },
+  out: { type: "string" },
+  help: { type: "boolean", short: "h" },
+} as const;
+
+/** The --backend flag, checked (default auto). */
+export function backendFlag(text: string | undefined): BackendChoice {
+  const backend = (text ?? "auto") as BackendChoice & string;
+  checkChoice("--backend", backend, BACKEND_CHOICES);
+  return backend;
 }

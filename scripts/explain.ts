@@ -13,7 +13,6 @@
 import { parseArgs } from "node:util";
 import {
   BACKEND_CHOICES,
-  type BackendChoice,
   checkSampleOptions,
   loadModel,
   OptionError,
@@ -23,7 +22,6 @@ import {
 import { loadMnist } from "../data.ts";
 import { argmaxRows, classify, loadClassifier } from "../metrics.ts";
 import {
-  checkChoice,
   checkNumber,
   differenceMap,
   greyToRgb,
@@ -31,7 +29,15 @@ import {
   writePngAtomic,
   writeTextFileAtomic,
 } from "../io.ts";
-import { intFlag, numberFlag, outFlag, prepareOutDir, runMain } from "./cli.ts";
+import {
+  backendFlag,
+  COMMON_FLAG_SPECS,
+  intFlag,
+  numberFlag,
+  outFlag,
+  prepareOutDir,
+  runMain,
+} from "./cli.ts";
 import { SAMPLER_FLAG_SPECS, samplerFromFlags, samplerHelp } from "./sampler_flags.ts";
 
 const HELP = `Explains the classifier by counterfactuals: test digits edited into another digit.
@@ -77,9 +83,7 @@ async function main(args: string[]): Promise<void> {
       seed: { type: "string" },
       classifier: { type: "string" },
       data: { type: "string" },
-      backend: { type: "string" },
-      out: { type: "string" },
-      help: { type: "boolean", short: "h" },
+      ...COMMON_FLAG_SPECS,
     },
   });
   if (f.help) {
@@ -94,8 +98,7 @@ async function main(args: string[]): Promise<void> {
   checkNumber("--strength", strength, { gt: 0, le: 1 });
   const guidance = f.guidance === undefined ? 3 : numberFlag("guidance", f.guidance);
   checkNumber("--guidance", guidance, { ge: 0 });
-  const backend = (f.backend ?? "auto") as BackendChoice & string;
-  checkChoice("--backend", backend, BACKEND_CHOICES);
+  const backend = backendFlag(f.backend);
   const out = outFlag(f.out, "out/explain");
 
   const model = await loadModel(positionals[0], backend);

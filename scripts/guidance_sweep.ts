@@ -16,7 +16,6 @@
 import { parseArgs } from "node:util";
 import {
   BACKEND_CHOICES,
-  type BackendChoice,
   checkSampleOptions,
   loadModel,
   OptionError,
@@ -26,7 +25,6 @@ import {
 import { loadMnist } from "../data.ts";
 import { argmaxRows, classify, featureStats, loadClassifier } from "../metrics.ts";
 import {
-  checkChoice,
   checkNumber,
   createProgress,
   encodePng,
@@ -36,7 +34,15 @@ import {
   writePngAtomic,
   writeTextFileAtomic,
 } from "../io.ts";
-import { intFlag, numberFlag, outFlag, prepareOutDir, runMain } from "./cli.ts";
+import {
+  backendFlag,
+  COMMON_FLAG_SPECS,
+  intFlag,
+  numberFlag,
+  outFlag,
+  prepareOutDir,
+  runMain,
+} from "./cli.ts";
 import { figures } from "./mnist_figures.ts";
 import { SAMPLER_FLAG_SPECS, samplerFromFlags, samplerHelp } from "./sampler_flags.ts";
 
@@ -90,9 +96,7 @@ async function main(args: string[]): Promise<void> {
       from: { type: "string" },
       classifier: { type: "string" },
       data: { type: "string" },
-      backend: { type: "string" },
-      out: { type: "string" },
-      help: { type: "boolean", short: "h" },
+      ...COMMON_FLAG_SPECS,
     },
   });
   if (f.help) {
@@ -127,8 +131,7 @@ async function main(args: string[]): Promise<void> {
   if (count % 10 !== 0) throw new OptionError(`--count must be a multiple of 10, got ${count}`);
   const rescale = f.rescale === undefined ? 0 : numberFlag("rescale", f.rescale);
   checkNumber("--rescale", rescale, { ge: 0, le: 1 });
-  const backend = (f.backend ?? "auto") as BackendChoice & string;
-  checkChoice("--backend", backend, BACKEND_CHOICES);
+  const backend = backendFlag(f.backend);
   const out = outFlag(f.out, "out/guidance");
 
   const model = await loadModel(positionals[0], backend);

@@ -10,12 +10,20 @@
  */
 
 import { parseArgs } from "node:util";
-import { BACKEND_CHOICES, type BackendChoice, loadModel, OptionError } from "../mod.ts";
+import { BACKEND_CHOICES, loadModel, OptionError } from "../mod.ts";
 import { loadMnist, Random } from "../data.ts";
 import { argmaxRows, saveClassifier, trainClassifier } from "../metrics.ts";
 import { noGrad, softmax, tensor } from "../engine.ts";
-import { checkChoice, checkNumber, createProgress } from "../io.ts";
-import { intFlag, numberFlag, outFlag, prepareOutDir, runMain } from "./cli.ts";
+import { checkNumber, createProgress } from "../io.ts";
+import {
+  backendFlag,
+  COMMON_FLAG_SPECS,
+  intFlag,
+  numberFlag,
+  outFlag,
+  prepareOutDir,
+  runMain,
+} from "./cli.ts";
 
 const HELP = `Trains a noise-conditional MNIST classifier for classifier guidance.
 
@@ -45,9 +53,7 @@ async function main(args: string[]): Promise<void> {
       lr: { type: "string" },
       seed: { type: "string" },
       data: { type: "string" },
-      backend: { type: "string" },
-      out: { type: "string" },
-      help: { type: "boolean", short: "h" },
+      ...COMMON_FLAG_SPECS,
     },
   });
   if (f.help) {
@@ -63,8 +69,7 @@ async function main(args: string[]): Promise<void> {
   const lr = f.lr === undefined ? 2e-3 : numberFlag("lr", f.lr);
   checkNumber("--lr", lr, { gt: 0 });
   const seed = intFlag("seed", f.seed, 0, 0);
-  const backend = (f.backend ?? "auto") as BackendChoice & string;
-  checkChoice("--backend", backend, BACKEND_CHOICES);
+  const backend = backendFlag(f.backend);
   const out = outFlag(f.out, "out/classifier");
 
   const model = await loadModel(f.model, "reference");
