@@ -34,6 +34,12 @@ import { checkChoice, checkNumber, createProgress } from "../io.ts";
 import { intFlag, numberFlag, prepareOutDir, runMain, weightsFlag } from "./cli.ts";
 import { type Figures, figures, table } from "./mnist_figures.ts";
 import {
+  GUIDANCE_FLAG_SPECS,
+  type GuidanceChoice,
+  guidanceFromFlags,
+  guidanceHelp,
+} from "./guidance_flags.ts";
+import {
   SAMPLER_FLAG_SPECS,
   type SamplerFlagValues,
   samplerFromFlags,
@@ -53,6 +59,7 @@ the classifier and the real-digit floor are reported.
                        (default out/mnist/classifier.safetensors)
   --count N            samples to draw (default 1000)
 ${samplerHelp("ddpm", 23)}
+${guidanceHelp(23)}
   --weights NAME       ema (default) or raw
   --seed N             seed of the sampling noise (default 0)
   --real N             real test digits for the floor, spread evenly (default 1000)
@@ -68,6 +75,14 @@ function num(flag: string, v: string | undefined, fallback: number): number {
   const n = numberFlag(flag, v);
   checkNumber(`--${flag}`, n, { gt: 0 });
   return n;
+}
+
+/** How a conditional model's samples were drawn, for the table's label. */
+function conditioningLabel(o: GuidanceChoice["options"]): string {
+  if (o.classes === undefined) return "";
+  const which = typeof o.classes === "number" ? `digit ${o.classes}` : "digits in turn";
+  if (o.classifier) return `, ${which}, classifier scale ${o.classifierScale ?? "default"}`;
+  return `, ${which}, w ${o.guidanceScale ?? "default"}`;
 }
 
 async function exists(path: string): Promise<boolean> {
@@ -89,6 +104,7 @@ async function main(args: string[]): Promise<void> {
       classifier: { type: "string" },
       count: { type: "string" },
       ...SAMPLER_FLAG_SPECS,
+      ...GUIDANCE_FLAG_SPECS,
       steps: { type: "string" },
       weights: { type: "string" },
       seed: { type: "string" },
@@ -206,8 +222,10 @@ async function main(args: string[]): Promise<void> {
     // sample() denoises in batches of 256: the bar counts steps over all of them.
     const { sampler, steps, options } = sampling;
     const bar = createProgress({ total: steps * Math.ceil(count / 256), label: "sample" });
+    const guided = await guidanceFromFlags(f, model, count);
     const got = await sample(model, {
       ...options,
+      ...guided.options,
       count,
       sampler,
       steps,
@@ -219,7 +237,12 @@ async function main(args: string[]): Promise<void> {
     bar.stop();
     const out = await classify(classifier, got.values);
     rows.push(
-      figures(`samples (${count}, ${sampler} ${steps})`, out.probabilities, out.features, refStats),
+      figures(
+        `samples (${count}, ${sampler} ${steps}${conditioningLabel(guided.options)})`,
+        out.probabilities,
+        out.features,
+        refStats,
+      ),
     );
   }
   // Real digits spread evenly over the test set: its two halves come from different writers.

@@ -1,8 +1,7 @@
 /**
  * The class and guidance flags of the scripts that sample toward a class: `--class N` (every sample
  * a digit N) or `--class all` (a row of each class); classifier-free guidance of conditional models
- * (`--guidance W`, `--guidance-rescale P`) or classifier guidance of any model (`--classifier PATH`,
- * `--classifier-scale S`), parsed and checked against the model in one place.
+ * (`--guidance W`, `--guidance-rescale P`) or classifier guidance of any model (`--guide PATH`, `--guide-scale S`), parsed and checked against the model in one place.
  *
  * @module
  */
@@ -17,8 +16,8 @@ export const GUIDANCE_FLAG_SPECS = {
   class: { type: "string" },
   guidance: { type: "string" },
   "guidance-rescale": { type: "string" },
-  classifier: { type: "string" },
-  "classifier-scale": { type: "string" },
+  guide: { type: "string" },
+  "guide-scale": { type: "string" },
 } as const;
 
 /** The guidance flags' values as parseArgs returns them. */
@@ -28,14 +27,18 @@ export type GuidanceFlagValues = { [K in keyof typeof GUIDANCE_FLAG_SPECS]?: str
 export function guidanceHelp(width: number): string {
   const line = (flag: string, text: string) => `  ${flag.padEnd(width - 2)}${text}`;
   return [
-    line("--class N|all", "conditional models: every sample of class N, or all: one row a class"),
+    line(
+      "--class N|all",
+      "conditional models: every sample of class N, or all: one row a class (default: each " +
+        "class in turn, unguided)",
+    ),
     line(
       "--guidance W",
       "classifier-free guidance scale with --class (default 2; 0: off, 1: none)",
     ),
     line("--guidance-rescale P", "guidance rescale in [0, 1] (default 0)"),
-    line("--classifier PATH", "classifier guidance with --class: a train_classifier.ts classifier"),
-    line("--classifier-scale S", "classifier guidance scale (default 3)"),
+    line("--guide PATH", "classifier guidance with --class by a train_classifier.ts classifier"),
+    line("--guide-scale S", "classifier guidance scale (default 3)"),
   ].join("\n");
 }
 
@@ -61,33 +64,43 @@ export async function guidanceFromFlags(
   count: number,
 ): Promise<GuidanceChoice> {
   if (f.class === undefined) {
-    for (const k of ["guidance", "guidance-rescale", "classifier", "classifier-scale"] as const) {
+    for (const k of ["guidance", "guidance-rescale", "guide", "guide-scale"] as const) {
       if (f[k] !== undefined) throw new OptionError(`--${k} needs --class (a digit, or all)`);
     }
-    return { options: {}, perClass: null };
+    // A conditional model without --class: each class in turn, unguided (w = 1), a sample of
+    // the whole data distribution with its classes evenly spread.
+    const classes = model.config.network.classes ?? 0;
+    if (!classes) return { options: {}, perClass: null };
+    return {
+      options: {
+        classes: Array.from({ length: count }, (_, i) => i % classes),
+        guidanceScale: 1,
+      },
+      perClass: null,
+    };
   }
   const options: GuidanceChoice["options"] = {};
-  if (f.classifier !== undefined) {
+  if (f.guide !== undefined) {
     for (const k of ["guidance", "guidance-rescale"] as const) {
       if (f[k] !== undefined) {
         throw new OptionError(
-          `--${k} is classifier-free guidance; with --classifier use --classifier-scale`,
+          `--${k} is classifier-free guidance; with --guide use --guide-scale`,
         );
       }
     }
-    options.classifier = (await loadClassifier(f.classifier, model.backend)).model;
-    if (f["classifier-scale"] !== undefined) {
-      options.classifierScale = numberFlag("classifier-scale", f["classifier-scale"]);
-      checkNumber("--classifier-scale", options.classifierScale, { ge: 0 });
+    options.classifier = (await loadClassifier(f.guide, model.backend)).model;
+    if (f["guide-scale"] !== undefined) {
+      options.classifierScale = numberFlag("guide-scale", f["guide-scale"]);
+      checkNumber("--guide-scale", options.classifierScale, { ge: 0 });
     }
-  } else if (f["classifier-scale"] !== undefined) {
-    throw new OptionError("--classifier-scale needs --classifier PATH");
+  } else if (f["guide-scale"] !== undefined) {
+    throw new OptionError("--guide-scale needs --guide PATH");
   }
   const classes = options.classifier?.config.classes ?? model.config.network.classes ?? 0;
   if (!classes) {
     throw new OptionError(
       "--class: the model is unconditional; train one with train_mnist.ts --conditional, " +
-        "or guide it with --classifier",
+        "or guide it with --guide",
     );
   }
   if (f.guidance !== undefined) {

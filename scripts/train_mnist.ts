@@ -71,7 +71,7 @@ const DEFAULTS = {
   "attention-at": "",
   patch: 1,
   dropout: 0,
-  conditional: "no",
+  conditional: "yes",
   "cond-dropout": 0.1,
   seed: 0,
   backend: "auto",
@@ -181,8 +181,10 @@ Usage: deno run -A scripts/train_mnist.ts [options]
   --patch N              run the UNet on N x N patches stacked into channels (default 1: pixels;
                          2: a 28x28 image is 4 channels at 14x14, every level 4x cheaper)
   --dropout P            dropout in every block while training (default ${DEFAULTS.dropout})
-  --conditional          train a class-conditional model on the labels (a class embedding added
-                         to the time embedding; sample it with sample.ts --class and --guidance)
+  --unconditional        train on the images alone (the default trains a class-conditional
+                         model on the labels too: a class embedding added to the time embedding;
+                         sample.ts and eval_mnist.ts draw each digit in turn, --class and
+                         --guidance ask for one; --conditional says it explicitly)
   --cond-dropout P       share of a conditional model's batch trained without its label, so the
                          one network also predicts unconditionally (default ${
   DEFAULTS["cond-dropout"]
@@ -379,6 +381,7 @@ async function main(args: string[]): Promise<void> {
     options: {
       ...options,
       conditional: { type: "boolean" },
+      unconditional: { type: "boolean" },
       preset: { type: "string" },
       resume: { type: "string" },
       help: { type: "boolean", short: "h" },
@@ -423,6 +426,8 @@ async function main(args: string[]): Promise<void> {
     if (!("adam-beta2" in saved)) base["adam-beta2"] = 0.999;
     // ... and with uniform timesteps before --timesteps existed.
     if (!("timesteps" in saved)) base.timesteps = "uniform";
+    // ... and without the labels before --conditional existed.
+    if (!("conditional" in saved)) base.conditional = "no";
   }
   // The default min-SNR weighting and timestep sampling apply to the squared error only: another
   // --loss turns them off.
@@ -432,7 +437,11 @@ async function main(args: string[]): Promise<void> {
     if (given.timesteps === undefined) base.timesteps = "uniform";
   }
   const s = parseSettings(f as Record<string, unknown>, base);
+  if (f.conditional === true && f.unconditional === true) {
+    throw new OptionError("pass --conditional or --unconditional, not both");
+  }
   if (f.conditional === true) s.conditional = "yes";
+  if (f.unconditional === true) s.conditional = "no";
   validate(s);
   const out = outFlag(s.out as string, "out/mnist");
 

@@ -38,7 +38,8 @@ async function pngSize(path: string): Promise<[number, number]> {
 Deno.test("conditional training, guided sampling, classifier guidance, the sweep and explanations", async () => {
   const dir = await Deno.makeTempDir({ prefix: "guidance_cli_" });
   try {
-    const trained = await run("train_mnist.ts", [...TINY, "--conditional", "--out", `${dir}/cond`]);
+    // The default run is class-conditional.
+    const trained = await run("train_mnist.ts", [...TINY, "--out", `${dir}/cond`]);
     assert.equal(trained.code, 0, trained.stderr.join("\n"));
     assert.match(trained.stdout, /class-conditional, labels dropped 0.1/);
     const ckpt = `${dir}/cond/checkpoint.safetensors`;
@@ -57,9 +58,17 @@ Deno.test("conditional training, guided sampling, classifier guidance, the sweep
     assert.deepEqual(await pngSize(`${dir}/s/samples.png`), [2 * 56 + 3 * 2, 10 * 56 + 11 * 2]);
 
     // An unconditional model and a noise-conditional classifier for it.
-    const plain = await run("train_mnist.ts", [...TINY, "--out", `${dir}/plain`]);
+    const plain = await run("train_mnist.ts", [
+      ...TINY,
+      "--unconditional",
+      "--out",
+      `${dir}/plain`,
+    ]);
     assert.equal(plain.code, 0, plain.stderr.join("\n"));
     const plainCkpt = `${dir}/plain/checkpoint.safetensors`;
+    const plainModel = await loadModel(plainCkpt, "reference");
+    assert.equal(plainModel.config.network.classes, undefined);
+    plainModel.backend.dispose();
     const noisy = await run("train_classifier.ts", [
       ...["--model", plainCkpt, "--steps", "3", "--batch", "8", "--backend", "wasm"],
       ...["--out", `${dir}/noisy`],
@@ -68,8 +77,8 @@ Deno.test("conditional training, guided sampling, classifier guidance, the sweep
     assert.match(noisy.stdout, /test accuracy t=1: [\d.]+%, t=250/);
     const guided = await run("sample.ts", [
       plainCkpt,
-      ...["--class", "7", "--classifier", `${dir}/noisy/classifier.safetensors`],
-      ...["--classifier-scale", "2", "--count", "4", "--steps", "2", "--trajectory", "0"],
+      ...["--class", "7", "--guide", `${dir}/noisy/classifier.safetensors`],
+      ...["--guide-scale", "2", "--count", "4", "--steps", "2", "--trajectory", "0"],
       ...["--forward", "0", "--backend", "wasm", "--out", `${dir}/g`],
     ]);
     assert.equal(guided.code, 0, guided.stderr.join("\n"));
@@ -113,6 +122,13 @@ Deno.test("conditional training, guided sampling, classifier guidance, the sweep
       report.rows,
     );
     await pngSize(`${dir}/sweep3/tradeoff.png`);
+    // eval_mnist on a conditional model draws each digit in turn, unguided, by default.
+    const evaluated = await run("eval_mnist.ts", [
+      ckpt,
+      ...["--count", "20", "--real", "20", "--steps", "2", ...judgeFlag],
+    ]);
+    assert.equal(evaluated.code, 0, evaluated.stderr.join("\n"));
+    assert.match(evaluated.stdout, /samples \(20, ddpm 2, digits in turn, w 1\)/);
     const bySweep = await run("guidance_sweep.ts", [
       plainCkpt,
       ...["--guide", `${dir}/noisy/classifier.safetensors`, "--scales", "1", "--count", "10"],
@@ -140,12 +156,14 @@ Deno.test("conditional training, guided sampling, classifier guidance, the sweep
       ["sample.ts", [ckpt, "--class", "all", "--count", "15"], /multiple of 10/],
       [
         "sample.ts",
-        [ckpt, "--class", "1", "--classifier", `${dir}/judge.safetensors`],
+        [ckpt, "--class", "1", "--guide", `${dir}/judge.safetensors`],
         /reads clean images/,
       ],
       ["explain.ts", [plainCkpt, ...judgeFlag], /not a class-conditional model/],
       ["explain.ts", [ckpt, "--digit", "3", "--to", "3"], /--to must differ/],
       ["train_classifier.ts", [], /--model is required/],
+      ["train_mnist.ts", ["--conditional", "--unconditional"], /not both/],
+      ["sample.ts", [ckpt, "--class", "1", "--guide-scale", "2"], /--guide-scale needs --guide/],
       ["guidance_sweep.ts", [ckpt, "--count", "15"], /multiple of 10/],
       [
         "guidance_sweep.ts",
