@@ -79,7 +79,7 @@ export function samplerHelp(defaultSampler: SamplerKind, indent = 21, stepsFlag 
       "linspace, leading, trailing, time, logsnr or karras (ddpm and ddim: the first three)",
     ),
     line("--variance NAME", "ddpm's step variance: posterior (default) or beta"),
-    line("--predictor NAME", "pc's predictor: euler-maruyama (default), ddpm or euler"),
+    line("--predictor NAME", "pc's predictor: ddpm (default), euler-maruyama or euler"),
     line("--corrector-steps N", "pc's Langevin corrector steps after each step (default 1)"),
     line("--snr R", "pc's corrector signal-to-noise ratio (default 0.05)"),
     line("--langevin-steps N", "langevin's steps per noise level (default 2)"),
@@ -135,7 +135,7 @@ export function samplerFromFlags(
     options.spacing = f.spacing as SamplerOptions["spacing"];
   }
   if (f.predictor !== undefined) {
-    checkChoice("--predictor", f.predictor, ["euler-maruyama", "ddpm", "euler"] as const);
+    checkChoice("--predictor", f.predictor, ["ddpm", "euler-maruyama", "euler"] as const);
     options.predictor = f.predictor as SamplerOptions["predictor"];
   }
   if (f["corrector-steps"] !== undefined) {

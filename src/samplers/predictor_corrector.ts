@@ -1,6 +1,6 @@
 /**
  * Predictor–corrector sampling (Song et al. 2021, Algorithms 4 and 5): after each step of a
- * predictor (Euler–Maruyama on the reverse SDE by default; or the ancestral sampler, or the ODE's
+ * predictor (the ancestral sampler by default; or Euler–Maruyama on the reverse SDE, or the ODE's
  * Euler step) that lands on a model time t, `correctorSteps` Langevin steps toward p_t correct
  * the sample:
  *
@@ -35,11 +35,15 @@ import type {
 } from "./sampler.ts";
 
 /** Every predictor, for validation of user options. */
-export const PREDICTORS: readonly PredictorKind[] = ["euler-maruyama", "ddpm", "euler"];
+export const PREDICTORS: readonly PredictorKind[] = ["ddpm", "euler-maruyama", "euler"];
 
 /** Options of {@link PredictorCorrectorSampler}. */
 export interface PredictorCorrectorOptions {
-  /** The predictor (default "euler-maruyama"). */
+  /**
+   * The predictor (default "ddpm", the ancestral step, Song et al.'s "ancestral sampling"
+   * predictor: on the MNIST model it makes PC at N steps as good as the ancestral sampler alone,
+   * where Euler–Maruyama's cruder step made it worse).
+   */
   predictor?: PredictorKind;
   /** Langevin steps after each predictor step (default 1). */
   correctorSteps?: number;
@@ -65,7 +69,7 @@ export class PredictorCorrectorSampler implements Sampler {
     prediction: Prediction,
     options: SamplerOptions & PredictorCorrectorOptions = {},
   ) {
-    const kind = options.predictor ?? "euler-maruyama";
+    const kind = options.predictor ?? "ddpm";
     if (!PREDICTORS.includes(kind)) {
       throw new RangeError(
         `predictor must be one of ${PREDICTORS.join(", ")}, got ${JSON.stringify(kind)}`,

@@ -62,7 +62,7 @@ export interface SamplerOptions {
   variance?: SamplerVariance;
   /** Where the steps fall over [1, T] (see spacing.ts); each sampler has its default. */
   spacing?: Spacing;
-  /** The predictor-corrector sampler's predictor (default "euler-maruyama"). */
+  /** The predictor-corrector sampler's predictor (default "ddpm"). */
   predictor?: PredictorKind;
   /** Langevin corrector steps after each predictor step (default 1). */
   correctorSteps?: number;

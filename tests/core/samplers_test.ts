@@ -39,7 +39,7 @@ const SETTINGS: Record<SamplerKind, SamplerOptions> = {
   heun: { steps: 50, spacing: "logsnr" },
   euler: { steps: 200 },
   "euler-maruyama": { steps: 500 },
-  pc: { steps: 200 },
+  pc: { steps: 500 },
   langevin: { steps: 200, langevinSteps: 10, stepSize: 1 },
   "dpm++2m": { steps: 30 },
 };
