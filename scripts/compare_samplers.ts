@@ -74,7 +74,8 @@ Usage: deno run -A scripts/compare_samplers.ts CHECKPOINT [options]
   -h, --help           this text
 
 Every sampler clamps its x0 estimates to the data's range: [-1, 1] for MNIST, the standardized
-training data's largest |value| (rounded up to a half) for toy models.
+training data's largest |value| (rounded up to a half) for toy models. A class-conditional model
+draws each class in turn, without guidance.
 
 Writes DIR/samplers.md (the table), DIR/samplers.json and one PNG per figure.`;
 
@@ -266,6 +267,12 @@ async function main(args: string[]): Promise<void> {
   const judge = shape.length === 3
     ? await mnistJudge(f.classifier ?? "out/mnist/classifier.safetensors", f.data, backend)
     : toyJudge(dist, dataSeed, shape[0] as 1 | 2);
+  // A class-conditional model is compared as sample and eval:mnist draw it: each class in turn,
+  // without guidance.
+  const classes = model.config.network.classes ?? 0;
+  const conditioning = classes
+    ? { classes: Array.from({ length: count }, (_, i) => i % classes), guidanceScale: 1 }
+    : {};
   const runs: { kind: SamplerKind; steps: number }[] = [];
   for (const kind of kinds) {
     for (const b of budgets) {
@@ -284,6 +291,7 @@ async function main(args: string[]): Promise<void> {
     const o: SamplerOptions = { ...judge.options, steps };
     const got = await sample(model, {
       ...o,
+      ...conditioning,
       sampler: kind,
       count,
       seed,

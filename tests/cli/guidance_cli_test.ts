@@ -129,6 +129,14 @@ Deno.test("conditional training, guided sampling, classifier guidance, the sweep
     ]);
     assert.equal(evaluated.code, 0, evaluated.stderr.join("\n"));
     assert.match(evaluated.stdout, /samples \(20, ddpm 2, digits in turn, w 1\)/);
+    // compare_samplers.ts draws a conditional model's classes in turn, unguided.
+    const compared = await run("compare_samplers.ts", [
+      ckpt,
+      ...["--samplers", "ddim", "--evaluations", "2", "--count", "20", "--no-reference"],
+      ...["--out", `${dir}/cmp`, ...judgeFlag],
+    ]);
+    assert.equal(compared.code, 0, compared.stderr.join("\n"));
+    assert.match(compared.stdout, /\| ddim \| 2 \| 2 \|/);
     const bySweep = await run("guidance_sweep.ts", [
       plainCkpt,
       ...["--guide", `${dir}/noisy/classifier.safetensors`, "--scales", "1", "--count", "10"],
