@@ -37,7 +37,6 @@ export {
   sample,
 } from "./src/sample.ts";
 export type { SampleOptions, Samples } from "./src/sample.ts";
-export type { Conditioning } from "./src/sample_conditioning.ts";
 export { createSampler, SAMPLER_DEFINITIONS, SAMPLERS } from "./src/samplers/registry.ts";
 export type { SamplerKind } from "./src/samplers/registry.ts";
 export type {

@@ -27,19 +27,12 @@ import {
 } from "../mod.ts";
 import {
   applyStandardization,
-  loadMnist,
   Random,
   sampleToy,
   standardize,
   type ToyDistribution,
 } from "../data.ts";
-import {
-  classify,
-  featureStats,
-  loadClassifier,
-  offSupportFraction,
-  qualityRatio,
-} from "../metrics.ts";
+import { classify, offSupportFraction, qualityRatio } from "../metrics.ts";
 import {
   type ChartSeries,
   checkChoice,
@@ -50,7 +43,7 @@ import {
   writeTextFileAtomic,
 } from "../io.ts";
 import { intFlag, outFlag, prepareOutDir, runMain } from "./cli.ts";
-import { figures } from "./mnist_figures.ts";
+import { figures, loadMnistJudge } from "./mnist_figures.ts";
 
 const HELP = `Compares every sampler on one model at fixed budgets of network evaluations.
 
@@ -150,10 +143,7 @@ interface Judge {
 }
 
 async function mnistJudge(classifierPath: string, data: string | undefined, be: BackendChoice) {
-  const classifier = (await loadClassifier(classifierPath, be)).model;
-  const test = await loadMnist({ split: "test", dir: data });
-  const ref = await classify(classifier, test.images);
-  const refStats = featureStats(ref.features, classifier.config.features);
+  const { classifier, reference: refStats } = await loadMnistJudge(classifierPath, data, be);
   return {
     names: [
       { name: "confident", unit: "%", better: "higher" },

@@ -164,7 +164,8 @@ async function main(args: string[]): Promise<void> {
   await prepareOutDir(out);
   const edited = { values: new Float32Array(init.length) };
   const used = new Float64Array(picks.length).fill(NaN);
-  const after = await classify(classifier, init);
+  const before = await classify(classifier, init);
+  const after = { probabilities: new Float32Array(picks.length * 10) };
   for (const s of ladder) {
     const got = await sample(model, editing(s));
     const read = await classify(classifier, got.values);
@@ -179,7 +180,6 @@ async function main(args: string[]): Promise<void> {
     if (used.every((u) => !Number.isNaN(u))) break;
   }
 
-  const before = await classify(classifier, init);
   model.backend.dispose();
   const predBefore = argmaxRows(before.probabilities, 10);
   const predAfter = argmaxRows(after.probabilities, 10);

@@ -22,8 +22,7 @@ import {
   sample,
   type SampleOptions,
 } from "../mod.ts";
-import { loadMnist } from "../data.ts";
-import { argmaxRows, classify, featureStats, loadClassifier } from "../metrics.ts";
+import { argmaxRows, classify, loadClassifier } from "../metrics.ts";
 import {
   checkNumber,
   createProgress,
@@ -43,7 +42,7 @@ import {
   prepareOutDir,
   runMain,
 } from "./cli.ts";
-import { figures } from "./mnist_figures.ts";
+import { figures, loadMnistJudge } from "./mnist_figures.ts";
 import { SAMPLER_FLAG_SPECS, samplerFromFlags, samplerHelp } from "./sampler_flags.ts";
 
 const HELP = `Measures guidance toward a digit on an MNIST model.
@@ -147,11 +146,11 @@ async function main(args: string[]): Promise<void> {
     );
   }
   const { sampler, steps, options } = samplerFromFlags(f, model.schedule.T, { text: f.steps });
-  const classifier =
-    (await loadClassifier(f.classifier ?? "out/mnist/classifier.safetensors", backend)).model;
-  const test = await loadMnist({ split: "test", dir: f.data });
-  const ref = await classify(classifier, test.images);
-  const refStats = featureStats(ref.features, classifier.config.features);
+  const { classifier, reference: refStats } = await loadMnistJudge(
+    f.classifier ?? "out/mnist/classifier.safetensors",
+    f.data,
+    backend,
+  );
   const asked = Array.from({ length: count }, (_, i) => i % 10);
   const guided = (scale: number): SampleOptions => ({
     ...options,

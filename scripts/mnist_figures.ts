@@ -6,7 +6,17 @@
  * @module
  */
 
-import { argmaxRows, featureStats, frechetDistance, type GaussianStats } from "../metrics.ts";
+import type { BackendChoice } from "../mod.ts";
+import { loadMnist } from "../data.ts";
+import {
+  argmaxRows,
+  type Classifier,
+  classify,
+  featureStats,
+  frechetDistance,
+  type GaussianStats,
+  loadClassifier,
+} from "../metrics.ts";
 
 /** The three figures for a set of images. */
 export interface Figures {
@@ -49,4 +59,24 @@ export function table(rows: Figures[]): string {
     } |${r.histogram.map((h) => h.toFixed(1).padStart(5)).join("")}`
   );
   return [head, ...lines].join("\n");
+}
+
+/** The judge of a set of MNIST images: the classifier and the Gaussian of its test-set features. */
+export interface MnistJudge {
+  /** The classifier eval_mnist.ts trained. */
+  classifier: Classifier;
+  /** Mean and covariance of its features over the 10,000 test digits (the Fréchet reference). */
+  reference: GaussianStats;
+}
+
+/** Loads the classifier at `path` and its feature statistics over the MNIST test set. */
+export async function loadMnistJudge(
+  path: string,
+  data: string | undefined,
+  backend: BackendChoice,
+): Promise<MnistJudge> {
+  const classifier = (await loadClassifier(path, backend)).model;
+  const test = await loadMnist({ split: "test", dir: data });
+  const ref = await classify(classifier, test.images);
+  return { classifier, reference: featureStats(ref.features, classifier.config.features) };
 }

@@ -130,11 +130,15 @@ function checkSamplerOptions(o: SampleOptions, T: number): void {
 }
 
 /**
- * Checks `options` against `model` as {@link sample} does, before any work: an OptionError naming
- * the first bad option (scripts call it before they create their output folder). Returns the
- * resolved count, seed, sampler and conditioning.
+ * Checks `options` against `model` as {@link sample} does, before any work: throws an OptionError
+ * naming the first bad option (scripts call it before they create their output folder).
  */
-export function checkSampleOptions(
+export function checkSampleOptions(model: DiffusionModel, options: SampleOptions): void {
+  resolveSampleOptions(model, options);
+}
+
+/** The checked options: count, seed, the sampler and the conditioning. */
+function resolveSampleOptions(
   model: DiffusionModel,
   options: SampleOptions,
 ): Conditioning & { count: number; seed: number; sampler: Sampler } {
@@ -181,7 +185,7 @@ export function checkSampleOptions(
  * ```
  */
 export async function sample(model: DiffusionModel, options: SampleOptions = {}): Promise<Samples> {
-  const { count, seed, sampler, labels, guidance, classifier: guide, edit } = checkSampleOptions(
+  const { count, seed, sampler, labels, guidance, classifier: guide, edit } = resolveSampleOptions(
     model,
     options,
   );

@@ -33,7 +33,8 @@ export function classifierGradient(
 ): Tensor {
   return withGrad(() => {
     const leaf = new Tensor(x.backend, x.storage, x.shape, { requiresGrad: true });
-    const { logits } = classifier.forward(leaf, t);
+    // Weights held fixed: the backward pass computes the input's gradient and nothing else.
+    const { logits } = classifier.forwardFixed(leaf, t);
     // crossEntropy is the batch mean of -log p(y | x): its gradient times -B is the one we want.
     backward(crossEntropy(logits, labels));
     return affine(leaf.grad!, -x.shape[0]);

@@ -138,6 +138,8 @@ export class Classifier {
   /** Optimizer steps taken. */
   stepsTrained = 0;
   readonly #layers: Layers;
+  /** The same layers over the same values without gradients (for gradients to the input only). */
+  readonly #fixed: Layers;
 
   /** A classifier with the given flat initial values (length of its layout). */
   constructor(config: ClassifierConfig, backend: Backend, values: ArrayLike<number>) {
@@ -157,6 +159,10 @@ export class Classifier {
       backend.alloc(this.layout.length),
     );
     this.#layers = new Layers(config, this.params);
+    this.#fixed = new Layers(
+      config,
+      new ParamStore(backend, this.layout, this.params.values, null),
+    );
   }
 
   /** Values per image. */
@@ -175,7 +181,19 @@ export class Classifier {
    * timesteps t [B] (1..T as floats) of x.
    */
   forward(x: Tensor, t?: Tensor): ClassifierOutput {
-    const { conv, fc, time } = this.#layers;
+    return this.#run(this.#layers, x, t);
+  }
+
+  /**
+   * {@link Classifier.forward} with the weights held constant: a backward pass from its output
+   * reaches only x (classifier guidance), computing no weight gradients.
+   */
+  forwardFixed(x: Tensor, t?: Tensor): ClassifierOutput {
+    return this.#run(this.#fixed, x, t);
+  }
+
+  #run(layers: Layers, x: Tensor, t?: Tensor): ClassifierOutput {
+    const { conv, fc, time } = layers;
     if ((time !== null) !== (t !== undefined)) {
       throw new RangeError(
         time

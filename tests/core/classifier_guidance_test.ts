@@ -49,6 +49,8 @@ Deno.test("the classifier's input gradient equals finite differences of sum log 
     classifierGradient(c, tensor(be, x, [n, 1, 6, 6]), tensor(be, ts, [n]), tensor(be, labels, [n]))
       .storage,
   );
+  // The weights are held fixed: no weight gradient was computed or accumulated.
+  assert.ok((await be.read(c.params.grads!)).every((v) => v === 0), "weight gradients untouched");
   const h = 1e-6;
   let worst = 0, largest = 0;
   for (let i = 0; i < x.length; i++) {
