@@ -21,6 +21,7 @@ export {
   SPIRAL_BINS,
   standardize,
   TOY_DISTRIBUTIONS,
+  toyDim,
 } from "./src/data/toy.ts";
 export type { Standardization, Standardized, ToyDistribution, ToySample } from "./src/data/toy.ts";
 export { loadMnist } from "./src/data/mnist.ts";

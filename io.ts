@@ -18,7 +18,11 @@
 
 export { decodeSafetensors, encodeSafetensors } from "./src/io/safetensors.ts";
 export type { NamedTensor, SafetensorsContent } from "./src/io/safetensors.ts";
-export { writeFileAtomic, writeTextFileAtomic } from "./src/io/atomic.ts";
+export {
+  removeStaleTemporaryFiles,
+  writeFileAtomic,
+  writeTextFileAtomic,
+} from "./src/io/atomic.ts";
 export { encodePng, writePngAtomic } from "./src/io/png.ts";
 export type { PixelImage } from "./src/io/png.ts";
 export { imageGrid } from "./src/plot/image_grid.ts";
@@ -54,4 +58,4 @@ export { drawText, textWidth } from "./src/plot/font.ts";
 export { differenceMap, greyToRgb } from "./src/plot/difference_map.ts";
 export { createProgress } from "./src/terminal/progress.ts";
 export type { Progress, ProgressOptions, ProgressValues } from "./src/terminal/progress.ts";
-export { checkChoice, checkInt, checkNumber } from "./src/errors.ts";
+export { checkChoice, checkInt, checkNumber, checkSize, formatBytes } from "./src/errors.ts";

@@ -29,7 +29,14 @@
 import "./backends.ts";
 
 export { train } from "./src/train.ts";
-export type { Dataset, MlpOptions, TrainOptions, TrainProgress, UNetOptions } from "./src/train.ts";
+export type {
+  Dataset,
+  FcUNetOptions,
+  MlpOptions,
+  TrainOptions,
+  TrainProgress,
+  UNetOptions,
+} from "./src/train.ts";
 export {
   checkSampleOptions,
   DEFAULT_CLASSIFIER_SCALE,
@@ -86,9 +93,11 @@ export type { MlpConfig, TimeInput } from "./src/models/mlp.ts";
 export type { NetworkConfig } from "./src/models/registry.ts";
 export { unetConfig, unetResolutions } from "./src/models/unet.ts";
 export type { UNetAttentionKind, UNetBlockKind, UNetConfig } from "./src/models/unet.ts";
+export type { FcUNetConfig } from "./src/models/fc_unet.ts";
 
 export { BACKEND_CHOICES, selectBackend } from "./backends.ts";
 export type { BackendChoice, BackendSelection } from "./backends.ts";
 export type { Backend, BackendName } from "./src/backend.ts";
 
-export { FileFormatError, OptionError, TrainingError } from "./src/errors.ts";
+export { DeviceLostError, FileFormatError, OptionError, TrainingError } from "./src/errors.ts";
+export * from "./src/limits.ts";

@@ -12,6 +12,7 @@
  */
 
 import type { Storage } from "../src/backend.ts";
+import { DeviceLostError } from "../src/errors.ts";
 import { type Scoped, ScopeStack } from "../src/backends/scopes.ts";
 import { BufferPool, type PooledBuffer } from "./buffer_pool.ts";
 import type { AdapterReport } from "./device.ts";
@@ -144,13 +145,13 @@ export class GpuRuntime {
     this.#staging = new BufferPool(device, U.MAP_READ | U.COPY_DST, "read-back", maxBuffer);
     this.#arena = new ParamArena(device);
     this.#lost = device.lost.then((info) => {
-      const e = new Error(
-        this.#disposed
-          ? "webgpu backend: used after dispose()"
-          : `WebGPU device lost (${info.reason}): ${
+      const e = this.#disposed
+        ? new Error("webgpu backend: used after dispose()")
+        : new DeviceLostError(
+          `WebGPU device lost (${info.reason}): ${
             info.message || "no message"
           }; the webgpu backend cannot continue (restart, or choose the wasm backend)`,
-      );
+        );
       this.#fail(e);
       throw e;
     });
@@ -162,7 +163,8 @@ export class GpuRuntime {
   }
 
   #fail(e: Error): void {
-    if (!this.#failure) this.#failure = e;
+    // A lost device explains every error after it and may follow errors it caused: it wins.
+    if (!this.#failure || e instanceof DeviceLostError) this.#failure = e;
   }
 
   /** Throws the first failure (a compile, a submit, device loss) or use after dispose. */

@@ -5,7 +5,7 @@
  */
 
 import { BACKEND_CHOICES, type BackendChoice, OptionError } from "../mod.ts";
-import { checkChoice, checkInt } from "../io.ts";
+import { checkChoice, checkSize, removeStaleTemporaryFiles } from "../io.ts";
 
 /** The number a flag's text holds, or an {@link OptionError} naming the flag. */
 export function numberFlag(flag: string, text: string): number {
@@ -22,18 +22,20 @@ const DECIMAL = /^[+-]?(\d+\.?\d*|\.\d+)(e[+-]?\d+)?$/i;
 
 /**
  * An integer flag of at least `min` (and at most `max` when given), or `fallback` when the flag was
- * not given.
+ * not given. Above `max` the error says about how much memory the value would take, `need(value)`
+ * bytes, when `need` is given.
  */
 export function intFlag(
   flag: string,
   text: string | undefined,
   fallback: number,
   min: number,
-  max?: number,
+  max = Number.MAX_SAFE_INTEGER,
+  need?: (value: number) => number,
 ): number {
   if (text === undefined) return fallback;
   const v = numberFlag(flag, text);
-  checkInt(`--${flag}`, v, min, max);
+  checkSize(`--${flag}`, v, min, max, need);
   return v;
 }
 
@@ -101,13 +103,16 @@ export async function prepareOutDir(out: string, flag = "--out"): Promise<void> 
       throw new OptionError(`${flag} ${out} cannot be created: ${why(e)}`);
     }
   }
-  const probe = `${out}/.write-probe-${Deno.pid}`;
+  // Named like a temporary file of writeFileAtomic, so a probe a kill left behind is cleaned up too.
+  const probe = `${out}/.write-probe.${crypto.randomUUID().slice(0, 8)}.tmp`;
   try {
     await Deno.writeFile(probe, new Uint8Array(0));
     await Deno.remove(probe);
   } catch (e) {
     throw new OptionError(`${flag} ${out} is not writable: ${why(e)}`);
   }
+  // What a killed run left half-written is of no use to anyone.
+  await removeStaleTemporaryFiles(out).catch(() => []);
 }
 
 /**

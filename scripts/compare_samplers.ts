@@ -70,7 +70,8 @@ Every sampler clamps its x0 estimates to the data's range: [-1, 1] for MNIST, th
 training data's largest |value| (rounded up to a half) for toy models. A class-conditional model
 draws each class in turn, without guidance.
 
-Writes DIR/samplers.md (the table), DIR/samplers.json and one PNG per figure.`;
+Writes DIR/samplers.md (the table), DIR/samplers.json and one PNG per figure.
+Permissions (beside -A): --allow-read --allow-write=DIR.`;
 
 /** The figures of one run. */
 interface Row {
@@ -237,7 +238,7 @@ async function main(args: string[]): Promise<void> {
   const kinds =
     (f.samplers === "" ? [] : (f.samplers ?? SAMPLERS.join(",")).split(",")) as SamplerKind[];
   for (const k of kinds) checkChoice("--samplers", k, SAMPLERS);
-  const count = intFlag("count", f.count, 1000, 2), seed = intFlag("seed", f.seed, 0, 0);
+  const count = intFlag("count", f.count, 1000, 2, 100_000), seed = intFlag("seed", f.seed, 0, 0);
   const dataSeed = intFlag("data-seed", f["data-seed"], 1, 0);
   const backend = (f.backend ?? "auto") as BackendChoice & string;
   checkChoice("--backend", backend, BACKEND_CHOICES);

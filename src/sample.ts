@@ -18,6 +18,7 @@ import type { Classifier } from "./eval/classifier.ts";
 import { type Conditioning, resolveConditioning } from "./sample_conditioning.ts";
 import { NoiseLevels } from "./diffusion/noise_level.ts";
 import { checkChoice, checkInt, checkNumber, OptionError, TrainingError } from "./errors.ts";
+import { MAX_SAMPLE_VALUES, MAX_SAMPLES } from "./limits.ts";
 import type { DiffusionModel, WeightsChoice } from "./model.ts";
 import { blocksFor } from "./random.ts";
 import { STREAMS } from "./random_streams.ts";
@@ -96,12 +97,6 @@ export interface SampleOptions extends SamplerOptions {
    */
   resampling?: number;
 }
-
-/** The most samples one `sample` call draws. */
-export const MAX_SAMPLES = 10_000_000;
-
-/** The most values (samples x values per sample) one `sample` call returns: 1 GiB of float32. */
-export const MAX_SAMPLE_VALUES = 2 ** 28;
 
 /** Samples and their shape [count, ...sampleShape]. */
 export interface Samples {

@@ -32,6 +32,7 @@ import { resolveTrainOptions, type TrainOptions } from "./train_options.ts";
 
 export type {
   Dataset,
+  FcUNetOptions,
   MlpOptions,
   ResolvedTrainOptions,
   TrainOptions,
@@ -42,10 +43,10 @@ export { resolveTrainOptions } from "./train_options.ts";
 
 /** Throws an {@link OptionError} unless `model` can continue training with `config`. */
 function checkResumable(model: DiffusionModel, config: DiffusionConfig, ema: boolean): void {
-  const a = JSON.stringify(model.config), b = JSON.stringify(config);
-  if (a !== b) {
+  const differences = configDifferences(model.config, config);
+  if (differences.length > 0) {
     throw new OptionError(
-      `resume: the model's configuration differs from these options (model ${a}, options ${b})`,
+      `resume: these options differ from the model's configuration: ${differences.join("; ")}`,
     );
   }
   if (!model.optimizer) {
@@ -56,6 +57,21 @@ function checkResumable(model: DiffusionModel, config: DiffusionConfig, ema: boo
       `resume: the model ${model.ema ? "has" : "has no"} EMA weights; set emaDecay to match`,
     );
   }
+}
+
+/**
+ * The settings in which two configurations differ, one "path: model X, options Y" each (`path`
+ * dotted, e.g. `network.base`), in a stable order.
+ */
+function configDifferences(model: unknown, options: unknown, path = ""): string[] {
+  const isObject = (v: unknown): v is Record<string, unknown> =>
+    typeof v === "object" && v !== null && !Array.isArray(v);
+  if (isObject(model) && isObject(options)) {
+    const keys = [...new Set([...Object.keys(model), ...Object.keys(options)])].sort();
+    return keys.flatMap((k) => configDifferences(model[k], options[k], path ? `${path}.${k}` : k));
+  }
+  const a = JSON.stringify(model) ?? "unset", b = JSON.stringify(options) ?? "unset";
+  return a === b ? [] : [`${path || "configuration"}: model ${a}, options ${b}`];
 }
 
 /** An epsilon-prediction loss above this is a divergence (the target's variance is 1). */
@@ -149,6 +165,12 @@ export async function train(options: TrainOptions): Promise<DiffusionModel> {
   const keep = labels ? new Tensor(be, be.alloc(B), [B]) : null;
   const nulls = labels ? new Tensor(be, be.alloc(B), [B]) : null;
   const keepHost = new Float32Array(B), nullHost = new Float32Array(B);
+  // The largest loss since the last report, kept on the device: a spike between two reports (a
+  // divergence that kills the network, after which the loss looks tame again) is still seen.
+  // [worst, latest]: both come back in one read at each report.
+  const watch = be.alloc(2), worst = be.view(watch, 0, 1), latest = be.view(watch, 1, 1);
+  const one = { a: [1], b: [1], out: [1] };
+  be.fill(watch, 0);
   const lrOpts = { lr: o.lr, schedule: o.lrSchedule, steps: o.steps, warmupSteps: o.warmupSteps };
   const start = performance.now();
   let lastReport = start;
@@ -206,6 +228,7 @@ export async function train(options: TrainOptions): Promise<DiffusionModel> {
       perSample: sampler !== null,
       labels: y,
     });
+    be.copy(worst, be.binary("max", worst, loss.storage, one));
     be.fill(model.params.grads!, 0);
     backward(loss);
     const lr = learningRate(step, lrOpts);
@@ -220,7 +243,8 @@ export async function train(options: TrainOptions): Promise<DiffusionModel> {
     const checkpointDue = options.onCheckpoint !== undefined &&
       (aborted || (checkpointEvery !== 0 && step % checkpointEvery === 0));
     const report = step % o.progressEvery === 0 || step === o.steps || aborted || checkpointDue;
-    const value = report ? (await be.read(loss.storage))[0] : 0;
+    if (report) be.copy(latest, loss.storage);
+    const [peak, value] = report ? await be.read(watch) : [0, 0];
     if (sampler) {
       // Each sample's weighted squared error times 1 / (T p_t), for the sampler's statistics.
       const scaled = await be.read(perSample!.storage);
@@ -236,6 +260,15 @@ export async function train(options: TrainOptions): Promise<DiffusionModel> {
           `training diverged: the loss is ${value} at step ${step}; lower the learning rate or set gradient clipping`,
         );
       }
+      if (!Number.isFinite(peak) || (o.prediction === "epsilon" && peak > DIVERGED_EPS_LOSS)) {
+        throw new TrainingError(
+          `training diverged: the loss reached ${peak} between steps ${
+            lastStep + 1
+          } and ${step}; ` +
+            `lower the learning rate or set gradient clipping`,
+        );
+      }
+      be.fill(worst, 0);
       const now = performance.now();
       options.onProgress?.({
         step,
@@ -258,7 +291,7 @@ export async function train(options: TrainOptions): Promise<DiffusionModel> {
     }
     if (stop) break;
   }
-  for (const s of [data.storage, idx.storage, t.storage, eps.storage]) be.free(s);
+  for (const s of [data.storage, idx.storage, t.storage, eps.storage, watch]) be.free(s);
   for (const x of [rootW, labels, keep, nulls]) if (x) be.free(x.storage);
   return model;
 }

@@ -13,6 +13,7 @@ import { makeBetas, type ScheduleConfig } from "./diffusion/schedule.ts";
 import { TIMESTEP_SAMPLINGS, type TimestepSampling } from "./diffusion/timestep_sampler.ts";
 import { checkChoice, checkInt, checkNumber, OptionError } from "./errors.ts";
 import type { DiffusionConfig, DiffusionModel } from "./model.ts";
+import type { FcUNetOptions } from "./models/fc_unet.ts";
 import type { MlpOptions } from "./models/mlp.ts";
 import { resolveNetworkConfig } from "./models/registry.ts";
 import { checkClasses } from "./nn/class_embedding.ts";
@@ -39,6 +40,7 @@ export interface Dataset {
 // Each network's options live beside it; re-exported here, where `train` takes them.
 export type { MlpOptions } from "./models/mlp.ts";
 export type { UNetOptions } from "./models/unet.ts";
+export type { FcUNetOptions } from "./models/fc_unet.ts";
 
 /** Progress reported every `progressEvery` steps. */
 export interface TrainProgress {
@@ -60,8 +62,11 @@ export interface TrainProgress {
 export interface TrainOptions {
   /** The training data. */
   data: Dataset;
-  /** The denoising network: an MLP for vector data (default), a UNet for images. */
-  network?: MlpOptions | UNetOptions;
+  /**
+   * The denoising network: an MLP for vector data (default), a UNet for images, or the fully
+   * connected UNet (`kind: "fc-unet"`) for either.
+   */
+  network?: MlpOptions | UNetOptions | FcUNetOptions;
   /** The noise schedule (default linear 1e-4 .. 0.02 over T = 1000). */
   schedule?: ScheduleConfig;
   /** What the network predicts (default "epsilon"). */

@@ -6,6 +6,8 @@
  * @module
  */
 
+import { MAX_T } from "../limits.ts";
+
 /** Linear betas from `betaStart` (t = 1) to `betaEnd` (t = T), inclusive (Ho et al. 2020). */
 export interface LinearScheduleConfig {
   /** The kind. */
@@ -79,8 +81,8 @@ export interface Schedule {
 }
 
 function checkT(T: number): void {
-  if (!Number.isInteger(T) || T < 2) {
-    throw new RangeError(`schedule: T must be an integer of at least 2, got ${T}`);
+  if (!Number.isInteger(T) || T < 2 || T > MAX_T) {
+    throw new RangeError(`schedule: T must be an integer in [2, ${MAX_T}], got ${T}`);
   }
 }
 

@@ -17,6 +17,7 @@ import { timestepEmbedding } from "../nn/embedding.ts";
 import { Linear } from "../nn/linear.ts";
 import type { ParamSource } from "../nn/params.ts";
 import { checkClasses, ClassEmbedding } from "../nn/class_embedding.ts";
+import { MAX_DEPTH, MAX_T, MAX_WIDTH } from "../limits.ts";
 import { checkLabels, type ForwardContext, type Network } from "./network.ts";
 
 /** How the MLP sees the timestep. */
@@ -79,12 +80,13 @@ export function resolveMlpConfig(
     timeInput: options.timeInput ?? "scalar",
     embeddingDim: options.embeddingDim ?? 32,
   };
-  checkInt("network.hidden", c.hidden, 1);
-  checkInt("network.layers", c.layers, 1);
+  checkInt("network.hidden", c.hidden, 1, MAX_WIDTH);
+  checkInt("network.layers", c.layers, 1, MAX_DEPTH);
   checkChoice("network.timeInput", c.timeInput, ["scalar", "sinusoidal"] as const);
-  if (c.timeInput === "sinusoidal" && (c.embeddingDim < 4 || c.embeddingDim % 2)) {
+  const e = c.embeddingDim;
+  if (c.timeInput === "sinusoidal" && !(e >= 4 && e % 2 === 0 && e <= MAX_WIDTH)) {
     throw new OptionError(
-      `network.embeddingDim must be even and at least 4, got ${c.embeddingDim}`,
+      `network.embeddingDim must be even and in [4, ${MAX_WIDTH}], got ${c.embeddingDim}`,
     );
   }
   return c;
@@ -96,17 +98,22 @@ function inputSize(c: MlpConfig): number {
 
 /** Validates an MLP configuration, naming the bad field. */
 export function checkMlpConfig(c: MlpConfig): void {
+  const max = { dim: MAX_WIDTH, hidden: MAX_WIDTH, layers: MAX_DEPTH, T: MAX_T };
   for (const k of ["dim", "hidden", "layers", "T"] as const) {
-    if (!Number.isInteger(c[k]) || c[k] < 1) {
-      throw new RangeError(`mlp: ${k} must be a positive integer, got ${c[k]}`);
+    if (!Number.isInteger(c[k]) || c[k] < 1 || c[k] > max[k]) {
+      throw new RangeError(`mlp: ${k} must be an integer in [1, ${max[k]}], got ${c[k]}`);
     }
   }
   if (c.timeInput !== "scalar" && c.timeInput !== "sinusoidal") {
     throw new RangeError(`mlp: timeInput must be "scalar" or "sinusoidal", got ${c.timeInput}`);
   }
   if (c.classes !== undefined) checkClasses("mlp: classes", c.classes);
-  if (c.classes !== undefined && (!Number.isInteger(c.embeddingDim) || c.embeddingDim < 1)) {
-    throw new RangeError(`mlp: embeddingDim must be a positive integer, got ${c.embeddingDim}`);
+  const e = c.embeddingDim;
+  const embeds = c.classes !== undefined || c.timeInput === "sinusoidal";
+  if (embeds && (!Number.isInteger(e) || e < 1 || e > MAX_WIDTH)) {
+    throw new RangeError(
+      `mlp: embeddingDim must be an integer in [1, ${MAX_WIDTH}], got ${c.embeddingDim}`,
+    );
   }
 }
 

@@ -11,16 +11,17 @@
 
 import { OptionError } from "../errors.ts";
 import { checkClasses } from "../nn/class_embedding.ts";
-import { type ParamSource, type ParamSpec, recordParams } from "../nn/params.ts";
+import { ParamLayout, type ParamSource, type ParamSpec, recordParams } from "../nn/params.ts";
 import { Mlp, type MlpConfig, type MlpOptions, resolveMlpConfig } from "./mlp.ts";
 import type { Network } from "./network.ts";
 import { resolveUNetConfig, UNet, type UNetConfig, type UNetOptions } from "./unet.ts";
+import { FcUNet, type FcUNetConfig, type FcUNetOptions, resolveFcUNetConfig } from "./fc_unet.ts";
 
 /** Every network configuration the library builds. */
-export type NetworkConfig = MlpConfig | UNetConfig;
+export type NetworkConfig = MlpConfig | UNetConfig | FcUNetConfig;
 
 /** The user's options of any network: its `kind` ("mlp" when absent) and that network's options. */
-export type NetworkOptions = MlpOptions | UNetOptions;
+export type NetworkOptions = MlpOptions | UNetOptions | FcUNetOptions;
 
 /**
  * The full, checked configuration of the network `options` ask for (an MLP when absent), for
@@ -33,21 +34,34 @@ export function resolveNetworkConfig(
   T: number,
   classes?: number,
 ): NetworkConfig {
-  if (options?.kind !== undefined && options.kind !== "mlp" && options.kind !== "unet") {
+  if (
+    options?.kind !== undefined && options.kind !== "mlp" && options.kind !== "unet" &&
+    options.kind !== "fc-unet"
+  ) {
     throw new OptionError(
-      `network.kind must be "mlp" or "unet", got ${JSON.stringify(options.kind)}`,
+      `network.kind must be "mlp", "unet" or "fc-unet", got ${JSON.stringify(options.kind)}`,
     );
   }
-  const config = options?.kind === "unet"
+  let config = options?.kind === "unet"
     ? resolveUNetConfig(options, dataShape)
+    : options?.kind === "fc-unet"
+    ? resolveFcUNetConfig(options, dataShape, T)
     : resolveMlpConfig((options ?? {}) as MlpOptions, dataShape, T);
-  if (classes === undefined) return config;
-  try {
-    checkClasses("data.classes", classes);
-  } catch (e) {
-    throw new OptionError((e as Error).message);
+  if (classes !== undefined) {
+    try {
+      checkClasses("data.classes", classes);
+    } catch (e) {
+      throw new OptionError((e as Error).message);
+    }
+    config = { ...config, classes };
   }
-  return { ...config, classes };
+  try {
+    // The size limit, before anything is allocated.
+    new ParamLayout(networkSpecs(config));
+  } catch (e) {
+    throw new OptionError(`network: ${(e as Error).message}`);
+  }
+  return config;
 }
 
 /** The number of classes of a conditional network's configuration, or 0 when unconditional. */
@@ -73,9 +87,11 @@ export function buildNetwork(config: NetworkConfig, params: ParamSource): Networ
       return new Mlp(config, params);
     case "unet":
       return new UNet(config, params);
+    case "fc-unet":
+      return new FcUNet(config, params);
   }
   throw new RangeError(
-    `network kind must be "mlp" or "unet", got ${
+    `network kind must be "mlp", "unet" or "fc-unet", got ${
       JSON.stringify((config as { kind?: unknown })?.kind)
     }`,
   );
@@ -88,5 +104,7 @@ export function networkSampleShape(config: NetworkConfig): number[] {
       return [config.dim];
     case "unet":
       return [config.channels, config.imageSize, config.imageSize];
+    case "fc-unet":
+      return [...config.shape];
   }
 }

@@ -57,6 +57,7 @@ import { LinearAttention } from "../nn/linear_attention.ts";
 import type { ParamSource } from "../nn/params.ts";
 import { ResBlock } from "../nn/resnet_block.ts";
 import { checkClasses, ClassEmbedding } from "../nn/class_embedding.ts";
+import { MAX_DEPTH, MAX_WIDTH } from "../limits.ts";
 import { checkLabels, type ForwardContext, type Network } from "./network.ts";
 
 /** The block kinds of a UNet: the twin's ResBlock or the seed's ConvNeXt block. */
@@ -210,9 +211,9 @@ export function unetTimeDim(c: UNetConfig): number {
   return 4 * c.base;
 }
 
-function positiveInt(field: string, v: unknown): void {
-  if (!Number.isInteger(v) || (v as number) < 1) {
-    throw new RangeError(`unet: ${field} must be a positive integer, got ${v}`);
+function positiveInt(field: string, v: unknown, max = MAX_WIDTH): void {
+  if (!Number.isInteger(v) || (v as number) < 1 || (v as number) > max) {
+    throw new RangeError(`unet: ${field} must be an integer in [1, ${max}], got ${v}`);
   }
 }
 
@@ -243,7 +244,7 @@ function checkOptions(c: UNetConfig): void {
       throw new RangeError(`unet: dropout must be a probability in [0, 1), got ${c.dropout}`);
     }
   }
-  if (c.blocksPerLevel !== undefined) positiveInt("blocksPerLevel", c.blocksPerLevel);
+  if (c.blocksPerLevel !== undefined) positiveInt("blocksPerLevel", c.blocksPerLevel, MAX_DEPTH);
   if (c.block !== undefined) oneOf("block", c.block, UNET_BLOCK_KINDS);
   if (c.convnextMult !== undefined) {
     positiveInt("convnextMult", c.convnextMult);
@@ -264,10 +265,11 @@ function checkFields(c: UNetConfig): void {
   if (c.base % 2 !== 0 || c.base < 4) {
     throw new RangeError(`unet: base is the time embedding size, even and >= 4, got ${c.base}`);
   }
-  if (!Array.isArray(c.mults) || c.mults.length < 1) {
-    throw new RangeError(`unet: mults must list at least one level, got ${c.mults}`);
+  if (!Array.isArray(c.mults) || c.mults.length < 1 || c.mults.length > 16) {
+    throw new RangeError(`unet: mults must list 1 to 16 levels, got ${c.mults}`);
   }
-  c.mults.forEach((m, i) => positiveInt(`mults[${i}]`, m));
+  // Every level's channel count, base times its multiplier, stays within MAX_WIDTH.
+  c.mults.forEach((m, i) => positiveInt(`mults[${i}]`, m, Math.floor(MAX_WIDTH / c.base)));
   checkOptions(c);
   const patch = c.patch ?? UNET_OPTION_DEFAULTS.patch;
   const down = 2 ** (c.mults.length - 1) * patch;

@@ -14,6 +14,8 @@
 
 import type { Backend, Storage } from "../backend.ts";
 import type { Random } from "../random.ts";
+import { formatBytes } from "../errors.ts";
+import { MAX_PARAMETERS } from "../limits.ts";
 import { sizeOf } from "../shape.ts";
 import { Tensor } from "../tensor.ts";
 
@@ -61,6 +63,14 @@ export class ParamLayout {
       count += size;
       return e;
     });
+    if (count > MAX_PARAMETERS) {
+      throw new RangeError(
+        `the network would have ${count.toExponential(2)} parameters (${
+          formatBytes(count * 4)
+        } of weights, ${formatBytes(count * 20)} to train), above the limit of ${MAX_PARAMETERS} ` +
+          `(2^27); make it narrower or shallower`,
+      );
+    }
     this.length = off;
     this.count = count;
     this.#byName = new Map(this.entries.map((e) => [e.name, e]));

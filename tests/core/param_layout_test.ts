@@ -107,14 +107,18 @@ Deno.test("resolveNetworkConfig: each network fills in its defaults and rejects 
     unetConfig({ channels: 3, imageSize: 32, base: 16 }),
   );
   const bad: [NetworkOptions, number[], RegExp][] = [
-    [{ kind: "cnn" as "mlp" }, [10, 2], /network.kind must be "mlp" or "unet", got "cnn"/],
-    [{ hidden: 0 }, [10, 2], /network.hidden must be an integer at least 1, got 0/],
+    [
+      { kind: "cnn" as "mlp" },
+      [10, 2],
+      /network.kind must be "mlp", "unet" or "fc-unet", got "cnn"/,
+    ],
+    [{ hidden: 0 }, [10, 2], /network.hidden must be an integer in \[1, 65536\], got 0/],
     [{ layers: 1.5 }, [10, 2], /network.layers/],
     [{ timeInput: "learned" as "scalar" }, [10, 2], /network.timeInput must be one of/],
     [
       { timeInput: "sinusoidal", embeddingDim: 5 },
       [10, 2],
-      /network.embeddingDim must be even and at least 4, got 5/,
+      /network.embeddingDim must be even and in \[4, 65536\], got 5/,
     ],
     [
       { kind: "unet" },

@@ -59,7 +59,7 @@ Deno.test("checkpoints fire every N steps; a file saved without optimizer state 
     withState.optimizer = model.optimizer;
     await assert.rejects(
       () => train({ ...opts, network: { hidden: 8 }, resume: withState }),
-      /configuration differs/,
+      /these options differ from the model's configuration: network\.hidden: model 16, options 8$/,
     );
   } finally {
     await Deno.remove(dir, { recursive: true });

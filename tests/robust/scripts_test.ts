@@ -135,3 +135,21 @@ Deno.test("Ctrl-C keeps the work done and exits 130: spiral.ts and train_mnist.t
     await Deno.remove(dir, { recursive: true });
   }
 });
+
+Deno.test("spiral.ts: a learning rate that blows the network up stops with one line, writes nothing", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "robust_spiral_lr_" });
+  try {
+    // At lr 50 the loss spikes past 1e4 within the first steps, then the dead network's loss
+    // looks tame (about 1) again: the spike between two progress reports must still be seen.
+    const r = await run("spiral.ts", ["--lr", "50", "--steps", "2000", "--out", dir]);
+    assert.equal(r.code, 1);
+    assert.equal(r.stderr.length, 1, r.stderr.join("\n"));
+    assert.match(
+      r.stderr[0],
+      /^error: training diverged: the loss (reached|is) \S+ (between steps \d+ and \d+|at step \d+); lower the learning rate/,
+    );
+    assert.deepEqual([...Deno.readDirSync(dir)], [], "no samples.csv, model or picture");
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
