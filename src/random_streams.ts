@@ -25,6 +25,11 @@ export const STREAMS = {
   labelDropout: 5,
   /** Inpainting: the noise the known region is re-noised with after each step. */
   inpaint: 6,
+  /**
+   * The variational bound (`nll`, src/diffusion/vlb.ts): the noise of x_t for image i at timestep
+   * t, D values from block (i T + t - 1) ceil(D / 4).
+   */
+  vlb: 7,
   /** Sampling noise (the start x_T and each step's first fresh draw). */
   sample: 4,
   /** A sampling step's further draws: draw j > 0 comes from stream `sampleExtra + j`. */

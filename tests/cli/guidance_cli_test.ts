@@ -8,21 +8,9 @@ import assert from "node:assert/strict";
 import { loadModel, readModelMetadata } from "../../mod.ts";
 import { loadMnist } from "../../data.ts";
 import { saveClassifier, trainClassifier } from "../../metrics.ts";
+import { runScript } from "../helpers/run_deno.ts";
 
-const root = new URL("../..", import.meta.url).pathname;
-
-async function run(script: string, args: string[]) {
-  const out = await new Deno.Command(Deno.execPath(), {
-    args: ["run", "-A", `scripts/${script}`, ...args],
-    cwd: root,
-    stdout: "piped",
-    stderr: "piped",
-    env: { NO_COLOR: "1" },
-  }).output();
-  const stderr = new TextDecoder().decode(out.stderr).split("\n")
-    .filter((l) => l.trim() && !l.includes("XDG_RUNTIME_DIR"));
-  return { code: out.code, stdout: new TextDecoder().decode(out.stdout), stderr };
-}
+const run = runScript;
 
 const TINY = [
   ...["--steps", "2", "--batch", "4", "--base", "8", "--mults", "1,2", "--backend", "wasm"],

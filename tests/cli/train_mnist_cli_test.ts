@@ -6,20 +6,10 @@
 
 import assert from "node:assert/strict";
 import { loadModel, readModelMetadata, saveModel } from "../../src/io/model_file.ts";
+import { runDeno } from "../helpers/run_deno.ts";
 
-const root = new URL("../..", import.meta.url).pathname;
-
-async function run(args: string[], script = "scripts/train_mnist.ts") {
-  const out = await new Deno.Command(Deno.execPath(), {
-    args: ["run", "-A", script, ...args],
-    cwd: root,
-    stdout: "piped",
-    stderr: "piped",
-    env: { DEBUG: "" },
-  }).output();
-  const stderr = new TextDecoder().decode(out.stderr).split("\n")
-    .filter((l) => l.trim() && !l.includes("XDG_RUNTIME_DIR"));
-  return { code: out.code, stdout: new TextDecoder().decode(out.stdout), stderr };
+function run(args: string[], script = "scripts/train_mnist.ts") {
+  return runDeno(["run", "-A", script, ...args]);
 }
 
 const TINY = [

@@ -24,7 +24,7 @@ import { Random } from "../../src/random.ts";
 import { sample } from "../../src/sample.ts";
 import { backward, noGrad, tensor } from "../../src/tensor.ts";
 import { type Dataset, train, type TrainOptions, type TrainProgress } from "../../src/train.ts";
-import { gradCheck } from "../helpers/gradcheck.ts";
+import { gradCheck, paramGradError } from "../helpers/gradcheck.ts";
 
 /** A fully connected UNet configuration for samples of `shape`. */
 function config(
@@ -225,31 +225,14 @@ Deno.test("fc-unet: gradients of an L2 loss match central finite differences (fl
   const grads = await be.read(store.grads!);
 
   // Every element of every parameter tensor.
-  const h = 1e-6;
-  let worst = 0, worstName = "";
+  const { worst, at } = await paramGradError(be, layout, store, values, grads, loss, "all");
   for (const e of layout.entries) {
-    for (let k = 0; k < e.size; k++) {
-      const i = e.offset + k;
-      const at = async (v: number) => {
-        be.write(store.values, [v], i);
-        return (await noGrad(loss).toArray())[0];
-      };
-      const fp = await at(values[i] + h), fm = await at(values[i] - h);
-      be.write(store.values, [values[i]], i);
-      const numeric = (fp - fm) / (2 * h), analytic = grads[i];
-      const err = Math.abs(analytic - numeric) /
-        Math.max(1e-3, Math.abs(analytic), Math.abs(numeric));
-      if (err > worst) {
-        worst = err;
-        worstName = `${e.name}[${k}] analytic ${analytic} numeric ${numeric}`;
-      }
-    }
     assert.ok(
       grads.subarray(e.offset, e.offset + e.size).some((g) => g !== 0),
       `${e.name} has no gradient`,
     );
   }
-  assert.ok(worst < 1e-5, `worst relative error ${worst} at ${worstName}`);
+  assert.ok(worst < 1e-5, `worst relative error ${worst} at ${at}`);
 
   // And with respect to the input, image-shaped and flat, through the shared helper.
   for (const shape of [[2, 1, 2, 2], [2, 4]]) {

@@ -26,7 +26,7 @@ import { fillUniform, Random } from "../../src/random.ts";
 import { sample } from "../../src/sample.ts";
 import { backward, noGrad, type Tensor, tensor } from "../../src/tensor.ts";
 import { type Dataset, train, type TrainOptions } from "../../src/train.ts";
-import { float64Backend, gradCheck } from "../helpers/gradcheck.ts";
+import { float64Backend, gradCheck, paramGradError } from "../helpers/gradcheck.ts";
 
 // ---- helpers ------------------------------------------------------------------------------------
 
@@ -610,24 +610,15 @@ Deno.test("unet options: gradients of an L2 loss match central finite difference
     const loss = () => regressionLoss("l2", net.forward(x, t, ctx), target);
     backward(loss());
     const grads = await be.read(store.grads!);
-    const h = 1e-6;
-    let worst = 0, worstName = "";
-    for (const e of layout.entries) {
-      const i = e.offset + rng.int(0, e.size);
-      const at = async (v: number) => {
-        be.write(store.values, [v], i);
-        return (await noGrad(loss).toArray())[0];
-      };
-      const fp = await at(values[i] + h), fm = await at(values[i] - h);
-      be.write(store.values, [values[i]], i);
-      const numeric = (fp - fm) / (2 * h), analytic = grads[i];
-      const err = Math.abs(analytic - numeric) /
-        Math.max(1e-3, Math.abs(analytic), Math.abs(numeric));
-      if (err > worst) {
-        worst = err;
-        worstName = `${e.name}[${i - e.offset}] analytic ${analytic} numeric ${numeric}`;
-      }
-    }
+    const { worst, at: worstName } = await paramGradError(
+      be,
+      layout,
+      store,
+      values,
+      grads,
+      loss,
+      rng,
+    );
     assert.ok(worst < 1e-5, `config ${ci}: worst relative error ${worst} at ${worstName}`);
     for (const e of layout.entries) {
       assert.ok(

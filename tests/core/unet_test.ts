@@ -25,6 +25,7 @@ import { backward, noGrad, tensor } from "../../src/tensor.ts";
 import { saveModel } from "../../src/io/model_file.ts";
 import "../../backends.ts";
 import { train } from "../../src/train.ts";
+import { paramGradError } from "../helpers/gradcheck.ts";
 
 const PYTHON = "/usr/bin/python3";
 const TWIN = new URL("../../../shared/bench/torch_twin.py", import.meta.url).pathname;
@@ -317,24 +318,15 @@ Deno.test("unet: gradients of an L2 loss match central finite differences (tiny 
   const grads = await be.read(store.grads!);
 
   // One random element of every parameter tensor.
-  const h = 1e-6;
-  let worst = 0, worstName = "";
-  for (const e of layout.entries) {
-    const i = e.offset + rng.int(0, e.size);
-    const at = async (v: number) => {
-      be.write(store.values, [v], i);
-      return (await noGrad(loss).toArray())[0];
-    };
-    const fp = await at(values[i] + h), fm = await at(values[i] - h);
-    be.write(store.values, [values[i]], i);
-    const numeric = (fp - fm) / (2 * h), analytic = grads[i];
-    const err = Math.abs(analytic - numeric) /
-      Math.max(1e-3, Math.abs(analytic), Math.abs(numeric));
-    if (err > worst) {
-      worst = err;
-      worstName = `${e.name}[${i - e.offset}] analytic ${analytic} numeric ${numeric}`;
-    }
-  }
+  const { worst, at: worstName } = await paramGradError(
+    be,
+    layout,
+    store,
+    values,
+    grads,
+    loss,
+    rng,
+  );
   console.log(
     `unet gradient check: ${layout.entries.length} tensors, worst relative error ${
       worst.toExponential(2)

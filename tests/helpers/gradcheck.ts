@@ -21,6 +21,7 @@ import { sizeOf } from "../../src/shape.ts";
 import { backward, noGrad, type Tensor, tensor, variable } from "../../src/tensor.ts";
 import { add, mul } from "../../src/ops/elementwise.ts";
 import { sum } from "../../src/ops/reduce.ts";
+import type { ParamLayout, ParamStore } from "../../src/nn/params.ts";
 
 /** The default finite-difference step. */
 export const H = 1e-6;
@@ -254,4 +255,51 @@ export function untied(rng: Random, n: number, lattice: "a" | "b"): Float64Array
   const off = lattice === "a" ? 0.25 : 0.75;
   for (let i = 0; i < n; i++) out[i] = Math.floor(k[i] * 5) - 2 + off + 0.1 * u[i];
   return out;
+}
+
+/** The worst relative error of a network's parameter gradients, and where it was. */
+export interface ParamGradReport {
+  /** The worst |analytic - numeric| / max(1e-3, |analytic|, |numeric|). */
+  worst: number;
+  /** The parameter element and both gradients at the worst error. */
+  at: string;
+}
+
+/**
+ * Compares the gradients `grads` of `loss` with respect to a network's flat parameters (`values`
+ * in `store`, laid out by `layout`) with central finite differences: at every element of every
+ * tensor (`elements: "all"`), or at one element per tensor drawn from `rng`.
+ */
+export async function paramGradError(
+  be: Backend,
+  layout: ParamLayout,
+  store: ParamStore,
+  values: ArrayLike<number>,
+  grads: ArrayLike<number>,
+  loss: () => Tensor,
+  elements: "all" | Random,
+): Promise<ParamGradReport> {
+  let worst = 0, at = "";
+  for (const e of layout.entries) {
+    const picks = elements === "all"
+      ? Array.from({ length: e.size }, (_, k) => k)
+      : [elements.int(0, e.size)];
+    for (const k of picks) {
+      const i = e.offset + k;
+      const lossAt = async (v: number) => {
+        be.write(store.values, [v], i);
+        return (await noGrad(loss).toArray())[0];
+      };
+      const fp = await lossAt(values[i] + H), fm = await lossAt(values[i] - H);
+      be.write(store.values, [values[i]], i);
+      const numeric = (fp - fm) / (2 * H), analytic = grads[i];
+      const err = Math.abs(analytic - numeric) /
+        Math.max(1e-3, Math.abs(analytic), Math.abs(numeric));
+      if (err > worst) {
+        worst = err;
+        at = `${e.name}[${k}] analytic ${analytic} numeric ${numeric}`;
+      }
+    }
+  }
+  return { worst, at };
 }

@@ -9,23 +9,9 @@ import assert from "node:assert/strict";
 import { decodeModel, encodeModel, MAX_PARAMETERS, MAX_T, OptionError, train } from "../../mod.ts";
 import { decodeSafetensors, encodeSafetensors } from "../../io.ts";
 import { TINY_TRAINING } from "../helpers/tiny_training.ts";
+import { runScript } from "../helpers/run_deno.ts";
 
-const root = new URL("../..", import.meta.url).pathname;
-
-/** Runs a script; its exit code, stderr lines (Mesa's XDG notice left out) and wall time. */
-async function run(script: string, args: string[]) {
-  const started = performance.now();
-  const out = await new Deno.Command(Deno.execPath(), {
-    args: ["run", "-A", `scripts/${script}`, ...args],
-    cwd: root,
-    stdout: "piped",
-    stderr: "piped",
-    env: { NO_COLOR: "1" },
-  }).output();
-  const stderr = new TextDecoder().decode(out.stderr).split("\n")
-    .filter((l) => l.trim() && !l.includes("XDG_RUNTIME_DIR"));
-  return { code: out.code, stderr, ms: performance.now() - started };
-}
+const run = runScript;
 
 Deno.test("size flags: one line naming the flag, the limit and the memory, before any work", async () => {
   const dir = await Deno.makeTempDir({ prefix: "robust_limits_" });

@@ -5,21 +5,11 @@
  */
 
 import assert from "node:assert/strict";
+import { runDeno } from "../helpers/run_deno.ts";
 
 const scripts = new URL("../../scripts/", import.meta.url).pathname;
 
-async function run(args: string[], cwd: string) {
-  const out = await new Deno.Command(Deno.execPath(), {
-    args,
-    cwd,
-    stdout: "piped",
-    stderr: "piped",
-    env: { NO_COLOR: "1" },
-  }).output();
-  const stderr = new TextDecoder().decode(out.stderr).split("\n")
-    .filter((l) => l.trim() && !l.includes("XDG_RUNTIME_DIR"));
-  return { code: out.code, stderr };
-}
+const run = runDeno;
 
 Deno.test("an empty --out is refused by every script that writes, and nothing is written", async () => {
   const cwd = await Deno.makeTempDir({ prefix: "out_flag_" });

@@ -6,20 +6,10 @@
 
 import assert from "node:assert/strict";
 import { loadModel } from "../../mod.ts";
+import { runDeno } from "../helpers/run_deno.ts";
 
-const root = new URL("../..", import.meta.url).pathname;
-
-async function run(permissions: string[], script: string, args: string[]) {
-  const out = await new Deno.Command(Deno.execPath(), {
-    args: ["run", ...permissions, `scripts/${script}`, ...args],
-    cwd: root,
-    stdout: "piped",
-    stderr: "piped",
-    env: { NO_COLOR: "1" },
-  }).output();
-  const stderr = new TextDecoder().decode(out.stderr).split("\n")
-    .filter((l) => l.trim() && !l.includes("XDG_RUNTIME_DIR"));
-  return { code: out.code, stdout: new TextDecoder().decode(out.stdout), stderr };
+function run(permissions: string[], script: string, args: string[]) {
+  return runDeno(["run", ...permissions, `scripts/${script}`, ...args]);
 }
 
 const SPIRAL = ["--steps", "50", "--samples", "200", "--no-eval"];

@@ -7,6 +7,7 @@
 import assert from "node:assert/strict";
 import { loadModel, readModelMetadata } from "../../mod.ts";
 import { numberFlag, prepareOutDir } from "../../scripts/cli.ts";
+import { runScript } from "../helpers/run_deno.ts";
 
 const root = new URL("../..", import.meta.url).pathname;
 
@@ -20,12 +21,7 @@ function spawn(script: string, args: string[]) {
   });
 }
 
-async function run(script: string, args: string[]) {
-  const out = await spawn(script, args).output();
-  const stderr = new TextDecoder().decode(out.stderr).split("\n")
-    .filter((l) => l.trim() && !l.includes("XDG_RUNTIME_DIR"));
-  return { code: out.code, stdout: new TextDecoder().decode(out.stdout), stderr };
-}
+const run = runScript;
 
 const TINY = [
   ...["--batch", "4", "--base", "8", "--mults", "1,2", "--backend", "wasm", "--sample-every", "0"],
