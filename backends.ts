@@ -52,3 +52,5 @@ export {
   type BackendSelection,
   selectBackend,
 } from "./src/backends/registry.ts";
+// The kernel interface a `Backend` is: its op groups and every type their methods take.
+export * from "./src/backend_types.ts";

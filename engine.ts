@@ -75,7 +75,7 @@ export type { BackendChoice, BackendSelection } from "./backends.ts";
 export { Adam } from "./src/optim/adam.ts";
 export type { AdamOptions, AdamState } from "./src/optim/adam.ts";
 export { learningRate } from "./src/optim/lr_schedule.ts";
-export type { LrOptions } from "./src/optim/lr_schedule.ts";
+export type { LrOptions, LrSchedule } from "./src/optim/lr_schedule.ts";
 export { blocksFor, Random } from "./src/random.ts";
 export type { RandomPosition } from "./src/random.ts";
 export { STREAMS } from "./src/random_streams.ts";
@@ -107,4 +107,22 @@ export type {
   ObjectiveTerms,
 } from "./src/diffusion/objective.ts";
 export { DeviceSchedule, qSample } from "./src/diffusion/forward.ts";
-export type { NoiseLevel } from "./src/diffusion/parameterization.ts";
+export type { NoiseLevel, Prediction } from "./src/diffusion/parameterization.ts";
+
+// The library's types that the engine's functions and classes take (the network, schedule and
+// noise-level configurations, the classifier of classifier guidance), exported as types so that
+// this documentation is complete; their values and functions are in ./mod.ts and ./metrics.
+export type { NetworkConfig } from "./src/models/registry.ts";
+export type { MlpConfig, TimeInput } from "./src/models/mlp.ts";
+export type { UNetAttentionKind, UNetBlockKind, UNetConfig } from "./src/models/unet.ts";
+export type { FcUNetConfig } from "./src/models/fc_unet.ts";
+export type {
+  CosineScheduleConfig,
+  LinearScheduleConfig,
+  Schedule,
+  ScheduleConfig,
+  SigmoidScheduleConfig,
+  VeScheduleConfig,
+} from "./src/diffusion/schedule.ts";
+export type { Level } from "./src/diffusion/noise_level.ts";
+export type { Classifier, ClassifierConfig, ClassifierOutput } from "./src/eval/classifier.ts";

@@ -45,3 +45,26 @@ export type {
   LoadedClassifier,
   TrainClassifierOptions,
 } from "./src/eval/classifier.ts";
+
+// The types the classifier's API hands out or takes (its tensors, parameters, noise schedule and
+// backend), exported as types so that this documentation is complete; their classes and functions
+// are in ./engine and the library (./mod.ts).
+export type { GradNode, Tensor } from "./src/tensor.ts";
+export type {
+  ParamEntry,
+  ParamInit,
+  ParamLayout,
+  ParamSource,
+  ParamSpec,
+  ParamStore,
+} from "./src/nn/params.ts";
+export type { Random, RandomPosition } from "./src/random.ts";
+export type {
+  CosineScheduleConfig,
+  LinearScheduleConfig,
+  ScheduleConfig,
+  SigmoidScheduleConfig,
+  VeScheduleConfig,
+} from "./src/diffusion/schedule.ts";
+export type { BackendChoice } from "./src/backends/registry.ts";
+export * from "./src/backend_types.ts";

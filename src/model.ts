@@ -14,6 +14,7 @@ import { ParamLayout, ParamStore } from "./nn/params.ts";
 import type { AdamState } from "./optim/adam.ts";
 import type { TimestepStats } from "./diffusion/timestep_sampler.ts";
 import { Denoiser } from "./diffusion/denoiser.ts";
+import type { ObjectiveKind } from "./diffusion/score_matching.ts";
 import { type Tensor, tensor } from "./tensor.ts";
 
 /** Everything that defines a model apart from its weights; saved in every checkpoint. */
@@ -26,6 +27,14 @@ export interface DiffusionConfig {
   prediction: Prediction;
   /** Shape of one sample, e.g. [2] for 2-D points. */
   sampleShape: number[];
+  /**
+   * The training objective. Absent (every file written before it, and every DDPM model): "ddpm",
+   * the network predicts `prediction`. "dsm": a score model trained by denoising score matching
+   * over the geometric levels of its "ve" schedule (src/diffusion/score_matching.ts); its network
+   * outputs sigma times the score, `prediction` is "epsilon" and unused, and it samples with
+   * annealed Langevin dynamics (or any sampler, through the exact VE -> VP change of coordinates).
+   */
+  objective?: ObjectiveKind;
 }
 
 /** Which weights to use: the trained ones, or their exponential moving average. */
@@ -93,6 +102,7 @@ export class DiffusionModel {
   /**
    * The model as the samplers see it, with the chosen weights: the raw output, the x0 and eps
    * estimates and the score at any model time t in [1, T] (x0 clamped to [-clip, clip] when set).
+   * A score model's (objective "dsm") is read in its variance-exploding coordinates.
    */
   denoiser(weights: WeightsChoice = "ema", clip: number | null = null): Denoiser {
     const net = this.network(weights), be = this.backend;
@@ -101,12 +111,15 @@ export class DiffusionModel {
       this.schedule,
       this.config.prediction,
       clip,
+      this.config.objective ?? "ddpm",
     );
   }
 
   /**
    * The score grad log p_t(x) = -eps(x, t) / sigma_t of the model at model time t in [1, T] (one
-   * network call; the EMA weights unless told otherwise). Differentiable in x.
+   * network call; the EMA weights unless told otherwise). Differentiable in x. For a score model
+   * (objective "dsm") it is the network's output / sigma_t at level t, x in the variance-exploding
+   * coordinates x0 + sigma_t z.
    */
   score(x: Tensor, t: number, weights: WeightsChoice = "ema"): Tensor {
     return this.denoiser(weights).score(x, t);

@@ -17,6 +17,7 @@ import { classifierGradient, classifierGuidedOutput } from "./diffusion/classifi
 import type { Classifier } from "./eval/classifier.ts";
 import { type Conditioning, resolveConditioning } from "./sample_conditioning.ts";
 import { NoiseLevels } from "./diffusion/noise_level.ts";
+import { epsilonFromScore } from "./diffusion/score_matching.ts";
 import { checkChoice, checkInt, checkNumber, OptionError, TrainingError } from "./errors.ts";
 import { MAX_SAMPLE_VALUES, MAX_SAMPLES } from "./limits.ts";
 import type { DiffusionModel, WeightsChoice } from "./model.ts";
@@ -93,7 +94,7 @@ export interface SampleOptions extends SamplerOptions {
   /**
    * Inpainting: RePaint's resampling (Lugmayr et al. 2022), each step taken this many times (default
    * 1: once), noised back between passes so the generated region harmonises with the known one.
-   * Multistep samplers (dpm++2m) keep the history of the last pass.
+   * Multistep samplers (dpm++2m) pair every pass with the previous grid time's estimate.
    */
   resampling?: number;
 }
@@ -154,9 +155,25 @@ function resolveSampleOptions(
   const kind = options.sampler ?? "ddpm";
   checkChoice("sampler", kind, SAMPLERS);
   checkSamplerOptions(options, model.schedule.T);
+  const objective = model.config.objective ?? "ddpm";
+  if (objective === "dsm") {
+    for (const k of ["classifier", "init"] as const) {
+      if (options[k] !== undefined) {
+        throw new OptionError(
+          `${k}: a score model (objective "dsm") samples unguided and without edits; drop ${k}`,
+        );
+      }
+    }
+  }
   const conditioning = resolveConditioning(model, options, count);
   try {
-    const sampler = createSampler(kind, model.schedule, model.config.prediction, options);
+    const sampler = createSampler(
+      kind,
+      model.schedule,
+      model.config.prediction,
+      options,
+      objective,
+    );
     return { ...conditioning, count, seed, sampler };
   } catch (e) {
     // A sampler's own checks (a spacing it cannot step on, say) are the user's to fix.
@@ -185,6 +202,7 @@ export async function sample(model: DiffusionModel, options: SampleOptions = {})
     options,
   );
   const classes = model.config.network.classes ?? 0, prediction = model.config.prediction;
+  const objective = model.config.objective ?? "ddpm";
   const be = model.backend;
   const net = model.network(options.weights ?? "ema");
   const per = sizeOf(model.config.sampleShape), shape = [count, ...model.config.sampleShape];
@@ -219,6 +237,12 @@ export async function sample(model: DiffusionModel, options: SampleOptions = {})
       drawOn(j === 0 ? STREAMS.sample : STREAMS.sampleExtra + j, k);
     let x = new Tensor(be, be.alloc(n), [m, ...model.config.sampleShape]);
     be.randomNormal(x.storage, draw(0, 0));
+    if (sampler.varianceExploding) {
+      // A score model's own coordinates: x starts from N(0, sigma_VE(t_first)^2 I).
+      const scaled = be.affine(x.storage, levels.sigmaVE(sampler.timesteps[first]), 0);
+      be.free(x.storage);
+      x = new Tensor(be, scaled, x.shape);
+    }
     const t = new Tensor(be, be.alloc(m), [m]);
     const y = labels ? new Tensor(be, be.upload(labels.subarray(start, start + m)), [m]) : null;
     const batchEdit = edit ? new BatchEdit(be, edit, { start, shape: x.shape, per }, levels) : null;
@@ -231,20 +255,25 @@ export async function sample(model: DiffusionModel, options: SampleOptions = {})
       be.free(x.storage);
       x = noised;
     }
+    const network = (xi: Tensor, tm: number): Tensor => {
+      be.fill(t.storage, tm);
+      if (y && guide) {
+        const out = net.forward(xi, t);
+        const grad = classifierGradient(guide.model, xi, t, y);
+        return classifierGuidedOutput(out, grad, prediction, levels.level(tm), guide.scale);
+      }
+      if (y && guidance) return guidedOutput(net, { x: xi, t, labels: y }, classes, guidance);
+      return net.forward(xi, t, undefined, y ?? undefined);
+    };
+    // A score model: read as one in its own coordinates (annealed Langevin), or as an epsilon
+    // model through the exact change to the variance-preserving ones (every other sampler).
+    const scoreModel = objective === "dsm";
     const denoiser = new Denoiser(
-      (xi, tm) => {
-        be.fill(t.storage, tm);
-        if (y && guide) {
-          const out = net.forward(xi, t);
-          const grad = classifierGradient(guide.model, xi, t, y);
-          return classifierGuidedOutput(out, grad, prediction, levels.level(tm), guide.scale);
-        }
-        if (y && guidance) return guidedOutput(net, { x: xi, t, labels: y }, classes, guidance);
-        return net.forward(xi, t, undefined, y ?? undefined);
-      },
+      scoreModel && !sampler.varianceExploding ? epsilonFromScore(network, levels) : network,
       model.schedule,
       model.config.prediction,
       options.clip ?? null,
+      scoreModel && sampler.varianceExploding ? "dsm" : "ddpm",
     );
     sampler.reset?.();
     let kept: Storage[] = [];

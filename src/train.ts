@@ -3,10 +3,11 @@
  *
  * One step: draw batch indices, timesteps and noise on the device (counter-based, so the draws of
  * step k are fixed by the seed and k alone), take the objective's loss on the batch
- * (src/diffusion/objective.ts: noise in closed form, predict, weight, compare), back-propagate into
- * the flat gradient buffer, take one fused Adam step, update the EMA. The loss is read back only
- * every `progressEvery` steps; checkpoints are the caller's (`onCheckpoint`). The options, their
- * defaults and their checks are in src/train_options.ts.
+ * (src/diffusion/objective.ts: noise in closed form, predict, weight, compare; or, for objective
+ * "dsm", src/diffusion/score_matching.ts), back-propagate into the flat gradient buffer, take one
+ * fused Adam step, update the EMA. The loss is read back only every `progressEvery` steps;
+ * checkpoints are the caller's (`onCheckpoint`). The options, their defaults and their checks are
+ * in src/train_options.ts.
  *
  * @module
  */
@@ -14,6 +15,7 @@
 import { selectBackend } from "./backends/registry.ts";
 import { minSnrWeights } from "./diffusion/forward.ts";
 import { DenoisingObjective } from "./diffusion/objective.ts";
+import { ScoreMatchingObjective } from "./diffusion/score_matching.ts";
 import { ImportanceSampler } from "./diffusion/timestep_sampler.ts";
 import { checkInt, OptionError, TrainingError } from "./errors.ts";
 import { type DiffusionConfig, DiffusionModel } from "./model.ts";
@@ -97,7 +99,8 @@ async function checkFiniteWeights(model: DiffusionModel, step: number): Promise<
  *
  * @example Fitting the 2-D spiral with the MLP denoiser
  * ```ts
- * import { Random, sampleToy, standardize, train } from "../mod.ts";
+ * import { train } from "../mod.ts";
+ * import { Random, sampleToy, standardize } from "../data.ts";
  *
  * const points = standardize(sampleToy("spiral", 10_000, new Random(1)).data, 2);
  * const model = await train({ data: { values: points.data, shape: [10_000, 2] }, steps: 200 });
@@ -130,12 +133,15 @@ export async function train(options: TrainOptions): Promise<DiffusionModel> {
   model.optimizer = opt.state;
   const checkpointEvery = options.checkpointEvery ?? 0;
   if (checkpointEvery !== 0) checkInt("checkpointEvery", checkpointEvery, 1);
-  const objective = new DenoisingObjective(be, model.schedule, {
-    prediction: o.prediction,
-    loss: o.loss,
-    huberDelta: o.huberDelta,
-    minSnrGamma: o.minSnrGamma,
-  });
+  // The DDPM regression, or denoising score matching over the "ve" levels (score_matching.ts).
+  const objective = o.objective === "dsm"
+    ? new ScoreMatchingObjective(be, model.schedule)
+    : new DenoisingObjective(be, model.schedule, {
+      prediction: o.prediction,
+      loss: o.loss,
+      huberDelta: o.huberDelta,
+      minSnrGamma: o.minSnrGamma,
+    });
   const [count, ...sampleShape] = options.data.shape;
   const data = new Tensor(be, be.upload(options.data.values), options.data.shape);
   const B = o.batchSize, T = o.schedule.T, n = B * sizeOf(sampleShape);
@@ -253,8 +259,8 @@ export async function train(options: TrainOptions): Promise<DiffusionModel> {
     }
     be.endScope();
     if (report) {
-      // An epsilon target has unit variance whatever the data: a loss this far above 1 is a
-      // divergence, not a slow start.
+      // An epsilon target (a score model's -z too) has unit variance whatever the data: a loss
+      // this far above 1 is a divergence, not a slow start.
       if (!Number.isFinite(value) || (o.prediction === "epsilon" && value > DIVERGED_EPS_LOSS)) {
         throw new TrainingError(
           `training diverged: the loss is ${value} at step ${step}; lower the learning rate or set gradient clipping`,

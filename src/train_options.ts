@@ -10,6 +10,7 @@ import type { LossKind } from "./backend.ts";
 import type { BackendChoice } from "./backends/registry.ts";
 import { type Prediction, PREDICTIONS } from "./diffusion/parameterization.ts";
 import { makeBetas, type ScheduleConfig } from "./diffusion/schedule.ts";
+import { DEFAULT_VE_SCHEDULE, type ObjectiveKind, OBJECTIVES } from "./diffusion/score_matching.ts";
 import { TIMESTEP_SAMPLINGS, type TimestepSampling } from "./diffusion/timestep_sampler.ts";
 import { checkChoice, checkInt, checkNumber, OptionError } from "./errors.ts";
 import type { DiffusionConfig, DiffusionModel } from "./model.ts";
@@ -67,7 +68,20 @@ export interface TrainOptions {
    * connected UNet (`kind: "fc-unet"`) for either.
    */
   network?: MlpOptions | UNetOptions | FcUNetOptions;
-  /** The noise schedule (default linear 1e-4 .. 0.02 over T = 1000). */
+  /**
+   * The training objective (default "ddpm"): "ddpm" regresses the network's prediction (eps, x0
+   * or v) under the noise schedule; "dsm" trains a score model by denoising score matching over
+   * the geometric noise levels of a "ve" schedule (Song & Ermon 2019; see
+   * src/diffusion/score_matching.ts), which samples with `sampler: "langevin"` (annealed Langevin
+   * dynamics over its levels). With "dsm", `prediction`, `minSnrGamma`, `huberDelta`,
+   * `condDropout`, a loss other than "l2", importance-sampled timesteps and labelled data are
+   * refused: they belong to the DDPM objective.
+   */
+  objective?: ObjectiveKind;
+  /**
+   * The noise schedule (default linear 1e-4 .. 0.02 over T = 1000; with objective "dsm", and
+   * only a "ve" schedule there, `{ kind: "ve", T: 50, sigmaMin: 0.01, sigmaMax: 10 }`).
+   */
   schedule?: ScheduleConfig;
   /** What the network predicts (default "epsilon"). */
   prediction?: Prediction;
@@ -206,6 +220,8 @@ function datasetClasses(d: Dataset): number | undefined {
 
 /** The options of {@link TrainOptions} that shape the run, complete, and the model's configuration. */
 export interface ResolvedTrainOptions {
+  /** The training objective. */
+  objective: ObjectiveKind;
   /** The noise schedule. */
   schedule: ScheduleConfig;
   /** What the network predicts. */
@@ -251,14 +267,20 @@ export interface ResolvedTrainOptions {
 /** Validates options and fills in defaults, throwing an {@link OptionError} that names the bad one. */
 export function resolveTrainOptions(o: TrainOptions): ResolvedTrainOptions {
   checkDataset(o.data);
+  const objective = o.objective ?? "ddpm";
+  checkChoice("objective", objective, OBJECTIVES);
   const schedule: ScheduleConfig = o.schedule ??
-    { kind: "linear", T: 1000, betaStart: 1e-4, betaEnd: 0.02 };
+    (objective === "dsm"
+      ? { ...DEFAULT_VE_SCHEDULE }
+      : { kind: "linear", T: 1000, betaStart: 1e-4, betaEnd: 0.02 });
   try {
     makeBetas(schedule);
   } catch (e) {
     throw new OptionError((e as Error).message);
   }
+  if (objective === "dsm") checkScoreMatchingOptions(o, schedule);
   const r: Omit<ResolvedTrainOptions, "config"> = {
+    objective,
     schedule,
     prediction: o.prediction ?? "epsilon",
     loss: o.loss ?? "l2",
@@ -328,6 +350,46 @@ export function resolveTrainOptions(o: TrainOptions): ResolvedTrainOptions {
     schedule,
     prediction: r.prediction,
     sampleShape: [...o.data.shape.slice(1)],
+    // Recorded only for score models: a DDPM model's configuration stays as it always was.
+    ...(objective === "dsm" ? { objective } : {}),
   };
   return { ...r, config };
+}
+
+/**
+ * Throws an {@link OptionError} naming the first option that does not apply to objective "dsm":
+ * a schedule other than "ve", or an option of the DDPM objective.
+ */
+function checkScoreMatchingOptions(o: TrainOptions, schedule: ScheduleConfig): void {
+  if (schedule.kind !== "ve") {
+    throw new OptionError(
+      `schedule: objective "dsm" trains over geometric noise levels; set schedule to ` +
+        `{ kind: "ve", T, sigmaMin, sigmaMax } or leave it out (got kind ${
+          JSON.stringify(schedule.kind)
+        })`,
+    );
+  }
+  const fix = `drop it or set objective to "ddpm"`;
+  const ddpmOnly: [keyof TrainOptions, boolean][] = [
+    ["prediction", o.prediction !== undefined],
+    ["minSnrGamma", o.minSnrGamma !== undefined && o.minSnrGamma !== null],
+    ["huberDelta", o.huberDelta !== undefined],
+    ["loss", o.loss !== undefined && o.loss !== "l2"],
+    ["timestepSampling", o.timestepSampling !== undefined && o.timestepSampling !== "uniform"],
+    ["condDropout", o.condDropout !== undefined],
+  ];
+  for (const [name, set] of ddpmOnly) {
+    if (set) {
+      throw new OptionError(
+        `${name} applies to objective "ddpm"; a "dsm" network outputs sigma times the score ` +
+          `under the sigma^2-weighted squared error (${fix})`,
+      );
+    }
+  }
+  if (o.data.labels) {
+    throw new OptionError(
+      `data.labels: objective "dsm" trains unconditional score models; drop the labels or set ` +
+        `objective to "ddpm"`,
+    );
+  }
 }

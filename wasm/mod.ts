@@ -12,5 +12,7 @@ export {
   type WasmBackend,
   type WasmBackendOptions,
 } from "./backend.ts";
-export { WasmOutOfMemoryError } from "./heap.ts";
-export { instantiate, kernelModule, type Kernels } from "./kernels.ts";
+export { type Heap, WasmOutOfMemoryError } from "./heap.ts";
+export { instantiate, type KernelChoice, kernelModule, type Kernels } from "./kernels.ts";
+// The kernel interface a `Backend` is: its op groups and every type their methods take.
+export * from "../src/backend_types.ts";

@@ -211,7 +211,10 @@ export class WasmRuntime {
       Math.max(2, Math.ceil(((options.initialMiB ?? 16) * 2 ** 20) / PAGE)),
     );
     let memory: WebAssembly.Memory | null = null;
-    if (wanted > 1) {
+    // A browser page that is not cross-origin isolated may build a shared memory but not post it
+    // to a worker; Deno defines no `crossOriginIsolated`, so this changes nothing there.
+    const isolated = (globalThis as { crossOriginIsolated?: boolean }).crossOriginIsolated;
+    if (wanted > 1 && isolated !== false) {
       try {
         memory = new WebAssembly.Memory({ initial, maximum: maxPages, shared: true });
       } catch {

@@ -93,7 +93,8 @@ export const gatherKernel = memo((): KernelSpec => ({
   workgroup: WG,
   body: LINEAR_INDEX + `
   let f = index[p.index_o + i];
-  var v = bitcast<f32>(0x7fc00000u);
+  var nanBits = 0x7fc00000u; // a variable: a browser's WGSL rejects a constant NaN
+  var v = bitcast<f32>(nanBits);
   if (f >= 0.0 && f < f32(p.size)) { v = table[p.table_o + u32(f)]; }
   out[p.out_o + i] = v;`,
 }));
@@ -108,7 +109,8 @@ export const gatherRowsKernel = memo((): KernelSpec => ({
   let r = i / p.row;
   let j = i - r * p.row;
   let f = index[p.index_o + r];
-  var v = bitcast<f32>(0x7fc00000u);
+  var nanBits = 0x7fc00000u; // a variable: a browser's WGSL rejects a constant NaN
+  var v = bitcast<f32>(nanBits);
   if (f >= 0.0 && f < f32(p.rows)) { v = src[p.src_o + u32(f) * p.row + j]; }
   out[p.out_o + i] = v;`,
 }));

@@ -8,6 +8,11 @@
  * With `clip` set, x0 is clamped to [-clip, clip] and eps recomputed from it (eps = (x - a x0) / s),
  * so that both estimates stay consistent (diffusers' `clip_sample`).
  *
+ * A score model (objective "dsm", src/diffusion/score_matching.ts) is read in its own coordinates,
+ * the variance-exploding x = x0 + sigma_t z: its level is a = 1, s = sigma_VE(t), and its output is
+ * sigma_t times the score, so eps = -output, x0 = x + sigma_t output and the score is
+ * output / sigma_t: the same -eps / s as for every other model.
+ *
  * @module
  */
 
@@ -16,13 +21,14 @@ import type { Tensor } from "../tensor.ts";
 import { type Level, NoiseLevels } from "./noise_level.ts";
 import { predictEpsilon, type Prediction, predictX0 } from "./parameterization.ts";
 import type { Schedule } from "./schedule.ts";
+import type { ObjectiveKind } from "./score_matching.ts";
 
 /** The network as a sampler calls it: its raw output for x at model time t (real, in [1, T]). */
 export type DenoiseFn = (x: Tensor, t: number) => Tensor;
 
 /** What one network call at model time t says about x. */
 export interface Estimate {
-  /** alpha_t and sigma_t at the call's time. */
+  /** alpha_t and sigma_t at the call's time (1 and sigma_VE for a score model). */
   readonly level: Level;
   /** The network's raw output. */
   readonly output: Tensor;
@@ -49,9 +55,18 @@ class LazyEstimate implements Estimate {
     this.level = level;
   }
 
+  /** eps straight from the output (before any clamp of x0). */
+  #rawEps(): Tensor {
+    return this.#d.objective === "dsm"
+      ? affine(this.output, -1)
+      : predictEpsilon(this.#d.prediction, this.output, this.#x, this.level);
+  }
+
   get x0(): Tensor {
     if (!this.#x0) {
-      const x0 = predictX0(this.#d.prediction, this.output, this.#x, this.level);
+      const x0 = this.#d.objective === "dsm"
+        ? predictX0("epsilon", this.#rawEps(), this.#x, this.level)
+        : predictX0(this.#d.prediction, this.output, this.#x, this.level);
       const c = this.#d.clip;
       this.#x0 = c === null ? x0 : clamp(x0, -c, c);
     }
@@ -62,7 +77,7 @@ class LazyEstimate implements Estimate {
     if (!this.#eps) {
       const l = this.level;
       this.#eps = this.#d.clip === null
-        ? predictEpsilon(this.#d.prediction, this.output, this.#x, l)
+        ? this.#rawEps()
         : affine(add(this.#x, affine(this.x0, -l.a)), 1 / l.s);
     }
     return this.#eps;
@@ -77,18 +92,38 @@ class LazyEstimate implements Estimate {
 export class Denoiser {
   /** The schedule's noise levels at real model times. */
   readonly levels: NoiseLevels;
-  /** What the network predicts. */
+  /** What the network predicts (unused by a score model). */
   readonly prediction: Prediction;
   /** The x0 clamp, or null. */
   readonly clip: number | null;
+  /**
+   * How the network was trained: "ddpm" (x_t = a x0 + s eps, output per `prediction`) or "dsm" (a
+   * score model: x = x0 + sigma_VE z, output sigma_VE score; see the module's comment).
+   */
+  readonly objective: ObjectiveKind;
   readonly #model: DenoiseFn;
 
-  /** `model` over `schedule`, predicting `prediction`; x0 clamped to [-clip, clip] when set. */
-  constructor(model: DenoiseFn, schedule: Schedule, prediction: Prediction, clip: number | null) {
+  /**
+   * `model` over `schedule`, predicting `prediction` (or, with `objective` "dsm", a score model
+   * over the schedule's variance-exploding levels); x0 clamped to [-clip, clip] when set.
+   */
+  constructor(
+    model: DenoiseFn,
+    schedule: Schedule,
+    prediction: Prediction,
+    clip: number | null,
+    objective: ObjectiveKind = "ddpm",
+  ) {
     this.#model = model;
     this.levels = new NoiseLevels(schedule);
     this.prediction = prediction;
     this.clip = clip;
+    this.objective = objective;
+  }
+
+  /** The level at model time t: (alpha_t, sigma_t), or (1, sigma_VE(t)) for a score model. */
+  level(t: number): Level {
+    return this.objective === "dsm" ? { a: 1, s: this.levels.sigmaVE(t) } : this.levels.level(t);
   }
 
   /** The network's raw output at model time t (one network call). */
@@ -98,10 +133,13 @@ export class Denoiser {
 
   /** The estimates of one network call at model time t. */
   estimate(x: Tensor, t: number): Estimate {
-    return new LazyEstimate(this, x, this.#model(x, t), this.levels.level(t));
+    return new LazyEstimate(this, x, this.#model(x, t), this.level(t));
   }
 
-  /** The score grad log p_t(x) = -eps(x, t) / sigma_t (one network call). */
+  /**
+   * The score grad log p_t(x) = -eps(x, t) / sigma_t (one network call); for a score model,
+   * output / sigma_VE(t), at x in its variance-exploding coordinates.
+   */
   score(x: Tensor, t: number): Tensor {
     return this.estimate(x, t).score;
   }

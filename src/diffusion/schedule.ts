@@ -51,8 +51,32 @@ export interface SigmoidScheduleConfig {
   maxBeta?: number;
 }
 
+/**
+ * The variance-exploding noise levels of score matching (Song & Ermon 2019, NCSN; seed 001 §3):
+ * sigma_t = sigmaMin (sigmaMax / sigmaMin)^((t - 1) / (T - 1)) for t = 1..T, a geometric sequence
+ * from sigmaMin (t = 1) up to sigmaMax (t = T), with x_t = x_0 + sigma_t z. They are held as the
+ * variance-preserving schedule with the same noise levels, alphaBar_t = 1 / (1 + sigma_t^2)
+ * (x_vp = x_ve / sqrt(1 + sigma^2)), so that its sigma_VE = sqrt((1 - alphaBar) / alphaBar) is
+ * sigma_t (see {@link geometricSigmas}, src/diffusion/noise_level.ts). The schedule of a model
+ * trained with `objective: "dsm"`.
+ */
+export interface VeScheduleConfig {
+  /** The kind. */
+  kind: "ve";
+  /** Number of noise levels, at least 2. */
+  T: number;
+  /** The smallest noise level sigma_1, positive and finite. */
+  sigmaMin: number;
+  /** The largest noise level sigma_T, finite and above sigmaMin. */
+  sigmaMax: number;
+}
+
 /** A noise schedule's configuration. */
-export type ScheduleConfig = LinearScheduleConfig | CosineScheduleConfig | SigmoidScheduleConfig;
+export type ScheduleConfig =
+  | LinearScheduleConfig
+  | CosineScheduleConfig
+  | SigmoidScheduleConfig
+  | VeScheduleConfig;
 
 /** A schedule and its derived tables (index t - 1 for timestep t). */
 export interface Schedule {
@@ -99,6 +123,27 @@ function betasFromAlphaBar(T: number, f: (u: number) => number, maxBeta: number)
   return betas;
 }
 
+/**
+ * The geometric noise levels of a "ve" schedule, index t - 1 for t = 1..T: sigma_t = sigmaMin
+ * (sigmaMax / sigmaMin)^((t - 1) / (T - 1)), increasing from sigmaMin to sigmaMax (NCSN's
+ * sigma_1 > ... > sigma_L in the other order: its level i is t = T + 1 - i). Throws a RangeError
+ * naming the bad field.
+ */
+export function geometricSigmas(config: VeScheduleConfig): Float64Array {
+  checkT(config.T);
+  const { sigmaMin: lo, sigmaMax: hi, T } = config;
+  if (!(typeof lo === "number" && lo > 0 && Number.isFinite(lo))) {
+    throw new RangeError(`schedule: sigmaMin must be positive and finite, got ${lo}`);
+  }
+  if (!(typeof hi === "number" && hi > lo && Number.isFinite(hi))) {
+    throw new RangeError(
+      `schedule: sigmaMax must be finite and above sigmaMin = ${lo}, got ${hi}`,
+    );
+  }
+  const logLo = Math.log(lo), span = Math.log(hi) - logLo;
+  return Float64Array.from({ length: T }, (_, i) => Math.exp(logLo + (span * i) / (T - 1)));
+}
+
 /** The betas of a schedule configuration, validated. */
 export function makeBetas(config: ScheduleConfig): Float64Array {
   checkT(config.T);
@@ -131,6 +176,23 @@ export function makeBetas(config: ScheduleConfig): Float64Array {
       const f = (u: number) => (vEnd - sig((u * (end - start) + start) / tau)) / (vEnd - vStart);
       return betasFromAlphaBar(T, f, maxBeta);
     }
+    case "ve": {
+      // alphaBar_t = 1 / (1 + sigma_t^2), alphaBar_0 = 1: beta_t = 1 - alphaBar_t / alphaBar_{t-1}.
+      const sigmas = geometricSigmas(config), betas = new Float64Array(T);
+      let prev = 0;
+      for (let t = 1; t <= T; t++) {
+        const v = sigmas[t - 1] ** 2;
+        betas[t - 1] = (v - prev) / (1 + v);
+        prev = v;
+      }
+      return betas;
+    }
+    default:
+      throw new RangeError(
+        `schedule: kind must be "linear", "cosine", "sigmoid" or "ve", got ${
+          JSON.stringify((config as { kind: unknown }).kind)
+        }`,
+      );
   }
 }
 

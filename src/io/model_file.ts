@@ -9,6 +9,7 @@ import { type BackendChoice, selectBackend } from "../backends/registry.ts";
 import { makeBetas } from "../diffusion/schedule.ts";
 import { checkChoice, FileFormatError } from "../errors.ts";
 import { PREDICTIONS } from "../diffusion/parameterization.ts";
+import { OBJECTIVES } from "../diffusion/score_matching.ts";
 import { type DiffusionConfig, DiffusionModel } from "../model.ts";
 import { networkSampleShape, networkSpecs } from "../models/registry.ts";
 import { ParamLayout } from "../nn/params.ts";
@@ -129,6 +130,18 @@ export async function decodeModel(
     config = JSON.parse(metadata.config);
     makeBetas(config.schedule);
     checkChoice("prediction", config.prediction, PREDICTIONS);
+    // Absent in files before score models: "ddpm". A score model's levels are a "ve" schedule's,
+    // checked by makeBetas (sigmaMin < sigmaMax, both positive and finite, T in [2, MAX_T]).
+    if (config.objective !== undefined) {
+      checkChoice("objective", config.objective, OBJECTIVES);
+      if (config.objective === "dsm" && config.schedule.kind !== "ve") {
+        throw new Error(
+          `objective "dsm" needs the noise levels of a "ve" schedule, got schedule kind ${
+            JSON.stringify(config.schedule.kind)
+          }`,
+        );
+      }
+    }
     layout = new ParamLayout(networkSpecs(config.network));
     const want = networkSampleShape(config.network);
     if (config.sampleShape.join() !== want.join()) {

@@ -42,6 +42,11 @@ export class DpmSolverSampler implements Sampler {
   readonly #lambdas: number[];
   /** The previous step's x0 estimate and log-SNR step, for the second-order term. */
   #previous: { x0: Tensor; h: number } | null = null;
+  /**
+   * The history as step index `i` found it: taken again at the same index (RePaint's resampling
+   * passes), the step pairs its estimate with the previous grid time's, not with its own last pass.
+   */
+  #entry: { i: number; previous: { x0: Tensor; h: number } | null } | null = null;
 
   /** A solver over `schedule` (the prediction type is the denoiser's business). */
   constructor(schedule: Schedule, _prediction: Prediction, options: DpmSolverOptions = {}) {
@@ -58,11 +63,14 @@ export class DpmSolverSampler implements Sampler {
   /** Forgets the history (a new batch starts). */
   reset(): void {
     this.#previous = null;
+    this.#entry = null;
   }
 
   /** x at the next time from x at step index `i`. */
   step(ctx: StepContext, i: number, x: Tensor): Tensor {
     if (i === 0) this.#previous = null;
+    if (this.#entry?.i === i) this.#previous = this.#entry.previous;
+    else this.#entry = { i, previous: this.#previous };
     const e = ctx.denoiser.estimate(x, this.timesteps[i]), x0 = e.x0;
     if (i + 1 === this.timesteps.length) return x0;
     const next = this.#levels.level(this.timesteps[i + 1]);

@@ -15,12 +15,22 @@
  * returns the x0 estimate there (Tweedie's denoising step, as NCSN++ samplers end). Network calls:
  * levels x langevinSteps + 1.
  *
+ * On a score model (objective "dsm", src/diffusion/score_matching.ts) the chain runs in the model's
+ * own variance-exploding coordinates x = x0 + sigma z, as NCSN does: sigma_i is the level's
+ * sigma_VE (the "ve" schedule's geometric sigma), so a_i = delta sigma_i^2 is NCSN's
+ * epsilon sigma_i^2 / sigma_L^2 with the same delta = epsilon / sigma_L^2; the score is the
+ * network's output / sigma_i; the chain starts from N(0, sigma_1^2 I), sigma_1 the first (largest)
+ * level, sigmaMax with the default levels (NCSN starts from uniform noise; the Gaussian of the
+ * largest level is the distribution that level's chain targets when sigma_1 dwarfs the data);
+ * and the final x0 estimate is x + sigma_L^2 score.
+ *
  * @module
  */
 
 import { NoiseLevels } from "../diffusion/noise_level.ts";
 import type { Prediction } from "../diffusion/parameterization.ts";
 import type { Schedule } from "../diffusion/schedule.ts";
+import type { ObjectiveKind } from "../diffusion/score_matching.ts";
 import type { Tensor } from "../tensor.ts";
 import { langevinStep } from "./langevin_step.ts";
 import type { Sampler, SamplerDefinition, StepContext } from "./sampler.ts";
@@ -36,6 +46,12 @@ export interface AnnealedLangevinOptions {
   langevinSteps?: number;
   /** The step relative to each level's variance, delta (default 1). */
   stepSize?: number;
+  /**
+   * Run on a score model's variance-exploding levels (objective "dsm"; see the module's comment):
+   * the steps scale with sigma_VE^2 and the chain starts from N(0, sigma_VE(t_1)^2 I). Default
+   * false.
+   */
+  varianceExploding?: boolean;
 }
 
 /** Annealed Langevin dynamics over the schedule's noise levels. */
@@ -44,6 +60,8 @@ export class AnnealedLangevinSampler implements Sampler {
   readonly timesteps: readonly number[];
   /** levels x langevinSteps + 1 (the final denoising call). */
   readonly evaluations: number;
+  /** True on a score model's variance-exploding levels. */
+  readonly varianceExploding: boolean;
   readonly #steps: number;
   readonly #sizes: number[];
 
@@ -57,7 +75,9 @@ export class AnnealedLangevinSampler implements Sampler {
     }
     const delta = options.stepSize ?? 1;
     if (!(delta > 0)) throw new RangeError(`stepSize must be positive, got ${delta}`);
-    this.#sizes = this.timesteps.map((t) => delta * levels.level(t).s ** 2);
+    this.varianceExploding = options.varianceExploding ?? false;
+    const sigma = (t: number) => this.varianceExploding ? levels.sigmaVE(t) : levels.level(t).s;
+    this.#sizes = this.timesteps.map((t) => delta * sigma(t) ** 2);
     this.evaluations = this.timesteps.length * this.#steps + 1;
   }
 
@@ -76,14 +96,18 @@ export class AnnealedLangevinSampler implements Sampler {
   }
 }
 
-/** The registry's entry: `sampler: "langevin"` (options: steps, langevinSteps, stepSize, ...). */
+/**
+ * The registry's entry: `sampler: "langevin"` (options: steps, langevinSteps, stepSize, ...), in a
+ * score model's variance-exploding coordinates when the objective is "dsm".
+ */
 export const annealedLangevin: SamplerDefinition = {
   summary: "annealed Langevin dynamics over the noise levels (Song & Ermon 2019)",
-  create: (schedule, prediction, o) =>
+  create: (schedule, prediction, o, objective?: ObjectiveKind) =>
     new AnnealedLangevinSampler(schedule, prediction, {
       steps: o.steps,
       spacing: o.spacing,
       langevinSteps: o.langevinSteps,
       stepSize: o.stepSize,
+      varianceExploding: objective === "dsm",
     }),
 };

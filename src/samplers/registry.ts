@@ -8,6 +8,7 @@
 
 import type { Prediction } from "../diffusion/parameterization.ts";
 import type { Schedule } from "../diffusion/schedule.ts";
+import type { ObjectiveKind } from "../diffusion/score_matching.ts";
 import { ddim } from "./ddim.ts";
 import { ddpm } from "./ddpm.ts";
 import { dpmSolver } from "./dpm_solver.ts";
@@ -36,12 +37,17 @@ export type SamplerKind = keyof typeof SAMPLER_DEFINITIONS;
 /** Every sampler name, for validation of user options. */
 export const SAMPLERS: readonly SamplerKind[] = Object.keys(SAMPLER_DEFINITIONS) as SamplerKind[];
 
-/** The sampler `kind` over `schedule` for a network predicting `prediction`. */
+/**
+ * The sampler `kind` over `schedule` for a network predicting `prediction`, trained with
+ * `objective` (default "ddpm"; "dsm": a score model, which annealed Langevin runs in its
+ * variance-exploding coordinates).
+ */
 export function createSampler(
   kind: SamplerKind,
   schedule: Schedule,
   prediction: Prediction,
   options: SamplerOptions = {},
+  objective: ObjectiveKind = "ddpm",
 ): Sampler {
-  return SAMPLER_DEFINITIONS[kind].create(schedule, prediction, options);
+  return SAMPLER_DEFINITIONS[kind].create(schedule, prediction, options, objective);
 }

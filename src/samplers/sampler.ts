@@ -11,6 +11,7 @@
 import type { Denoiser } from "../diffusion/denoiser.ts";
 import type { Prediction } from "../diffusion/parameterization.ts";
 import { respace, type Schedule } from "../diffusion/schedule.ts";
+import type { ObjectiveKind } from "../diffusion/score_matching.ts";
 import type { Tensor } from "../tensor.ts";
 import type { Spacing } from "./spacing.ts";
 
@@ -39,6 +40,14 @@ export interface Sampler {
   step(ctx: StepContext, i: number, x: Tensor): Tensor;
   /** Forgets any history, before a new batch's first step (multistep solvers). */
   reset?(): void;
+  /**
+   * True when the sampler runs a score model (objective "dsm") in the model's own
+   * variance-exploding coordinates x = x0 + sigma_VE z, from N(0, sigma_VE(timesteps[0])^2 I), its
+   * denoiser reading the model as a score model (annealed Langevin). Absent or false: the
+   * variance-preserving coordinates, from N(0, I), a score model seen as an epsilon model through
+   * `epsilonFromScore`.
+   */
+  readonly varianceExploding?: boolean;
 }
 
 /** The variance of each ancestral reverse step: beta_t, or the true posterior's beta~_t. */
@@ -78,8 +87,17 @@ export interface SamplerOptions {
 export interface SamplerDefinition {
   /** One line for help texts, e.g. "ancestral DDPM (Ho et al. 2020)". */
   readonly summary: string;
-  /** The sampler over `schedule` for a network predicting `prediction`. */
-  create(schedule: Schedule, prediction: Prediction, options: SamplerOptions): Sampler;
+  /**
+   * The sampler over `schedule` for a network predicting `prediction`, trained with `objective`
+   * (default "ddpm"; a sampler with a form of its own for score models reads "dsm", the others
+   * ignore it and see a score model as an epsilon model).
+   */
+  create(
+    schedule: Schedule,
+    prediction: Prediction,
+    options: SamplerOptions,
+    objective?: ObjectiveKind,
+  ): Sampler;
 }
 
 /**

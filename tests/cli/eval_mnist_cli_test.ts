@@ -5,7 +5,17 @@
 import assert from "node:assert/strict";
 
 Deno.test("eval_mnist.ts: a bad option is one error line and exit code 1", async () => {
-  for (const args of [["--count", "0"], ["--sampler", "nope"], ["a.safetensors", "b"]]) {
+  for (
+    const args of [
+      ["--count", "0"],
+      ["--sampler", "nope"],
+      ["a.safetensors", "b"],
+      ["--nll", "0"],
+      ["--nll"], // no checkpoint
+      ["--nll-timesteps", "3"], // without --nll
+      ["--nll=2", "--variance", "large"],
+    ]
+  ) {
     const out = await new Deno.Command(Deno.execPath(), {
       args: [
         "run",

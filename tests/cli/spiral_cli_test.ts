@@ -5,6 +5,7 @@
 
 import assert from "node:assert/strict";
 import { loadModel } from "../../src/io/model_file.ts";
+import type { DiffusionModel } from "../../src/model.ts";
 import { SAMPLERS } from "../../src/samplers/registry.ts";
 
 const ROOT = new URL("../../", import.meta.url);
@@ -82,6 +83,13 @@ const BAD: [string[], string][] = [
   [["--sampler", "ddim", "--spacing", "karras"], "--spacing"],
   [["--sampler", "langevin", "--langevin-steps", "0"], "--langevin-steps"],
   [["--sampler", "langevin", "--step-size", "0"], "--step-size"],
+  [["--objective", "sm"], "--objective"],
+  [["--objective", "dsm", "--schedule", "linear"], "--schedule"],
+  [["--objective", "dsm", "--beta-end", "0.1"], "--beta-end"],
+  [["--objective", "dsm", "--seed-recipe"], "--seed-recipe"],
+  [["--sigma-max", "5"], "--sigma-max"],
+  [["--objective", "dsm", "--sigma-min", "0"], "--sigma-min"],
+  [["--objective", "dsm", "--sigma-min", "2", "--sigma-max", "1"], "--sigma-max"],
 ];
 
 for (const [args, flag] of BAD) {
@@ -126,7 +134,12 @@ function parseCsv(text: string): { header: string[]; rows: number[][] } {
   };
 }
 
-async function checkRun(dist: "spiral" | "gmm1d", extra: string[], columns: string[]) {
+async function checkRun(
+  dist: "spiral" | "gmm1d",
+  extra: string[],
+  columns: string[],
+  check?: (model: DiffusionModel, stdout: string) => void,
+) {
   await withTempDir(async (dir) => {
     const out = `${dir}/run`;
     const r = await spiral([...TINY, "--dist", dist, ...extra, "--out", out]);
@@ -165,6 +178,7 @@ async function checkRun(dist: "spiral" | "gmm1d", extra: string[], columns: stri
     assert.deepEqual(model.config.sampleShape, [columns.length]);
     assert.ok(model.ema !== null, "the default EMA is saved");
     if (!extra.includes("--no-eval")) assert.match(r.stdout, /quality ratio \d/);
+    check?.(model, r.stdout);
   });
 }
 
@@ -183,6 +197,15 @@ Deno.test("spiral.ts runs every sampler and prints the off-support share", async
       assert.ok(rows.every((row) => row.every(Number.isFinite)), sampler);
     });
   }
+});
+
+Deno.test("spiral.ts tiny --objective dsm run: a score model, sampled with langevin, figures printed", async () => {
+  await checkRun("spiral", ["--objective", "dsm"], ["x", "y"], (model, stdout) => {
+    assert.equal(model.config.objective, "dsm");
+    assert.deepEqual(model.config.schedule, { kind: "ve", T: 20, sigmaMin: 0.01, sigmaMax: 5 });
+    assert.match(stdout, /dsm over 20 noise levels 0\.01\.\.5/);
+    assert.match(stdout, /off the support: \d+\.\d+% of generated points/);
+  });
 });
 
 Deno.test("spiral.ts tiny gmm1d run: one-column CSV", async () => {

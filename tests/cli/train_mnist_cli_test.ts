@@ -6,6 +6,7 @@
 
 import assert from "node:assert/strict";
 import { loadModel, readModelMetadata, saveModel } from "../../src/io/model_file.ts";
+import { decodeSafetensors } from "../../src/io/safetensors.ts";
 import { runDeno } from "../helpers/run_deno.ts";
 
 function run(args: string[], script = "scripts/train_mnist.ts") {
@@ -44,6 +45,8 @@ Deno.test("train_mnist: bad flags end in one error line naming the flag, no file
       [["--timesteps", "importance", "--loss", "huber"], /--timesteps importance .*--loss l2/],
       [["--patch", "2", "--mults", "1,2,4"], /--mults 1,2,4 with --patch 2: .*14x14/],
       [["--resume", `${dir}/none.safetensors`], /no such file/],
+      [["--export-weights", dir], /--export-weights .* is a folder, not a file/],
+      [["--export-weights", ""], /--export-weights must name a file/],
     ];
     for (const [args, re] of cases) {
       const r = await run([...args, "--out", `${dir}/out`]);
@@ -78,6 +81,32 @@ async function tinyRun(extra: string[], steps = 1) {
     await Deno.remove(dir, { recursive: true });
   }
 }
+
+Deno.test("train_mnist: --export-weights writes the EMA weights alone as a plain state_dict, also on --resume", async () => {
+  const dir = await Deno.makeTempDir();
+  try {
+    const ckpt = `${dir}/checkpoint.safetensors`;
+    const flags = [...TINY, "--sample-every", "0", ...GRIDS, "--sample-count", "1", "--out", dir];
+    for (
+      const [args, file] of [
+        [[...flags, "--steps", "1"], `${dir}/new/ema.safetensors`],
+        [["--resume", ckpt, "--steps", "2", "--backend", "wasm"], `${dir}/resumed.safetensors`],
+      ] as const
+    ) {
+      const r = await run([...args, "--export-weights", file]);
+      assert.equal(r.code, 0, r.stderr.join("\n"));
+      const model = await loadModel(ckpt, "reference");
+      const { tensors, metadata } = decodeSafetensors(await Deno.readFile(file));
+      assert.equal(metadata.weights, "ema");
+      assert.equal(metadata.steps_trained, String(model.stepsTrained));
+      const ema = await model.weights("ema");
+      assert.deepEqual([...tensors.keys()], [...ema.keys()]);
+      for (const [name, values] of ema) assert.deepEqual(tensors.get(name)!.data, values, name);
+    }
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
 
 Deno.test("train_mnist: --loss l1 turns the default min-SNR weighting and importance sampling off", async () => {
   const { model, training } = await tinyRun(["--loss", "l1"], 2);

@@ -18,7 +18,7 @@ import type { SamplerOptions } from "../../src/samplers/sampler.ts";
 import { sample } from "../../src/sample.ts";
 import { tensor } from "../../src/tensor.ts";
 import { train } from "../../src/train.ts";
-import { exactModel, meanVar, type Mixture, runSampler } from "../helpers/sampling.ts";
+import { exactModel, meanVar, type Mixture, runSampler, stepContext } from "../helpers/sampling.ts";
 
 const be = createReferenceBackend({ dtype: "float64" });
 
@@ -152,6 +152,24 @@ Deno.test("the deterministic samplers give the same bits run to run, and draw no
       ).toArray();
     assert.deepEqual(await run(), await run(), kind);
   }
+});
+
+Deno.test("dpm++2m taken again at the same step (RePaint's passes) pairs with the previous time, not its own last pass", async () => {
+  const s = SCHEDULES.cosine, N = 8, r = new Random(10);
+  const model = exactModel(be, s, "epsilon", TARGETS["N(0.7, 0.4^2)"]);
+  const sampler = createSampler("dpm++2m", s, "epsilon", { steps: 10 });
+  const ctx = stepContext(s, "epsilon", model, () => {
+    throw new Error("dpm++2m drew noise");
+  });
+  sampler.reset?.();
+  const x0 = tensor(be, r.normals(N), [N, 1]);
+  const x1 = sampler.step(ctx, 0, x0);
+  const x2 = await sampler.step(ctx, 1, x1).toArray();
+  // The same step from the same point again: the same result (the history is step 0's both times).
+  assert.deepEqual(await sampler.step(ctx, 1, x1).toArray(), x2);
+  const moved = tensor(be, (await x1.toArray()).map((v) => v + 0.1), [N, 1]);
+  const again = await sampler.step(ctx, 1, moved).toArray();
+  assert.notDeepEqual(again, x2, "a different input gives a different step");
 });
 
 const tiny = async () => {

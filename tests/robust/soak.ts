@@ -65,6 +65,8 @@ interface Figures {
   end: number;
   max: number;
   slopePerMinute: number | null;
+  /** The slope over the second half of the run, after the allocators' warm-up. */
+  secondHalfSlope: number | null;
 }
 
 const MB = 1024 * 1024;
@@ -87,6 +89,7 @@ function figures(samples: MemorySample[], pick: (s: MemorySample) => number): Fi
   const values = samples.map((s) => pick(s) / MB);
   const first = samples.findIndex((s) => s.seconds >= 60);
   const after = first < 0 ? [] : samples.slice(first);
+  const half = samples.filter((s) => s.seconds >= samples.at(-1)!.seconds / 2);
   return {
     atMinute1: first < 0 ? null : values[first],
     end: values.at(-1)!,
@@ -94,6 +97,11 @@ function figures(samples: MemorySample[], pick: (s: MemorySample) => number): Fi
     slopePerMinute: slope(
       after.map((s) => s.seconds / 60),
       after.map((s) => pick(s) / MB),
+      MIN_SLOPE_SPAN_MINUTES,
+    ),
+    secondHalfSlope: slope(
+      half.map((s) => s.seconds / 60),
+      half.map((s) => pick(s) / MB),
       MIN_SLOPE_SPAN_MINUTES,
     ),
   };
@@ -235,6 +243,9 @@ async function main(args: string[]): Promise<void> {
       `maximum                ${mb(rss.max).padEnd(12)}${mb(heap.max)}`,
       `slope after minute 1   ${perMinute(rss.slopePerMinute).padEnd(12)}${
         perMinute(heap.slopePerMinute)
+      }  (MB per minute)`,
+      `slope, second half     ${perMinute(rss.secondHalfSlope).padEnd(12)}${
+        perMinute(heap.secondHalfSlope)
       }  (MB per minute)`,
     ].join("\n"),
   );
