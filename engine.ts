@@ -18,7 +18,16 @@
  * @module
  */
 
-export { backward, noGrad, result, Tensor, tensor, variable, withGrad } from "./src/tensor.ts";
+export {
+  backward,
+  detach,
+  noGrad,
+  result,
+  Tensor,
+  tensor,
+  variable,
+  withGrad,
+} from "./src/tensor.ts";
 export type { GradNode } from "./src/tensor.ts";
 export {
   abs,

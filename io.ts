@@ -56,6 +56,11 @@ export { lineChart, PALETTE } from "./src/plot/line_chart.ts";
 export type { ChartSeries, LineChartOptions } from "./src/plot/line_chart.ts";
 export { drawText, textWidth } from "./src/plot/font.ts";
 export { differenceMap, greyToRgb } from "./src/plot/difference_map.ts";
-export { createProgress } from "./src/terminal/progress.ts";
-export type { Progress, ProgressOptions, ProgressValues } from "./src/terminal/progress.ts";
+export { createProgress, PROGRESS_FORMATS } from "./src/terminal/progress.ts";
+export type {
+  Progress,
+  ProgressFormat,
+  ProgressOptions,
+  ProgressValues,
+} from "./src/terminal/progress.ts";
 export { checkChoice, checkInt, checkNumber, checkSize, formatBytes } from "./src/errors.ts";

@@ -53,6 +53,7 @@ export type {
   NllTerms,
 } from "./src/diffusion/vlb.ts";
 export { createSampler, SAMPLER_DEFINITIONS, SAMPLERS } from "./src/samplers/registry.ts";
+export { SAMPLER_VARIANCES } from "./src/samplers/sampler.ts";
 export type { SamplerKind } from "./src/samplers/registry.ts";
 export type {
   DenoiseFn,
@@ -66,7 +67,8 @@ export type {
 export { INTEGER_SPACINGS, SPACINGS } from "./src/samplers/spacing.ts";
 export type { Spacing } from "./src/samplers/spacing.ts";
 export { Denoiser } from "./src/diffusion/denoiser.ts";
-export type { Estimate } from "./src/diffusion/denoiser.ts";
+export type { DenoiserOutputs, Estimate } from "./src/diffusion/denoiser.ts";
+export { HYBRID_VLB_WEIGHT } from "./src/diffusion/learned_variance.ts";
 export { NoiseLevels } from "./src/diffusion/noise_level.ts";
 export type { Level } from "./src/diffusion/noise_level.ts";
 export { DiffusionModel } from "./src/model.ts";
@@ -137,3 +139,4 @@ export type { Classifier, ClassifierConfig, ClassifierOutput } from "./src/eval/
 
 export { DeviceLostError, FileFormatError, OptionError, TrainingError } from "./src/errors.ts";
 export * from "./src/limits.ts";
+export { PACKAGE_NAME, VERSION } from "./src/version.ts";

@@ -4,8 +4,15 @@
  * @module
  */
 
-import { BACKEND_CHOICES, type BackendChoice, OptionError } from "../mod.ts";
-import { checkChoice, checkSize, removeStaleTemporaryFiles } from "../io.ts";
+import { BACKEND_CHOICES, type BackendChoice, OptionError, PACKAGE_NAME, VERSION } from "../mod.ts";
+import {
+  checkChoice,
+  checkSize,
+  createProgress,
+  type Progress,
+  type ProgressOptions,
+  removeStaleTemporaryFiles,
+} from "../io.ts";
 
 /** The number a flag's text holds, or an {@link OptionError} naming the flag. */
 export function numberFlag(flag: string, text: string): number {
@@ -55,23 +62,94 @@ export function errorLine(e: unknown): string {
         e.message.split("\n").map((l) => l.trim()).filter(Boolean).join(" ")
       } (see --help)`;
     }
+    if (e instanceof Deno.errors.NotCapable || e.message.includes("run again with the --allow")) {
+      // Deno's own line names the permission and the flag; the tasks grant only what their
+      // defaults need (writing under out/).
+      return `error: ${e.message} (deno task grants only what the defaults need: write under ` +
+        `out/; for other paths run the script with deno run and that flag, or -A)`;
+    }
     return `error: ${e.message}`;
   }
   return `error: ${String(e)}`;
 }
 
+/** How a script reports as it runs: set by the flags every script takes (see {@link runMain}). */
+export const output: { quiet: boolean; format: "text" | "jsonl" } = {
+  quiet: false,
+  format: "text",
+};
+
+/** What --help adds under every script's own flags. */
+export const COMMON_HELP = `
+Every script also takes:
+  -q, --quiet          no progress and no informational lines (results and errors still print)
+  --log-format FORMAT  text (default) or jsonl: progress as one JSON object a line on stderr
+  --version            the library's name and version
+Exit codes: 0 done, 1 an error (one line on stderr; DEBUG=1 adds the stack trace), 130 stopped
+by Ctrl-C (what was done is kept).`;
+
 /**
- * Runs a script's main function: any error ends in one line on stderr and exit code 1 (set
- * DEBUG=1 to see the stack trace).
+ * Takes the flags every script shares out of `args` (setting {@link output}) and returns the rest;
+ * null after --version, which prints the version and ends the run.
  */
-export async function runMain(main: () => Promise<void>): Promise<void> {
+export function takeCommonFlags(args: readonly string[]): string[] | null {
+  const rest: string[] = [];
+  for (let i = 0; i < args.length; i++) {
+    const a = args[i];
+    if (a === "--") {
+      rest.push(...args.slice(i));
+      break;
+    }
+    if (a === "--version") {
+      console.log(`${PACKAGE_NAME} ${VERSION}`);
+      return null;
+    }
+    if (a === "-q" || a === "--quiet") {
+      output.quiet = true;
+    } else if (a === "--log-format" || a.startsWith("--log-format=")) {
+      const value = a.includes("=") ? a.slice(a.indexOf("=") + 1) : args[++i];
+      if (value !== "text" && value !== "jsonl") {
+        throw new OptionError(
+          `--log-format must be text or jsonl, got ${JSON.stringify(value ?? "")}`,
+        );
+      }
+      output.format = value;
+    } else {
+      rest.push(a);
+    }
+  }
+  return rest;
+}
+
+/**
+ * Runs a script's main function on `args` (default: the command line) after taking the flags every
+ * script shares (--quiet, --log-format, --version): any error ends in one line on stderr and exit
+ * code 1 (set DEBUG=1 to see the stack trace). --help gets the shared flags and exit codes added.
+ */
+export async function runMain(
+  main: (args: string[]) => Promise<void>,
+  args: readonly string[] = Deno.args,
+): Promise<void> {
   try {
-    await main();
+    const rest = takeCommonFlags(args);
+    if (rest === null) return;
+    await main(rest);
+    if (rest.includes("--help") || rest.includes("-h")) console.log(COMMON_HELP);
   } catch (e) {
     if (debugging()) console.error(e);
     console.error(errorLine(e));
     Deno.exit(1);
   }
+}
+
+/** Prints an informational line (what runs where), unless --quiet. */
+export function info(...parts: unknown[]): void {
+  if (!output.quiet) console.log(...parts);
+}
+
+/** A progress report in the run's format: nothing under --quiet, JSON lines under jsonl. */
+export function progressBar(options: ProgressOptions): Progress {
+  return createProgress({ ...options, format: output.quiet ? "none" : output.format });
 }
 
 /** Whether DEBUG is set; false without permission to read it (the handler must never throw). */

@@ -36,13 +36,12 @@ import { classify, offSupportFraction, qualityRatio } from "../metrics.ts";
 import {
   type ChartSeries,
   checkChoice,
-  createProgress,
   encodePng,
   lineChart,
   writeFileAtomic,
   writeTextFileAtomic,
 } from "../io.ts";
-import { intFlag, outFlag, prepareOutDir, runMain } from "./cli.ts";
+import { intFlag, outFlag, prepareOutDir, progressBar, runMain } from "./cli.ts";
 import { figures, loadMnistJudge } from "./mnist_figures.ts";
 
 const HELP = `Compares every sampler on one model at fixed budgets of network evaluations.
@@ -274,7 +273,7 @@ async function main(args: string[]): Promise<void> {
   if (!f["no-reference"]) runs.push({ kind: "ddpm", steps: T });
   await prepareOutDir(out);
   const total = runs.reduce((n, r) => n + r.steps, 0) * Math.ceil(count / 256);
-  const bar = createProgress({ total: Math.max(1, total), label: "sample" });
+  const bar = progressBar({ total: Math.max(1, total), label: "sample" });
   const rows: Row[] = [];
   let done = 0;
   for (const { kind, steps } of runs) {
@@ -347,4 +346,4 @@ async function main(args: string[]): Promise<void> {
   );
 }
 
-if (import.meta.main) await runMain(() => main(Deno.args));
+if (import.meta.main) await runMain(main);

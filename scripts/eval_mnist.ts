@@ -17,6 +17,8 @@ import { parseArgs } from "node:util";
 import {
   BACKEND_CHOICES,
   type BackendChoice,
+  BOUND_VARIANCES,
+  type BoundVariance,
   type DiffusionModel,
   loadModel,
   nll,
@@ -34,8 +36,16 @@ import {
   saveClassifier,
   trainClassifier,
 } from "../metrics.ts";
-import { checkChoice, checkNumber, createProgress, type Progress } from "../io.ts";
-import { intFlag, numberFlag, prepareOutDir, runMain, weightsFlag } from "./cli.ts";
+import { checkChoice, checkNumber, type Progress } from "../io.ts";
+import {
+  info,
+  intFlag,
+  numberFlag,
+  prepareOutDir,
+  progressBar,
+  runMain,
+  weightsFlag,
+} from "./cli.ts";
 import { type Figures, figures, table } from "./mnist_figures.ts";
 import {
   GUIDANCE_FLAG_SPECS,
@@ -68,8 +78,9 @@ ${guidanceHelp(23)}
   --seed N             seed of the sampling noise (default 0)
   --real N             real test digits for the floor, spread evenly (default 1000)
   --nll [N]            also the variational bound on the NLL of N test digits, spread evenly
-                       (default 1000), in bits/dim; --variance posterior (default) or beta is the
-                       reverse step's variance, --seed the noise, --weights the weights
+                       (default 1000), in bits/dim; --variance posterior (default), beta or
+                       learned (a --learn-sigma model's own, its default) is the reverse step's
+                       variance, --seed the noise, --weights the weights
   --nll-timesteps K    a quick estimate: the bound's sum over t = 2..T at K timesteps, one per
                        stratum, the strata widening with t and each term weighted by its width
                        (default all T - 1, exact: T network calls per 256 digits)
@@ -157,9 +168,10 @@ async function main(args: string[]): Promise<void> {
   }
   const checkpoint = positionals[0];
   const weights = weightsFlag(f.weights);
-  // --variance is also the bound's: a sampler that does not read it leaves it to --nll.
-  const nllVariance = (f.variance ?? "posterior") as "posterior" | "beta";
-  if (f.nll) checkChoice("--variance", nllVariance, ["posterior", "beta"] as const);
+  // --variance is also the bound's: a sampler that does not read it leaves it to --nll. Absent:
+  // the model's default ("learned" for a --learn-sigma model, else "posterior").
+  const nllVariance = f.variance as BoundVariance | undefined;
+  if (f.nll && nllVariance !== undefined) checkChoice("--variance", nllVariance, BOUND_VARIANCES);
   const samplerFlags =
     (f.nll && !["ddpm", "pc"].includes(f.sampler ?? "ddpm")
       ? { ...f, variance: undefined }
@@ -191,7 +203,7 @@ async function main(args: string[]): Promise<void> {
   }
 
   const { backend, reason } = await selectBackend(backendName);
-  console.log(reason);
+  info(reason);
   const test = await loadMnist({ split: "test", dir: f.data });
   if (real > test.shape[0]) {
     throw new OptionError(`--real must be at most the ${test.shape[0]} test digits, got ${real}`);
@@ -222,7 +234,7 @@ async function main(args: string[]): Promise<void> {
   let classifier: Classifier;
   if (await exists(classifierPath)) {
     classifier = (await loadClassifier(classifierPath, backend)).model;
-    console.log(`classifier: ${classifierPath} (${classifier.stepsTrained} steps)`);
+    info(`classifier: ${classifierPath} (${classifier.stepsTrained} steps)`);
     const c = classifier.config;
     if (c.channels !== test.shape[1] || c.imageSize !== test.shape[2] || c.classes !== 10) {
       throw new OptionError(
@@ -233,10 +245,10 @@ async function main(args: string[]): Promise<void> {
     // The classifier is kept: its folder must take it before minutes of training.
     await prepareOutDir(classifierPath.replace(/[\\/][^\\/]*$/, "") || ".", "--classifier");
     const train = await loadMnist({ split: "train", dir: f.data });
-    console.log(
+    info(
       `training the classifier: ${trainSteps} steps of ${trainBatch} on ${train.shape[0]} digits`,
     );
-    const bar = createProgress({ total: trainSteps, label: "classifier" });
+    const bar = progressBar({ total: trainSteps, label: "classifier" });
     const t0 = performance.now();
     let last = "";
     classifier = await trainClassifier({
@@ -281,7 +293,7 @@ async function main(args: string[]): Promise<void> {
   if (model !== null) {
     // sample() denoises in batches of 256: the bar counts steps over all of them.
     const { sampler, steps, options } = sampling;
-    const bar = createProgress({ total: steps * Math.ceil(count / 256), label: "sample" });
+    const bar = progressBar({ total: steps * Math.ceil(count / 256), label: "sample" });
     const guided = await guidanceFromFlags(f, model, count);
     const got = await sample(model, {
       ...options,
@@ -333,12 +345,13 @@ async function main(args: string[]): Promise<void> {
       weights,
       seed,
       timesteps: nllTimesteps,
-      onProgress: (done, total) => (bar ??= createProgress({ total, label: "nll" })).update(done),
+      onProgress: (done, total) => (bar ??= progressBar({ total, label: "nll" })).update(done),
     });
     bar?.stop();
     const T = model.schedule.T, b = (v: number) => v.toFixed(4);
+    const variance = nllVariance ?? (model.learnSigma ? "learned" : "posterior");
     console.log(
-      `NLL bound of ${nllCount} MNIST test digits (variance ${nllVariance}, ${weights} weights, ` +
+      `NLL bound of ${nllCount} MNIST test digits (variance ${variance}, ${weights} weights, ` +
         `${nllTimesteps === T - 1 ? `all ${T}` : `${nllTimesteps + 1} of ${T}`} timesteps` +
         `${model.config.network.classes ? ", unconditional" : ""}): ${b(r.bitsPerDim)} bits/dim ` +
         `(prior ${b(r.terms.prior)}, KL terms ${b(r.terms.vlb)}, decoder ${b(r.terms.decoder)}; ` +
@@ -348,4 +361,4 @@ async function main(args: string[]): Promise<void> {
   backend.dispose();
 }
 
-if (import.meta.main) await runMain(() => main(Deno.args));
+if (import.meta.main) await runMain(main);

@@ -258,4 +258,4 @@ async function main(args: string[]): Promise<void> {
   console.log(`wrote ${out}/explain.png, explain_0..${n - 1}.png and explain.md`);
 }
 
-if (import.meta.main) await runMain(() => main(Deno.args));
+if (import.meta.main) await runMain(main);

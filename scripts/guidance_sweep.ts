@@ -25,7 +25,6 @@ import {
 import { argmaxRows, classify, loadClassifier } from "../metrics.ts";
 import {
   checkNumber,
-  createProgress,
   encodePng,
   imageGrid,
   lineChart,
@@ -40,6 +39,7 @@ import {
   numberFlag,
   outFlag,
   prepareOutDir,
+  progressBar,
   runMain,
 } from "./cli.ts";
 import { figures, loadMnistJudge } from "./mnist_figures.ts";
@@ -168,7 +168,7 @@ async function main(args: string[]): Promise<void> {
   for (const scale of scales) checkSampleOptions(model, guided(scale));
   await prepareOutDir(out);
 
-  const bar = createProgress({
+  const bar = progressBar({
     total: scales.length * steps * Math.ceil(count / 256),
     label: "sample",
   });
@@ -301,4 +301,4 @@ async function writeReport(report: Report, out: string): Promise<void> {
   );
 }
 
-if (import.meta.main) await runMain(() => main(Deno.args));
+if (import.meta.main) await runMain(main);

@@ -19,8 +19,8 @@ import {
   type SampleOptions,
 } from "../mod.ts";
 import { loadMnist, Random } from "../data.ts";
-import { checkChoice, createProgress, imageGrid, writeFileAtomic, writePngAtomic } from "../io.ts";
-import { intFlag, outFlag, prepareOutDir, runMain, weightsFlag } from "./cli.ts";
+import { checkChoice, imageGrid, writeFileAtomic, writePngAtomic } from "../io.ts";
+import { intFlag, outFlag, prepareOutDir, progressBar, runMain, weightsFlag } from "./cli.ts";
 import { GUIDANCE_FLAG_SPECS, guidanceFromFlags, guidanceHelp } from "./guidance_flags.ts";
 import { SAMPLER_FLAG_SPECS, samplerFromFlags, samplerHelp } from "./sampler_flags.ts";
 
@@ -120,7 +120,7 @@ async function main(args: string[]): Promise<void> {
   checkSampleOptions(model, sampling);
   await prepareOutDir(out);
 
-  const bar = createProgress({ total: steps * Math.ceil(count / 256), label: "sample" });
+  const bar = progressBar({ total: steps * Math.ceil(count / 256), label: "sample" });
   const frames: Float32Array[] = [];
   const got = await sample(model, {
     ...sampling,
@@ -180,4 +180,4 @@ async function main(args: string[]): Promise<void> {
   model.backend.dispose();
 }
 
-if (import.meta.main) await runMain(() => main(Deno.args));
+if (import.meta.main) await runMain(main);

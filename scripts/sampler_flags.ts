@@ -10,6 +10,7 @@
 import {
   INTEGER_SPACINGS,
   OptionError,
+  SAMPLER_VARIANCES,
   type SamplerKind,
   type SamplerOptions,
   SAMPLERS,
@@ -78,7 +79,11 @@ export function samplerHelp(defaultSampler: SamplerKind, indent = 21, stepsFlag 
       "--spacing NAME",
       "linspace, leading, trailing, time, logsnr or karras (ddpm and ddim: the first three)",
     ),
-    line("--variance NAME", "ddpm's step variance: posterior (default) or beta"),
+    line(
+      "--variance NAME",
+      "ddpm's step variance: posterior (default), beta, or learned (a --learn-sigma model's own, " +
+        "its default)",
+    ),
     line("--predictor NAME", "pc's predictor: ddpm (default), euler-maruyama or euler"),
     line("--corrector-steps N", "pc's Langevin corrector steps after each step (default 1)"),
     line("--snr R", "pc's corrector signal-to-noise ratio (default 0.05)"),
@@ -114,7 +119,7 @@ export function samplerFromFlags(
   if (n > T) throw new OptionError(`--${flag} must be at most the model's T = ${T}, got ${n}`);
   const options: SamplerOptions = {};
   if (f.variance !== undefined) {
-    checkChoice("--variance", f.variance, ["posterior", "beta"] as const);
+    checkChoice("--variance", f.variance, SAMPLER_VARIANCES);
     options.variance = f.variance as SamplerOptions["variance"];
   }
   if (f.eta !== undefined) {

@@ -43,13 +43,12 @@ import {
   checkInt,
   checkNumber,
   checkSize,
-  createProgress,
   forwardStrip,
   stack,
   writePngAtomic,
   writeTextFileAtomic,
 } from "../io.ts";
-import { numberFlag, outFlag, prepareOutDir, runMain } from "./cli.ts";
+import { info, numberFlag, outFlag, prepareOutDir, progressBar, runMain } from "./cli.ts";
 import {
   SAMPLER_FLAG_SPECS,
   type SamplerFlagValues,
@@ -338,7 +337,7 @@ async function main(args: string[]): Promise<void> {
   const { data, stats } = standardize(raw.data, dim);
   await prepareOutDir(out);
 
-  console.log(
+  info(
     `${dist}: ${trainSize} training points; MLP ${layers}x${hidden}, ${
       schedule.kind === "ve"
         ? `dsm over ${T} noise levels ${schedule.sigmaMin}..${schedule.sigmaMax}`
@@ -346,7 +345,7 @@ async function main(args: string[]): Promise<void> {
     }, ` +
       `${steps} steps of batch ${batch}, lr ${lr} (${lrSchedule}), EMA ${ema || "off"}`,
   );
-  const bar = createProgress({ total: steps, label: "train" });
+  const bar = progressBar({ total: steps, label: "train" });
   const abort = new AbortController();
   const onSignal = () => abort.abort();
   Deno.addSignalListener("SIGINT", onSignal);
@@ -367,7 +366,7 @@ async function main(args: string[]): Promise<void> {
       backend,
       progressEvery: 50,
       signal: abort.signal,
-      onBackend: (reason) => console.log(reason),
+      onBackend: (reason) => info(reason),
       onProgress: (p) => bar.update(p.step, { loss: p.loss, stepsPerSecond: p.stepsPerSecond }),
     });
   } finally {
@@ -391,7 +390,7 @@ async function main(args: string[]): Promise<void> {
   };
   Deno.addSignalListener("SIGINT", interrupted);
 
-  const sbar = createProgress({ total: sampling.steps, label: "sample" });
+  const sbar = progressBar({ total: sampling.steps, label: "sample" });
   const gen = await sample(model, {
     ...sampling.options,
     count,
@@ -455,4 +454,4 @@ async function main(args: string[]): Promise<void> {
   );
 }
 
-if (import.meta.main) await runMain(() => main(Deno.args));
+if (import.meta.main) await runMain(main);

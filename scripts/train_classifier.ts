@@ -14,14 +14,16 @@ import { BACKEND_CHOICES, loadModel, OptionError } from "../mod.ts";
 import { loadMnist, Random } from "../data.ts";
 import { argmaxRows, saveClassifier, trainClassifier } from "../metrics.ts";
 import { noGrad, softmax, tensor } from "../engine.ts";
-import { checkNumber, createProgress } from "../io.ts";
+import { checkNumber } from "../io.ts";
 import {
   backendFlag,
   COMMON_FLAG_SPECS,
+  info,
   intFlag,
   numberFlag,
   outFlag,
   prepareOutDir,
+  progressBar,
   runMain,
 } from "./cli.ts";
 
@@ -86,11 +88,11 @@ async function main(args: string[]): Promise<void> {
     );
   }
   await prepareOutDir(out);
-  console.log(
+  info(
     `training on ${train.shape[0]} digits noised by ${JSON.stringify(schedule)}: ${steps} steps ` +
       `of ${batch}`,
   );
-  const bar = createProgress({ total: steps, label: "classifier" });
+  const bar = progressBar({ total: steps, label: "classifier" });
   const t0 = performance.now();
   const classifier = await trainClassifier({
     images: train.images,
@@ -142,4 +144,4 @@ async function main(args: string[]): Promise<void> {
   console.log(`wrote ${out}/classifier.safetensors`);
 }
 
-if (import.meta.main) await runMain(() => main(Deno.args));
+if (import.meta.main) await runMain(main);

@@ -26,8 +26,8 @@ import {
   train,
 } from "../mod.ts";
 import { loadMnist } from "../data.ts";
-import { checkChoice, createProgress, imageGrid, writePngAtomic } from "../io.ts";
-import { outFlag, prepareOutDir, runMain } from "./cli.ts";
+import { checkChoice, imageGrid, writePngAtomic } from "../io.ts";
+import { info, outFlag, prepareOutDir, progressBar, runMain } from "./cli.ts";
 import {
   DEFAULTS,
   FIXED_ON_RESUME,
@@ -56,6 +56,7 @@ export async function main(args: string[]): Promise<void> {
       ...options,
       conditional: { type: "boolean" },
       unconditional: { type: "boolean" },
+      "learn-sigma": { type: "boolean" },
       preset: { type: "string" },
       resume: { type: "string" },
       "export-weights": { type: "string" },
@@ -90,6 +91,13 @@ export async function main(args: string[]): Promise<void> {
         );
       }
     }
+    // --learn-sigma is a switch: on --resume it must say what the checkpoint did (checkpoints from
+    // before it existed learned no variances: DEFAULTS' "no").
+    if (f["learn-sigma"] === true && (saved["learn-sigma"] ?? "no") !== "yes") {
+      throw new OptionError(
+        "--learn-sigma cannot change on --resume (the checkpoint learned no variances)",
+      );
+    }
     // Checkpoints from before --min-snr existed trained without it.
     base = { ...DEFAULTS, ...saved };
     // Paths come from the command line, never from a file: by default the run goes on beside the
@@ -117,6 +125,7 @@ export async function main(args: string[]): Promise<void> {
   }
   if (f.conditional === true) s.conditional = "yes";
   if (f.unconditional === true) s.conditional = "no";
+  if (f["learn-sigma"] === true) s["learn-sigma"] = "yes";
   // The grids' default steps follow a short schedule: --T 20 alone samples with 20 steps.
   if (
     (f as Record<string, unknown>)["sample-steps"] === undefined && typeof s.T === "number" &&
@@ -142,7 +151,7 @@ export async function main(args: string[]): Promise<void> {
   const twin =
     (["base", "mults", "blocks", "block", "attention", "attention-at", "patch", "dropout"] as const)
       .every((k) => s[k] === TWIN[k]) && s.network === "unet";
-  console.log(
+  info(
     `${count} images ${c}x${h}x${w}; ${
       s.network === "fc-unet"
         ? `fully connected UNet, widths ${s.widths}`
@@ -152,6 +161,7 @@ export async function main(args: string[]): Promise<void> {
         s.ema || "off"
       }` +
       (s.conditional === "yes" ? `; class-conditional, labels dropped ${s["cond-dropout"]}` : "") +
+      (s["learn-sigma"] === "yes" ? "; learned variances (hybrid loss)" : "") +
       (resumed ? `; resuming at step ${resumed.stepsTrained}` : ""),
   );
 
@@ -186,7 +196,7 @@ export async function main(args: string[]): Promise<void> {
     }
   };
 
-  const bar = createProgress({
+  const bar = progressBar({
     total: s.steps as number,
     label: "train",
     samplesPerStep: s.batch as number,
@@ -209,6 +219,7 @@ export async function main(args: string[]): Promise<void> {
       network: networkOf(s, h),
       schedule: scheduleOf(s),
       prediction: s.prediction as Prediction,
+      learnSigma: s["learn-sigma"] === "yes",
       loss: s.loss as LossKind,
       minSnrGamma: (s["min-snr"] as number) > 0 ? s["min-snr"] as number : null,
       timestepSampling: s.timesteps as TimestepSampling,
@@ -225,7 +236,7 @@ export async function main(args: string[]): Promise<void> {
       progressEvery: 10,
       signal: abort.signal,
       checkpointEvery: sampleEvery > 0 ? gcd(every, sampleEvery) : every,
-      onBackend: (reason) => console.log(reason),
+      onBackend: (reason) => info(reason),
       onProgress: (p) => {
         smoothed = smoothed === undefined ? p.loss : 0.9 * smoothed + 0.1 * p.loss;
         bar.update(p.step, { loss: smoothed, stepsPerSecond: p.stepsPerSecond });
@@ -308,4 +319,4 @@ function gcd(a: number, b: number): number {
   return b === 0 ? a : gcd(b, a % b);
 }
 
-if (import.meta.main) await runMain(() => main(Deno.args));
+if (import.meta.main) await runMain(main);

@@ -58,6 +58,7 @@ export const DEFAULTS = {
   dropout: 0,
   conditional: "yes",
   "cond-dropout": 0.1,
+  "learn-sigma": "no",
   seed: 0,
   backend: "auto",
   out: "out/mnist",
@@ -180,6 +181,12 @@ Usage: deno run -A scripts/train_mnist.ts [options]
                          one network also predicts unconditionally (default ${
   DEFAULTS["cond-dropout"]
 })
+  --learn-sigma          learn the reverse variances too (Improved DDPM, Nichol & Dhariwal 2021):
+                         the UNet outputs a second set of channels v, the step's variance is
+                         exp(frac log beta_t + (1 - frac) log beta~_t), frac = (v + 1) / 2, and
+                         the loss is the hybrid L_simple + 0.001 L_vlb; --prediction epsilon only.
+                         The grids' ddpm sampler, sample.ts and eval_mnist.ts use the learned
+                         variance by default (--variance learned)
   --ema X                EMA decay of the weights (default ${DEFAULTS.ema}), warmed up as
                          min(X, (1 + step) / (10 + step)): below 0.999 until step 8,990
   --seed N               seed of every random draw (default ${DEFAULTS.seed})
@@ -274,6 +281,13 @@ export function validate(s: Settings): void {
   checkNumber("--dropout", s.dropout as number, { ge: 0, lt: 1 });
   checkChoice("--conditional", s.conditional as string, ["yes", "no"]);
   checkNumber("--cond-dropout", s["cond-dropout"] as number, { ge: 0, lt: 1 });
+  checkChoice("--learn-sigma", s["learn-sigma"] as string, ["yes", "no"]);
+  if (s["learn-sigma"] === "yes" && s.prediction !== "epsilon") {
+    throw new OptionError(
+      `--learn-sigma learns the variance beside an eps prediction; use --prediction epsilon ` +
+        `(got --prediction ${s.prediction})`,
+    );
+  }
   checkInt("--seed", s.seed as number, 0);
   checkChoice("--backend", s.backend as string, BACKEND_CHOICES);
   checkInt("--sample-every", s["sample-every"] as number, 0);
@@ -401,5 +415,6 @@ export const FIXED_ON_RESUME = [
   "dropout",
   "conditional",
   "cond-dropout",
+  "learn-sigma",
   "seed",
 ] as const;

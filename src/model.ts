@@ -91,6 +91,14 @@ export class DiffusionModel {
       : null;
   }
 
+  /**
+   * True for a model with learned variances (`train({ learnSigma: true })`, recorded as
+   * `learnSigma: true` in the network's configuration): its network outputs eps and v.
+   */
+  get learnSigma(): boolean {
+    return this.config.network.learnSigma === true;
+  }
+
   /** The network with the chosen weights ("ema" falls back to raw when no EMA is kept). */
   network(weights: WeightsChoice = "ema"): Network {
     return buildNetwork(
@@ -102,7 +110,8 @@ export class DiffusionModel {
   /**
    * The model as the samplers see it, with the chosen weights: the raw output, the x0 and eps
    * estimates and the score at any model time t in [1, T] (x0 clamped to [-clip, clip] when set).
-   * A score model's (objective "dsm") is read in its variance-exploding coordinates.
+   * A score model's (objective "dsm") is read in its variance-exploding coordinates; a
+   * learned-variance model's output is split into eps and v (an estimate's `v`).
    */
   denoiser(weights: WeightsChoice = "ema", clip: number | null = null): Denoiser {
     const net = this.network(weights), be = this.backend;
@@ -112,6 +121,7 @@ export class DiffusionModel {
       this.config.prediction,
       clip,
       this.config.objective ?? "ddpm",
+      this.learnSigma,
     );
   }
 

@@ -6,6 +6,12 @@
  * The noise is counter-based: x_T of sample n, and the j-th draw of step i, come from fixed Philox
  * blocks of (seed, stream, sample), so the samples do not depend on the batch size.
  *
+ * A learned-variance model (`train({ learnSigma: true })`) is sampled through the same Denoiser,
+ * which splits its output: the DDPM sampler (and pc's ddpm predictor) use the learned variance by
+ * default (`variance: "learned"`; "posterior" and "beta" stay selectable), and every other sampler
+ * runs on the eps half and ignores v. Classifier-free guidance combines the eps halves and keeps
+ * the conditional v; classifier guidance shifts eps and keeps v.
+ *
  * @module
  */
 
@@ -25,7 +31,12 @@ import { blocksFor } from "./random.ts";
 import { STREAMS } from "./random_streams.ts";
 import { PREDICTORS } from "./samplers/predictor_corrector.ts";
 import { createSampler, type SamplerKind, SAMPLERS } from "./samplers/registry.ts";
-import type { Sampler, SamplerOptions, StepContext } from "./samplers/sampler.ts";
+import {
+  type Sampler,
+  SAMPLER_VARIANCES,
+  type SamplerOptions,
+  type StepContext,
+} from "./samplers/sampler.ts";
 import { SPACINGS } from "./samplers/spacing.ts";
 import { sizeOf } from "./shape.ts";
 import { noGrad, Tensor } from "./tensor.ts";
@@ -112,9 +123,15 @@ function gcd(a: number, b: number): number {
 }
 
 /** Checks the sampler options, throwing an OptionError that names the bad one. */
-function checkSamplerOptions(o: SampleOptions, T: number): void {
+function checkSamplerOptions(o: SampleOptions, T: number, learnSigma: boolean): void {
   if (o.eta !== undefined) checkNumber("eta", o.eta, { ge: 0 });
-  checkChoice("variance", o.variance ?? "posterior", ["posterior", "beta"] as const);
+  checkChoice("variance", o.variance ?? "posterior", SAMPLER_VARIANCES);
+  if (o.variance === "learned" && !learnSigma) {
+    throw new OptionError(
+      `variance "learned" needs a model trained with learnSigma (this one predicts no variance); ` +
+        `use "posterior" or "beta"`,
+    );
+  }
   if (o.clip !== undefined && o.clip !== null) checkNumber("clip", o.clip, { gt: 0 });
   if (o.steps !== undefined) checkInt("steps", o.steps, 1, T);
   if (o.spacing !== undefined) checkChoice("spacing", o.spacing, SPACINGS);
@@ -154,7 +171,7 @@ function resolveSampleOptions(
   if (options.batchSize !== undefined) checkInt("batchSize", options.batchSize, 1);
   const kind = options.sampler ?? "ddpm";
   checkChoice("sampler", kind, SAMPLERS);
-  checkSamplerOptions(options, model.schedule.T);
+  checkSamplerOptions(options, model.schedule.T, model.learnSigma);
   const objective = model.config.objective ?? "ddpm";
   if (objective === "dsm") {
     for (const k of ["classifier", "init"] as const) {
@@ -167,11 +184,15 @@ function resolveSampleOptions(
   }
   const conditioning = resolveConditioning(model, options, count);
   try {
+    // A learned-variance model's ancestral steps use its variance unless told otherwise.
+    const sampling = model.learnSigma && options.variance === undefined
+      ? { ...options, variance: "learned" as const }
+      : options;
     const sampler = createSampler(
       kind,
       model.schedule,
       model.config.prediction,
-      options,
+      sampling,
       objective,
     );
     return { ...conditioning, count, seed, sampler };
@@ -202,6 +223,7 @@ export async function sample(model: DiffusionModel, options: SampleOptions = {})
     options,
   );
   const classes = model.config.network.classes ?? 0, prediction = model.config.prediction;
+  const learnSigma = model.learnSigma;
   const objective = model.config.objective ?? "ddpm";
   const be = model.backend;
   const net = model.network(options.weights ?? "ema");
@@ -260,9 +282,12 @@ export async function sample(model: DiffusionModel, options: SampleOptions = {})
       if (y && guide) {
         const out = net.forward(xi, t);
         const grad = classifierGradient(guide.model, xi, t, y);
-        return classifierGuidedOutput(out, grad, prediction, levels.level(tm), guide.scale);
+        const level = levels.level(tm);
+        return classifierGuidedOutput(out, grad, prediction, level, guide.scale, learnSigma);
       }
-      if (y && guidance) return guidedOutput(net, { x: xi, t, labels: y }, classes, guidance);
+      if (y && guidance) {
+        return guidedOutput(net, { x: xi, t, labels: y }, classes, guidance, learnSigma);
+      }
       return net.forward(xi, t, undefined, y ?? undefined);
     };
     // A score model: read as one in its own coordinates (annealed Langevin), or as an epsilon
@@ -274,6 +299,7 @@ export async function sample(model: DiffusionModel, options: SampleOptions = {})
       model.config.prediction,
       options.clip ?? null,
       scoreModel && sampler.varianceExploding ? "dsm" : "ddpm",
+      learnSigma,
     );
     sampler.reset?.();
     let kept: Storage[] = [];

@@ -110,6 +110,16 @@ export function tensor(
   return new Tensor(backend, backend.upload(data), shape);
 }
 
+/**
+ * The same values with no gradient path: a tensor over `x`'s storage (shared, not copied) that
+ * records no node and requires no gradient, so nothing back-propagated through the result reaches
+ * `x` (PyTorch's `x.detach()`, JAX's `stop_gradient`). The storage belongs to `x`: freeing either
+ * frees both.
+ */
+export function detach(x: Tensor): Tensor {
+  return new Tensor(x.backend, x.storage, x.shape);
+}
+
 /** A leaf that collects its gradient in {@link Tensor.grad} (for tests and custom inputs). */
 export function variable(
   backend: Backend,

@@ -4,7 +4,8 @@
  * One step: draw batch indices, timesteps and noise on the device (counter-based, so the draws of
  * step k are fixed by the seed and k alone), take the objective's loss on the batch
  * (src/diffusion/objective.ts: noise in closed form, predict, weight, compare; or, for objective
- * "dsm", src/diffusion/score_matching.ts), back-propagate into the flat gradient buffer, take one
+ * "dsm", src/diffusion/score_matching.ts; with `learnSigma`, the hybrid loss of
+ * src/diffusion/learned_variance.ts), back-propagate into the flat gradient buffer, take one
  * fused Adam step, update the EMA. The loss is read back only every `progressEvery` steps;
  * checkpoints are the caller's (`onCheckpoint`). The options, their defaults and their checks are
  * in src/train_options.ts.
@@ -141,6 +142,7 @@ export async function train(options: TrainOptions): Promise<DiffusionModel> {
       loss: o.loss,
       huberDelta: o.huberDelta,
       minSnrGamma: o.minSnrGamma,
+      learnSigma: o.learnSigma,
     });
   const [count, ...sampleShape] = options.data.shape;
   const data = new Tensor(be, be.upload(options.data.values), options.data.shape);
@@ -159,6 +161,10 @@ export async function train(options: TrainOptions): Promise<DiffusionModel> {
   model.timestepStats = sampler ? sampler.stats : null;
   const tHost = new Float32Array(B), share = new Float64Array(B), rootHost = new Float32Array(B);
   const rootW = sampler ? new Tensor(be, be.alloc(B), [B]) : null;
+  // With learned variances the L_vlb term is weighted by 1 / (T p_t) alone (no min-SNR), written
+  // to `vlbW` each step; the sampler's statistics stay on the simple loss (objective.ts).
+  const vlbW = sampler && o.learnSigma ? new Tensor(be, be.alloc(B), [B]) : null;
+  const vlbHost = vlbW ? new Float32Array(B) : null;
   // Class-conditional: the labels on the device; each step a host-drawn share condDropout of the
   // batch gets the null class, y <- y * keep + classes * (1 - keep).
   const classes = model.config.network.classes ?? 0;
@@ -200,6 +206,10 @@ export async function train(options: TrainOptions): Promise<DiffusionModel> {
       for (let i = 0; i < B; i++) rootHost[i] = Math.sqrt(lambda![tHost[i]] * share[i]);
       be.write(t.storage, tHost);
       be.write(rootW!.storage, rootHost);
+      if (vlbW) {
+        vlbHost!.set(share);
+        be.write(vlbW.storage, vlbHost!);
+      }
     } else {
       be.randomInt(t.storage, timeDraw, 1, T + 1);
     }
@@ -233,6 +243,7 @@ export async function train(options: TrainOptions): Promise<DiffusionModel> {
       rootWeights: rootW,
       perSample: sampler !== null,
       labels: y,
+      vlbWeights: vlbW,
     });
     be.copy(worst, be.binary("max", worst, loss.storage, one));
     be.fill(model.params.grads!, 0);
@@ -298,6 +309,6 @@ export async function train(options: TrainOptions): Promise<DiffusionModel> {
     if (stop) break;
   }
   for (const s of [data.storage, idx.storage, t.storage, eps.storage, watch]) be.free(s);
-  for (const x of [rootW, labels, keep, nulls]) if (x) be.free(x.storage);
+  for (const x of [rootW, vlbW, labels, keep, nulls]) if (x) be.free(x.storage);
   return model;
 }

@@ -85,6 +85,16 @@ export interface TrainOptions {
   schedule?: ScheduleConfig;
   /** What the network predicts (default "epsilon"). */
   prediction?: Prediction;
+  /**
+   * Learned reverse variances (Nichol & Dhariwal 2021, "Improved DDPM", §3.1; default false): the
+   * network outputs a second set of channels v (its last layer doubles), the reverse step's
+   * variance is exp(frac log beta_t + (1 - frac) log betaTilde_t) with frac = (v + 1) / 2, and the
+   * loss is the hybrid L_simple + 0.001 L_vlb, L_vlb training the variance alone
+   * (src/diffusion/learned_variance.ts). The model's DDPM sampler and `nll` then use the learned
+   * variance by default. Recorded as `learnSigma: true` in the network's configuration. Needs
+   * prediction "epsilon" and objective "ddpm".
+   */
+  learnSigma?: boolean;
   /** The regression loss (default "l2"). */
   loss?: LossKind;
   /**
@@ -226,6 +236,8 @@ export interface ResolvedTrainOptions {
   schedule: ScheduleConfig;
   /** What the network predicts. */
   prediction: Prediction;
+  /** Learned variances and the hybrid loss. */
+  learnSigma: boolean;
   /** The regression loss. */
   loss: LossKind;
   /** Huber threshold. */
@@ -283,6 +295,7 @@ export function resolveTrainOptions(o: TrainOptions): ResolvedTrainOptions {
     objective,
     schedule,
     prediction: o.prediction ?? "epsilon",
+    learnSigma: o.learnSigma ?? false,
     loss: o.loss ?? "l2",
     huberDelta: o.huberDelta ?? 1,
     minSnrGamma: o.minSnrGamma ?? null,
@@ -302,6 +315,16 @@ export function resolveTrainOptions(o: TrainOptions): ResolvedTrainOptions {
     condDropout: o.data?.labels ? o.condDropout ?? 0.1 : 0,
   };
   checkChoice("prediction", r.prediction, PREDICTIONS);
+  if (typeof r.learnSigma !== "boolean") {
+    throw new OptionError(`learnSigma must be true or false, got ${JSON.stringify(r.learnSigma)}`);
+  }
+  if (r.learnSigma && r.prediction !== "epsilon") {
+    throw new OptionError(
+      `learnSigma learns the variance beside an eps prediction (the mean from eps, Improved ` +
+        `DDPM's setting); set prediction to "epsilon" (got ${JSON.stringify(r.prediction)}) ` +
+        `or drop learnSigma`,
+    );
+  }
   checkChoice("loss", r.loss, LOSS_KINDS);
   checkChoice("lrSchedule", r.lrSchedule, LR_SCHEDULES);
   checkChoice("optimizer", r.optimizer, ["adam", "adamw"] as const);
@@ -344,7 +367,13 @@ export function resolveTrainOptions(o: TrainOptions): ResolvedTrainOptions {
     }
     checkNumber("condDropout", o.condDropout, { ge: 0, lt: 1 });
   }
-  const network = resolveNetworkConfig(o.network, o.data.shape, schedule.T, datasetClasses(o.data));
+  const network = resolveNetworkConfig(
+    o.network,
+    o.data.shape,
+    schedule.T,
+    datasetClasses(o.data),
+    r.learnSigma,
+  );
   const config: DiffusionConfig = {
     network,
     schedule,
@@ -377,6 +406,7 @@ function checkScoreMatchingOptions(o: TrainOptions, schedule: ScheduleConfig): v
     ["loss", o.loss !== undefined && o.loss !== "l2"],
     ["timestepSampling", o.timestepSampling !== undefined && o.timestepSampling !== "uniform"],
     ["condDropout", o.condDropout !== undefined],
+    ["learnSigma", o.learnSigma !== undefined && o.learnSigma !== false],
   ];
   for (const [name, set] of ddpmOnly) {
     if (set) {

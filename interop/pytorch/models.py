@@ -15,8 +15,9 @@ network given no labels predicts unconditionally (the null class), as ours does.
 
 Supported: the MLP (timeInput "scalar" or "sinusoidal", classes) and the UNet with resnet blocks,
 full attention at any of its resolutions (the default: the lowest, the middle block), classes,
-blocksPerLevel, dropout and patch. Anything else (fc-unet, ConvNeXt blocks, linear attention, an
-option this file does not know) raises NotImplementedError naming it.
+blocksPerLevel, dropout and patch; with learnSigma either outputs twice the channels (eps, then the
+variance output v, along dim 1: torch.split(out, C, dim=1)). Anything else (fc-unet, ConvNeXt
+blocks, linear attention, an option this file does not know) raises NotImplementedError naming it.
 """
 import math
 
@@ -24,11 +25,12 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-MLP_KEYS = {"kind", "dim", "hidden", "layers", "T", "timeInput", "embeddingDim", "classes"}
+MLP_KEYS = {"kind", "dim", "hidden", "layers", "T", "timeInput", "embeddingDim", "classes", "learnSigma"}
 MODEL_KEYS = {"network", "schedule", "prediction", "sampleShape", "objective"}
 UNET_KEYS = {
     "kind", "channels", "imageSize", "base", "mults", "groups", "heads", "attentionAt",
     "dropout", "blocksPerLevel", "block", "convnextMult", "attention", "patch", "classes",
+    "learnSigma",
 }
 
 
@@ -77,7 +79,8 @@ class MLP(nn.Module):
         s.dim, s.T, s.time_input, s.emb = c["dim"], c["T"], c["timeInput"], c["embeddingDim"]
         s.classes = c.get("classes") or 0
         n_in = s.dim + (1 if s.time_input == "scalar" else s.emb) + (s.emb if s.classes else 0)
-        sizes = [n_in] + [c["hidden"]] * c["layers"] + [s.dim]
+        out = s.dim * (2 if c.get("learnSigma") else 1)  # learnSigma: eps, then v
+        sizes = [n_in] + [c["hidden"]] * c["layers"] + [out]
         layers = []
         for i in range(len(sizes) - 1):
             layers += [nn.Linear(sizes[i], sizes[i + 1]), nn.ReLU()]
@@ -190,7 +193,8 @@ class UNet(nn.Module):
         s.uattn = nn.ModuleDict(
             {str(k): Attention(co, heads, g) for k, (_, co) in enumerate(up) if k > 0 and level_attn[L - 1 - k]}
         )
-        s.outn, s.outc = nn.GroupNorm(g, chans[0]), nn.Conv2d(chans[0], image, 3, padding=1)
+        out = image * (2 if c.get("learnSigma") else 1)  # learnSigma: eps, then v channels
+        s.outn, s.outc = nn.GroupNorm(g, chans[0]), nn.Conv2d(chans[0], out, 3, padding=1)
         if s.classes:
             s.label_emb = _label_embedding(s.classes, s.tdim)
 

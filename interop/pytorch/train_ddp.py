@@ -103,6 +103,10 @@ def main():
     if classes and labels.max() >= classes:
         raise ValueError(f"{a.data}: labels reach {labels.max().item()}, the model knows {classes} classes")
 
+    if cfg["network"].get("learnSigma"):
+        raise NotImplementedError(
+            "train_ddp.py trains the simple loss only; a learnSigma checkpoint needs the hybrid "
+            "L_simple + 0.001 L_vlb of src/diffusion/learned_variance.ts (train it with train_mnist.ts)")
     net = build_network(cfg).to(dev)
     net.load_state_dict(ck.raw)
     ema_sd = {k: v.to(dev).clone() for k, v in (ck.ema or ck.raw).items()}

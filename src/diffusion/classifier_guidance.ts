@@ -9,7 +9,8 @@
  * taken here by the tape autograd with respect to the input. The shift is applied to the network's
  * raw output through the prediction type's affine link to eps (an x0-predicting network's output
  * moves by +s sigma_t^2 / alpha_t grad, a v-predicting one's by -s sigma_t / alpha_t grad), so every
- * sampler and prediction type gets it through the one Denoiser.
+ * sampler and prediction type gets it through the one Denoiser. A learned-variance network's
+ * output is split first: the shift moves its eps channels, and its variance output v is kept.
  *
  * @module
  */
@@ -20,6 +21,7 @@ import { add, affine } from "../ops/elementwise.ts";
 import { backward, Tensor, withGrad } from "../tensor.ts";
 import type { Level } from "./noise_level.ts";
 import type { Prediction } from "./parameterization.ts";
+import { joinLearnedOutput, splitLearnedOutput } from "./learned_variance.ts";
 
 /**
  * The gradient of sum_i log p(labels_i | x_i, t_i) with respect to x [B, C, H, W], from the
@@ -43,7 +45,8 @@ export function classifierGradient(
 
 /**
  * The network output `output` of `prediction` type at noise level `level`, moved so that its eps
- * estimate shifts by -scale sigma grad (`grad` from {@link classifierGradient}).
+ * estimate shifts by -scale sigma grad (`grad` from {@link classifierGradient}). With
+ * `learnSigma`, `output` is [eps; v] along axis 1: eps moves, v is kept.
  */
 export function classifierGuidedOutput(
   output: Tensor,
@@ -51,7 +54,12 @@ export function classifierGuidedOutput(
   prediction: Prediction,
   level: Level,
   scale: number,
+  learnSigma = false,
 ): Tensor {
+  if (learnSigma) {
+    const { output: eps, v } = splitLearnedOutput(output);
+    return joinLearnedOutput(classifierGuidedOutput(eps, grad, prediction, level, scale), v);
+  }
   const { a, s } = level;
   const factor = prediction === "epsilon"
     ? -scale * s

@@ -13,6 +13,12 @@
  * sigma_t times the score, so eps = -output, x0 = x + sigma_t output and the score is
  * output / sigma_t: the same -eps / s as for every other model.
  *
+ * A learned-variance model (`learnSigma`, src/diffusion/learned_variance.ts) outputs [B, 2C, ...]:
+ * the denoiser splits it here, once, along axis 1. `output` and every estimate are the first C
+ * channels (its eps prediction), so every sampler runs on it unchanged; the last C, the raw
+ * variance output v, ride along as the estimate's `v` (and {@link Denoiser.outputs}) for the one
+ * sampler that reads them, the ancestral DDPM step with `variance: "learned"`.
+ *
  * @module
  */
 
@@ -22,16 +28,33 @@ import { type Level, NoiseLevels } from "./noise_level.ts";
 import { predictEpsilon, type Prediction, predictX0 } from "./parameterization.ts";
 import type { Schedule } from "./schedule.ts";
 import type { ObjectiveKind } from "./score_matching.ts";
+import { splitLearnedOutput } from "./learned_variance.ts";
 
-/** The network as a sampler calls it: its raw output for x at model time t (real, in [1, T]). */
+/**
+ * The network as a sampler calls it: its raw output for x at model time t (real, in [1, T]); for a
+ * learned-variance model [B, 2C, ...], the prediction then v along axis 1.
+ */
 export type DenoiseFn = (x: Tensor, t: number) => Tensor;
+
+/** One network call's output, split: the prediction, and a learned-variance model's v. */
+export interface DenoiserOutputs {
+  /** The prediction (eps, x0 or v-prediction per the model's type), shaped like x. */
+  readonly output: Tensor;
+  /**
+   * A learned-variance model's raw variance output v, shaped like x (the step's log-variance is
+   * frac log beta_t + (1 - frac) log betaTilde_t, frac = (v + 1) / 2); null for other models.
+   */
+  readonly v: Tensor | null;
+}
 
 /** What one network call at model time t says about x. */
 export interface Estimate {
   /** alpha_t and sigma_t at the call's time (1 and sigma_VE for a score model). */
   readonly level: Level;
-  /** The network's raw output. */
+  /** The network's prediction (for a learned-variance model: its first half, eps). */
   readonly output: Tensor;
+  /** A learned-variance model's variance output v (the second half), else null. */
+  readonly v: Tensor | null;
   /** The clean-sample estimate (clamped with `clip`). */
   readonly x0: Tensor;
   /** The noise estimate (consistent with x0). */
@@ -43,15 +66,17 @@ export interface Estimate {
 class LazyEstimate implements Estimate {
   readonly level: Level;
   readonly output: Tensor;
+  readonly v: Tensor | null;
   readonly #x: Tensor;
   readonly #d: Denoiser;
   #x0: Tensor | null = null;
   #eps: Tensor | null = null;
 
-  constructor(d: Denoiser, x: Tensor, output: Tensor, level: Level) {
+  constructor(d: Denoiser, x: Tensor, outputs: DenoiserOutputs, level: Level) {
     this.#d = d;
     this.#x = x;
-    this.output = output;
+    this.output = outputs.output;
+    this.v = outputs.v;
     this.level = level;
   }
 
@@ -101,11 +126,14 @@ export class Denoiser {
    * score model: x = x0 + sigma_VE z, output sigma_VE score; see the module's comment).
    */
   readonly objective: ObjectiveKind;
+  /** True for a learned-variance model: the raw output is split into the prediction and v. */
+  readonly learnSigma: boolean;
   readonly #model: DenoiseFn;
 
   /**
    * `model` over `schedule`, predicting `prediction` (or, with `objective` "dsm", a score model
-   * over the schedule's variance-exploding levels); x0 clamped to [-clip, clip] when set.
+   * over the schedule's variance-exploding levels); x0 clamped to [-clip, clip] when set. With
+   * `learnSigma` the model's output holds the prediction and v along axis 1 (twice the channels).
    */
   constructor(
     model: DenoiseFn,
@@ -113,12 +141,14 @@ export class Denoiser {
     prediction: Prediction,
     clip: number | null,
     objective: ObjectiveKind = "ddpm",
+    learnSigma = false,
   ) {
     this.#model = model;
     this.levels = new NoiseLevels(schedule);
     this.prediction = prediction;
     this.clip = clip;
     this.objective = objective;
+    this.learnSigma = learnSigma;
   }
 
   /** The level at model time t: (alpha_t, sigma_t), or (1, sigma_VE(t)) for a score model. */
@@ -126,14 +156,23 @@ export class Denoiser {
     return this.objective === "dsm" ? { a: 1, s: this.levels.sigmaVE(t) } : this.levels.level(t);
   }
 
-  /** The network's raw output at model time t (one network call). */
+  /**
+   * The network's prediction at model time t (one network call): its raw output, or a
+   * learned-variance model's first half (eps).
+   */
   output(x: Tensor, t: number): Tensor {
-    return this.#model(x, t);
+    return this.outputs(x, t).output;
+  }
+
+  /** The network's output at model time t, split: the prediction and v (one network call). */
+  outputs(x: Tensor, t: number): DenoiserOutputs {
+    const raw = this.#model(x, t);
+    return this.learnSigma ? splitLearnedOutput(raw) : { output: raw, v: null };
   }
 
   /** The estimates of one network call at model time t. */
   estimate(x: Tensor, t: number): Estimate {
-    return new LazyEstimate(this, x, this.#model(x, t), this.level(t));
+    return new LazyEstimate(this, x, this.outputs(x, t), this.level(t));
   }
 
   /**

@@ -14,6 +14,11 @@
  * conditional one and mixes: out <- phi out (std_cond / std_guided) + (1 - phi) out, which tames the
  * over-exposure of large w.
  *
+ * A learned-variance network's output (the prediction and v along axis 1) is split first: only
+ * the prediction is guided (and rescaled), and v is the conditional half's, as Improved DDPM's and
+ * GLIDE's guided sampling take it (GLIDE's `model_fn` guides eps and keeps the conditional
+ * variance output); the result is joined back, so the Denoiser splits it as any output.
+ *
  * @module
  */
 
@@ -22,6 +27,7 @@ import { mean } from "../ops/reduce.ts";
 import { concat, slice } from "../ops/shape.ts";
 import { type Tensor, tensor } from "../tensor.ts";
 import type { Network } from "../models/network.ts";
+import { joinLearnedOutput, splitLearnedOutput } from "./learned_variance.ts";
 
 /** How a conditional network is steered at sampling time. */
 export interface Guidance {
@@ -40,13 +46,16 @@ function perSampleStd(x: Tensor): Tensor {
 
 /**
  * The guided output of `net` for x [B, ...] at timesteps t [B] toward `labels` [B], from one call
- * on the doubled batch (the second half with the null class `classes`).
+ * on the doubled batch (the second half with the null class `classes`). With `learnSigma` the
+ * network's output is [prediction; v] along axis 1: the prediction is guided, v is the
+ * conditional half's, and the result has the same layout.
  */
 export function guidedOutput(
   net: Network,
   inputs: { x: Tensor; t: Tensor; labels: Tensor },
   classes: number,
   guidance: Guidance,
+  learnSigma = false,
 ): Tensor {
   const { x, t, labels } = inputs, m = x.shape[0];
   const none = tensor(x.backend, new Float32Array(m).fill(classes), [m]);
@@ -56,8 +65,16 @@ export function guidedOutput(
     undefined,
     concat([labels, none], 0),
   );
-  const cond = slice(out, 0, 0, m), uncond = slice(out, 0, m, m);
-  const guided = add(uncond, affine(sub(cond, uncond), guidance.scale));
+  const condRaw = slice(out, 0, 0, m), uncondRaw = slice(out, 0, m, m);
+  const condSplit = learnSigma ? splitLearnedOutput(condRaw) : null;
+  const cond = condSplit ? condSplit.output : condRaw;
+  const uncond = learnSigma ? splitLearnedOutput(uncondRaw).output : uncondRaw;
+  const guided = rescaled(cond, add(uncond, affine(sub(cond, uncond), guidance.scale)), guidance);
+  return condSplit ? joinLearnedOutput(guided, condSplit.v) : guided;
+}
+
+/** Guidance rescale of `guided` toward the spread of `cond` (none at phi = 0). */
+function rescaled(cond: Tensor, guided: Tensor, guidance: Guidance): Tensor {
   const phi = guidance.rescale;
   if (phi === 0) return guided;
   // A tiny floor keeps an all-constant output (std 0) finite.

@@ -111,10 +111,10 @@ export class ScoreMatchingObjective {
       goal = mul(w, goal);
     }
     const loss = regressionLoss("l2", pred, goal);
-    if (!options.perSample) return { loss, perSample: null };
+    if (!options.perSample) return { loss, perSample: null, vlb: null };
     const diff = sub(pred, goal);
     const perSample = mean(mul(diff, diff), diff.shape.slice(1).map((_, i) => i + 1));
-    return { loss, perSample };
+    return { loss, perSample, vlb: null };
   }
 }
 

@@ -16,7 +16,10 @@
  * betaTilde_2: betaTilde_1 = 0 would make the decoder a point mass, and both papers' code uses
  * betaTilde_2 there for both fixed variances (Improved DDPM's `posterior_log_variance_clipped` and
  * `np.append(posterior_variance[1], betas[1:])` for "fixedlarge", Ho et al.'s diffusion_utils_2.py
- * the same), so the figures compare with theirs.
+ * the same), so the figures compare with theirs. A learned-variance model (`learnSigma`) has a
+ * third choice, its own variance ("learned", its default): exp(frac log beta_t + (1 - frac) log
+ * betaTilde_t) per value, frac = (v + 1) / 2 (Improved DDPM's eq. 15, `LEARNED_RANGE`), betaTilde_1
+ * replaced by betaTilde_2, at t = 1 too (frac log beta_1 + (1 - frac) log betaTilde_2: theirs).
  *
  * The Gaussian CDF is computed from an erfc accurate to about 1e-15 relative (A&S 7.1.6's series
  * below 1.5, the continued fraction A&S 7.1.14 above), and bin probabilities are taken in log space
@@ -38,16 +41,20 @@ import { STREAMS } from "../random_streams.ts";
 import { sizeOf } from "../shape.ts";
 import { noGrad, tensor } from "../tensor.ts";
 import type { Denoiser } from "./denoiser.ts";
+import { clippedLogPosteriorVariance, learnedLogVariance } from "./learned_variance.ts";
 import type { Schedule } from "./schedule.ts";
 
 /** Numbers elementwise: an array, or one number for every element. */
 export type Values = ArrayLike<number> | number;
 
-/** The fixed variance of the model's reverse step p(x_{t-1} | x_t). */
-export type BoundVariance = "posterior" | "beta";
+/**
+ * The variance of the model's reverse step p(x_{t-1} | x_t): one of the two fixed ones, or a
+ * learned-variance model's own ("learned").
+ */
+export type BoundVariance = "posterior" | "beta" | "learned";
 
 /** The valid {@link BoundVariance}s. */
-export const BOUND_VARIANCES: readonly BoundVariance[] = ["posterior", "beta"];
+export const BOUND_VARIANCES: readonly BoundVariance[] = ["posterior", "beta", "learned"];
 
 /** Half the bin width of 8-bit data scaled to [-1, 1]: bins are x ± 1/255. */
 const HALF_BIN = 1 / 255;
@@ -196,8 +203,9 @@ export interface NllImages {
 /** Options of {@link nll}. */
 export interface NllOptions {
   /**
-   * The fixed variance of the model's reverse step: "posterior" (betaTilde_t, the "small" one,
-   * the default) or "beta" (beta_t, the "large" one); betaTilde_2 at t = 1 for both.
+   * The variance of the model's reverse step: "posterior" (betaTilde_t, the "small" one, the
+   * default) or "beta" (beta_t, the "large" one), betaTilde_2 at t = 1 for both; or, for a
+   * learned-variance model (and its default), "learned": its own, from its v (module notes).
    */
   variance?: BoundVariance;
   /** The weights to use (default "ema" when the model keeps them). */
@@ -239,7 +247,10 @@ export interface NllResult {
 
 /** The checked inputs of {@link variationalBound}. */
 export interface BoundInputs {
-  /** The model's estimates (x0 clipped to [-1, 1] for the bound as {@link nll} computes it). */
+  /**
+   * The model's estimates (x0 clipped to [-1, 1] for the bound as {@link nll} computes it); with
+   * variance "learned", a learned-variance denoiser (its estimates carry v).
+   */
   denoiser: Denoiser;
   /** Where the network runs. */
   backend: Backend;
@@ -318,6 +329,11 @@ export async function variationalBound(inputs: BoundInputs): Promise<NllResult> 
   const schedule = inputs.schedule;
   const T = schedule.T, D = sizeOf(sampleShape), blocks = blocksFor(D);
   const { betas, posteriorVariance: pv, posteriorMeanCoef1: c1, posteriorMeanCoef2: c2 } = schedule;
+  const learned = variance === "learned";
+  if (learned && !denoiser.learnSigma) {
+    throw new RangeError(`variance "learned" needs a learned-variance model (learnSigma)`);
+  }
+  const logPosterior = clippedLogPosteriorVariance(schedule);
   const steps = inputs.timesteps, weights = new Float64Array(T + 1);
   for (const { t, weight } of steps) weights[t] = weight;
   const batch = Math.min(inputs.batchSize, count), batches = Math.ceil(count / batch);
@@ -349,29 +365,33 @@ export async function variationalBound(inputs: BoundInputs): Promise<NllResult> 
       const f = inputScale(t);
       be.beginScope();
       const x = tensor(be, f === 1 ? xt : xt.map((v) => v * f), [m, ...sampleShape]);
-      const est = noGrad(() => denoiser.estimate(x, t).x0);
+      const est = noGrad(() => denoiser.estimate(x, t));
+      const kept = learned ? [est.x0.storage, est.v!.storage] : [est.x0.storage];
       be.flush();
-      be.endScope([est.storage]);
-      const x0hat = await be.read(est.storage);
-      const k1 = c1[t - 1], k2 = c2[t - 1];
+      be.endScope(kept);
+      const x0hat = await be.read(kept[0]), v = learned ? await be.read(kept[1]) : null;
+      const k1 = c1[t - 1], k2 = c2[t - 1], logBeta = Math.log(betas[t - 1]);
+      // A learned-variance model's log-variance of value k (module notes).
+      const lvp = v ? (k: number) => learnedLogVariance(v[k], logBeta, logPosterior[t - 1]) : null;
       for (let j = 0; j < m; j++) {
         let sum = 0;
         if (t === 1) {
           for (let k = j * D; k < (j + 1) * D; k++) {
-            sum -= logBinProbability(x0[k], k1 * x0hat[k] + k2 * xt[k], logScale1);
+            const logScale = lvp ? 0.5 * lvp(k) : logScale1;
+            sum -= logBinProbability(x0[k], k1 * x0hat[k] + k2 * xt[k], logScale);
           }
           dec[start + j] = sum;
         } else {
-          const lvq = Math.log(pv[t - 1]);
-          const lvp = variance === "beta" ? Math.log(betas[t - 1]) : lvq;
+          const lvq = Math.log(pv[t - 1]), fixed = variance === "beta" ? logBeta : lvq;
           for (let k = j * D; k < (j + 1) * D; k++) {
-            sum += kl(k1 * x0[k] + k2 * xt[k], lvq, k1 * x0hat[k] + k2 * xt[k], lvp);
+            const mq = k1 * x0[k] + k2 * xt[k], mp = k1 * x0hat[k] + k2 * xt[k];
+            sum += kl(mq, lvq, mp, lvp ? lvp(k) : fixed);
           }
           vlb[start + j] += weights[t] * sum;
         }
         if (inputs.terms) inputs.terms[(start + j) * (T + 1) + t] = sum;
       }
-      be.free(est.storage);
+      for (const st of kept) be.free(st);
       inputs.onProgress?.(++calls, totalCalls);
       if (calls % 20 === 0) await new Promise((r) => setTimeout(r, 0));
     }
@@ -446,8 +466,15 @@ export async function nll(
       );
     }
   }
-  const variance = options.variance ?? "posterior", weights = options.weights ?? "ema";
+  const variance = options.variance ?? (model.learnSigma ? "learned" : "posterior");
+  const weights = options.weights ?? "ema";
   checkChoice("variance", variance, BOUND_VARIANCES);
+  if (variance === "learned" && !model.learnSigma) {
+    throw new OptionError(
+      `variance "learned" needs a model trained with learnSigma (this one predicts no variance); ` +
+        `use "posterior" or "beta"`,
+    );
+  }
   checkChoice("weights", weights, ["ema", "raw"] as const);
   const seed = options.seed ?? 0, batchSize = options.batchSize ?? 256;
   checkInt("seed", seed, 0);

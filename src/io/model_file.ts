@@ -142,6 +142,19 @@ export async function decodeModel(
         );
       }
     }
+    // learnSigma (checked as true or absent by the network's own checks) learns the variance
+    // beside an eps prediction, under the DDPM objective.
+    const learnSigma = (config.network as { learnSigma?: unknown })?.learnSigma;
+    if (learnSigma !== undefined) {
+      if (config.prediction !== "epsilon") {
+        throw new Error(
+          `network.learnSigma needs prediction "epsilon", got ${JSON.stringify(config.prediction)}`,
+        );
+      }
+      if ((config.objective ?? "ddpm") !== "ddpm") {
+        throw new Error(`network.learnSigma needs objective "ddpm", got "${config.objective}"`);
+      }
+    }
     layout = new ParamLayout(networkSpecs(config.network));
     const want = networkSampleShape(config.network);
     if (config.sampleShape.join() !== want.join()) {

@@ -62,7 +62,13 @@ import { checkClasses, ClassEmbedding } from "../nn/class_embedding.ts";
 import { GroupNorm } from "../nn/groupnorm.ts";
 import { Linear } from "../nn/linear.ts";
 import type { ParamSource } from "../nn/params.ts";
-import { checkLabels, type ForwardContext, type Network } from "./network.ts";
+import {
+  checkLabels,
+  checkLearnSigma,
+  type ForwardContext,
+  type Network,
+  outputFactor,
+} from "./network.ts";
 
 /** The widest dense layer of a fully connected UNet (also the largest class embedding). */
 export const FC_UNET_MAX_WIDTH = 16_384;
@@ -94,6 +100,11 @@ export interface FcUNetConfig {
    * class) joins the input (absent: unconditional).
    */
   classes?: number;
+  /**
+   * Learned reverse variances (Nichol & Dhariwal 2021, §3.1): `out` maps to 2·dim, the prediction
+   * then the variance output v (absent: dim, the prediction alone).
+   */
+  learnSigma?: true;
 }
 
 /** Options of the fully connected UNet (see {@link FcUNetConfig}), for data of any sample shape. */
@@ -202,6 +213,7 @@ export function checkFcUNetConfig(c: FcUNetConfig): void {
   }
   positiveInt("embeddingDim", c.embeddingDim, FC_UNET_MAX_WIDTH);
   if (c.classes !== undefined) checkClasses("fc-unet: classes", c.classes);
+  checkLearnSigma("fc-unet", c.learnSigma);
 }
 
 /** The fully connected UNet bound to parameters. */
@@ -218,7 +230,7 @@ export class FcUNet implements Network {
    * Validates `config` ({@link checkFcUNetConfig}) and declares the parameters in `params`:
    * `down.0` (D + 1, plus the class embedding size when conditional, to w_0), `down.<i>` (w_{i-1}
    * to w_i), `down_norm.<i>` (w_i, with `layerNorm`), `up.<i>` (w_{i+1} to w_i, i < L - 1),
-   * `up_norm.<i>`, `out` (w_0 to D), then `label_emb` when conditional.
+   * `up_norm.<i>`, `out` (w_0 to D, or 2·D with `learnSigma`), then `label_emb` when conditional.
    */
   constructor(config: FcUNetConfig, params: ParamSource) {
     checkFcUNetConfig(config);
@@ -233,7 +245,7 @@ export class FcUNet implements Network {
     this.#upNorm = c.layerNorm
       ? w.slice(0, L - 1).map((wi, i) => new GroupNorm(params, `up_norm.${i}`, wi, 1))
       : null;
-    this.#out = new Linear(params, "out", w[0], c.dim);
+    this.#out = new Linear(params, "out", w[0], c.dim * outputFactor(c));
     this.#labels = c.classes
       ? new ClassEmbedding(params, "label_emb", c.classes, c.embeddingDim)
       : null;
@@ -246,7 +258,8 @@ export class FcUNet implements Network {
 
   /**
    * eps(x, t) for x [B, ...shape] (e.g. [B, C, H, W]) or [B, dim], t [B] (1..T as floats), and
-   * class labels [B] when conditional; the output has x's shape.
+   * class labels [B] when conditional; the output has x's shape, or with `learnSigma` twice its
+   * first sample axis ([B, 2·C, H, W] or [B, 2·dim]: the D predicted values, then the D of v).
    */
   forward(x: Tensor, t: Tensor, _ctx?: ForwardContext, labels?: Tensor): Tensor {
     const c = this.#config, L = c.widths.length, B = x.shape[0];
@@ -276,7 +289,8 @@ export class FcUNet implements Network {
     for (let i = L - 2; i >= 0; i--) {
       a = add(this.#norm(this.#upNorm, i, gelu(this.#up[i].forward(a))), kept[i]);
     }
-    return reshape(this.#out.forward(a), x.shape);
+    const [first, ...rest] = x.shape.slice(1);
+    return reshape(this.#out.forward(a), [B, first * outputFactor(c), ...rest]);
   }
 
   #norm(norms: GroupNorm[] | null, i: number, x: Tensor): Tensor {

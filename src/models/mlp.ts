@@ -18,7 +18,13 @@ import { Linear } from "../nn/linear.ts";
 import type { ParamSource } from "../nn/params.ts";
 import { checkClasses, ClassEmbedding } from "../nn/class_embedding.ts";
 import { MAX_DEPTH, MAX_T, MAX_WIDTH } from "../limits.ts";
-import { checkLabels, type ForwardContext, type Network } from "./network.ts";
+import {
+  checkLabels,
+  checkLearnSigma,
+  type ForwardContext,
+  type Network,
+  outputFactor,
+} from "./network.ts";
 
 /** How the MLP sees the timestep. */
 export type TimeInput = "scalar" | "sinusoidal";
@@ -44,6 +50,11 @@ export interface MlpConfig {
    * class) joins the input (absent: unconditional).
    */
   classes?: number;
+  /**
+   * Learned reverse variances (Nichol & Dhariwal 2021, §3.1): the last layer outputs 2·dim values,
+   * the prediction then the variance output v (absent: dim, the prediction alone).
+   */
+  learnSigma?: true;
 }
 
 /** Options of the MLP denoiser (see {@link MlpConfig}), for vector data. */
@@ -108,6 +119,7 @@ export function checkMlpConfig(c: MlpConfig): void {
     throw new RangeError(`mlp: timeInput must be "scalar" or "sinusoidal", got ${c.timeInput}`);
   }
   if (c.classes !== undefined) checkClasses("mlp: classes", c.classes);
+  checkLearnSigma("mlp", c.learnSigma);
   const e = c.embeddingDim;
   const embeds = c.classes !== undefined || c.timeInput === "sinusoidal";
   if (embeds && (!Number.isInteger(e) || e < 1 || e > MAX_WIDTH)) {
@@ -125,13 +137,14 @@ export class Mlp implements Network {
 
   /**
    * Validates `config` and declares the MLP's parameters in `params`: the Linear layers `net.0`,
-   * `net.2`, ..., `net.<2·layers>` (input size -> hidden -> ... -> dim), then `label_emb` when
-   * conditional.
+   * `net.2`, ..., `net.<2·layers>` (input size -> hidden -> ... -> dim, or 2·dim with
+   * `learnSigma`), then `label_emb` when conditional.
    */
   constructor(config: MlpConfig, params: ParamSource) {
     checkMlpConfig(config);
     this.#config = config;
-    const c = config, sizes = [inputSize(c), ...Array(c.layers).fill(c.hidden), c.dim];
+    const c = config, out = c.dim * outputFactor(c);
+    const sizes = [inputSize(c), ...Array(c.layers).fill(c.hidden), out];
     this.#layers = Array.from(
       { length: c.layers + 1 },
       (_, i) => new Linear(params, `net.${2 * i}`, sizes[i], sizes[i + 1]),
@@ -141,7 +154,10 @@ export class Mlp implements Network {
       : null;
   }
 
-  /** eps(x, t) for x [B, dim], t [B] (and class labels [B] when conditional). */
+  /**
+   * eps(x, t) for x [B, dim], t [B] (and class labels [B] when conditional); [B, 2·dim] with
+   * `learnSigma` (eps, then v).
+   */
   forward(x: Tensor, t: Tensor, _ctx?: ForwardContext, labels?: Tensor): Tensor {
     const c = this.#config;
     checkLabels(c.classes, labels);

@@ -25,7 +25,10 @@ export interface ForwardContext {
 
 /**
  * A denoiser: maps noisy samples x [B, ...] and timesteps t [B] (1..T, as floats) to an output
- * shaped like x; a conditional one (configured with `classes`) also takes class labels.
+ * shaped like x; a conditional one (configured with `classes`) also takes class labels. A network
+ * configured with `learnSigma` returns twice the channels, [B, 2 C, ...] for x [B, C, ...]: the
+ * prediction in the first C, the raw variance output v in the last C (Improved DDPM's
+ * `torch.split(model_output, C, dim=1)`; see src/diffusion/learned_variance.ts).
  */
 export interface Network {
   /**
@@ -42,4 +45,21 @@ export function checkLabels(classes: number | undefined, labels: Tensor | undefi
   if (labels && !classes) {
     throw new RangeError("the network is unconditional (no classes): it takes no labels");
   }
+}
+
+/**
+ * Throws a RangeError naming the field unless a network configuration's `learnSigma` is absent or
+ * `true` (it is written only when set, so that older configurations stay as they were).
+ */
+export function checkLearnSigma(prefix: string, learnSigma: unknown): void {
+  if (learnSigma !== undefined && learnSigma !== true) {
+    throw new RangeError(
+      `${prefix}: learnSigma must be true or absent, got ${JSON.stringify(learnSigma)}`,
+    );
+  }
+}
+
+/** The output's first-axis multiplier of a configuration: 2 with `learnSigma`, else 1. */
+export function outputFactor(config: { learnSigma?: true }): 1 | 2 {
+  return config.learnSigma ? 2 : 1;
 }

@@ -26,13 +26,16 @@ export type NetworkOptions = MlpOptions | UNetOptions | FcUNetOptions;
 /**
  * The full, checked configuration of the network `options` ask for (an MLP when absent), for
  * training data of `dataShape` ([count, ...sampleShape]) with `T` diffusion steps, conditioned on
- * `classes` classes when given. Throws an {@link OptionError} naming the bad option.
+ * `classes` classes when given, with the doubled output of learned variances when `learnSigma`
+ * (recorded as `learnSigma: true`, absent otherwise). Throws an {@link OptionError} naming the bad
+ * option.
  */
 export function resolveNetworkConfig(
   options: NetworkOptions | undefined,
   dataShape: readonly number[],
   T: number,
   classes?: number,
+  learnSigma = false,
 ): NetworkConfig {
   if (
     options?.kind !== undefined && options.kind !== "mlp" && options.kind !== "unet" &&
@@ -55,6 +58,7 @@ export function resolveNetworkConfig(
     }
     config = { ...config, classes };
   }
+  if (learnSigma) config = { ...config, learnSigma: true };
   try {
     // The size limit, before anything is allocated.
     new ParamLayout(networkSpecs(config));

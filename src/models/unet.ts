@@ -38,6 +38,8 @@
  *   every level runs at 1/p² of the positions: with p = 2 a 28x28 image becomes 4 channels at
  *   14x14, and levels 14 -> 7. Only `inc` (channels·p² in) and `outc` (channels·p² out) change
  *   shape; attention resolutions count the patched sides.
+ * - `learnSigma`: `outc` has twice the output channels, and the output is [B, 2·channels, S, S]:
+ *   the prediction, then the raw variance output v of src/diffusion/learned_variance.ts.
  *
  * @module
  */
@@ -58,7 +60,13 @@ import type { ParamSource } from "../nn/params.ts";
 import { ResBlock } from "../nn/resnet_block.ts";
 import { checkClasses, ClassEmbedding } from "../nn/class_embedding.ts";
 import { MAX_DEPTH, MAX_WIDTH } from "../limits.ts";
-import { checkLabels, type ForwardContext, type Network } from "./network.ts";
+import {
+  checkLabels,
+  checkLearnSigma,
+  type ForwardContext,
+  type Network,
+  outputFactor,
+} from "./network.ts";
 
 /** The block kinds of a UNet: the twin's ResBlock or the seed's ConvNeXt block. */
 export type UNetBlockKind = "resnet" | "convnext";
@@ -107,6 +115,11 @@ export interface UNetConfig {
    * class) is added to the time embedding (absent: unconditional).
    */
   classes?: number;
+  /**
+   * Learned reverse variances (Nichol & Dhariwal 2021, §3.1): `outc` outputs 2·channels (·patch²)
+   * channels, the prediction then the variance output v (absent: channels, the prediction alone).
+   */
+  learnSigma?: true;
 }
 
 /** The options beyond the twin and their defaults, which {@link unetConfig} leaves out. */
@@ -255,6 +268,7 @@ function checkOptions(c: UNetConfig): void {
   if (c.attention !== undefined) oneOf("attention", c.attention, UNET_ATTENTION_KINDS);
   if (c.patch !== undefined) positiveInt("patch", c.patch);
   if (c.classes !== undefined) checkClasses("unet: classes", c.classes);
+  checkLearnSigma("unet", c.learnSigma);
 }
 
 function checkFields(c: UNetConfig): void {
@@ -478,7 +492,7 @@ export class UNet implements Network {
       k > 0 && p.levelAttn[L - 1 - k] ? attn(`uattn.${k}`, co) : null
     );
     this.#outn = new GroupNorm(params, "outn", top, g);
-    this.#outc = new Conv2d(params, "outc", top, image, 3, { padding: 1 });
+    this.#outc = new Conv2d(params, "outc", top, image * outputFactor(c), 3, { padding: 1 });
     this.#labels = c.classes ? new ClassEmbedding(params, "label_emb", c.classes, td) : null;
   }
 
@@ -488,7 +502,8 @@ export class UNet implements Network {
   }
 
   /**
-   * eps(x, t) for x [B, channels, imageSize, imageSize] and t [B] (1..T as floats). Dropout runs
+   * eps(x, t) for x [B, channels, imageSize, imageSize] and t [B] (1..T as floats), or with
+   * `learnSigma` [B, 2·channels, imageSize, imageSize] (eps, then v). Dropout runs
    * only when `ctx.training`, drawing site by site from `ctx.draw`; without a context the pass is
    * deterministic.
    */

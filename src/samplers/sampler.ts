@@ -50,8 +50,15 @@ export interface Sampler {
   readonly varianceExploding?: boolean;
 }
 
-/** The variance of each ancestral reverse step: beta_t, or the true posterior's beta~_t. */
-export type SamplerVariance = "beta" | "posterior";
+/**
+ * The variance of each ancestral reverse step: beta_t, the true posterior's beta~_t, or a
+ * learned-variance model's own exp(frac log beta_t + (1 - frac) log beta~_t), frac = (v + 1) / 2
+ * (Nichol & Dhariwal 2021, eq. 15; src/diffusion/learned_variance.ts).
+ */
+export type SamplerVariance = "beta" | "posterior" | "learned";
+
+/** Every {@link SamplerVariance}, for validation of user options. */
+export const SAMPLER_VARIANCES: readonly SamplerVariance[] = ["posterior", "beta", "learned"];
 
 /** Which predictor a predictor-corrector sampler uses. */
 export type PredictorKind = "euler-maruyama" | "ddpm" | "euler";
@@ -67,7 +74,11 @@ export interface SamplerOptions {
   clip?: number | null;
   /** DDIM's noise scale: 0 deterministic (default), 1 ancestral. */
   eta?: number;
-  /** The ancestral sampler's step variance: "posterior" (default) or "beta". */
+  /**
+   * The ancestral sampler's step variance (ddpm, and pc's ddpm predictor): "posterior", "beta" or
+   * "learned" (a learned-variance model's; `sample` defaults to it for such a model and to
+   * "posterior" for the others). The other samplers ignore it, and a learned-variance model's v.
+   */
   variance?: SamplerVariance;
   /** Where the steps fall over [1, T] (see spacing.ts); each sampler has its default. */
   spacing?: Spacing;

@@ -6,6 +6,10 @@
  * file, CI) it prints a plain line every few seconds or every N steps, and at the end:
  * `train  step 1200/5000  loss 0.3121  412 steps/s  eta 9s`.
  *
+ * With `format: "jsonl"` every such line is a JSON object instead, for programs to read:
+ * `{"event":"progress","label":"train","step":1200,"total":5000,"loss":0.3121,...}` (the last with
+ * `"event":"done"`); `format: "none"` writes nothing.
+ *
  * The live line is written here rather than with the `cli-progress` package: under Deno that
  * package draws correctly, but its redraw timer re-arms itself forever, so a run that misses
  * `stop()` never exits, and it turns the terminal's line wrapping off (`ESC[?7l`) until `stop()`,
@@ -61,7 +65,15 @@ export interface ProgressOptions {
   columns?: number;
   /** Samples per step (the batch size): when given, lines also show samples/s. */
   samplesPerStep?: number;
+  /** "text" (default: a live line or plain lines), "jsonl" (a JSON object a line) or "none". */
+  format?: ProgressFormat;
 }
+
+/** How progress is written: for people, for programs, or not at all. */
+export type ProgressFormat = "text" | "jsonl" | "none";
+
+/** The formats of {@link ProgressOptions.format}. */
+export const PROGRESS_FORMATS: readonly ProgressFormat[] = ["text", "jsonl", "none"];
 
 /** A running progress report: feed it steps, then stop it. */
 export interface Progress {
@@ -183,8 +195,12 @@ export function createProgress(options: ProgressOptions): Progress {
   const everyMs = (options.plainEverySeconds ?? 5) * 1000;
   const everySteps = options.plainEverySteps;
   const now = options.now ?? (() => performance.now());
-  const write = options.write ?? writeStderr;
-  const interactive = options.interactive ?? Deno.stderr.isTerminal();
+  const format = options.format ?? "text";
+  if (!PROGRESS_FORMATS.includes(format)) {
+    throw new RangeError(`createProgress: format must be one of ${PROGRESS_FORMATS.join(", ")}`);
+  }
+  const write = format === "none" ? () => {} : options.write ?? writeStderr;
+  const interactive = format === "text" && (options.interactive ?? Deno.stderr.isTerminal());
   const columns = options.columns ?? (interactive ? consoleColumns() : 80);
 
   let first: { step: number; time: number } | undefined;
@@ -212,9 +228,13 @@ export function createProgress(options: ProgressOptions): Progress {
     live = true;
   };
 
-  const print = () => {
+  const print = (event = "progress") => {
     if (!last || printedStep === last.step) return;
-    write(formatProgressLine(last) + "\n");
+    write(
+      format === "jsonl"
+        ? JSON.stringify({ event, ...last }) + "\n"
+        : formatProgressLine(last) + "\n",
+    );
     printedStep = last.step;
     lastPrintTime = now();
   };
@@ -262,7 +282,9 @@ export function createProgress(options: ProgressOptions): Progress {
         if (live) write("\n");
         live = false;
       } else {
-        print();
+        // The last line always comes (a jsonl reader sees "done" even when the step was printed).
+        if (format === "jsonl" && last) printedStep = -1;
+        print("done");
       }
     },
   };

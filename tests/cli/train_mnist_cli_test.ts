@@ -47,6 +47,7 @@ Deno.test("train_mnist: bad flags end in one error line naming the flag, no file
       [["--resume", `${dir}/none.safetensors`], /no such file/],
       [["--export-weights", dir], /--export-weights .* is a folder, not a file/],
       [["--export-weights", ""], /--export-weights must name a file/],
+      [["--learn-sigma", "--prediction", "x0"], /--learn-sigma .*--prediction epsilon/],
     ];
     for (const [args, re] of cases) {
       const r = await run([...args, "--out", `${dir}/out`]);
@@ -120,6 +121,16 @@ Deno.test("train_mnist: by default t is importance-sampled and its statistics ar
   const { model, training } = await tinyRun([], 2);
   assert.equal(training.timesteps, "importance");
   assert.equal(model.timestepStats?.count.reduce((a, b) => a + b), 2 * 4);
+});
+
+Deno.test("train_mnist: --learn-sigma doubles the UNet's output channels and is recorded", async () => {
+  const { model, net, training } = await tinyRun(["--learn-sigma"], 2);
+  assert.equal(net?.learnSigma, true);
+  assert.equal(model.learnSigma, true);
+  assert.equal(training["learn-sigma"], "yes");
+  const shapes = new Map(model.layout.entries.map((e) => [e.name, e.shape]));
+  assert.deepEqual(shapes.get("outc.weight"), [2, 8, 3, 3]);
+  assert.deepEqual(shapes.get("inc.weight"), [8, 1, 3, 3]);
 });
 
 Deno.test("train_mnist: --attention-at puts attention at the listed resolutions", async () => {
@@ -208,6 +219,9 @@ Deno.test("train_mnist: a tiny run writes grids and a checkpoint; --resume conti
     const resized = await run(["--resume", `${dir}/checkpoint.safetensors`, "--base", "16"]);
     assert.equal(resized.code, 1);
     assert.match(resized.stderr[0], /--base cannot change on --resume/);
+    const learned = await run(["--resume", `${dir}/checkpoint.safetensors`, "--learn-sigma"]);
+    assert.equal(learned.code, 1);
+    assert.match(learned.stderr[0], /--learn-sigma cannot change on --resume/);
 
     // scripts/sample.ts on the same checkpoint: grid, trajectory, forward figure, raw float32.
     const out = `${dir}/samples`, ckpt = `${dir}/checkpoint.safetensors`;
@@ -233,6 +247,7 @@ Deno.test("train_mnist: a tiny run writes grids and a checkpoint; --resume conti
       [[], /exactly one checkpoint/],
       [[ckpt, "--steps", "0"], /--steps/],
       [[ckpt, "--variance", "wide"], /--variance/],
+      [[ckpt, "--variance", "learned"], /variance "learned" needs a model trained with learnSigma/],
       [[ckpt, "--sampler", "ddim", "--variance", "beta"], /--variance .*--sampler ddpm/],
     ];
     for (const [args, re] of badFlags) {

@@ -11,16 +11,19 @@ import { serveFiles } from "../helpers/file_server.ts";
 
 const ROOT = new URL("../../", import.meta.url);
 
-/** Runs `program` (importing `${origin}/mod.ts`) with only --allow-import for the server. */
-async function runConsumer(program: (origin: string) => string) {
+/**
+ * Runs `program` (importing `${origin}/mod.ts`) with only --allow-import for the server, or
+ * type-checks it (`command` "check": Deno's strict defaults, no configuration file).
+ */
+async function runConsumer(program: (origin: string) => string, command = "run") {
   const server = serveFiles(ROOT);
   const dir = await Deno.makeTempDir();
   try {
     await Deno.writeTextFile(`${dir}/main.ts`, program(server.origin));
     const out = await new Deno.Command(Deno.execPath(), {
       args: [
-        "run",
-        "--no-prompt",
+        command,
+        ...(command === "run" ? ["--no-prompt"] : []),
         "--no-config",
         "--no-lock",
         `--allow-import=${server.host}`,
@@ -73,4 +76,27 @@ Deno.test("by URL: backend wasm is fetched when chosen, and trains on two thread
   assert.ok(threads >= 2, `the wasm backend ran on ${threads} thread(s)`);
   assert.ok(r.requested.includes("/wasm/embedded.ts"), "the WebAssembly module was not fetched");
   assert.ok(!r.requested.some((p) => p.startsWith("/gpu/") && p !== "/gpu/device.ts"));
+});
+
+Deno.test("by URL: a strict consumer type-checks against the served module", async () => {
+  const typed = (origin: string) =>
+    spiral(origin, "wasm") +
+    `import type { SampleOptions, TrainOptions } from "${origin}/mod.ts";
+const options: SampleOptions = { count: 4, sampler: "dpm++2m", steps: 10 };
+const bad: Partial<TrainOptions> = { steps: 10 };
+console.log(options.count, bad.steps);
+`;
+  const r = await runConsumer(typed, "check");
+  assert.equal(r.code, 0, r.stderr);
+  // And a wrong option is a type error there, not a runtime surprise.
+  const wrong = await runConsumer(
+    (origin) =>
+      `import type { SampleOptions } from "${origin}/mod.ts";
+const o: SampleOptions = { count: 4, sampler: "fastest" };
+console.log(o);
+`,
+    "check",
+  );
+  assert.notEqual(wrong.code, 0);
+  assert.match(wrong.stderr, /"fastest"/);
 });

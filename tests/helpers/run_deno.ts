@@ -17,15 +17,22 @@ export interface DenoRun {
 
 const root = new URL("../..", import.meta.url).pathname;
 
-/** Runs `deno ARGS` in `cwd` (default: the repository root), without colour or DEBUG. */
-export async function runDeno(args: string[], cwd = root): Promise<DenoRun> {
+/**
+ * Runs `deno ARGS` in `cwd` (default: the repository root), without colour or DEBUG unless `env`
+ * says otherwise.
+ */
+export async function runDeno(
+  args: string[],
+  cwd = root,
+  env: Record<string, string> = { NO_COLOR: "1", DEBUG: "" },
+): Promise<DenoRun> {
   const started = performance.now();
   const out = await new Deno.Command(Deno.execPath(), {
     args,
     cwd,
     stdout: "piped",
     stderr: "piped",
-    env: { NO_COLOR: "1", DEBUG: "" },
+    env,
   }).output();
   const stderr = new TextDecoder().decode(out.stderr).split("\n")
     .filter((l) => l.trim() && !l.includes("XDG_RUNTIME_DIR"));

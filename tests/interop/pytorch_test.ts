@@ -1,9 +1,9 @@
 /**
  * interop/pytorch: our checkpoints in PyTorch and PyTorch's in ours, with the same outputs.
  *
- * (a) Tiny MLPs and UNets trained here for a few steps are saved, loaded by interop/pytorch in a
- * Python child process, and evaluated on inputs this test writes; PyTorch's outputs must match our
- * network's within 1e-4 of the output's scale. (b) The same Python process takes one Adam step on
+ * (a) Tiny MLPs and UNets (two with learnSigma's doubled output) trained here for a few steps are
+ * saved, loaded by interop/pytorch in a Python child process, and evaluated on inputs this test
+ * writes; PyTorch's outputs must match our network's within 1e-4 of the output's scale. (b) The same Python process takes one Adam step on
  * each model and writes our format (raw, EMA and moments), and `torchrun --nproc_per_node=2` runs
  * two DDP steps of interop/pytorch/train_ddp.py on a tiny IDX folder; loadModel reads what they
  * wrote and gives PyTorch's outputs.
@@ -166,16 +166,19 @@ async function tinyCases(): Promise<Case[]> {
   const points = Float32Array.from(r.normals(64 * 2));
   const images = Float32Array.from(r.uniforms(16 * 64), (u) => 2 * u - 1);
   const labels = Int32Array.from({ length: 64 }, (_, i) => i % 3);
-  const mlp = (timeInput: "scalar" | "sinusoidal", cond: boolean) =>
+  // learnSigma doubles the last layer (eps, then v): one MLP and one UNet (with patches) have it.
+  const mlp = (timeInput: "scalar" | "sinusoidal", cond: boolean, learnSigma = false) =>
     train({
       ...common,
+      learnSigma,
       data: { values: points, shape: [64, 2], labels: cond ? labels : undefined },
       network: { kind: "mlp", hidden: 16, layers: 2, timeInput, embeddingDim: 8 },
       schedule: { kind: "linear", T: 50, betaStart: 1e-4, betaEnd: 0.2 },
     });
-  const unet = (options: Record<string, unknown>, cond: boolean) =>
+  const unet = (options: Record<string, unknown>, cond: boolean, learnSigma = false) =>
     train({
       ...common,
+      learnSigma,
       data: {
         values: images,
         shape: [16, 1, 8, 8],
@@ -185,7 +188,13 @@ async function tinyCases(): Promise<Case[]> {
       schedule: { kind: "cosine", T: 100 },
     });
   return [
-    { name: "mlp scalar t", model: await mlp("scalar", false), shape: [5, 2], classes: 0, T: 50 },
+    {
+      name: "mlp scalar t, learnSigma",
+      model: await mlp("scalar", false, true),
+      shape: [5, 2],
+      classes: 0,
+      T: 50,
+    },
     {
       name: "mlp sinusoidal t, conditional",
       model: await mlp("sinusoidal", true),
@@ -201,8 +210,12 @@ async function tinyCases(): Promise<Case[]> {
       T: 100,
     },
     {
-      name: "unet patch 2, 2 blocks, attention at 4 and 2, dropout",
-      model: await unet({ patch: 2, blocksPerLevel: 2, attentionAt: [4, 2], dropout: 0.1 }, false),
+      name: "unet patch 2, 2 blocks, attention at 4 and 2, dropout, learnSigma",
+      model: await unet(
+        { patch: 2, blocksPerLevel: 2, attentionAt: [4, 2], dropout: 0.1 },
+        false,
+        true,
+      ),
       shape: [5, 1, 8, 8],
       classes: 0,
       T: 100,
