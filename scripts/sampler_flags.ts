@@ -58,6 +58,7 @@ export const DEFAULT_STEPS: Record<SamplerKind, number> = {
   pc: 50, // 99 calls with one corrector step
   langevin: 50, // 101 calls with two steps a level
   "dpm++2m": 20,
+  "dpm++2m-sde": 20,
 };
 
 /**

@@ -11,7 +11,7 @@ import type { Schedule } from "../diffusion/schedule.ts";
 import type { ObjectiveKind } from "../diffusion/score_matching.ts";
 import { ddim } from "./ddim.ts";
 import { ddpm } from "./ddpm.ts";
-import { dpmSolver } from "./dpm_solver.ts";
+import { dpmSolver, dpmSolverSde } from "./dpm_solver.ts";
 import { euler } from "./euler.ts";
 import { eulerMaruyama } from "./euler_maruyama.ts";
 import { heun } from "./heun.ts";
@@ -29,6 +29,7 @@ export const SAMPLER_DEFINITIONS = {
   pc: predictorCorrector,
   langevin: annealedLangevin,
   "dpm++2m": dpmSolver,
+  "dpm++2m-sde": dpmSolverSde,
 } as const satisfies Record<string, SamplerDefinition>;
 
 /** The samplers' names. */

@@ -42,6 +42,7 @@ const SETTINGS: Record<SamplerKind, SamplerOptions> = {
   pc: { steps: 500 },
   langevin: { steps: 200, langevinSteps: 10, stepSize: 1 },
   "dpm++2m": { steps: 30 },
+  "dpm++2m-sde": { steps: 60 },
 };
 
 function moments(m: Mixture): [number, number] {
