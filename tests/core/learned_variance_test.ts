@@ -9,6 +9,7 @@
 
 import assert from "node:assert/strict";
 import "../../backends.ts";
+import type { Backend } from "../../src/backend.ts";
 import { selectBackend } from "../../src/backends/registry.ts";
 import { DeviceSchedule, qSample } from "../../src/diffusion/forward.ts";
 import {
@@ -42,6 +43,18 @@ import { float64Backend, gradCheck, paramGradError } from "../helpers/gradcheck.
 import { fixedNet, read, SCHEDULE, tinyBatch } from "../helpers/learned_variance.ts";
 import { TINY_TRAINING } from "../helpers/tiny_training.ts";
 import { hasWebGpuAdapter } from "../helpers/webgpu.ts";
+
+/** The epsilon objective with learned variances (the hybrid loss), L_vlb weighted by `vlbWeight`. */
+function hybridObjective(be: Backend, s: Schedule, vlbWeight?: number): DenoisingObjective {
+  return new DenoisingObjective(be, s, {
+    prediction: "epsilon",
+    loss: "l2",
+    huberDelta: 1,
+    minSnrGamma: null,
+    learnSigma: true,
+    vlbWeight,
+  });
+}
 
 Deno.test("detach: the same storage, no gradient path", async () => {
   const be = float64Backend();
@@ -106,13 +119,7 @@ Deno.test("the hybrid loss equals L_simple + lambda T mean L_t computed by hand 
   const be = float64Backend(), s = makeSchedule(SCHEDULE), B = 4, C = 3;
   const { x0, eps, out } = tinyBatch(B, C, 1);
   const ts = [1, 2, 5, 10];
-  const objective = new DenoisingObjective(be, s, {
-    prediction: "epsilon",
-    loss: "l2",
-    huberDelta: 1,
-    minSnrGamma: null,
-    learnSigma: true,
-  });
+  const objective = hybridObjective(be, s);
   const x = tensor(be, x0, [B, C]), e = tensor(be, eps, [B, C]), t = tensor(be, ts, [B]);
   const terms = objective.loss(fixedNet(tensor(be, out, [B, 2 * C])), x, t, e);
   const want = handHybrid(s, x0, eps, out, ts, C);
@@ -135,14 +142,7 @@ Deno.test("L_vlb sends no gradient into the eps channels; its v gradient matches
   const ts = [1, 3, 6, 9];
   const x = tensor(be, x0, [B, C]), e = tensor(be, eps, [B, C]), t = tensor(be, ts, [B]);
   // lambda huge: any leak of L_vlb into the eps channels would dominate their gradient.
-  const objective = new DenoisingObjective(be, s, {
-    prediction: "epsilon",
-    loss: "l2",
-    huberDelta: 1,
-    minSnrGamma: null,
-    learnSigma: true,
-    vlbWeight: 1e3,
-  });
+  const objective = hybridObjective(be, s, 1e3);
   const leaf = variable(be, out, [B, 2 * C]);
   backward(objective.loss(fixedNet(leaf), x, t, e).loss);
   const g = await read(leaf.grad!);
@@ -189,14 +189,7 @@ Deno.test("hybrid-loss gradients of a tiny MLP match finite differences of the s
   const net = buildNetwork(config, store);
   const { x0, eps } = tinyBatch(B, C, 3);
   const x = tensor(be, x0, [B, C]), e = tensor(be, eps, [B, C]), t = tensor(be, [1, 4, 8], [B]);
-  const objective = new DenoisingObjective(be, s, {
-    prediction: "epsilon",
-    loss: "l2",
-    huberDelta: 1,
-    minSnrGamma: null,
-    learnSigma: true,
-    vlbWeight: 0.5,
-  });
+  const objective = hybridObjective(be, s, 0.5);
   backward(objective.loss(net, x, t, e).loss);
   const grads = await be.read(store.grads!);
   // The loss whose plain gradient the stop-gradient one is: L_vlb's eps frozen at its value here.
@@ -399,13 +392,7 @@ Deno.test("a short training run with learnSigma lowers the hybrid loss and its L
     const be = m.backend;
     const x0 = tensor(be, data.values.subarray(0, 2 * B), [B, 2]);
     const t = tensor(be, Array.from({ length: B }, (_, i) => (i % T) + 1), [B]);
-    const objective = new DenoisingObjective(be, m.schedule, {
-      prediction: "epsilon",
-      loss: "l2",
-      huberDelta: 1,
-      minSnrGamma: null,
-      learnSigma: true,
-    });
+    const objective = hybridObjective(be, m.schedule);
     const eps = tensor(be, noise, [B, 2]);
     const per = await read(noGrad(() => objective.loss(m.network("raw"), x0, t, eps).vlb!));
     return per.reduce((a, b) => a + b, 0) / B;
@@ -428,13 +415,7 @@ Deno.test({
     const results: Float64Array[] = [];
     for (const name of names) {
       const { backend: be } = await selectBackend(name);
-      const objective = new DenoisingObjective(be, s, {
-        prediction: "epsilon",
-        loss: "l2",
-        huberDelta: 1,
-        minSnrGamma: null,
-        learnSigma: true,
-      });
+      const objective = hybridObjective(be, s);
       const leaf = variable(be, out, [B, 2 * C]);
       const x = tensor(be, x0, [B, C]), e = tensor(be, eps, [B, C]), t = tensor(be, ts, [B]);
       const terms = objective.loss(fixedNet(leaf), x, t, e);
