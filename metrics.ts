@@ -49,16 +49,7 @@ export type {
 // The types the classifier's API hands out or takes (its tensors, parameters, noise schedule and
 // backend), exported as types so that this documentation is complete; their classes and functions
 // are in ./engine and the library (./mod.ts).
-export type { GradNode, Tensor } from "./src/tensor.ts";
-export type {
-  ParamEntry,
-  ParamInit,
-  ParamLayout,
-  ParamSource,
-  ParamSpec,
-  ParamStore,
-} from "./src/nn/params.ts";
-export type { Random, RandomPosition } from "./src/random.ts";
+export * from "./src/engine_types.ts";
 export type {
   CosineScheduleConfig,
   LinearScheduleConfig,

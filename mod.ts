@@ -123,16 +123,7 @@ export * from "./src/backend_types.ts";
 // model's parameters, optimizer state and network, the classifier of classifier guidance), exported
 // as types so that this documentation is complete; their classes and functions are in ./engine and
 // ./metrics.
-export type { GradNode, Tensor } from "./src/tensor.ts";
-export type {
-  ParamEntry,
-  ParamInit,
-  ParamLayout,
-  ParamSource,
-  ParamSpec,
-  ParamStore,
-} from "./src/nn/params.ts";
-export type { Random, RandomPosition } from "./src/random.ts";
+export * from "./src/engine_types.ts";
 export type { AdamState } from "./src/optim/adam.ts";
 export type { ForwardContext, Network } from "./src/models/network.ts";
 export type { Classifier, ClassifierConfig, ClassifierOutput } from "./src/eval/classifier.ts";
