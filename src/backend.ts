@@ -42,6 +42,10 @@ export {
   type FullMatmulSpec,
   fullMatmulSpec,
   type LinalgOps,
+  LINEAR_ACTIVATIONS,
+  type LinearActivation,
+  linearByParts,
+  type LinearSpec,
   type MatmulSpec,
 } from "./kernels/linalg.ts";
 export { type Conv2dGeometry, conv2dGeometry, type ConvOps, convOutSize } from "./kernels/conv.ts";

@@ -31,6 +31,7 @@ import { blocksFor } from "./random.ts";
 import { STREAMS } from "./random_streams.ts";
 import { PREDICTORS } from "./samplers/predictor_corrector.ts";
 import { createSampler, type SamplerKind, SAMPLERS } from "./samplers/registry.ts";
+import type { NetworkConfig } from "./models/registry.ts";
 import {
   type Sampler,
   SAMPLER_VARIANCES,
@@ -65,8 +66,8 @@ export interface SampleOptions extends SamplerOptions {
   /** Model timesteps at which to report x through `onTrajectory` (for the first batch). */
   trajectoryAt?: readonly number[];
   /**
-   * Samples denoised at once (default 256; rounded up so that batches start on whole random
-   * blocks). The samples are the same for every batch size.
+   * Samples denoised at once (default: {@link defaultSampleBatch}; rounded up so that batches start
+   * on whole random blocks). The samples are the same for every batch size.
    */
   batchSize?: number;
   /**
@@ -108,6 +109,16 @@ export interface SampleOptions extends SamplerOptions {
    * Multistep samplers (dpm++2m) pair every pass with the previous grid time's estimate.
    */
   resampling?: number;
+}
+
+/**
+ * The default number of samples denoised at once: 256 for the image networks, whose activations
+ * take about 0.4 MB a sample; for the MLP, as many as keep its widest activation near 16 MiB
+ * (2^22 / width: 16,384 at the toy's width 256), since at batch 256 its products are too small to
+ * fill the cores and a 10,000-point step pays 40 batches' worth of kernel launches.
+ */
+export function defaultSampleBatch(network: NetworkConfig): number {
+  return network.kind === "mlp" ? Math.max(256, Math.floor(2 ** 22 / network.hidden)) : 256;
 }
 
 /** Samples and their shape [count, ...sampleShape]. */
@@ -233,7 +244,10 @@ export async function sample(model: DiffusionModel, options: SampleOptions = {})
   const align = 4 / gcd(per, 4);
   const batch = Math.max(
     align,
-    Math.ceil(Math.min(options.batchSize ?? 256, count) / align) * align,
+    Math.ceil(
+      Math.min(options.batchSize ?? defaultSampleBatch(model.config.network), count) / align,
+    ) *
+      align,
   );
   const totalBlocks = blocksFor(count * per);
   const values = new Float32Array(count * per);

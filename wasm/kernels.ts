@@ -31,8 +31,9 @@ export interface Kernels {
    * C[i0..i1, j0..j1] (+)= A' B' with inner size `k` and A'(i, p) = a[i ars + p acs]. With `bmode`
    * 0, B'(p, j) = b[p brs + j bcs] and C has row stride `ldc`; with 2, B' is the batched im2col
    * view of the images at `b` (geometry `geo`) and C the convolution's output in NCHW layout. Adds
-   * to C when `accumulate` is non-zero; `apacked` is 0 or A' packed by `packAAll`; `work` is this
-   * thread's `gemmWorkspaceBytes()` bytes of scratch.
+   * to C when `accumulate` is non-zero; `apacked` is 0 or A' packed by `packAAll`. The epilogue,
+   * on the finished sum: `biasMode` 0 none, 1 the floats at `bias` added one a row of C, 2 one a
+   * column; `act` 0 none, 1 ReLU. `work` is this thread's `gemmWorkspaceBytes()` bytes of scratch.
    */
   gemm(
     i0: number,
@@ -52,6 +53,9 @@ export interface Kernels {
     accumulate: number,
     geo: number,
     apacked: number,
+    bias: number,
+    biasMode: number,
+    act: number,
     work: number,
   ): void;
   /**
@@ -77,7 +81,8 @@ export interface Kernels {
   ): void;
   /**
    * C[i, :] = sum over p < k of A'(i, p) B'(p, :) for rows [begin, end), for an inner size k <= 4
-   * (B' at `bp`, row stride `bps`).
+   * (B' at `bp`, row stride `bps`); then the n floats at `bias` (when not 0) added one a column and,
+   * with `act` 1, ReLU.
    */
   gemmSkinnyK(
     a: number,
@@ -89,6 +94,8 @@ export interface Kernels {
     k: number,
     c: number,
     ldc: number,
+    bias: number,
+    act: number,
     begin: number,
     end: number,
   ): void;

@@ -9,16 +9,27 @@
 import {
   fullMatmulSpec,
   type LinalgOps,
+  linearByParts,
+  type LinearSpec,
   type MatmulSpec,
   type Storage,
 } from "../../src/backend.ts";
 import { matmulKernel } from "../kernels/gemm.ts";
+import { elementwiseOps } from "./elementwise.ts";
+import { memoryOps } from "./memory.ts";
 import { chooseTile, MAX_WORKGROUPS_PER_DIMENSION } from "../policy.ts";
 import type { GpuRuntime } from "../runtime.ts";
 
-/** The `webgpu` backend's matrix product on `rt`. */
+/**
+ * The `webgpu` backend's matrix product on `rt`, and the linear layer as its three kernels (the
+ * product, the bias, the activation) recorded into the same command encoder.
+ */
 export function linalgOps(rt: GpuRuntime): LinalgOps {
-  return {
+  const parts = { ...elementwiseOps(rt), ...memoryOps(rt) };
+  const ops: LinalgOps = {
+    linear(x: Storage, weight: Storage, bias: Storage | null, spec: LinearSpec): Storage {
+      return linearByParts({ ...parts, matmul: ops.matmul }, x, weight, bias, spec);
+    },
     matmul(a: Storage, b: Storage, mm: MatmulSpec): Storage {
       const { batch, m, k, n, transA, transB, batchA, batchB } = fullMatmulSpec(mm);
       const A = rt.storage(a), B = rt.storage(b), out = rt.alloc(batch * m * n);
@@ -62,4 +73,5 @@ export function linalgOps(rt: GpuRuntime): LinalgOps {
       return out;
     },
   };
+  return ops;
 }

@@ -9,7 +9,7 @@
  */
 
 import { checkChoice, checkInt, OptionError } from "../errors.ts";
-import { affine, relu } from "../ops/elementwise.ts";
+import { affine } from "../ops/elementwise.ts";
 import { concat, reshape } from "../ops/shape.ts";
 import { sizeOf } from "../shape.ts";
 import type { Tensor } from "../tensor.ts";
@@ -167,10 +167,8 @@ export class Mlp implements Network {
     const inputs = [x, time];
     if (this.#labels) inputs.push(this.#labels.embed(labels, x.shape[0], x));
     let h = concat(inputs, 1);
-    for (let i = 0; i < this.#layers.length; i++) {
-      h = this.#layers[i].forward(h);
-      if (i < this.#layers.length - 1) h = relu(h);
-    }
+    const last = this.#layers.length - 1;
+    for (let i = 0; i <= last; i++) h = this.#layers[i].forward(h, i < last ? "relu" : "none");
     return h;
   }
 }

@@ -4,6 +4,7 @@
  * @module
  */
 
+import type { LinearActivation } from "../backend.ts";
 import { linear } from "../ops/matmul.ts";
 import type { Tensor } from "../tensor.ts";
 import { fanInBound, type ParamSource } from "./params.ts";
@@ -23,8 +24,8 @@ export class Linear {
     this.weight = params.param(`${name}.weight`, [outFeatures, inFeatures], init);
     this.bias = params.param(`${name}.bias`, [outFeatures], init);
   }
-  /** x [B, in] -> [B, out]. */
-  forward(x: Tensor): Tensor {
-    return linear(x, this.weight, this.bias);
+  /** x [B, in] -> [B, out], then `activation` (default none), fused into the product. */
+  forward(x: Tensor, activation: LinearActivation = "none"): Tensor {
+    return linear(x, this.weight, this.bias, activation);
   }
 }

@@ -4,9 +4,8 @@
  * @module
  */
 
-import type { MatmulSpec, Storage } from "../backend.ts";
+import type { LinearActivation, MatmulSpec, Storage } from "../backend.ts";
 import { result, type Tensor } from "../tensor.ts";
-import { add } from "./elementwise.ts";
 
 /** Options of {@link matmul}. */
 export interface MatmulOptions {
@@ -62,8 +61,42 @@ export function matmul(a: Tensor, b: Tensor, options: MatmulOptions = {}): Tenso
   });
 }
 
-/** x @ weightᵀ + bias, with weight stored [out, in] as in PyTorch's nn.Linear. */
-export function linear(x: Tensor, weight: Tensor, bias: Tensor | null): Tensor {
-  const y = matmul(x, weight, { transB: true });
-  return bias ? add(y, bias) : y;
+/**
+ * act(x @ weightᵀ + bias), with weight stored [out, in] as in PyTorch's nn.Linear: one fused
+ * kernel ({@link LinalgOps.linear}) forward. Backward: the activation's gradient (ReLU's from the
+ * output: y > 0 exactly where the sum was), then the two products and the bias's column sums.
+ */
+export function linear(
+  x: Tensor,
+  weight: Tensor,
+  bias: Tensor | null,
+  activation: LinearActivation = "none",
+): Tensor {
+  if (x.shape.length < 2 || weight.shape.length !== 2) {
+    throw new RangeError(
+      `linear needs x [..., in] and weight [out, in], got [${x.shape}] and [${weight.shape}]`,
+    );
+  }
+  // Leading axes of x are rows: x is contiguous, so [..., k] is [m, k].
+  const k = x.shape[x.shape.length - 1], m = x.size / Math.max(k, 1);
+  const [n, kw] = weight.shape;
+  if (k !== kw || (bias && (bias.shape.length !== 1 || bias.shape[0] !== n))) {
+    throw new RangeError(
+      `linear: x [${x.shape}], weight [${weight.shape}] and bias [${bias?.shape ?? ""}] do not fit`,
+    );
+  }
+  const be = x.backend;
+  const y = be.linear(x.storage, weight.storage, bias?.storage ?? null, { m, k, n, activation });
+  const inputs = bias ? [x, weight, bias] : [x, weight];
+  return result("linear", be, y, [...x.shape.slice(0, -1), n], inputs, (g) => {
+    const gs = activation === "relu" ? be.unaryBackward("relu", y, g) : g;
+    const gx = x.requiresGrad
+      ? be.matmul(gs, weight.storage, { batch: 1, m, k: n, n: k, transB: false })
+      : null;
+    const gw = weight.requiresGrad
+      ? be.matmul(gs, x.storage, { batch: 1, m: n, k: m, n: k, transA: true, transB: false })
+      : null;
+    const gb = bias?.requiresGrad ? be.reduceSum(gs, [m, n], [1, n]) : null;
+    return [gx, gw, gb];
+  });
 }

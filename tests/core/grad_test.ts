@@ -284,6 +284,13 @@ const MATMUL_ROWS: GradCase[] = [
     fn: ([x, w, b]) => linear(x, w, b),
     out: [2, 5, 4],
   },
+  {
+    name: "linear with ReLU fused, x [6,3], weight [4,3], bias [4] (gradient through the output)",
+    seed: [33, 3],
+    inputs: [{ shape: [6, 3] }, { shape: [4, 3] }, { shape: [4] }],
+    fn: ([x, w, b]) => linear(x, w, b, "relu"),
+    out: [6, 4],
+  },
 ];
 
 gradTable("matmul (every batching mode and transpose) and linear", MATMUL_ROWS);

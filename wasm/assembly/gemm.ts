@@ -1,8 +1,9 @@
 // deno-fmt-ignore-file (deno fmt would drop the AssemblyScript @inline decorators)
 // AssemblyScript: the matrix-multiply engine's driver. C (+)= A' B' over a block of C, BLIS-style
-// (blocking in gemm_blocking.ts): B' is packed into 8-column slivers (KC x NC panel), A' into 6-row
-// slivers (MC x KC block) (gemm_pack.ts), and the 6x8 register-blocked micro-kernel
-// (gemm_microkernel.ts) computes each tile; partial tiles go through a scratch tile. Convolutions
+// (blocking in gemm_blocking.ts): B' is packed into 8-column slivers (KC x NC panel), A' into 4-row
+// slivers (MC x KC block) (gemm_pack.ts), and the 4x8 register-blocked micro-kernel
+// (gemm_microkernel.ts) computes each tile; partial tiles go through a scratch tile. An epilogue
+// (a bias per row or per column, then ReLU) runs as the last K block of a tile is stored. Convolutions
 // use the same engine: the B packer can read the im2col view of an image without materialising it
 // (implicit GEMM); im2col.ts builds the explicit im2col matrix, adds one back into an image
 // (col2im) and flips a filter, for the strided and gradient cases (conv_grad.ts). Products with
@@ -17,9 +18,11 @@
 // and otherwise C is row-major with row stride ldc.
 // `geo` points at i32s: c, h, w, kh, kw, stride, pad, oh, ow, xstride, cstride (the last two in
 // elements, for mode 2 only).
+// The epilogue: biasMode 0 none, 1 bias[i] added to row i of C, 2 bias[j] added to column j; act 0
+// none, 1 ReLU (x > 0 ? x : 0). Both apply once, to the finished sum (after any accumulate).
 
 import { kcBlock, KC_MAX, MC, MR, NC, NR } from "./gemm_blocking";
-import { micro } from "./gemm_microkernel";
+import { micro4x8 } from "./gemm_microkernel";
 import { packA, packBDense, packBIm2colBatched } from "./gemm_pack";
 
 const PACKED_B_BYTES: usize = KC_MAX * NC * 4;
@@ -47,6 +50,9 @@ function storeTileBatched(
   rows: i32,
   cols: i32,
   acc: bool,
+  bias: usize,
+  biasMode: i32,
+  act: i32,
 ): void {
   for (let q = 0; q < cols; q++) {
     const col = jj + q;
@@ -57,6 +63,7 @@ function storeTileBatched(
     for (let r = 0; r < rows; r++) {
       let v = load<f32>(t);
       if (acc) v += load<f32>(o);
+      v = epilogue(v, bias, biasMode, act, r, q);
       store<f32>(o, v);
       o += ldc;
       t += NR * 4;
@@ -64,8 +71,30 @@ function storeTileBatched(
   }
 }
 
-/** Writes the valid rows x cols of a tile into dense C (adding when acc). */
-function storeTile(tile: usize, c: usize, ldc: i32, rows: i32, cols: i32, acc: bool): void {
+/**
+ * The epilogue of one value of a tile, row r and column q of it (bias points at the tile's first
+ * row's or column's bias).
+ */
+@inline
+function epilogue(v: f32, bias: usize, biasMode: i32, act: i32, r: i32, q: i32): f32 {
+  if (biasMode == 1) v += load<f32>(bias + (<usize>r << 2));
+  else if (biasMode == 2) v += load<f32>(bias + (<usize>q << 2));
+  if (act == 1) v = v > 0 ? v : 0;
+  return v;
+}
+
+/** Writes the valid rows x cols of a tile into dense C (adding when acc), with the epilogue. */
+function storeTile(
+  tile: usize,
+  c: usize,
+  ldc: i32,
+  rows: i32,
+  cols: i32,
+  acc: bool,
+  bias: usize,
+  biasMode: i32,
+  act: i32,
+): void {
   for (let r = 0; r < rows; r++) {
     const t = tile + (<usize>(r * NR) << 2);
     const o = c + (<usize>(r * ldc) << 2);
@@ -73,15 +102,16 @@ function storeTile(tile: usize, c: usize, ldc: i32, rows: i32, cols: i32, acc: b
       const off = <usize>q << 2;
       let v = load<f32>(t + off);
       if (acc) v += load<f32>(o + off);
+      v = epilogue(v, bias, biasMode, act, r, q);
       store<f32>(o + off, v);
     }
   }
 }
 
 /**
- * C[i0..i1, j0..j1] (+)= A' B' with inner size k (see the top of this file for the modes).
- * `apacked` is 0, or A' rows [i0, i1) packed by packAAll; `work` is this thread's scratch of
- * gemmWorkspaceBytes() bytes.
+ * C[i0..i1, j0..j1] (+)= A' B' with inner size k (see the top of this file for the modes), then
+ * the epilogue (`bias` 0 or the bias of row or column 0, `biasMode`, `act`). `apacked` is 0, or A'
+ * rows [i0, i1) packed by packAAll; `work` is this thread's scratch of gemmWorkspaceBytes() bytes.
  */
 export function gemm(
   i0: i32,
@@ -101,6 +131,9 @@ export function gemm(
   accumulate: i32,
   geo: usize,
   apacked: usize,
+  bias: usize,
+  biasMode: i32,
+  act: i32,
   work: usize,
 ): void {
   const pb = work;
@@ -121,6 +154,10 @@ export function gemm(
       if (bmode == 0) packBDense(b, brs, bcs, pc, kc, jc, nc, pb);
       else packBIm2colBatched(b, geo, pc, kc, jc, nc, pb, info);
       const acc = accumulate != 0 || pc > 0;
+      // The epilogue runs with the last K block only.
+      const last = pc + kc >= k;
+      const bm = last ? biasMode : 0;
+      const ac = last ? act : 0;
       for (let ic = i0; ic < i1; ic += MC) {
         const mc = min(MC, i1 - ic);
         let ablock = pa;
@@ -132,25 +169,29 @@ export function gemm(
           for (let ir = 0; ir < mc; ir += MR) {
             const rows = min(MR, mc - ir);
             const ap = ablock + (<usize>(ir * kc) << 2);
+            // The tile's first row's (mode 1) or column's (mode 2) bias.
+            const bt = bm == 1
+              ? bias + (<usize>(ic + ir) << 2)
+              : bm == 2 ? bias + (<usize>(jc + jr) << 2) : 0;
             if (batched) {
               const jj = jc + jr;
               const ni = jj / ohw;
               const pix = jj - ni * ohw;
               const cp = c + <usize>ni * cs + (<usize>(ic + ir) * ldcBytes) + (<usize>pix << 2);
               if (rows == MR && cols == NR && pix + NR <= ohw) {
-                micro(kc, ap, bp, cp, ldcBytes, acc);
+                micro4x8(kc, ap, bp, cp, ldcBytes, acc, bt, bm, ac);
               } else {
-                micro(kc, ap, bp, tile, NR * 4, false);
-                storeTileBatched(tile, c, ldcBytes, cs, ohw, ic + ir, jj, rows, cols, acc);
+                micro4x8(kc, ap, bp, tile, NR * 4, false, 0, 0, 0);
+                storeTileBatched(tile, c, ldcBytes, cs, ohw, ic + ir, jj, rows, cols, acc, bt, bm, ac);
               }
               continue;
             }
             const cp = c + (<usize>(ic + ir) * ldcBytes) + (<usize>(jc + jr) << 2);
             if (rows == MR && cols == NR) {
-              micro(kc, ap, bp, cp, ldcBytes, acc);
+              micro4x8(kc, ap, bp, cp, ldcBytes, acc, bt, bm, ac);
             } else {
-              micro(kc, ap, bp, tile, NR * 4, false);
-              storeTile(tile, cp, ldc, rows, cols, acc);
+              micro4x8(kc, ap, bp, tile, NR * 4, false, 0, 0, 0);
+              storeTile(tile, cp, ldc, rows, cols, acc, bt, bm, ac);
             }
           }
         }

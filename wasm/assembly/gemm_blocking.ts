@@ -5,8 +5,8 @@
 // (gemm_pack.ts), KC chosen by kcBlock. The Winograd products (winograd_common.ts) pack their
 // transformed filters in the same layout.
 
-/** Rows of the micro-kernel's tile, and of a packed sliver of A'. */
-export const MR = 6;
+/** Rows of the micro-kernel's tile (micro4x8), and of a packed sliver of A'. */
+export const MR = 4;
 /** Columns of the micro-kernel's tile, and of a packed sliver of B'. */
 export const NR = 8;
 /** The deepest K block packed at once. */

@@ -1,21 +1,36 @@
 // deno-fmt-ignore-file (deno fmt would drop the AssemblyScript @inline decorators)
-// AssemblyScript: the GEMM engine's register-blocked 6x8 micro-kernel (12 f32x4 accumulators;
-// per k two v128 loads of packed B and six splats of packed A), which computes every full tile of
-// gemm (gemm.ts) and of the Winograd products (winograd_common.ts). Hand-unrolled: one function.
+// AssemblyScript: the register-blocked 4x8 micro-kernel (8 f32x4 accumulators; per k one v128
+// load of packed A, splat by shuffles, and two of B), which computes every full tile of the GEMM
+// engine (gemm.ts: matrix products and the im2col convolutions) and of the Winograd products
+// (winograd_common.ts). Hand-unrolled.
+//
+// Why 4x8 rather than the usual 6x8: Deno runs WebAssembly without V8's trap handler, so every load carries an
+// explicit bounds check (a compare, a subtraction and a branch), and V8 gives WebAssembly only 15
+// of the 16 xmm registers. 6x8 needs its A values as six loads a step (the checks then cost more
+// than the multiply-adds: 41-43 GFLOP/s of a 58.7 ceiling on one core, L1-resident panels) or as
+// shuffles of vectors kept live (registers spill: 37-41). 4x8 loads A once a step and splats it by
+// four shuffles with 12 registers live: 48-53 GFLOP/s (2026-12-07, 2-core AMD EPYC, AVX-512;
+// without bounds checks, V8's --no-wasm-bounds-checks, the 6x8 load-splat form reads 57.6).
+// Unrolling the k loop by two or four made it slower (28-36: the loads hoisted, registers spilled).
 
 import { madd } from "./simd.ts";
 
 /**
- * The 6x8 micro-kernel: C[6 x 8] (row stride ldc bytes) (+)= packed A sliver x B sliver, whose
- * k-th row of eight floats is at pb + k * bstep (32 for a packed sliver).
+ * The 4x8 micro-kernel: C[4 x 8] (row stride ldc bytes) (+)= packed A sliver (four floats a k) x
+ * B sliver (eight floats a k, `bstep` bytes apart: 32 for a packed sliver), then the epilogue: with `biasMode` 1 the four floats
+ * at `bias` are added one a row, with 2 the eight floats at `bias` one a column; with `act` 1 ReLU
+ * (x > 0 ? x : 0, as the unary kernel). The epilogue runs on the accumulators, before the store.
  */
-export function micro(
+export function micro4x8(
   kc: i32,
   pa: usize,
   pb: usize,
   c: usize,
   ldc: usize,
   acc: bool,
+  bias: usize,
+  biasMode: i32,
+  act: i32,
   bstep: usize = 32,
 ): void {
   let c00 = f32x4.splat(0);
@@ -26,23 +41,12 @@ export function micro(
   let c21 = f32x4.splat(0);
   let c30 = f32x4.splat(0);
   let c31 = f32x4.splat(0);
-  let c40 = f32x4.splat(0);
-  let c41 = f32x4.splat(0);
-  let c50 = f32x4.splat(0);
-  let c51 = f32x4.splat(0);
   let a = pa;
   let b = pb;
-  // Two steps of k at a time: A's twelve values come in three vector loads and are splat by
-  // shuffles, so a step costs 3.5 loads (each with Deno's bounds check) instead of 8 (measured on
-  // L1-resident panels, 1 core: 39.4-39.9 -> 40.5-42.0 GFLOP/s when the machine is quiet, 21 -> 25
-  // when a neighbour shares the core). The multiply-adds into each accumulator keep their order.
-  let k = 0;
-  for (; k + 1 < kc; k += 2) {
+  for (let k = 0; k < kc; k++) {
+    const b0 = v128.load(b, 0);
+    const b1 = v128.load(b, 16);
     const va = v128.load(a, 0);
-    const vb = v128.load(a, 16);
-    const vc = v128.load(a, 32);
-    let b0 = v128.load(b, 0);
-    let b1 = v128.load(b, 16);
     let s = i32x4.shuffle(va, va, 0, 0, 0, 0);
     c00 = madd(s, b0, c00);
     c01 = madd(s, b1, c01);
@@ -55,94 +59,64 @@ export function micro(
     s = i32x4.shuffle(va, va, 3, 3, 3, 3);
     c30 = madd(s, b0, c30);
     c31 = madd(s, b1, c31);
-    s = i32x4.shuffle(vb, vb, 0, 0, 0, 0);
-    c40 = madd(s, b0, c40);
-    c41 = madd(s, b1, c41);
-    s = i32x4.shuffle(vb, vb, 1, 1, 1, 1);
-    c50 = madd(s, b0, c50);
-    c51 = madd(s, b1, c51);
-    b += bstep;
-    b0 = v128.load(b, 0);
-    b1 = v128.load(b, 16);
-    s = i32x4.shuffle(vb, vb, 2, 2, 2, 2);
-    c00 = madd(s, b0, c00);
-    c01 = madd(s, b1, c01);
-    s = i32x4.shuffle(vb, vb, 3, 3, 3, 3);
-    c10 = madd(s, b0, c10);
-    c11 = madd(s, b1, c11);
-    s = i32x4.shuffle(vc, vc, 0, 0, 0, 0);
-    c20 = madd(s, b0, c20);
-    c21 = madd(s, b1, c21);
-    s = i32x4.shuffle(vc, vc, 1, 1, 1, 1);
-    c30 = madd(s, b0, c30);
-    c31 = madd(s, b1, c31);
-    s = i32x4.shuffle(vc, vc, 2, 2, 2, 2);
-    c40 = madd(s, b0, c40);
-    c41 = madd(s, b1, c41);
-    s = i32x4.shuffle(vc, vc, 3, 3, 3, 3);
-    c50 = madd(s, b0, c50);
-    c51 = madd(s, b1, c51);
-    a += 48;
+    a += 16;
     b += bstep;
   }
-  if (k < kc) {
-    // The last, odd step.
-    const b0 = v128.load(b, 0);
-    const b1 = v128.load(b, 16);
-    const a0 = v128.load32_splat(a, 0);
-    c00 = madd(a0, b0, c00);
-    c01 = madd(a0, b1, c01);
-    const a1 = v128.load32_splat(a, 4);
-    c10 = madd(a1, b0, c10);
-    c11 = madd(a1, b1, c11);
-    const a2 = v128.load32_splat(a, 8);
-    c20 = madd(a2, b0, c20);
-    c21 = madd(a2, b1, c21);
-    const a3 = v128.load32_splat(a, 12);
-    c30 = madd(a3, b0, c30);
-    c31 = madd(a3, b1, c31);
-    const a4 = v128.load32_splat(a, 16);
-    c40 = madd(a4, b0, c40);
-    c41 = madd(a4, b1, c41);
-    const a5 = v128.load32_splat(a, 20);
-    c50 = madd(a5, b0, c50);
-    c51 = madd(a5, b1, c51);
-  }
+  const c1 = c + ldc;
+  const c2 = c1 + ldc;
+  const c3 = c2 + ldc;
   if (acc) {
-    v128.store(c, f32x4.add(v128.load(c), c00));
-    v128.store(c, f32x4.add(v128.load(c, 16), c01), 16);
-    c += ldc;
-    v128.store(c, f32x4.add(v128.load(c), c10));
-    v128.store(c, f32x4.add(v128.load(c, 16), c11), 16);
-    c += ldc;
-    v128.store(c, f32x4.add(v128.load(c), c20));
-    v128.store(c, f32x4.add(v128.load(c, 16), c21), 16);
-    c += ldc;
-    v128.store(c, f32x4.add(v128.load(c), c30));
-    v128.store(c, f32x4.add(v128.load(c, 16), c31), 16);
-    c += ldc;
-    v128.store(c, f32x4.add(v128.load(c), c40));
-    v128.store(c, f32x4.add(v128.load(c, 16), c41), 16);
-    c += ldc;
-    v128.store(c, f32x4.add(v128.load(c), c50));
-    v128.store(c, f32x4.add(v128.load(c, 16), c51), 16);
-  } else {
-    v128.store(c, c00);
-    v128.store(c, c01, 16);
-    c += ldc;
-    v128.store(c, c10);
-    v128.store(c, c11, 16);
-    c += ldc;
-    v128.store(c, c20);
-    v128.store(c, c21, 16);
-    c += ldc;
-    v128.store(c, c30);
-    v128.store(c, c31, 16);
-    c += ldc;
-    v128.store(c, c40);
-    v128.store(c, c41, 16);
-    c += ldc;
-    v128.store(c, c50);
-    v128.store(c, c51, 16);
+    c00 = f32x4.add(v128.load(c), c00);
+    c01 = f32x4.add(v128.load(c, 16), c01);
+    c10 = f32x4.add(v128.load(c1), c10);
+    c11 = f32x4.add(v128.load(c1, 16), c11);
+    c20 = f32x4.add(v128.load(c2), c20);
+    c21 = f32x4.add(v128.load(c2, 16), c21);
+    c30 = f32x4.add(v128.load(c3), c30);
+    c31 = f32x4.add(v128.load(c3, 16), c31);
   }
+  if (biasMode == 1) {
+    let s = v128.load32_splat(bias);
+    c00 = f32x4.add(c00, s);
+    c01 = f32x4.add(c01, s);
+    s = v128.load32_splat(bias, 4);
+    c10 = f32x4.add(c10, s);
+    c11 = f32x4.add(c11, s);
+    s = v128.load32_splat(bias, 8);
+    c20 = f32x4.add(c20, s);
+    c21 = f32x4.add(c21, s);
+    s = v128.load32_splat(bias, 12);
+    c30 = f32x4.add(c30, s);
+    c31 = f32x4.add(c31, s);
+  } else if (biasMode == 2) {
+    const v0 = v128.load(bias);
+    const v1 = v128.load(bias, 16);
+    c00 = f32x4.add(c00, v0);
+    c01 = f32x4.add(c01, v1);
+    c10 = f32x4.add(c10, v0);
+    c11 = f32x4.add(c11, v1);
+    c20 = f32x4.add(c20, v0);
+    c21 = f32x4.add(c21, v1);
+    c30 = f32x4.add(c30, v0);
+    c31 = f32x4.add(c31, v1);
+  }
+  if (act == 1) {
+    const z = f32x4.splat(0);
+    c00 = v128.bitselect(c00, z, f32x4.gt(c00, z));
+    c01 = v128.bitselect(c01, z, f32x4.gt(c01, z));
+    c10 = v128.bitselect(c10, z, f32x4.gt(c10, z));
+    c11 = v128.bitselect(c11, z, f32x4.gt(c11, z));
+    c20 = v128.bitselect(c20, z, f32x4.gt(c20, z));
+    c21 = v128.bitselect(c21, z, f32x4.gt(c21, z));
+    c30 = v128.bitselect(c30, z, f32x4.gt(c30, z));
+    c31 = v128.bitselect(c31, z, f32x4.gt(c31, z));
+  }
+  v128.store(c, c00);
+  v128.store(c, c01, 16);
+  v128.store(c1, c10);
+  v128.store(c1, c11, 16);
+  v128.store(c2, c20);
+  v128.store(c2, c21, 16);
+  v128.store(c3, c30);
+  v128.store(c3, c31, 16);
 }

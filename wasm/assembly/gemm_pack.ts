@@ -1,13 +1,13 @@
 // deno-fmt-ignore-file (deno fmt would drop the AssemblyScript @inline decorators)
 // AssemblyScript: the GEMM engine's packing routines, which copy blocks of A' and B' (see gemm.ts
-// for how they are addressed) into the slivers the micro-kernel reads: A' into 6-row slivers
+// for how they are addressed) into the slivers the micro-kernel reads: A' into 4-row slivers
 // (packA; packAAll packs all of A' once, for threads that share it), a dense B' into 8-column
 // slivers (packBDense), and the batched im2col view of a batch of images into the same slivers
 // without materialising the im2col matrix (packBIm2colBatched: the implicit-GEMM convolution).
 
 import { kcBlock, MC, MR, NR } from "./gemm_blocking";
 
-/** Packs rows [ic, ic + mc) x columns [pc, pc + kc) of A' into 6-row slivers at dst. */
+/** Packs rows [ic, ic + mc) x columns [pc, pc + kc) of A' into 4-row slivers at dst. */
 export function packA(
   a: usize,
   ars: i32,
@@ -23,24 +23,21 @@ export function packA(
     let d = dst + (<usize>(ir * kc) << 2);
     const i = ic + ir;
     if (rows == MR && ars == 1) {
-      // Columns of A' are contiguous (A stored transposed): six floats per k.
+      // Columns of A' are contiguous (A stored transposed): four floats per k.
       let src = a + (<usize>(pc * acs + i) << 2);
       const step = <usize>acs << 2;
       for (let p = 0; p < kc; p++) {
         v128.store(d, v128.load(src));
-        store<u64>(d, load<u64>(src, 16), 16);
         src += step;
-        d += 24;
+        d += 16;
       }
     } else if (rows == MR && acs == 1) {
-      // Rows of A' are contiguous: transpose 6 x 4 blocks.
+      // Rows of A' are contiguous: transpose 4 x 4 blocks.
       const step = <usize>ars << 2;
       const r0 = a + (<usize>(i * ars + pc) << 2);
       const r1 = r0 + step;
       const r2 = r1 + step;
       const r3 = r2 + step;
-      const r4 = r3 + step;
-      const r5 = r4 + step;
       let p = 0;
       for (; p + 4 <= kc; p += 4) {
         const o = <usize>p << 2;
@@ -48,23 +45,15 @@ export function packA(
         const v1 = v128.load(r1 + o);
         const v2 = v128.load(r2 + o);
         const v3 = v128.load(r3 + o);
-        const v4 = v128.load(r4 + o);
-        const v5 = v128.load(r5 + o);
         const t0 = v128.shuffle<f32>(v0, v1, 0, 4, 1, 5);
         const t1 = v128.shuffle<f32>(v2, v3, 0, 4, 1, 5);
         const t2 = v128.shuffle<f32>(v0, v1, 2, 6, 3, 7);
         const t3 = v128.shuffle<f32>(v2, v3, 2, 6, 3, 7);
-        const t4 = v128.shuffle<f32>(v4, v5, 0, 4, 1, 5);
-        const t5 = v128.shuffle<f32>(v4, v5, 2, 6, 3, 7);
         v128.store(d, v128.shuffle<f32>(t0, t1, 0, 1, 4, 5));
-        store<i64>(d, i64x2.extract_lane(t4, 0), 16);
-        v128.store(d, v128.shuffle<f32>(t0, t1, 2, 3, 6, 7), 24);
-        store<i64>(d, i64x2.extract_lane(t4, 1), 40);
-        v128.store(d, v128.shuffle<f32>(t2, t3, 0, 1, 4, 5), 48);
-        store<i64>(d, i64x2.extract_lane(t5, 0), 64);
-        v128.store(d, v128.shuffle<f32>(t2, t3, 2, 3, 6, 7), 72);
-        store<i64>(d, i64x2.extract_lane(t5, 1), 88);
-        d += 96;
+        v128.store(d, v128.shuffle<f32>(t0, t1, 2, 3, 6, 7), 16);
+        v128.store(d, v128.shuffle<f32>(t2, t3, 0, 1, 4, 5), 32);
+        v128.store(d, v128.shuffle<f32>(t2, t3, 2, 3, 6, 7), 48);
+        d += 64;
       }
       for (; p < kc; p++) {
         const o = <usize>p << 2;
@@ -72,9 +61,7 @@ export function packA(
         store<f32>(d, load<f32>(r1 + o), 4);
         store<f32>(d, load<f32>(r2 + o), 8);
         store<f32>(d, load<f32>(r3 + o), 12);
-        store<f32>(d, load<f32>(r4 + o), 16);
-        store<f32>(d, load<f32>(r5 + o), 20);
-        d += 24;
+        d += 16;
       }
     } else {
       for (let p = 0; p < kc; p++) {
@@ -83,7 +70,7 @@ export function packA(
           if (r < rows) v = load<f32>(a + (<usize>((i + r) * ars + (pc + p) * acs) << 2));
           store<f32>(d + (<usize>r << 2), v);
         }
-        d += 24;
+        d += MR * 4;
       }
     }
   }
@@ -358,7 +345,7 @@ export function packBIm2colBatched(
 
 /**
  * Packs all of A' (rows [0, m)) once, in the layout gemm reads through `apacked`: block (pc, ic)
- * at element offset pc * mpad + ic * kc, with mpad = m rounded up to 6. Threads that split C by
+ * at element offset pc * mpad + ic * kc, with mpad = m rounded up to MR (4). Threads that split C by
  * columns then share one packed A instead of each packing it again.
  */
 export function packAAll(a: usize, ars: i32, acs: i32, m: i32, k: i32, dst: usize): void {

@@ -123,8 +123,10 @@ export function gemmSkinnyN(
 
 /**
  * Skinny K (k <= 4): C[i, :] = sum over p < k, in order, of A'(i, p) B'(p, :) for rows
- * [begin, end), with B' rows contiguous (row stride bps elements). Columns by fours, the n % 4 rest
- * one by one (the same columns for every row, so the bits do not depend on the thread split).
+ * [begin, end), with B' rows contiguous (row stride bps elements); then, when `bias` is not 0, the
+ * n floats at bias added one a column, and with `act` 1 ReLU (x > 0 ? x : 0). Columns by fours,
+ * the n % 4 rest one by one (the same columns for every row, so the bits do not depend on the
+ * thread split).
  */
 export function gemmSkinnyK(
   a: usize,
@@ -136,6 +138,8 @@ export function gemmSkinnyK(
   k: i32,
   c: usize,
   ldc: i32,
+  bias: usize,
+  act: i32,
   begin: i32,
   end: i32,
 ): void {
@@ -190,13 +194,24 @@ export function gemmSkinnyK(
         u = madd(x3, v3, u);
         w = madd(y3, v3, w);
       }
+      if (bias != 0) {
+        const bv = v128.load(bias + o);
+        u = f32x4.add(u, bv);
+        w = f32x4.add(w, bv);
+      }
+      if (act == 1) {
+        u = vrelu(u);
+        w = vrelu(w);
+      }
       v128.store(cr + o, u);
       v128.store(cr2 + o, w);
     }
     for (; j < n; j++) {
       const o = <usize>j << 2;
-      store<f32>(cr + o, skinnyKDot(e0, e1, e2, e3, b0 + o, b1 + o, b2 + o, b3 + o, k));
-      store<f32>(cr2 + o, skinnyKDot(f0, f1, f2, f3, b0 + o, b1 + o, b2 + o, b3 + o, k));
+      const t = skinnyKDot(e0, e1, e2, e3, b0 + o, b1 + o, b2 + o, b3 + o, k);
+      const t2 = skinnyKDot(f0, f1, f2, f3, b0 + o, b1 + o, b2 + o, b3 + o, k);
+      store<f32>(cr + o, epilogue1(t, bias, act, o));
+      store<f32>(cr2 + o, epilogue1(t2, bias, act, o));
     }
   }
   for (; i < end; i++) {
@@ -217,13 +232,31 @@ export function gemmSkinnyK(
       if (k > 1) u = madd(x1, v128.load(b1 + o), u);
       if (k > 2) u = madd(x2, v128.load(b2 + o), u);
       if (k > 3) u = madd(x3, v128.load(b3 + o), u);
+      if (bias != 0) u = f32x4.add(u, v128.load(bias + o));
+      if (act == 1) u = vrelu(u);
       v128.store(cr + o, u);
     }
     for (; j < n; j++) {
       const o = <usize>j << 2;
-      store<f32>(cr + o, skinnyKDot(e0, e1, e2, e3, b0 + o, b1 + o, b2 + o, b3 + o, k));
+      const t = skinnyKDot(e0, e1, e2, e3, b0 + o, b1 + o, b2 + o, b3 + o, k);
+      store<f32>(cr + o, epilogue1(t, bias, act, o));
     }
   }
+}
+
+/** ReLU of four lanes (x > 0 ? x : 0, as the unary kernel). */
+@inline
+function vrelu(v: v128): v128 {
+  const z = f32x4.splat(0);
+  return v128.bitselect(v, z, f32x4.gt(v, z));
+}
+
+/** gemmSkinnyK's epilogue of one entry: its column's bias (at byte offset o), then ReLU. */
+@inline
+function epilogue1(t: f32, bias: usize, act: i32, o: usize): f32 {
+  if (bias != 0) t += load<f32>(bias + o);
+  if (act == 1) t = t > 0 ? t : 0;
+  return t;
 }
 
 /** One entry of gemmSkinnyK's column rest: the sum over p < k of e_p times the float at b_p. */

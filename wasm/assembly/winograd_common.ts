@@ -2,14 +2,14 @@
 // AssemblyScript: what the Winograd convolutions F(2x2, 3x3) (winograd_f2x2.ts) and F(4x4, 3x3)
 // (winograd_f4x4.ts) share. Both reduce the sum over input channels to one GEMM per position xi of
 // the transformed tile, M[xi] (out channels x tiles) = U[xi] (out x in channels) V[xi] (in
-// channels x tiles), computed here (transformedProducts) by the 6x8 micro-kernel of
+// channels x tiles), computed here (transformedProducts) by the 4x8 micro-kernel of
 // gemm_microkernel.ts with nothing packed per call: the filter transforms read each 3x3 filter
-// where filterAt finds it and write U in the micro-kernel's 6-row slivers (mRows, packedOffset,
+// where filterAt finds it and write U in the micro-kernel's 4-row slivers (mRows, packedOffset,
 // zeroPadRows), and the kernel reads its 8-column slivers of V where the input transforms left
 // them (rows tStride floats long). winograd_conv.ts drives the transforms and products.
 
-import { kcBlock } from "./gemm_blocking";
-import { micro } from "./gemm_microkernel";
+import { kcBlock, MR } from "./gemm_blocking";
+import { micro4x8 } from "./gemm_microkernel";
 
 /**
  * Row stride (elements) of the forward's V and M: a chunk of tiles, room for the last group's four
@@ -21,10 +21,10 @@ export function tStride(chunk: i32): i32 {
   return ((chunk + 4 + 7) & ~7) | 8;
 }
 
-/** The micro-kernel's rows: the output channels rounded up to 6. */
+/** The micro-kernel's rows: the output channels rounded up to MR (4). */
 @inline
 export function mRows(cout: i32): i32 {
-  return (cout + 5) / 6 * 6;
+  return (cout + MR - 1) / MR * MR;
 }
 
 /**
@@ -39,14 +39,14 @@ export function filterAt(w: usize, m: i32, k: i32, c: i32, flip: i32): usize {
 
 /**
  * The byte offset of U(m, k) in a transformed filter plane packed as the micro-kernel reads it:
- * K blocks of kb columns (block pc at pc * mp), each mp / 6 slivers of 6 rows by the block's kc
+ * K blocks of kb columns (block pc at pc * mp), each mp / MR slivers of MR rows by the block's kc
  * columns, k-major (the layout of packAAll in gemm_pack.ts); ki input channels, mp rows.
  */
 @inline
 export function packedOffset(m: i32, k: i32, mp: i32, ki: i32, kb: i32): usize {
   const pc = k / kb * kb;
   const kc = min(kb, ki - pc);
-  return <usize>(pc * mp + m / 6 * 6 * kc + (k - pc) * 6 + m % 6) << 2;
+  return <usize>(pc * mp + m / MR * MR * kc + (k - pc) * MR + m % MR) << 2;
 }
 
 /**
@@ -98,10 +98,10 @@ export function transformedProducts(
         const bp = vx + <usize>pc * ldBytes + (<usize>j << 2);
         let cp = mx + (<usize>j << 2);
         let ap = ublock;
-        for (let ir = 0; ir < mp; ir += 6) {
-          micro(kc, ap, bp, cp, ldBytes, acc, ldBytes);
-          ap += <usize>(6 * kc) << 2;
-          cp += 6 * ldBytes;
+        for (let ir = 0; ir < mp; ir += MR) {
+          micro4x8(kc, ap, bp, cp, ldBytes, acc, 0, 0, 0, ldBytes);
+          ap += <usize>(MR * kc) << 2;
+          cp += MR * ldBytes;
         }
       }
     }

@@ -5,7 +5,7 @@
 //   U = G g G^T,  V = B^T d B,  Y = A^T (sum over input channels of U (.) V) A,
 // so the channel sums are 16 independent GEMMs, one per position xi of the 4x4 transformed tile,
 // computed by transformedProducts (winograd_common.ts, shared with F(4x4, 3x3) of
-// winograd_f4x4.ts): filter2 writes U already in the micro-kernel's 6-row slivers, and the kernel
+// winograd_f4x4.ts): filter2 writes U already in the micro-kernel's 4-row slivers, and the kernel
 // reads its 8-column slivers of V where the input transform left them (rows of V are a chunk of
 // tiles long). winograd_conv.ts drives the transforms and products.
 //
@@ -29,7 +29,7 @@ import { filterAt, mRows, packedOffset, zeroPadRows } from "./winograd_common";
  * channel k, with g = w[m][k] (w is o x c x 3 x 3), or, when `flip`, the filter of the input
  * gradient: output channels are the c input channels of w, input channels its o outputs,
  * g[ky][kx] = w[k][m][2 - ky][2 - kx]. Each xi's U is written as the micro-kernel reads it: K
- * blocks of kcBlock(ki) columns, each mRows(mo) / 6 slivers of 6 rows (rows past mo zero) by the
+ * blocks of kcBlock(ki) columns, each mRows(mo) / 4 slivers of 4 rows (rows past mo zero) by the
  * block's columns (packedOffset); winogradFilterBytes(2, mo, ki) bytes in all. Writes the rows of
  * effective output channels [begin, end), and the zero rows past mo when end is mo.
  */

@@ -10,7 +10,7 @@
 //   A^T = [1 1 1 1 1 0; 0 1 -1 2 -2 0; 0 1 1 4 4 0; 0 1 -1 8 -8 1].
 // The channel sums are 36 GEMMs, M[xi] (out channels x tiles) = U[xi] (out x in) V[xi] (in x
 // tiles), run by transformedProducts (winograd_common.ts) as for F(2x2, 3x3): U packed once in the
-// micro-kernel's 6-row slivers, V read where the input transform wrote it. Tiles are numbered over
+// micro-kernel's 4-row slivers, V read where the input transform wrote it. Tiles are numbered over
 // the batch, t = (n, ty, tx), and a thread works through its range in chunks so that V and M stay
 // in cache.
 //

@@ -26,10 +26,28 @@ function batchedConv(
   x: number,
   out: number,
   accumulate: number,
+  bias = 0,
 ): void {
   const ohw = g.oh * g.ow;
   rt.geometry(g, g.c * g.h * g.w, g.o * ohw);
-  gemm(rt, g.o, g.n * ohw, g.c * g.kh * g.kw, a, ars, acs, 2, x, 0, 0, out, ohw, accumulate);
+  const epilogue = { bias, mode: bias ? 1 : 0, act: 0 } as const;
+  gemm(
+    rt,
+    g.o,
+    g.n * ohw,
+    g.c * g.kh * g.kw,
+    a,
+    ars,
+    acs,
+    2,
+    x,
+    0,
+    0,
+    out,
+    ohw,
+    accumulate,
+    epilogue,
+  );
 }
 
 /**
@@ -60,10 +78,10 @@ function winogradConv(
   const scratchBytes = k.winogradScratchBytes(side, cin, cout, wd, chunk);
   const ut = rt.heap.alloc(utBytes);
   try {
-    // The filter transform, split over the effective output channels (6-row slivers).
+    // The filter transform, split over the effective output channels (4-row slivers).
     const [o, c, f] = flip ? [cin, cout, 1] : [cout, cin, 0];
     const macs = cin * cout * (four ? 200 : 30);
-    rt.par("winogradFilter", cout, 6, macs >= rt.minMacs ? 0 : Infinity, (b, e) => [
+    rt.par("winogradFilter", cout, 4, macs >= rt.minMacs ? 0 : Infinity, (b, e) => [
       side,
       w,
       ut,
@@ -175,15 +193,17 @@ export function convOps(rt: WasmRuntime): ConvOps {
         winogradConv(rt, choice, xp, wp, false, bp, out.ptr, n, c, o, g.h, g.w);
         return out;
       }
-      if (bp) {
-        for (let ni = 0; ni < n; ni++) {
+      if (ckk === 0) {
+        // No inputs: the bias alone.
+        for (let ni = 0; ni < n && bp; ni++) {
           const yp = out.ptr + ni * o * ohw * 4;
           rt.par("fillRows", o, 1, rt.minElements / ohw, (b, e) => [yp, bp, ohw, b, e]);
         }
+        return out;
       }
-      if (ckk === 0) return out;
-      // One implicit GEMM over the whole batch: W (o x ckk) times the im2col view of every image.
-      batchedConv(rt, g, wp, ckk, 1, xp, out.ptr, bp ? 1 : 0);
+      // One implicit GEMM over the whole batch: W (o x ckk) times the im2col view of every image,
+      // the bias (one a row: an output channel) added in the store.
+      batchedConv(rt, g, wp, ckk, 1, xp, out.ptr, 0, bp);
       return out;
     },
 

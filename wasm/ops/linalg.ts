@@ -9,14 +9,37 @@
 import {
   fullMatmulSpec,
   type LinalgOps,
+  linearByParts,
+  type LinearSpec,
   type MatmulSpec,
   type Storage,
 } from "../../src/backend.ts";
 import type { WasmRuntime } from "../runtime.ts";
+import { elementwiseOps } from "./elementwise.ts";
+import { memoryOps } from "./memory.ts";
+
+/** Rows of the GEMM's micro-tile (MR in wasm/assembly/gemm_blocking.ts). */
+const MR = 4;
 
 /**
- * C[m x n] (+)= A' B' (see wasm/assembly/gemm.ts for the modes), split over threads by columns
- * (multiples of the 8-wide micro-tile) or by rows (multiples of 6), whichever is larger.
+ * What the GEMM does to a finished sum as it stores it: `mode` 0 nothing, 1 adds the floats at
+ * `bias` one a row of C, 2 one a column; then `act` 1 applies ReLU.
+ */
+export interface GemmEpilogue {
+  /** Where the bias is (a byte offset in the memory; 0 with mode 0). */
+  readonly bias: number;
+  /** 0 no bias, 1 one a row, 2 one a column. */
+  readonly mode: 0 | 1 | 2;
+  /** 0 no activation, 1 ReLU. */
+  readonly act: 0 | 1;
+}
+
+const NO_EPILOGUE: GemmEpilogue = { bias: 0, mode: 0, act: 0 };
+
+/**
+ * C[m x n] (+)= A' B' (see wasm/assembly/gemm.ts for the modes), then the `epilogue`, split over
+ * threads by columns (multiples of the 8-wide micro-tile) or by rows (multiples of 4), whichever
+ * is larger.
  */
 export function gemm(
   rt: WasmRuntime,
@@ -33,30 +56,33 @@ export function gemm(
   c: number,
   ldc: number,
   accumulate: number,
+  epilogue: GemmEpilogue = NO_EPILOGUE,
 ): void {
   const geo = rt.geo, work = (t: number) => rt.gemmWorkspace(t);
   const min = m * n * k >= rt.minMacs ? 0 : Infinity;
+  const epi = [epilogue.bias, epilogue.mode, epilogue.act];
   if (n < m) {
-    const rest = [k, a, ars, acs, bmode, b, brs, bcs, c, ldc, accumulate, geo, 0, 0];
-    rt.par("gemm", m, 6, min, (i0, i1) => [i0, i1, 0, n, ...rest], 0, work);
+    const rest = [k, a, ars, acs, bmode, b, brs, bcs, c, ldc, accumulate, geo, 0, ...epi, 0];
+    rt.par("gemm", m, MR, min, (i0, i1) => [i0, i1, 0, n, ...rest], 0, work);
     return;
   }
   // Split by columns: every chunk needs all of A', so pack it once for all threads.
   const shared = min === 0 && rt.pool?.active() && n > 8;
-  const apacked = shared ? rt.heap.alloc(Math.ceil(m / 6) * 6 * k * 4) : 0;
+  const packedBytes = Math.ceil(m / MR) * MR * k * 4;
+  const apacked = shared ? rt.heap.alloc(packedBytes) : 0;
   if (apacked) rt.k.packAAll(a, ars, acs, m, k, apacked);
-  const rest = [k, a, ars, acs, bmode, b, brs, bcs, c, ldc, accumulate, geo, apacked, 0];
+  const rest = [k, a, ars, acs, bmode, b, brs, bcs, c, ldc, accumulate, geo, apacked, ...epi, 0];
   try {
     rt.par("gemm", n, 8, min, (j0, j1) => [0, m, j0, j1, ...rest], 2, work);
   } finally {
-    if (apacked) rt.heap.free(apacked, Math.ceil(m / 6) * 6 * k * 4);
+    if (apacked) rt.heap.free(apacked, packedBytes);
   }
 }
 
 /**
  * Which kernel runs the product C[m x n] = A' B' with inner size k: 1 for gemmSkinnyN (few
  * columns, n <= 4, rows of A' contiguous), 2 for gemmSkinnyK (a short inner size, k <= 4), 0 for
- * the packed GEMM, whose packing and 6x8 tiles waste most of their work there. The measurements
+ * the packed GEMM, whose packing and 4x8 tiles waste most of their work there. The measurements
  * are in docs/wasm_kernel_choice.md.
  */
 export function skinnyKind(m: number, n: number, k: number, transA: boolean): 0 | 1 | 2 {
@@ -65,7 +91,10 @@ export function skinnyKind(m: number, n: number, k: number, transA: boolean): 0 
   return 0;
 }
 
-/** C[m x n] = A' B' by gemmSkinnyN (kind 1) or gemmSkinnyK (2), split over threads by rows. */
+/**
+ * C[m x n] = A' B' by gemmSkinnyN (kind 1) or gemmSkinnyK (2), split over threads by rows;
+ * gemmSkinnyK also runs the epilogue (a bias a column, ReLU: kind 2 only).
+ */
 function matmulSkinny(
   rt: WasmRuntime,
   kind: number,
@@ -79,7 +108,11 @@ function matmulSkinny(
   brs: number,
   bcs: number,
   c: number,
+  epilogue: GemmEpilogue = NO_EPILOGUE,
 ): void {
+  if (kind === 1 && epilogue.mode + epilogue.act > 0) {
+    throw new RangeError("gemmSkinnyN has no epilogue");
+  }
   const min = m * n * k >= rt.minMacs ? 0 : Infinity;
   // B' with the layout the kernel reads: rows of k (kind 1) or of n (kind 2) contiguous.
   const want = kind === 1 ? brs === 1 : bcs === 1;
@@ -101,16 +134,41 @@ function matmulSkinny(
       rt.par("gemmSkinnyN", m, 4, min, (i0, i1) => [a, ars, bq, bts, n, k, c, n, i0, i1]);
     } else {
       const bps = tmp ? n : brs;
-      rt.par("gemmSkinnyK", m, 4, min, (i0, i1) => [a, ars, acs, bq, bps, n, k, c, n, i0, i1]);
+      const { bias, act } = epilogue;
+      rt.par(
+        "gemmSkinnyK",
+        m,
+        4,
+        min,
+        (i0, i1) => [a, ars, acs, bq, bps, n, k, c, n, bias, act, i0, i1],
+      );
     }
   } finally {
     if (tmp) rt.heap.free(tmp, n * k * 4);
   }
 }
 
-/** The wasm backend's matrix products over runtime `rt`. */
+/**
+ * The wasm backend's matrix products over runtime `rt`, and the linear layer: on the packed GEMM
+ * with the bias and the activation in the store of each tile; the skinny shapes by parts.
+ */
 export function linalgOps(rt: WasmRuntime): LinalgOps {
-  return {
+  const parts = { ...elementwiseOps(rt), ...memoryOps(rt) };
+  const ops: LinalgOps = {
+    linear(x: Storage, weight: Storage, bias: Storage | null, spec: LinearSpec): Storage {
+      const { m, k, n } = spec;
+      const act = (spec.activation ?? "none") === "relu" ? 1 : 0;
+      const skinny = rt.skinnyGemm ? skinnyKind(m, n, k, false) : 0;
+      if (k === 0 || m === 0 || n === 0 || skinny === 1) {
+        return linearByParts({ ...parts, matmul: ops.matmul }, x, weight, bias, spec);
+      }
+      const xp = rt.p(x), wp = rt.p(weight), bp = bias ? rt.p(bias) : 0;
+      const out = rt.uninit(m * n);
+      const epilogue = { bias: bp, mode: bias ? 2 : 0, act } as const;
+      if (skinny === 2) matmulSkinny(rt, 2, m, n, k, xp, k, 1, wp, 1, k, out.ptr, epilogue);
+      else gemm(rt, m, n, k, xp, k, 1, 0, wp, 1, k, out.ptr, n, 0, epilogue);
+      return out;
+    },
     matmul(a: Storage, b: Storage, spec: MatmulSpec): Storage {
       const { batch, m, k, n, transA, transB, batchA, batchB } = fullMatmulSpec(spec);
       const ap = rt.p(a), bp = rt.p(b);
@@ -159,4 +217,5 @@ export function linalgOps(rt: WasmRuntime): LinalgOps {
       return out;
     },
   };
+  return ops;
 }

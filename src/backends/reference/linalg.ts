@@ -5,8 +5,16 @@
  * @module
  */
 
-import { fullMatmulSpec, type LinalgOps, type MatmulSpec, type Storage } from "../../backend.ts";
-import { type Arr, arr, type ReferenceMemory } from "./memory.ts";
+import {
+  fullMatmulSpec,
+  type LinalgOps,
+  linearByParts,
+  type LinearSpec,
+  type MatmulSpec,
+  type Storage,
+} from "../../backend.ts";
+import { elementwiseOps } from "./elementwise.ts";
+import { type Arr, arr, memoryOps, type ReferenceMemory } from "./memory.ts";
 
 /** dst [cols, rows] = transpose of src [rows, cols] starting at `off`. */
 function transposeInto(src: Arr, off: number, rows: number, cols: number, dst: Float64Array): void {
@@ -57,9 +65,13 @@ function gemmNT(
   }
 }
 
-/** The reference backend's matrix product. */
+/** The reference backend's matrix product, and the linear layer as its three kernels. */
 export function linalgOps(mem: ReferenceMemory): LinalgOps {
-  return {
+  const parts = { ...elementwiseOps(mem), ...memoryOps(mem) };
+  const ops: LinalgOps = {
+    linear(x: Storage, weight: Storage, bias: Storage | null, spec: LinearSpec): Storage {
+      return linearByParts({ ...parts, matmul: ops.matmul }, x, weight, bias, spec);
+    },
     matmul(a: Storage, b: Storage, spec: MatmulSpec): Storage {
       const { batch, m, k, n, transA, transB, batchA, batchB } = fullMatmulSpec(spec);
       const A = arr(a), B = arr(b), out = mem.alloc(batch * m * n), C = out.data;
@@ -77,4 +89,5 @@ export function linalgOps(mem: ReferenceMemory): LinalgOps {
       return out;
     },
   };
+  return ops;
 }

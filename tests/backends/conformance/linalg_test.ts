@@ -6,7 +6,7 @@
  */
 
 import assert from "node:assert/strict";
-import type { MatmulSpec } from "../../../src/backend.ts";
+import { linearByParts, type MatmulSpec } from "../../../src/backend.ts";
 import { conformance } from "./harness.ts";
 
 /** Which operands are batched: both, only B (A shared), only A (B shared). */
@@ -122,3 +122,56 @@ conformance("linalg: matmul of views at unaligned offsets; k = 0 gives zeros", a
   const z = be.matmul(be.alloc(0), be.alloc(0), { ...spec, m: 3, k: 0, n: 4 });
   assert.deepEqual([...await c.read(z)], new Array(12).fill(0));
 });
+
+/** Linear layers [m, k, n]: odd sizes, the MLP's, the skinny kernels' (by parts) and partial tiles. */
+const LINEAR_SHAPES = [
+  [1, 1, 1],
+  [5, 3, 7],
+  [13, 17, 11],
+  [67, 260, 29],
+  [100, 256, 256],
+  [7, 300, 530],
+  [64, 3, 256],
+  [64, 256, 2],
+  [250, 33, 9],
+] as const;
+
+conformance(
+  "linalg: linear with and without its bias and ReLU, odd sizes, views",
+  async (c) => {
+    const { be, ref, data } = c;
+    for (const [m, k, n] of LINEAR_SHAPES) {
+      for (const withBias of [true, false]) {
+        for (const activation of ["none", "relu"] as const) {
+          const [xb, xr] = c.pair(data.normal(m * k));
+          const [wb, wr] = c.pair(data.normal(n * k), 3);
+          const [bb, br] = withBias ? c.pair(data.normal(n), 1) : [null, null];
+          const spec = { m, k, n, activation };
+          await c.same(
+            be.linear(xb, wb, bb, spec),
+            ref.linear(xr, wr, br, spec),
+            `linear ${m}x${k} -> ${n} bias=${withBias} ${activation}`,
+          );
+        }
+      }
+    }
+  },
+);
+
+conformance(
+  "linalg: linear equals its three kernels (product, bias, ReLU) bit for bit",
+  async (c) => {
+    const { be, data } = c;
+    for (const [m, k, n] of LINEAR_SHAPES) {
+      const x = c.upload(data.normal(m * k)), w = c.upload(data.normal(n * k));
+      const b = c.upload(data.normal(n));
+      const spec = { m, k, n, activation: "relu" } as const;
+      const fused = c.read(be.linear(x, w, b, spec));
+      const parts = c.read(linearByParts(be, x, w, b, spec));
+      const bits = async (
+        v: Promise<Float32Array | Float64Array>,
+      ) => [...new Uint32Array(Float32Array.from(await v).buffer)];
+      assert.deepEqual(await bits(fused), await bits(parts), `linear ${m}x${k} -> ${n}`);
+    }
+  },
+);
