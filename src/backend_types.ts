@@ -30,6 +30,8 @@ export type {
   GroupNormSaved,
   LayoutOps,
   LinalgOps,
+  LinearActivation,
+  LinearSpec,
   LossKind,
   LossOps,
   LossSpec,
