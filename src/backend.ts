@@ -42,7 +42,6 @@ export {
   type FullMatmulSpec,
   fullMatmulSpec,
   type LinalgOps,
-  LINEAR_ACTIVATIONS,
   type LinearActivation,
   linearByParts,
   type LinearSpec,

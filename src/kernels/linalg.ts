@@ -49,11 +49,8 @@ export function fullMatmulSpec(s: MatmulSpec): FullMatmulSpec {
   };
 }
 
-/** The activations {@link LinalgOps.linear} can fuse into its store. */
-export const LINEAR_ACTIVATIONS = ["none", "relu"] as const;
-
 /** An activation {@link LinalgOps.linear} can fuse: "none" or "relu" (x > 0 ? x : 0). */
-export type LinearActivation = typeof LINEAR_ACTIVATIONS[number];
+export type LinearActivation = "none" | "relu";
 
 /** The shape of a fully connected layer y [m, n] = act(x [m, k] @ weight [n, k]ᵀ + bias [n]). */
 export interface LinearSpec {
