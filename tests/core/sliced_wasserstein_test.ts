@@ -39,6 +39,9 @@ Deno.test("wasserstein1Sorted: hand-computed unequal sizes and equal sizes", () 
   assert.ok(Math.abs(wasserstein1Sorted([0, 0.5, 1], [0, 1]) - 1 / 6) < 1e-15);
   assert.equal(wasserstein1Sorted([1, 2, 3], [2, 2, 5]), (1 + 0 + 2) / 3);
   assert.equal(wasserstein1Sorted([3], [0, 1, 2, 3]), (3 + 2 + 1 + 0) / 4);
+  // One size a multiple of the other (each value faces three): 1 against 0, 1, 2; 2 against 3, 4, 5.
+  assert.equal(wasserstein1Sorted([1, 2], [0, 1, 2, 3, 4, 5]), (1 + 0 + 1 + 1 + 2 + 3) / 6);
+  assert.equal(wasserstein1Sorted([0, 1, 2, 3, 4, 5], [1, 2]), (1 + 0 + 1 + 1 + 2 + 3) / 6);
   assert.throws(() => wasserstein1Sorted([], [1]), /at least one value/);
 });
 
