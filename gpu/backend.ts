@@ -25,7 +25,7 @@ import {
   unaryGradKernel,
   unaryKernel,
 } from "./kernels/elementwise.ts";
-import { matmulKernel, TILES } from "./kernels/gemm.ts";
+import { linearKernel, matmulKernel, TILES } from "./kernels/gemm.ts";
 import {
   blockCopyKernel,
   gatherKernel,
@@ -139,6 +139,7 @@ export function allKernels(): KernelSpec[] {
     splitSumKernel(),
     ...TILES.flatMap((t) => [
       matmulKernel(t),
+      linearKernel(t),
       convForwardKernel(t),
       convDataKernel(t),
       convFilterKernel(t),

@@ -237,3 +237,37 @@ export function matmulKernel(tile: GemmTile): KernelSpec {
   matmulCache.set(key, k);
   return k;
 }
+
+const linearCache = new Map<string, KernelSpec>();
+
+/**
+ * The linear layer y = act(x Wᵀ + bias) (x [M, K], W [N, K], bias [N]) on the tiled GEMM, the bias
+ * and the activation (`p.act`: 0 none, 1 ReLU, x > 0 ? x : 0) applied in the store.
+ */
+export function linearKernel(tile: GemmTile): KernelSpec {
+  const key = `${tile.bm}x${tile.bn}`;
+  let k = linearCache.get(key);
+  if (k) return k;
+  k = gemmKernel({
+    key: "linear",
+    tile,
+    bindings: [
+      { name: "lx", write: false },
+      { name: "lw", write: false },
+      { name: "lb", write: false },
+      { name: "ly", write: true },
+    ],
+    params: [["act", "u32"]],
+    zMode: "batch",
+    loadA: "fn loadA(z: u32, r: u32, k: u32) -> f32 { return lx[p.lx_o + r * p.K + k]; }",
+    loadB: "fn loadB(z: u32, k: u32, c: u32) -> f32 { return lw[p.lw_o + c * p.K + k]; }",
+    store: `fn store(z: u32, r: u32, c: u32, v: f32) {
+  let y = v + lb[p.lb_o + c];
+  ly[p.ly_o + r * p.N + c] = select(y, select(0.0, y, y > 0.0), p.act == 1u);
+}`,
+    aFastK: true,
+    bFastN: false,
+  });
+  linearCache.set(key, k);
+  return k;
+}

@@ -14,21 +14,42 @@ import {
   type MatmulSpec,
   type Storage,
 } from "../../src/backend.ts";
-import { matmulKernel } from "../kernels/gemm.ts";
+import { linearKernel, matmulKernel } from "../kernels/gemm.ts";
 import { elementwiseOps } from "./elementwise.ts";
 import { memoryOps } from "./memory.ts";
 import { chooseTile, MAX_WORKGROUPS_PER_DIMENSION } from "../policy.ts";
 import type { GpuRuntime } from "../runtime.ts";
 
 /**
- * The `webgpu` backend's matrix product on `rt`, and the linear layer as its three kernels (the
- * product, the bias, the activation) recorded into the same command encoder.
+ * The `webgpu` backend's matrix product on `rt`, and the linear layer: with a bias, one GEMM whose
+ * store adds the bias and applies the activation; without, by parts.
  */
 export function linalgOps(rt: GpuRuntime): LinalgOps {
   const parts = { ...elementwiseOps(rt), ...memoryOps(rt) };
   const ops: LinalgOps = {
     linear(x: Storage, weight: Storage, bias: Storage | null, spec: LinearSpec): Storage {
-      return linearByParts({ ...parts, matmul: ops.matmul }, x, weight, bias, spec);
+      const { m, k, n } = spec;
+      if (!bias || m * n * k === 0) {
+        return linearByParts({ ...parts, matmul: ops.matmul }, x, weight, bias, spec);
+      }
+      const X = rt.storage(x), W = rt.storage(weight), B = rt.storage(bias);
+      if (X.length < m * k || W.length < n * k || B.length < n) {
+        throw new RangeError(
+          `linear: operands of ${X.length}, ${W.length} and ${B.length} elements are too small ` +
+            `for ${m}x${k} -> ${n}`,
+        );
+      }
+      const out = rt.alloc(m * n);
+      const tile = chooseTile(m, n, 1);
+      const act = (spec.activation ?? "none") === "relu" ? 1 : 0;
+      rt.labelled(() => `linear ${m}x${k} -> ${n}${act ? " relu" : ""}`, () => {
+        rt.run(linearKernel(tile), [X, W, B, out], [m, n, k, k, 0, act], [
+          Math.ceil(n / tile.bn),
+          Math.ceil(m / tile.bm),
+          1,
+        ]);
+      });
+      return out;
     },
     matmul(a: Storage, b: Storage, mm: MatmulSpec): Storage {
       const { batch, m, k, n, transA, transB, batchA, batchB } = fullMatmulSpec(mm);
