@@ -9,6 +9,7 @@ import assert from "node:assert/strict";
 import { createReferenceBackend } from "../../../src/backends/reference/mod.ts";
 import { openWasmBackend } from "../../../wasm/backend.ts";
 import { WasmOutOfMemoryError } from "../../../wasm/heap.ts";
+import { sample, train } from "../../../mod.ts";
 
 Deno.test("wasm memory: freed storage, and storage of another backend, are refused at once", () => {
   const be = openWasmBackend({ initialMiB: 1 }), other = openWasmBackend({ initialMiB: 1 });
@@ -70,4 +71,25 @@ Deno.test("wasm memory: running out ends in an error naming the size asked for",
       /out of memory allocating 16777216 bytes \(4194304 float32 values\)/.test(e.message),
   );
   be.alloc(1000); // still usable
+});
+
+Deno.test("wasm memory: sampling keeps no activations across steps (the heap is as large after 40 steps as after 2)", async () => {
+  const be = openWasmBackend({ threads: 1 });
+  const data = Float32Array.from({ length: 2000 }, (_, i) => Math.sin(i));
+  const model = await train({
+    data: { values: data, shape: [1000, 2] },
+    steps: 2,
+    batchSize: 64,
+    network: { hidden: 64 },
+    schedule: { kind: "linear", T: 40, betaStart: 1e-4, betaEnd: 0.02 },
+    backend: be,
+  });
+  const used = be.heap.used;
+  await sample(model, { count: 3000, steps: 2 });
+  const capacity = be.heap.capacity;
+  assert.equal(be.heap.used, used, "two steps leave nothing allocated");
+  await sample(model, { count: 3000, steps: 40 });
+  assert.equal(be.heap.used, used, "forty steps leave nothing allocated");
+  assert.equal(be.heap.capacity, capacity, "forty steps need no more memory than two");
+  be.dispose();
 });
