@@ -3,10 +3,10 @@
 // (blocking in gemm_blocking.ts): B' is packed into 8-column slivers (KC x NC panel), A' into 4-row
 // slivers (MC x KC block) (gemm_pack.ts), and the 4x8 register-blocked micro-kernel
 // (gemm_microkernel.ts) computes each tile; partial tiles go through a scratch tile. An epilogue
-// (a bias per row or per column, then ReLU) runs as the last K block of a tile is stored. Convolutions
-// use the same engine: the B packer can read the im2col view of an image without materialising it
-// (implicit GEMM); im2col.ts builds the explicit im2col matrix, adds one back into an image
-// (col2im) and flips a filter, for the strided and gradient cases (conv_grad.ts). Products with
+// (a bias per row or per column, then ReLU) runs as the last K block of a tile is stored.
+// Convolutions use the same engine: the B packer can read the im2col view of an image without
+// materialising it (implicit GEMM); im2col.ts builds the explicit im2col matrix, adds one back into
+// an image (col2im) and flips a filter, for the strided and gradient cases (conv_grad.ts). Products with
 // few columns or a short inner size have their own kernels (gemm_skinny.ts).
 //
 // A'(i, p) = a[i * ars + p * acs]; B' depends on bmode:
@@ -182,7 +182,9 @@ export function gemm(
                 micro4x8(kc, ap, bp, cp, ldcBytes, acc, bt, bm, ac);
               } else {
                 micro4x8(kc, ap, bp, tile, NR * 4, false, 0, 0, 0);
-                storeTileBatched(tile, c, ldcBytes, cs, ohw, ic + ir, jj, rows, cols, acc, bt, bm, ac);
+                storeTileBatched(
+                  tile, c, ldcBytes, cs, ohw, ic + ir, jj, rows, cols, acc, bt, bm, ac,
+                );
               }
               continue;
             }

@@ -4,22 +4,24 @@
 // engine (gemm.ts: matrix products and the im2col convolutions) and of the Winograd products
 // (winograd_common.ts). Hand-unrolled.
 //
-// Why 4x8 rather than the usual 6x8: Deno runs WebAssembly without V8's trap handler, so every load carries an
-// explicit bounds check (a compare, a subtraction and a branch), and V8 gives WebAssembly only 15
-// of the 16 xmm registers. 6x8 needs its A values as six loads a step (the checks then cost more
-// than the multiply-adds: 41-43 GFLOP/s of a 58.7 ceiling on one core, L1-resident panels) or as
-// shuffles of vectors kept live (registers spill: 37-41). 4x8 loads A once a step and splats it by
-// four shuffles with 12 registers live: 48-53 GFLOP/s (2026-12-07, 2-core AMD EPYC, AVX-512;
-// without bounds checks, V8's --no-wasm-bounds-checks, the 6x8 load-splat form reads 57.6).
-// Unrolling the k loop by two or four made it slower (28-36: the loads hoisted, registers spilled).
+// Why 4x8 rather than the usual 6x8: Deno runs WebAssembly without V8's trap handler, so every
+// load carries an explicit bounds check (a compare, a subtraction and a branch), and V8 gives
+// WebAssembly only 15 of the 16 xmm registers. 6x8 needs its A values as six loads a step (the
+// checks then cost more than the multiply-adds: 41-43 GFLOP/s of a 58.7 ceiling on one core,
+// L1-resident panels) or as shuffles of vectors kept live (registers spill: 37-41). 4x8 loads A
+// once a step and splats it by four shuffles with 12 registers live: 48-53 GFLOP/s (2026-12-07,
+// 2-core AMD EPYC, AVX-512; without bounds checks, V8's --no-wasm-bounds-checks, the 6x8
+// load-splat form reads 57.6). Unrolling the k loop by two or four made it slower (28-36: the
+// loads hoisted, registers spilled).
 
 import { madd } from "./simd.ts";
 
 /**
  * The 4x8 micro-kernel: C[4 x 8] (row stride ldc bytes) (+)= packed A sliver (four floats a k) x
- * B sliver (eight floats a k, `bstep` bytes apart: 32 for a packed sliver), then the epilogue: with `biasMode` 1 the four floats
- * at `bias` are added one a row, with 2 the eight floats at `bias` one a column; with `act` 1 ReLU
- * (x > 0 ? x : 0, as the unary kernel). The epilogue runs on the accumulators, before the store.
+ * B sliver (eight floats a k, `bstep` bytes apart: 32 for a packed sliver), then the epilogue:
+ * with `biasMode` 1 the four floats at `bias` are added one a row, with 2 the eight floats at
+ * `bias` one a column; with `act` 1 ReLU (x > 0 ? x : 0, as the unary kernel). The epilogue runs
+ * on the accumulators, before the store.
  */
 export function micro4x8(
   kc: i32,

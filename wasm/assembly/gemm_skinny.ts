@@ -1,5 +1,5 @@
 // deno-fmt-ignore-file (deno fmt would drop the AssemblyScript @inline decorators)
-// AssemblyScript: the skinny matrix products, for shapes that would fill the 6x8 tiles of the
+// AssemblyScript: the skinny matrix products, for shapes that would fill the 4x8 tiles of the
 // packed engine (gemm.ts) badly: gemmSkinnyN for few columns (n <= 4; a dot product per entry)
 // and gemmSkinnyK for a short inner size (k <= 4; rows of B' scaled and added). Both compute each
 // entry the same way whichever rows a call gets, so the bits do not depend on the thread split.
