@@ -59,6 +59,29 @@ export interface Kernels {
     work: number,
   ): void;
   /**
+   * Products [begin, end) of a batch of dense products C[i] = A'[i] B'[i] (m x n, inner size k, C
+   * with row stride n), the operands `aStride`, `bStride` and `cStride` bytes apart (0: shared),
+   * whole products a call; `work` is this thread's `gemmWorkspaceBytes()` bytes of scratch.
+   */
+  gemmBatch(
+    m: number,
+    n: number,
+    k: number,
+    a: number,
+    ars: number,
+    acs: number,
+    aStride: number,
+    b: number,
+    brs: number,
+    bcs: number,
+    bStride: number,
+    c: number,
+    cStride: number,
+    begin: number,
+    end: number,
+    work: number,
+  ): void;
+  /**
    * Packs all of A' (m x k, A'(i, p) = a[i ars + p acs]) at `dst`, in the layout `gemm` reads
    * through `apacked`.
    */

@@ -67,6 +67,7 @@ const PARALLEL_KERNELS = [
   "convDataPerImage",
   "gemmSkinnyN",
   "gemmSkinnyK",
+  "gemmBatch",
 ] as const;
 /** The name of a kernel that can be split over threads. */
 export type ParallelKernel = typeof PARALLEL_KERNELS[number];

@@ -201,3 +201,34 @@ export function gemm(
     }
   }
 }
+
+/**
+ * Products [begin, end) of a batch of dense products C[i] = A'[i] B'[i] (m x n, inner size k; C
+ * row-major with row stride n), operand i at a + i * aStride and b + i * bStride bytes (a stride 0
+ * for an operand shared by the batch), C[i] at c + i * cStride: whole products a thread, for
+ * batches of products too small to split one by one.
+ */
+export function gemmBatch(
+  m: i32,
+  n: i32,
+  k: i32,
+  a: usize,
+  ars: i32,
+  acs: i32,
+  aStride: usize,
+  b: usize,
+  brs: i32,
+  bcs: i32,
+  bStride: usize,
+  c: usize,
+  cStride: usize,
+  begin: i32,
+  end: i32,
+  work: usize,
+): void {
+  for (let i = begin; i < end; i++) {
+    const o = <usize>i;
+    gemm(0, m, 0, n, k, a + o * aStride, ars, acs, 0, b + o * bStride, brs, bcs, c + o * cStride, n,
+      0, 0, 0, 0, 0, 0, work);
+  }
+}

@@ -5,7 +5,7 @@
 export { fmaCeiling } from "./ceiling";
 export { directConv, directConvScratchBytes } from "./conv";
 export { convDataPerImage, convFilterGrad } from "./conv_grad";
-export { gemm, gemmWorkspaceBytes } from "./gemm";
+export { gemm, gemmBatch, gemmWorkspaceBytes } from "./gemm";
 export { packAAll } from "./gemm_pack";
 export { gemmSkinnyK, gemmSkinnyN } from "./gemm_skinny";
 export { col2im, flipFilter, im2col } from "./im2col";

@@ -178,6 +178,15 @@ export function linalgOps(rt: WasmRuntime): LinalgOps {
       const ars = transA ? 1 : k, acs = transA ? m : 1;
       const brs = transB ? 1 : n, bcs = transB ? k : 1;
       const skinny = rt.skinnyGemm ? skinnyKind(m, n, k, transA) : 0;
+      if (!skinny && batch > 1 && m * n * k < rt.minMacs) {
+        // Many small products (attention's, a head and an image each): whole products a thread.
+        const work = (t: number) => rt.gemmWorkspace(t);
+        const min = batch * m * n * k >= rt.minMacs ? 0 : Infinity;
+        const aStride = batchA ? m * k * 4 : 0, bStride = batchB ? k * n * 4 : 0;
+        const args = [m, n, k, ap, ars, acs, aStride, bp, brs, bcs, bStride, out.ptr, m * n * 4];
+        rt.par("gemmBatch", batch, 1, min, (b0, e0) => [...args, b0, e0, 0], args.length, work);
+        return out;
+      }
       for (let bi = 0; bi < batch; bi++) {
         if (skinny) {
           const bb = bp + (batchB ? bi * k * n * 4 : 0);

@@ -55,3 +55,36 @@ Deno.test("wasm skinny matmuls (n <= 4, k <= 4): the packed GEMM agrees, same bi
     threaded.dispose();
   }
 });
+
+Deno.test("wasm batches of small products (attention's) split whole products over threads: the reference's values, the bits of one product at a time", async () => {
+  const ref = createReferenceBackend();
+  // Threshold 0: every product on its own, split (one thread here); the default threshold: each
+  // product whole on one thread, the batch split between two.
+  const single = openWasmBackend({ threads: 1, parallelThreshold: 0 });
+  const threaded = await createWasmBackend({ threads: 2 });
+  try {
+    // [batch, m, k, n]: attention's score and value products at 7x7 (4 heads of 16), odd sizes.
+    const shapes: [number, number, number, number][] = [[96, 49, 16, 49], [96, 49, 49, 16], [
+      37,
+      13,
+      11,
+      9,
+    ]];
+    for (const [batch, m, k, n] of shapes) {
+      for (const [batchA, batchB] of [[true, true], [false, true], [true, false]]) {
+        for (const tB of [false, true]) {
+          const what = `batch ${batch} of ${m}x${k}x${n} bA=${batchA} bB=${batchB} tB=${tB}`;
+          const a = uniformValues(rng, (batchA ? batch : 1) * m * k);
+          const b = uniformValues(rng, (batchB ? batch : 1) * k * n);
+          const spec = { batch, m, k, n, transB: tB, batchA, batchB };
+          const run = (be: Backend) => be.read(be.matmul(be.upload(a), be.upload(b), spec));
+          const got = await run(threaded);
+          assertClose(got, await run(ref), what, 1e-4, Math.sqrt(k) / 4);
+          assert.deepEqual(got, await run(single), `${what}: 1 vs 2 threads`);
+        }
+      }
+    }
+  } finally {
+    threaded.dispose();
+  }
+});
