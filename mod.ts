@@ -41,6 +41,7 @@ export {
   checkSampleOptions,
   DEFAULT_CLASSIFIER_SCALE,
   DEFAULT_GUIDANCE_SCALE,
+  defaultSampleBatch,
   sample,
 } from "./src/sample.ts";
 export type { SampleOptions, Samples } from "./src/sample.ts";
