@@ -147,12 +147,27 @@ export function gemm(
   const ohw = batched ? load<i32>(geo, 28) * load<i32>(geo, 32) : 1;
   const cs: usize = batched ? <usize>load<i32>(geo, 40) << 2 : 0;
   const kb = kcBlock(k);
+  // A pointwise convolution (1x1, stride 1, no padding): B' is the images themselves, rows
+  // (channels) HW floats apart, so a sliver inside one image is read where it lies (the
+  // micro-kernel's B step is then a channel's stride) and only slivers across two images are
+  // packed.
+  const pointwise = batched && load<i32>(geo, 12) * load<i32>(geo, 16) == 1 &&
+    load<i32>(geo, 20) == 1 && load<i32>(geo, 24) == 0;
+  const xs: usize = batched ? <usize>load<i32>(geo, 36) << 2 : 0;
   for (let jc = j0; jc < j1; jc += NC) {
     const nc = min(NC, j1 - jc);
     for (let pc = 0; pc < k; pc += kb) {
       const kc = min(kb, k - pc);
       if (bmode == 0) packBDense(b, brs, bcs, pc, kc, jc, nc, pb);
-      else packBIm2colBatched(b, geo, pc, kc, jc, nc, pb, info);
+      else if (!pointwise) packBIm2colBatched(b, geo, pc, kc, jc, nc, pb, info);
+      else {
+        for (let jr = 0; jr < nc; jr += NR) {
+          const jj = jc + jr;
+          if (jj % ohw + NR > ohw || jr + NR > nc) {
+            packBIm2colBatched(b, geo, pc, kc, jj, min(NR, nc - jr), pb + (<usize>(jr * kc) << 2), info);
+          }
+        }
+      }
       const acc = accumulate != 0 || pc > 0;
       // The epilogue runs with the last K block only.
       const last = pc + kc >= k;
@@ -165,7 +180,17 @@ export function gemm(
         else packA(a, ars, acs, ic, mc, pc, kc, pa);
         for (let jr = 0; jr < nc; jr += NR) {
           const cols = min(NR, nc - jr);
-          const bp = pb + (<usize>(jr * kc) << 2);
+          let bp = pb + (<usize>(jr * kc) << 2);
+          let bstep: usize = NR * 4;
+          if (pointwise) {
+            const jj = jc + jr;
+            const ni = jj / ohw;
+            const pix = jj - ni * ohw;
+            if (pix + NR <= ohw && cols == NR) {
+              bp = b + <usize>ni * xs + (<usize>(pc * ohw + pix) << 2);
+              bstep = <usize>ohw << 2;
+            }
+          }
           for (let ir = 0; ir < mc; ir += MR) {
             const rows = min(MR, mc - ir);
             const ap = ablock + (<usize>(ir * kc) << 2);
@@ -179,9 +204,9 @@ export function gemm(
               const pix = jj - ni * ohw;
               const cp = c + <usize>ni * cs + (<usize>(ic + ir) * ldcBytes) + (<usize>pix << 2);
               if (rows == MR && cols == NR && pix + NR <= ohw) {
-                micro4x8(kc, ap, bp, cp, ldcBytes, acc, bt, bm, ac);
+                micro4x8(kc, ap, bp, cp, ldcBytes, acc, bt, bm, ac, bstep);
               } else {
-                micro4x8(kc, ap, bp, tile, NR * 4, false, 0, 0, 0);
+                micro4x8(kc, ap, bp, tile, NR * 4, false, 0, 0, 0, bstep);
                 storeTileBatched(
                   tile, c, ldcBytes, cs, ohw, ic + ir, jj, rows, cols, acc, bt, bm, ac,
                 );
