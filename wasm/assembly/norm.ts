@@ -119,15 +119,21 @@ export function groupNorm(
       const o = base + (<usize>(cc * hw) << 2);
       let i = 0;
       if (silu) {
+        // Two passes over the channel's plane (in L1): the affine, then the SiLU in place, so
+        // that neither loop holds more vectors than there are registers (one loop spilled).
+        for (let j = 0; j + 4 <= hw; j += 4) {
+          const off = o + (<usize>j << 2);
+          v128.store(y + off, madd(f32x4.sub(f32x4.sub(v128.load(x + off), vm), vl), vs, vt));
+        }
         const c0 = kc(K_EXP_LO), c1 = kc(K_EXP_HI), c2 = kc(K_MAGIC), c3 = kc(K_LOG2E);
         const c4 = kc(K_LN2_HI), c5 = kc(K_LN2_LO), p0 = kc(K_EXP_P0), p1 = kc(K_EXP_P0 + 16);
         const p2 = kc(K_EXP_P0 + 32), p3 = kc(K_EXP_P0 + 48), p4 = kc(K_EXP_P0 + 64);
         const p5 = kc(K_EXP_P0 + 80), one = kc(K_ONE);
         for (; i + 4 <= hw; i += 4) {
-          const off = o + (<usize>i << 2);
-          const z = madd(f32x4.sub(f32x4.sub(v128.load(x + off), vm), vl), vs, vt);
+          const off = y + o + (<usize>i << 2);
+          const z = v128.load(off);
           const e = expWith(f32x4.neg(z), c0, c1, c2, c3, c4, c5, p0, p1, p2, p3, p4, p5, one);
-          v128.store(y + off, f32x4.div(z, f32x4.add(one, e)));
+          v128.store(off, f32x4.div(z, f32x4.add(one, e)));
         }
         if (i < hw) {
           const off = o + (<usize>i << 2);
