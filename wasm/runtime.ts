@@ -28,6 +28,12 @@ const MAX_RANK = (PARAMS_BYTES / 4 - 1) / 3 | 0;
 const PARALLEL_ELEMENTS = 1 << 15;
 /** GEMMs below this many multiply-adds stay on one thread (by default). */
 const PARALLEL_MACS = 1 << 17;
+/**
+ * Normal draws below this many stay on one thread (by default): each costs about 85 cycles (a
+ * logarithm, a square root and a sine or cosine in double precision, as the reference computes
+ * them), far more than an element-wise op.
+ */
+const PARALLEL_DRAWS = 1 << 11;
 
 /** The kernels that can be split over threads, by index (the workers' job table). */
 const PARALLEL_KERNELS = [
@@ -83,7 +89,8 @@ export interface WasmBackendOptions {
   threads?: number;
   /**
    * Work below which a kernel stays on one thread: elements for element-wise kernels,
-   * multiply-adds for GEMMs (default 32768 and 131072; tests use 0 to split everything).
+   * multiply-adds for GEMMs, normal draws (default 32768, 131072 and 2048; tests use 0 to split
+   * everything).
    */
   parallelThreshold?: number;
   /**
@@ -177,6 +184,8 @@ export class WasmRuntime {
   readonly minElements: number;
   /** GEMMs below this many multiply-adds stay on one thread. */
   readonly minMacs: number;
+  /** Normal draws below this many stay on one thread. */
+  readonly minDraws: number;
   /** The options the choice of convolution algorithm depends on. */
   readonly conv: ConvPolicyOptions;
   /** Whether matrix products of few columns or a short inner size run by the skinny kernels. */
@@ -238,6 +247,7 @@ export class WasmRuntime {
     this.geo = this.heap.alloc(64);
     this.minElements = options.parallelThreshold ?? PARALLEL_ELEMENTS;
     this.minMacs = options.parallelThreshold ?? PARALLEL_MACS;
+    this.minDraws = options.parallelThreshold ?? PARALLEL_DRAWS;
     const tile = options.winogradTile ?? "auto";
     if (tile !== 2 && tile !== 4 && tile !== "auto") {
       throw new RangeError(`wasm backend: winogradTile must be 2, 4 or "auto", got ${tile}`);

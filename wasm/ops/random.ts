@@ -24,9 +24,13 @@ export function randomOps(rt: WasmRuntime): RandomOps {
 
     randomNormal(out: Storage, draw: RandomDraw): void {
       const o = rt.s(out), [k0, k1] = seedKey(draw.seed);
-      rt.each(
+      // Split from rt.minDraws values (each is dear); each value depends on its index alone, so
+      // the bits do not depend on the split.
+      rt.par(
         "randomNormal",
         o.length,
+        16,
+        rt.minDraws,
         (b, e) => [o.ptr, o.length, draw.counter, draw.stream, k0, k1, b, e],
       );
     },
