@@ -78,7 +78,8 @@ export function linear(
     );
   }
   // Leading axes of x are rows: x is contiguous, so [..., k] is [m, k].
-  const k = x.shape[x.shape.length - 1], m = x.size / Math.max(k, 1);
+  const k = x.shape[x.shape.length - 1];
+  const m = x.shape.slice(0, -1).reduce((a, d) => a * d, 1);
   const [n, kw] = weight.shape;
   if (k !== kw || (bias && (bias.shape.length !== 1 || bias.shape[0] !== n))) {
     throw new RangeError(
