@@ -242,13 +242,8 @@ export async function sample(model: DiffusionModel, options: SampleOptions = {})
   // Chunks start at element offsets divisible by 4, so each chunk's draws are the same Philox
   // blocks as in one big batch: the samples do not depend on the batch size.
   const align = 4 / gcd(per, 4);
-  const batch = Math.max(
-    align,
-    Math.ceil(
-      Math.min(options.batchSize ?? defaultSampleBatch(model.config.network), count) / align,
-    ) *
-      align,
-  );
+  const wanted = Math.min(options.batchSize ?? defaultSampleBatch(model.config.network), count);
+  const batch = Math.max(align, Math.ceil(wanted / align) * align);
   const totalBlocks = blocksFor(count * per);
   const values = new Float32Array(count * per);
   const steps = sampler.timesteps.length, chunks = Math.ceil(count / batch);
