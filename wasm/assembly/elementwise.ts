@@ -16,6 +16,7 @@ import {
   madd,
   storePartial,
   vexp,
+  vrelu,
   vsigmoid,
   vtanh,
 } from "./simd.ts";
@@ -89,7 +90,6 @@ function geluGrad(x: v128): v128 {
 
 @inline
 function unaryVec(op: i32, x: v128): v128 {
-  const zero = f32x4.splat(0);
   const one = kc(K_ONE);
   switch (op) {
     case NEG:
@@ -109,7 +109,7 @@ function unaryVec(op: i32, x: v128): v128 {
     case FLOOR:
       return f32x4.floor(x);
     case RELU:
-      return v128.bitselect(x, zero, f32x4.gt(x, zero));
+      return vrelu(x);
     case SILU:
       return f32x4.mul(x, vsigmoid(x));
     case GELU:

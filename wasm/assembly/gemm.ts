@@ -76,7 +76,7 @@ function storeTileBatched(
  * row's or column's bias).
  */
 @inline
-function epilogue(v: f32, bias: usize, biasMode: i32, act: i32, r: i32, q: i32): f32 {
+export function epilogue(v: f32, bias: usize, biasMode: i32, act: i32, r: i32, q: i32): f32 {
   if (biasMode == 1) v += load<f32>(bias + (<usize>r << 2));
   else if (biasMode == 2) v += load<f32>(bias + (<usize>q << 2));
   if (act == 1) v = v > 0 ? v : 0;

@@ -14,7 +14,7 @@
 // load-splat form reads 57.6). Unrolling the k loop by two or four made it slower (28-36: the
 // loads hoisted, registers spilled).
 
-import { madd } from "./simd.ts";
+import { madd, vrelu } from "./simd.ts";
 
 /**
  * The 4x8 micro-kernel: C[4 x 8] (row stride ldc bytes) (+)= packed A sliver (four floats a k) x
@@ -103,15 +103,14 @@ export function micro4x8(
     c31 = f32x4.add(c31, v1);
   }
   if (act == 1) {
-    const z = f32x4.splat(0);
-    c00 = v128.bitselect(c00, z, f32x4.gt(c00, z));
-    c01 = v128.bitselect(c01, z, f32x4.gt(c01, z));
-    c10 = v128.bitselect(c10, z, f32x4.gt(c10, z));
-    c11 = v128.bitselect(c11, z, f32x4.gt(c11, z));
-    c20 = v128.bitselect(c20, z, f32x4.gt(c20, z));
-    c21 = v128.bitselect(c21, z, f32x4.gt(c21, z));
-    c30 = v128.bitselect(c30, z, f32x4.gt(c30, z));
-    c31 = v128.bitselect(c31, z, f32x4.gt(c31, z));
+    c00 = vrelu(c00);
+    c01 = vrelu(c01);
+    c10 = vrelu(c10);
+    c11 = vrelu(c11);
+    c20 = vrelu(c20);
+    c21 = vrelu(c21);
+    c30 = vrelu(c30);
+    c31 = vrelu(c31);
   }
   v128.store(c, c00);
   v128.store(c, c01, 16);

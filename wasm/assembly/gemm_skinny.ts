@@ -4,7 +4,8 @@
 // and gemmSkinnyK for a short inner size (k <= 4; rows of B' scaled and added). Both compute each
 // entry the same way whichever rows a call gets, so the bits do not depend on the thread split.
 
-import { hsum, madd } from "./simd.ts";
+import { epilogue } from "./gemm";
+import { hsum, madd, vrelu } from "./simd.ts";
 
 /** One step of a dot product: acc + the four floats at r times b, lane by lane. */
 @inline
@@ -210,8 +211,8 @@ export function gemmSkinnyK(
       const o = <usize>j << 2;
       const t = skinnyKDot(e0, e1, e2, e3, b0 + o, b1 + o, b2 + o, b3 + o, k);
       const t2 = skinnyKDot(f0, f1, f2, f3, b0 + o, b1 + o, b2 + o, b3 + o, k);
-      store<f32>(cr + o, epilogue1(t, bias, act, o));
-      store<f32>(cr2 + o, epilogue1(t2, bias, act, o));
+      store<f32>(cr + o, epilogue(t, bias, bias != 0 ? 2 : 0, act, 0, j));
+      store<f32>(cr2 + o, epilogue(t2, bias, bias != 0 ? 2 : 0, act, 0, j));
     }
   }
   for (; i < end; i++) {
@@ -239,24 +240,9 @@ export function gemmSkinnyK(
     for (; j < n; j++) {
       const o = <usize>j << 2;
       const t = skinnyKDot(e0, e1, e2, e3, b0 + o, b1 + o, b2 + o, b3 + o, k);
-      store<f32>(cr + o, epilogue1(t, bias, act, o));
+      store<f32>(cr + o, epilogue(t, bias, bias != 0 ? 2 : 0, act, 0, j));
     }
   }
-}
-
-/** ReLU of four lanes (x > 0 ? x : 0, as the unary kernel). */
-@inline
-function vrelu(v: v128): v128 {
-  const z = f32x4.splat(0);
-  return v128.bitselect(v, z, f32x4.gt(v, z));
-}
-
-/** gemmSkinnyK's epilogue of one entry: its column's bias (at byte offset o), then ReLU. */
-@inline
-function epilogue1(t: f32, bias: usize, act: i32, o: usize): f32 {
-  if (bias != 0) t += load<f32>(bias + o);
-  if (act == 1) t = t > 0 ? t : 0;
-  return t;
 }
 
 /** One entry of gemmSkinnyK's column rest: the sum over p < k of e_p times the float at b_p. */

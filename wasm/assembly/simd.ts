@@ -24,6 +24,14 @@ export function storePartial(p: usize, v: v128, count: i32): void {
   if (count > 2) store<f32>(p, f32x4.extract_lane(v, 2), 8);
 }
 
+/** ReLU per lane: x > 0 ? x : 0 (NaN gives 0, as the reference's ReLU). */
+
+@inline
+export function vrelu(x: v128): v128 {
+  const z = f32x4.splat(0);
+  return v128.bitselect(x, z, f32x4.gt(x, z));
+}
+
 /** Sum of the four lanes. */
 
 @inline
