@@ -9,6 +9,7 @@ import { ClassEmbedding } from "../../src/nn/class_embedding.ts";
 import { noGrad, type Tensor, tensor } from "../../engine.ts";
 import { float64Backend, gradCheck } from "../helpers/gradcheck.ts";
 import { conditionalModel, conditionalTraining, twoClusters } from "../helpers/conditional.ts";
+import { trainStoppedAt } from "../helpers/tiny_training.ts";
 
 /** A parameter source handing out one given tensor (the embedding's weight). */
 const holding = (w: Tensor) => ({ param: () => w });
@@ -57,15 +58,7 @@ Deno.test("labelled data trains a conditional model whose checkpoint says so and
 
 Deno.test("a conditional run stopped and resumed from its checkpoint equals an uninterrupted one", async () => {
   const whole = await train(conditionalTraining(30));
-  const ctl = new AbortController();
-  const half = await train({
-    ...conditionalTraining(30),
-    progressEvery: 5,
-    signal: ctl.signal,
-    onProgress: (p) => {
-      if (p.step === 15) ctl.abort();
-    },
-  });
+  const half = await trainStoppedAt({ ...conditionalTraining(30), progressEvery: 5 }, 15);
   assert.equal(half.stepsTrained, 15);
   const dir = await Deno.makeTempDir({ prefix: "conditional_resume_" });
   try {

@@ -41,7 +41,7 @@ import { train } from "../../src/train.ts";
 import { resolveTrainOptions } from "../../src/train_options.ts";
 import { float64Backend, gradCheck, paramGradError } from "../helpers/gradcheck.ts";
 import { fixedNet, read, SCHEDULE, tinyBatch } from "../helpers/learned_variance.ts";
-import { TINY_TRAINING } from "../helpers/tiny_training.ts";
+import { TINY_TRAINING, trainStoppedAt } from "../helpers/tiny_training.ts";
 import { hasWebGpuAdapter } from "../helpers/webgpu.ts";
 
 /** The epsilon objective with learned variances (the hybrid loss), L_vlb weighted by `vlbWeight`. */
@@ -322,14 +322,7 @@ Deno.test("learnSigma with another prediction or objective ends in one OptionErr
 Deno.test("a learned-variance checkpoint says so, is validated on load, and resumes bit for bit", async () => {
   const opts = { ...TINY_TRAINING, learnSigma: true, timestepSampling: "importance" } as const;
   const straight = await train(opts);
-  const ctl = new AbortController();
-  const half = await train({
-    ...opts,
-    signal: ctl.signal,
-    onProgress: (p) => {
-      if (p.step === 20) ctl.abort();
-    },
-  });
+  const half = await trainStoppedAt(opts, 20);
   const dir = await Deno.makeTempDir();
   try {
     await saveModel(half, `${dir}/ckpt.safetensors`);

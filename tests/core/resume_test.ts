@@ -7,19 +7,12 @@ import assert from "node:assert/strict";
 import { OptionError } from "../../src/errors.ts";
 import { loadModel, saveModel } from "../../src/io/model_file.ts";
 import { train } from "../../src/train.ts";
-import { TINY_TRAINING as opts } from "../helpers/tiny_training.ts";
+import { TINY_TRAINING as opts, trainStoppedAt } from "../helpers/tiny_training.ts";
 
 Deno.test("stopping, saving, loading and resuming gives exactly the uninterrupted result", async () => {
   const straight = await train(opts);
 
-  const ctl = new AbortController();
-  const half = await train({
-    ...opts,
-    signal: ctl.signal,
-    onProgress: (p) => {
-      if (p.step === 20) ctl.abort();
-    },
-  });
+  const half = await trainStoppedAt(opts, 20);
   assert.equal(half.stepsTrained, 20);
   const dir = await Deno.makeTempDir();
   try {

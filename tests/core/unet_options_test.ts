@@ -27,6 +27,7 @@ import { sample } from "../../src/sample.ts";
 import { backward, noGrad, type Tensor, tensor } from "../../src/tensor.ts";
 import { type Dataset, train, type TrainOptions } from "../../src/train.ts";
 import { float64Backend, gradCheck, paramGradError } from "../helpers/gradcheck.ts";
+import { trainStoppedAt } from "../helpers/tiny_training.ts";
 
 // ---- helpers ------------------------------------------------------------------------------------
 
@@ -746,14 +747,7 @@ Deno.test("unet options: dropout in train() is active, reproducible, and leaves 
 Deno.test("unet options: stopping, saving, loading and resuming with dropout gives exactly the uninterrupted result", async () => {
   const opts = trainOptions({ dropout: 0.3, blocksPerLevel: 2 }, 6);
   const straight = await train(opts);
-  const ctl = new AbortController();
-  const half = await train({
-    ...opts,
-    signal: ctl.signal,
-    onProgress: (p) => {
-      if (p.step === 3) ctl.abort();
-    },
-  });
+  const half = await trainStoppedAt(opts, 3);
   assert.equal(half.stepsTrained, 3);
   const loaded = await decodeModel(await encodeModel(half), "memory", "reference");
   assert.deepEqual(loaded.config, straight.config);

@@ -1,12 +1,13 @@
 /**
- * What the resume and timestep-sampler tests share: a tiny 2-D dataset and quick training options
- * on the reference backend.
+ * What the resume and timestep-sampler tests share: a tiny 2-D dataset, quick training options on
+ * the reference backend, and training stopped part way as Ctrl-C would stop it.
  *
  * @module
  */
 
+import type { DiffusionModel } from "../../src/model.ts";
 import { Random } from "../../src/random.ts";
-import type { Dataset, TrainOptions } from "../../src/train.ts";
+import { type Dataset, train, type TrainOptions } from "../../src/train.ts";
 
 /** 200 seeded 2-D points around (0, 1). */
 export function tinyPoints(): Dataset {
@@ -26,3 +27,18 @@ export const TINY_TRAINING: TrainOptions = {
   backend: "reference",
   seed: 4,
 };
+
+/**
+ * Trains with `options` and stops through its abort signal once step `at` is reported (progress
+ * is reported every `progressEvery` steps): the model as it stands then.
+ */
+export function trainStoppedAt(options: TrainOptions, at: number): Promise<DiffusionModel> {
+  const ctl = new AbortController();
+  return train({
+    ...options,
+    signal: ctl.signal,
+    onProgress: (p) => {
+      if (p.step === at) ctl.abort();
+    },
+  });
+}
