@@ -24,6 +24,23 @@ export function storePartial(p: usize, v: v128, count: i32): void {
   if (count > 2) store<f32>(p, f32x4.extract_lane(v, 2), 8);
 }
 
+/**
+ * Copies `n` floats from `src` to `dst` a vector at a time, the lanes of the last vector past n
+ * stored as zeros: dst needs room for n rounded up to 4 (src may be read that far: the heap keeps
+ * a vector's slack at the end of the memory). For short rows, where memory.copy's call into the
+ * engine costs more than the copy.
+ */
+
+@inline
+export function copyZeroPadded(dst: usize, src: usize, n: i32): void {
+  let i = 0;
+  for (; i + 4 <= n; i += 4) v128.store(dst + (<usize>i << 2), v128.load(src + (<usize>i << 2)));
+  if (i < n) {
+    const keep = i32x4.lt_s(i32x4(0, 1, 2, 3), i32x4.splat(n - i));
+    v128.store(dst + (<usize>i << 2), v128.and(v128.load(src + (<usize>i << 2)), keep));
+  }
+}
+
 /** ReLU per lane: x > 0 ? x : 0 (NaN gives 0, as the reference's ReLU). */
 
 @inline

@@ -5,7 +5,7 @@
 // the transformed products on the micro-kernel (winograd_common.ts) and the output transform,
 // chunk by chunk. The filter gradient is in winograd_filter_grad.ts.
 
-import { mRows, tStride, transformedProducts } from "./winograd_common";
+import { mRows, planeStride, tStride, transformedProducts } from "./winograd_common";
 import { filter2, inputTransform2, outputTransform2 } from "./winograd_f2x2";
 import { filter4, inputTransform4, outputTransform4, stagedRow } from "./winograd_f4x4";
 
@@ -26,7 +26,7 @@ export function winogradScratchBytes(tile: i32, cin: i32, cout: i32, w: i32, chu
   // V and M; F(4x4): the staging rows (six and a zero row) and the transforms' 1 KiB; F(2x2):
   // 64 zero bytes; alignment.
   const extra = tile == 4 ? (7 * stagedRow(w) << 2) + 1024 : 64;
-  return ((planes(tile) * (cin + mRows(cout)) * ld) << 2) + extra + 64;
+  return <i32>(<usize>planes(tile) * (planeStride(cin, ld) + planeStride(mRows(cout), ld))) + extra + 64;
 }
 
 /**
@@ -75,8 +75,8 @@ export function winogradConv(
   const ld = tStride(chunk);
   const mp = mRows(cout);
   const v = (scratch + 63) & ~63;
-  const mb = v + <usize>n * (<usize>(cin * ld) << 2);
-  const mPlane = <usize>(mp * ld) << 2;
+  const mb = v + <usize>n * planeStride(cin, ld);
+  const mPlane = planeStride(mp, ld);
   const rest = mb + <usize>n * mPlane;
   if (tile == 4) {
     // The staging rows, then the transforms' scratch.

@@ -22,7 +22,7 @@
 
 import { storePartial } from "./simd.ts";
 import { kcBlock } from "./gemm_blocking";
-import { filterAt, mRows, packedOffset, zeroPadRows } from "./winograd_common";
+import { filterAt, mRows, packedOffset, planeStride, zeroPadRows } from "./winograd_common";
 
 /**
  * The transformed filter U[xi][m][k] = (G g G^T)[xi] for effective output channel m and input
@@ -224,9 +224,10 @@ export function transformWindows(
 
 /**
  * V[xi][c][t - t0] = (B^T d B)[xi] for tiles t in [t0, t0 + count) and every input channel c, d
- * the tile's 4x4 input window (zero outside the image); rows of V are `ldv` long. Window lanes
- * outside the image are masked to zero and rows outside it read `zeros` (48 zero bytes); loads may
- * touch up to 7 elements past a row and one before it (inside the memory; those lanes are masked).
+ * the tile's 4x4 input window (zero outside the image); rows of V are `ldv` long, its planes
+ * planeStride(cin, ldv) bytes apart. Window lanes outside the image are masked to zero and rows
+ * outside it read `zeros` (48 zero bytes); loads may touch up to 7 elements past a row and one
+ * before it (inside the memory; those lanes are masked).
  * Groups of four tiles run over a row of tiles; the lanes past its end land in V slots that the
  * next row rewrites, or in the slack at the end of V's rows.
  */
@@ -244,7 +245,7 @@ export function inputTransform2(
   const tw = (w + 1) >> 1;
   const tiles = tw * ((h + 1) >> 1);
   const planeBytes = <usize>(h * w) << 2;
-  const xiStep = <usize>(cin * ldv) << 2;
+  const xiStep = planeStride(cin, ldv);
   const cStep = <usize>ldv << 2;
   const wv = i32x4.splat(w);
   const lanes = i32x4(0, 1, 2, 3);

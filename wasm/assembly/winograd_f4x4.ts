@@ -19,9 +19,9 @@
 // padding on the left, zeros past the right edge), so the transform itself reads without masks:
 // five loads of a staged row give the four tiles' six window columns after a transpose.
 
-import { madd } from "./simd.ts";
+import { copyZeroPadded, madd, storePartial } from "./simd.ts";
 import { kcBlock } from "./gemm_blocking";
-import { filterAt, mRows, packedOffset, zeroPadRows } from "./winograd_common";
+import { filterAt, mRows, packedOffset, planeStride, zeroPadRows } from "./winograd_common";
 
 // Vector constants, loaded from memory (see simd.ts on v128.const inside loops).
 const K4 = memory.data<f32>([
@@ -164,10 +164,10 @@ function inputTile(s: usize, sw: usize, e: usize, dst: usize, step: usize): void
 
 /**
  * V[xi][c][t - t0] = (B^T d B)[xi] for tiles t in [t0, t0 + count) and every input channel c, d
- * the tile's 6x6 input window (zero outside the image); rows of V are `ldv` long. Groups of four
- * tiles run over a row of tiles; the lanes past its end land in V slots that the next row
- * rewrites, or in the slack at the end of V's rows. `stage` holds seven staged rows (the last all
- * zero), `e` 576 bytes.
+ * the tile's 6x6 input window (zero outside the image); rows of V are `ldv` long, its planes
+ * planeStride(cin, ldv) bytes apart. Groups of four tiles run over a row of tiles; the lanes past
+ * its end land in V slots that the next row rewrites, or in the slack at the end of V's rows.
+ * `stage` holds seven staged rows (the last all zero), `e` 576 bytes.
  */
 export function inputTransform4(
   x: usize,
@@ -184,7 +184,7 @@ export function inputTransform4(
   const tw = (w + 3) >> 2;
   const tiles = tw * ((h + 3) >> 2);
   const planeBytes = <usize>(h * w) << 2;
-  const xiStep = <usize>(cin * ldv) << 2;
+  const xiStep = planeStride(cin, ldv);
   const cStep = <usize>ldv << 2;
   const sw = <usize>stagedRow(w) << 2;
   const rowBytes = <usize>w << 2;
@@ -206,8 +206,7 @@ export function inputTransform4(
       for (let i = 0; i < 6; i++) {
         const y = iy + i;
         const dst = stage + <usize>i * sw + 4;
-        if (<u32>y < <u32>h) memory.copy(dst, plane + <usize>y * rowBytes, rowBytes);
-        else memory.copy(dst, stage + 6 * sw + 4, rowBytes);
+        copyZeroPadded(dst, <u32>y < <u32>h ? plane + <usize>y * rowBytes : stage + 6 * sw + 4, w);
       }
       for (let g = 0; g < len; g += 4) {
         inputTile(stage + (<usize>(4 * (tx + g)) << 2), sw, e, row + (<usize>g << 2), xiStep);
@@ -218,21 +217,29 @@ export function inputTransform4(
   }
 }
 
-/** Stores the first `count` (1..16) of the sixteen values a, b, c, d at p (`tmp`: 64 bytes). */
+/** Stores the first `count` (1..16) of the sixteen values a, b, c, d at p. */
 @inline
-function store16(p: usize, a: v128, b: v128, c: v128, d: v128, count: i32, tmp: usize): void {
-  if (count >= 16) {
-    v128.store(p, a);
-    v128.store(p, b, 16);
-    v128.store(p, c, 32);
-    v128.store(p, d, 48);
+function store16(p: usize, a: v128, b: v128, c: v128, d: v128, count: i32): void {
+  if (count < 4) {
+    storePartial(p, a, count);
     return;
   }
-  v128.store(tmp, a);
-  v128.store(tmp, b, 16);
-  v128.store(tmp, c, 32);
-  v128.store(tmp, d, 48);
-  memory.copy(p, tmp, <usize>count << 2);
+  v128.store(p, a);
+  if (count < 8) {
+    storePartial(p + 16, b, count - 4);
+    return;
+  }
+  v128.store(p, b, 16);
+  if (count < 12) {
+    storePartial(p + 32, c, count - 8);
+    return;
+  }
+  v128.store(p, c, 32);
+  if (count < 16) {
+    storePartial(p + 48, d, count - 12);
+    return;
+  }
+  v128.store(p, d, 48);
 }
 
 /**
@@ -338,7 +345,6 @@ export function outputTransform4(
             v128.shuffle<f32>(t2v, t3v, 0, 1, 4, 5),
             v128.shuffle<f32>(t2v, t3v, 2, 3, 6, 7),
             width,
-            e + 640,
           );
           out += wBytes;
         }
