@@ -23,9 +23,9 @@ export function winogradFilterBytes(tile: i32, cout: i32, cin: i32): i32 {
 /** Bytes of scratch one thread needs for winogradConv on w-wide images. */
 export function winogradScratchBytes(tile: i32, cin: i32, cout: i32, w: i32, chunk: i32): i32 {
   const ld = tStride(chunk);
-  // V and M; F(4x4): the staging rows (six and a zero row) and the transforms' 1 KiB; F(2x2):
+  // V and M; F(4x4): the staging rows (ten and a zero row) and the transforms' 1 KiB; F(2x2):
   // 64 zero bytes; alignment.
-  const extra = tile == 4 ? (7 * stagedRow(w) << 2) + 1024 : 64;
+  const extra = tile == 4 ? (11 * stagedRow(w) << 2) + 1024 : 64;
   return <i32>(<usize>planes(tile) * (planeStride(cin, ld) + planeStride(mRows(cout), ld))) + extra + 64;
 }
 
@@ -80,7 +80,7 @@ export function winogradConv(
   const rest = mb + <usize>n * mPlane;
   if (tile == 4) {
     // The staging rows, then the transforms' scratch.
-    const stageBytes = <usize>(7 * stagedRow(w)) << 2;
+    const stageBytes = <usize>(11 * stagedRow(w)) << 2;
     memory.fill(rest, 0, stageBytes);
     for (let t = begin; t < end; t += chunk) {
       const count = min(chunk, end - t);

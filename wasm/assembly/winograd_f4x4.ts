@@ -96,51 +96,38 @@ export function filter4(w: usize, ut: usize, o: i32, c: i32, flip: i32, begin: i
 }
 
 /**
- * V[xi][c][t] for one input channel c and the four tiles whose staged windows start at s (six
- * staged rows `sw` bytes apart, the first at s): the 36 results go to dst, `step` bytes apart;
- * `e` is 576 bytes of scratch.
+ * B^T applied along one window row of four tiles, d0..d5 its six columns (a lane a tile): the six
+ * results to q, 16 bytes apart.
  */
 @inline
-function inputTile(s: usize, sw: usize, e: usize, dst: usize, step: usize): void {
+function rowTransform(q: usize, d0: v128, d1: v128, d2: v128, d3: v128, d4: v128, d5: v128): void {
   const c4 = v128.load(K4);
   const cm4 = v128.load(K4, 16);
   const cm5 = v128.load(K4, 32);
   const c2 = v128.load(K4, 48);
   const cm2 = v128.load(K4, 64);
-  // Along each window row: the six columns of four tiles (lanes), then B^T applied along it.
-  let p = s;
+  const d42 = f32x4.sub(d4, d2);
+  const d31 = f32x4.sub(d3, d1);
+  v128.store(q, madd(c4, d0, madd(cm5, d2, d4)));
+  v128.store(q, madd(cm4, f32x4.add(d1, d2), f32x4.add(d3, d4)), 16);
+  v128.store(q, madd(c4, f32x4.sub(d1, d2), f32x4.sub(d4, d3)), 32);
+  v128.store(q, madd(c2, d31, d42), 48);
+  v128.store(q, madd(cm2, d31, d42), 64);
+  v128.store(q, madd(c4, d1, madd(cm5, d3, d5)), 80);
+}
+
+/**
+ * B^T applied down each column k of the six row results at e (rowTransform's, 96 bytes a row):
+ * result r to dst + (6 r + k) step, the 36 values of V[xi] for xi = 6 r + k.
+ */
+@inline
+function columnTransform(e: usize, dst: usize, step: usize): void {
+  const c4 = v128.load(K4);
+  const cm4 = v128.load(K4, 16);
+  const cm5 = v128.load(K4, 32);
+  const c2 = v128.load(K4, 48);
+  const cm2 = v128.load(K4, 64);
   let q = e;
-  for (let i = 0; i < 6; i++) {
-    const v0 = v128.load(p);
-    const v1 = v128.load(p, 16);
-    const v2 = v128.load(p, 32);
-    const v3 = v128.load(p, 48);
-    const v4 = v128.load(p, 64);
-    const t0 = v128.shuffle<f32>(v0, v1, 0, 4, 1, 5);
-    const t1 = v128.shuffle<f32>(v2, v3, 0, 4, 1, 5);
-    const t2 = v128.shuffle<f32>(v0, v1, 2, 6, 3, 7);
-    const t3 = v128.shuffle<f32>(v2, v3, 2, 6, 3, 7);
-    const u0 = v128.shuffle<f32>(v1, v2, 0, 4, 1, 5);
-    const u1 = v128.shuffle<f32>(v3, v4, 0, 4, 1, 5);
-    const d0 = v128.shuffle<f32>(t0, t1, 0, 1, 4, 5);
-    const d1 = v128.shuffle<f32>(t0, t1, 2, 3, 6, 7);
-    const d2 = v128.shuffle<f32>(t2, t3, 0, 1, 4, 5);
-    const d3 = v128.shuffle<f32>(t2, t3, 2, 3, 6, 7);
-    const d4 = v128.shuffle<f32>(u0, u1, 0, 1, 4, 5);
-    const d5 = v128.shuffle<f32>(u0, u1, 2, 3, 6, 7);
-    const d42 = f32x4.sub(d4, d2);
-    const d31 = f32x4.sub(d3, d1);
-    v128.store(q, madd(c4, d0, madd(cm5, d2, d4)));
-    v128.store(q, madd(cm4, f32x4.add(d1, d2), f32x4.add(d3, d4)), 16);
-    v128.store(q, madd(c4, f32x4.sub(d1, d2), f32x4.sub(d4, d3)), 32);
-    v128.store(q, madd(c2, d31, d42), 48);
-    v128.store(q, madd(cm2, d31, d42), 64);
-    v128.store(q, madd(c4, d1, madd(cm5, d3, d5)), 80);
-    p += sw;
-    q += 96;
-  }
-  // Down each column k of the row results: B^T again, result r to xi = 6 r + k.
-  q = e;
   let o = dst;
   for (let k = 0; k < 6; k++) {
     const d0 = v128.load(q);
@@ -163,11 +150,92 @@ function inputTile(s: usize, sw: usize, e: usize, dst: usize, step: usize): void
 }
 
 /**
+ * V[xi][c][t] for one input channel c and the four tiles whose staged windows start at s (six
+ * staged rows `sw` bytes apart, the first at s): the 36 results go to dst, `step` bytes apart;
+ * `e` is 576 bytes of scratch.
+ */
+@inline
+function inputTile(s: usize, sw: usize, e: usize, dst: usize, step: usize): void {
+  // Along each window row: the six columns of four tiles (lanes), then B^T applied along it.
+  let p = s;
+  let q = e;
+  for (let i = 0; i < 6; i++) {
+    const v0 = v128.load(p);
+    const v1 = v128.load(p, 16);
+    const v2 = v128.load(p, 32);
+    const v3 = v128.load(p, 48);
+    const v4 = v128.load(p, 64);
+    const t0 = v128.shuffle<f32>(v0, v1, 0, 4, 1, 5);
+    const t1 = v128.shuffle<f32>(v2, v3, 0, 4, 1, 5);
+    const t2 = v128.shuffle<f32>(v0, v1, 2, 6, 3, 7);
+    const t3 = v128.shuffle<f32>(v2, v3, 2, 6, 3, 7);
+    const u0 = v128.shuffle<f32>(v1, v2, 0, 4, 1, 5);
+    const u1 = v128.shuffle<f32>(v3, v4, 0, 4, 1, 5);
+    rowTransform(
+      q,
+      v128.shuffle<f32>(t0, t1, 0, 1, 4, 5),
+      v128.shuffle<f32>(t0, t1, 2, 3, 6, 7),
+      v128.shuffle<f32>(t2, t3, 0, 1, 4, 5),
+      v128.shuffle<f32>(t2, t3, 2, 3, 6, 7),
+      v128.shuffle<f32>(u0, u1, 0, 1, 4, 5),
+      v128.shuffle<f32>(u0, u1, 2, 3, 6, 7),
+    );
+    p += sw;
+    q += 96;
+  }
+  // Down each column k of the row results: B^T again, result r to xi = 6 r + k.
+  columnTransform(e, dst, step);
+}
+
+/**
+ * inputTile for images two tiles wide (w <= 8): the four tiles of two rows of tiles, the two of
+ * the upper row (lanes 0 and 1) staged from `a`, the two of the lower row (lanes 2 and 3) from
+ * `b`, each six staged rows `sw` bytes apart. Every lane holds a real tile, where inputTile would
+ * leave two of four empty.
+ */
+@inline
+function inputTilePair(a: usize, b: usize, sw: usize, e: usize, dst: usize, step: usize): void {
+  let p = a;
+  let r = b;
+  let q = e;
+  for (let i = 0; i < 6; i++) {
+    // Lane by lane the columns j of tiles (upper 0, upper 1, lower 0, lower 1): staged columns
+    // j and 4 + j of each row.
+    const a0 = v128.load(p);
+    const a1 = v128.load(p, 16);
+    const a2 = v128.load(p, 32);
+    const b0 = v128.load(r);
+    const b1 = v128.load(r, 16);
+    const b2 = v128.load(r, 32);
+    const la = v128.shuffle<f32>(a0, a1, 0, 4, 1, 5);
+    const ha = v128.shuffle<f32>(a0, a1, 2, 6, 3, 7);
+    const ka = v128.shuffle<f32>(a1, a2, 0, 4, 1, 5);
+    const lb = v128.shuffle<f32>(b0, b1, 0, 4, 1, 5);
+    const hb = v128.shuffle<f32>(b0, b1, 2, 6, 3, 7);
+    const kb = v128.shuffle<f32>(b1, b2, 0, 4, 1, 5);
+    rowTransform(
+      q,
+      v128.shuffle<f32>(la, lb, 0, 1, 4, 5),
+      v128.shuffle<f32>(la, lb, 2, 3, 6, 7),
+      v128.shuffle<f32>(ha, hb, 0, 1, 4, 5),
+      v128.shuffle<f32>(ha, hb, 2, 3, 6, 7),
+      v128.shuffle<f32>(ka, kb, 0, 1, 4, 5),
+      v128.shuffle<f32>(ka, kb, 2, 3, 6, 7),
+    );
+    p += sw;
+    r += sw;
+    q += 96;
+  }
+  columnTransform(e, dst, step);
+}
+
+/**
  * V[xi][c][t - t0] = (B^T d B)[xi] for tiles t in [t0, t0 + count) and every input channel c, d
  * the tile's 6x6 input window (zero outside the image); rows of V are `ldv` long, its planes
  * planeStride(cin, ldv) bytes apart. Groups of four tiles run over a row of tiles; the lanes past
- * its end land in V slots that the next row rewrites, or in the slack at the end of V's rows.
- * `stage` holds seven staged rows (the last all zero), `e` 576 bytes.
+ * its end land in V slots that the next row rewrites, or in the slack at the end of V's rows;
+ * images two tiles wide run two rows of tiles a group (inputTilePair). `stage` holds eleven
+ * staged rows (the last all zero), `e` 576 bytes.
  */
 export function inputTransform4(
   x: usize,
@@ -182,12 +250,14 @@ export function inputTransform4(
   e: usize,
 ): void {
   const tw = (w + 3) >> 2;
-  const tiles = tw * ((h + 3) >> 2);
+  const th = (h + 3) >> 2;
+  const tiles = tw * th;
   const planeBytes = <usize>(h * w) << 2;
   const xiStep = planeStride(cin, ldv);
   const cStep = <usize>ldv << 2;
   const sw = <usize>stagedRow(w) << 2;
   const rowBytes = <usize>w << 2;
+  const zeroRow = stage + 10 * sw + 4;
   const end = t0 + count;
   let t = t0;
   while (t < end) {
@@ -196,24 +266,30 @@ export function inputTransform4(
     const ty = r / tw;
     const tx = r - ty * tw;
     const len = min(tw - tx, end - t);
+    // Images two tiles wide: two rows of tiles at once, their ten window rows staged.
+    const pair = tw == 2 && tx == 0 && ty + 1 < th && end - t >= 4;
+    const staged = pair ? 10 : 6;
     const img = x + <usize>(ni * cin) * planeBytes;
     const iy = 4 * ty - 1;
     let row = v + (<usize>(t - t0) << 2);
     for (let c = 0; c < cin; c++) {
-      // Stage the six window rows iy .. iy + 5 (rows outside the image stay zero: the staged
-      // rows of an image's edge are rewritten below from the zero row).
+      // Stage the window rows iy, iy + 1, ... (rows outside the image from the zero row).
       const plane = img + <usize>c * planeBytes;
-      for (let i = 0; i < 6; i++) {
+      for (let i = 0; i < staged; i++) {
         const y = iy + i;
         const dst = stage + <usize>i * sw + 4;
-        copyZeroPadded(dst, <u32>y < <u32>h ? plane + <usize>y * rowBytes : stage + 6 * sw + 4, w);
+        copyZeroPadded(dst, <u32>y < <u32>h ? plane + <usize>y * rowBytes : zeroRow, w);
       }
-      for (let g = 0; g < len; g += 4) {
-        inputTile(stage + (<usize>(4 * (tx + g)) << 2), sw, e, row + (<usize>g << 2), xiStep);
+      if (pair) {
+        inputTilePair(stage, stage + 4 * sw, sw, e, row, xiStep);
+      } else {
+        for (let g = 0; g < len; g += 4) {
+          inputTile(stage + (<usize>(4 * (tx + g)) << 2), sw, e, row + (<usize>g << 2), xiStep);
+        }
       }
       row += cStep;
     }
-    t += len;
+    t += pair ? 4 : len;
   }
 }
 
@@ -243,9 +319,89 @@ function store16(p: usize, a: v128, b: v128, c: v128, d: v128, count: i32): void
 }
 
 /**
+ * A^T M A + bias for four tiles (a lane each) of one output channel, M's 36 values of each at
+ * m + xi plane (xi = 6 row + column): the 4x4 results per lane at e + 384 + 16 (4 row + column),
+ * row results in between at e (`e` is 640 bytes).
+ */
+@inline
+function outputGroup(m: usize, plane: usize, bv: v128, e: usize): void {
+  const c2 = v128.load(K4, 48);
+  const c4 = v128.load(K4);
+  const c8 = v128.load(K4, 80);
+  // Along each row of the 6x6 M: A^T, four results (s0..s3) a row, into e.
+  let q = e;
+  for (let i = 0; i < 6; i++) {
+    const m0 = v128.load(m);
+    const m1 = v128.load(m + plane);
+    const m2 = v128.load(m + 2 * plane);
+    const m3 = v128.load(m + 3 * plane);
+    const m4 = v128.load(m + 4 * plane);
+    const m5 = v128.load(m + 5 * plane);
+    const a = f32x4.add(m1, m2);
+    const b = f32x4.sub(m1, m2);
+    const c = f32x4.add(m3, m4);
+    const d = f32x4.sub(m3, m4);
+    v128.store(q, f32x4.add(f32x4.add(m0, a), c));
+    v128.store(q, madd(c2, d, b), 16);
+    v128.store(q, madd(c4, c, a), 32);
+    v128.store(q, f32x4.add(madd(c8, d, b), m5), 48);
+    m += 6 * plane;
+    q += 64;
+  }
+  // Down the columns: output rows 0..3 of column j of the four tiles, plus the bias, at
+  // yv + 16 (4 row + j).
+  const yv = e + 384;
+  for (let j = 0; j < 4; j++) {
+    const q0 = e + (<usize>j << 4);
+    const m0 = v128.load(q0);
+    const m1 = v128.load(q0, 64);
+    const m2 = v128.load(q0, 128);
+    const m3 = v128.load(q0, 192);
+    const m4 = v128.load(q0, 256);
+    const m5 = v128.load(q0, 320);
+    const a = f32x4.add(m1, m2);
+    const b = f32x4.sub(m1, m2);
+    const c = f32x4.add(m3, m4);
+    const d = f32x4.sub(m3, m4);
+    const yj = yv + (<usize>j << 4);
+    v128.store(yj, f32x4.add(f32x4.add(f32x4.add(m0, a), c), bv));
+    v128.store(yj, f32x4.add(madd(c2, d, b), bv), 64);
+    v128.store(yj, f32x4.add(madd(c4, c, a), bv), 128);
+    v128.store(yj, f32x4.add(f32x4.add(madd(c8, d, b), m5), bv), 192);
+  }
+}
+
+/**
+ * Output row rr of the four tiles outputGroup left at e + 384, transposed from columns to tiles:
+ * the sixteen pixels, tile after tile, at p, the first `count` (1..16) of them. `lower` (0 or 1):
+ * only the third and fourth tiles' eight pixels, as the first eight (the lower row of tiles of a
+ * pair, inputTilePair's lanes 2 and 3).
+ */
+@inline
+function storeRow(e: usize, rr: i32, lower: i32, p: usize, count: i32): void {
+  const yr = e + 384 + (<usize>rr << 6);
+  const a = v128.load(yr);
+  const b = v128.load(yr, 16);
+  const c = v128.load(yr, 32);
+  const d = v128.load(yr, 48);
+  const t0v = v128.shuffle<f32>(a, b, 0, 4, 1, 5);
+  const t1v = v128.shuffle<f32>(c, d, 0, 4, 1, 5);
+  const t2v = v128.shuffle<f32>(a, b, 2, 6, 3, 7);
+  const t3v = v128.shuffle<f32>(c, d, 2, 6, 3, 7);
+  const r2 = v128.shuffle<f32>(t2v, t3v, 0, 1, 4, 5);
+  const r3 = v128.shuffle<f32>(t2v, t3v, 2, 3, 6, 7);
+  if (lower != 0) {
+    store16(p, r2, r3, r2, r3, count);
+    return;
+  }
+  store16(p, v128.shuffle<f32>(t0v, t1v, 0, 1, 4, 5), v128.shuffle<f32>(t0v, t1v, 2, 3, 6, 7), r2, r3, count);
+}
+
+/**
  * y[n][o] = A^T M A + bias for tiles [t0, t0 + count): M[xi][o][t - t0] with rows ldm long and xi
  * planes `plane` bytes apart. Four tiles of one channel at a time (a lane each), along a row of
- * tiles, each of their four output rows written as sixteen consecutive pixels; `e` is 1 KiB.
+ * tiles, each of their four output rows written as sixteen consecutive pixels; images two tiles
+ * wide four tiles of two rows of tiles at a time, as inputTransform4 groups them. `e` is 1 KiB.
  */
 export function outputTransform4(
   mb: usize,
@@ -261,14 +417,12 @@ export function outputTransform4(
   e: usize,
 ): void {
   const tw = (w + 3) >> 2;
-  const tiles = tw * ((h + 3) >> 2);
+  const th = (h + 3) >> 2;
+  const tiles = tw * th;
   const hw = h * w;
   const wBytes = <usize>w << 2;
   const planeBytes = <usize>hw << 2;
   const rowStep = <usize>ldm << 2;
-  const c2 = v128.load(K4, 48);
-  const c4 = v128.load(K4);
-  const c8 = v128.load(K4, 80);
   const end = t0 + count;
   let t = t0;
   while (t < end) {
@@ -277,81 +431,35 @@ export function outputTransform4(
     const ty = r / tw;
     const tx = r - ty * tw;
     const len = min(tw - tx, end - t);
+    const pair = tw == 2 && tx == 0 && ty + 1 < th && end - t >= 4;
     const rows = min(4, h - 4 * ty);
     let row = mb + (<usize>(t - t0) << 2);
     let img = y + (<usize>(ni * cout) * <usize>hw << 2) + (<usize>(4 * ty * w + 4 * tx) << 2);
     for (let o = 0; o < cout; o++) {
       const bv = bias != 0 ? v128.load32_splat(bias + (<usize>o << 2)) : f32x4.splat(0);
-      for (let g = 0; g < len; g += 4) {
-        const width = min(4 * min(4, len - g), w - 4 * (tx + g));
-        // Along each row of the 6x6 M: A^T, four results (s0..s3) a row, into e.
-        let m = row + (<usize>g << 2);
-        let q = e;
-        for (let i = 0; i < 6; i++) {
-          const m0 = v128.load(m);
-          const m1 = v128.load(m + plane);
-          const m2 = v128.load(m + 2 * plane);
-          const m3 = v128.load(m + 3 * plane);
-          const m4 = v128.load(m + 4 * plane);
-          const m5 = v128.load(m + 5 * plane);
-          const a = f32x4.add(m1, m2);
-          const b = f32x4.sub(m1, m2);
-          const c = f32x4.add(m3, m4);
-          const d = f32x4.sub(m3, m4);
-          v128.store(q, f32x4.add(f32x4.add(m0, a), c));
-          v128.store(q, madd(c2, d, b), 16);
-          v128.store(q, madd(c4, c, a), 32);
-          v128.store(q, f32x4.add(madd(c8, d, b), m5), 48);
-          m += 6 * plane;
-          q += 64;
+      if (pair) {
+        // Lanes 0 and 1: the upper row of tiles; 2 and 3: the lower one, four pixel rows down.
+        outputGroup(row, plane, bv, e);
+        const lowerRows = min(4, h - 4 * ty - 4);
+        const lower = img + 4 * wBytes;
+        for (let rr = 0; rr < 4; rr++) {
+          storeRow(e, rr, 0, img + <usize>rr * wBytes, w);
+          if (rr < lowerRows) storeRow(e, rr, 1, lower + <usize>rr * wBytes, w);
         }
-        // Down the columns: output rows 0..3 of column j of the four tiles, plus the bias, at
-        // yv + 16 (4 row + j).
-        const yv = e + 384;
-        for (let j = 0; j < 4; j++) {
-          const q0 = e + (<usize>j << 4);
-          const m0 = v128.load(q0);
-          const m1 = v128.load(q0, 64);
-          const m2 = v128.load(q0, 128);
-          const m3 = v128.load(q0, 192);
-          const m4 = v128.load(q0, 256);
-          const m5 = v128.load(q0, 320);
-          const a = f32x4.add(m1, m2);
-          const b = f32x4.sub(m1, m2);
-          const c = f32x4.add(m3, m4);
-          const d = f32x4.sub(m3, m4);
-          const yj = yv + (<usize>j << 4);
-          v128.store(yj, f32x4.add(f32x4.add(f32x4.add(m0, a), c), bv));
-          v128.store(yj, f32x4.add(madd(c2, d, b), bv), 64);
-          v128.store(yj, f32x4.add(madd(c4, c, a), bv), 128);
-          v128.store(yj, f32x4.add(f32x4.add(madd(c8, d, b), m5), bv), 192);
-        }
-        // Each output row: the four tiles' four pixels, transposed from columns to tiles.
-        let out = img + (<usize>(4 * g) << 2);
-        for (let rr = 0; rr < rows; rr++) {
-          const yr = yv + (<usize>rr << 6);
-          const a = v128.load(yr);
-          const b = v128.load(yr, 16);
-          const c = v128.load(yr, 32);
-          const d = v128.load(yr, 48);
-          const t0v = v128.shuffle<f32>(a, b, 0, 4, 1, 5);
-          const t1v = v128.shuffle<f32>(c, d, 0, 4, 1, 5);
-          const t2v = v128.shuffle<f32>(a, b, 2, 6, 3, 7);
-          const t3v = v128.shuffle<f32>(c, d, 2, 6, 3, 7);
-          store16(
-            out,
-            v128.shuffle<f32>(t0v, t1v, 0, 1, 4, 5),
-            v128.shuffle<f32>(t0v, t1v, 2, 3, 6, 7),
-            v128.shuffle<f32>(t2v, t3v, 0, 1, 4, 5),
-            v128.shuffle<f32>(t2v, t3v, 2, 3, 6, 7),
-            width,
-          );
-          out += wBytes;
+      } else {
+        for (let g = 0; g < len; g += 4) {
+          const width = min(4 * min(4, len - g), w - 4 * (tx + g));
+          outputGroup(row + (<usize>g << 2), plane, bv, e);
+          let out = img + (<usize>(4 * g) << 2);
+          for (let rr = 0; rr < rows; rr++) {
+            storeRow(e, rr, 0, out, width);
+            out += wBytes;
+          }
         }
       }
       row += rowStep;
       img += planeBytes;
     }
-    t += len;
+    t += pair ? 4 : len;
   }
 }

@@ -24,9 +24,13 @@ function values(n: number): Float32Array {
   return uniformValues(rng, n);
 }
 
-/** The geometries: every size with every channel pair, batch 1 and 3; 28x28 at batch 1 and 2. */
+/**
+ * The geometries: every size with every channel pair, batch 1 and 3 (among them images two
+ * 4x4 tiles wide, whose rows of tiles F(4x4) pairs: 7x7, 6x8 with a clipped lower row, 11x6 with
+ * a last row left unpaired); 28x28 at batch 1 and 2.
+ */
 function geometries(): Conv2dGeometry[] {
-  const sizes = [[1, 1], [2, 3], [5, 7], [7, 7]];
+  const sizes = [[1, 1], [2, 3], [5, 7], [7, 7], [6, 8], [11, 6]];
   const channels = [[1, 1], [3, 5], [5, 3], [1, 32], [32, 5], [32, 32]];
   const out: Conv2dGeometry[] = [];
   for (const n of [1, 3]) {
@@ -78,7 +82,11 @@ for (const tile of [2, 4] as const) {
       winogradTile: tile,
     });
     try {
-      await assertSameConvBits(one, two, [conv2dGeometry(3, 32, 13, 11, 24, 3, 1, 1)], rng);
+      // 13x11: rows of three tiles; 11x7: pairs of rows of two, split apart between the threads.
+      await assertSameConvBits(one, two, [
+        conv2dGeometry(3, 32, 13, 11, 24, 3, 1, 1),
+        conv2dGeometry(5, 24, 11, 7, 20, 3, 1, 1),
+      ], rng);
     } finally {
       two.dispose();
     }
