@@ -294,12 +294,53 @@ function inputTilePair(a: usize, b: usize, sw: usize, e: usize, dst: usize, step
 }
 
 /**
+ * inputTransform4's work for input channel c and the tiles from t (tile tx of row ty of image ni)
+ * to the end of their row of tiles or `end`, or, for images two tiles wide, the four tiles of two
+ * rows from t when they are there (staged together, inputTilePair): returns the tiles done.
+ */
+@inline
+function inputSegment(
+  x: usize, cin: i32, h: i32, w: i32, c: i32, t: i32, ni: i32, ty: i32, tx: i32, end: i32,
+  at: usize, xiStep: usize, stage: usize, e: usize,
+): i32 {
+  const tw = (w + 3) >> 2;
+  const len = min(tw - tx, end - t);
+  const pair = tw == 2 && tx == 0 && 4 * ty + 4 < h && end - t >= 4;
+  const sw = <usize>stagedRow(w) << 2;
+  const rowBytes = <usize>w << 2;
+  const plane = x + <usize>(ni * cin + c) * (<usize>(h * w) << 2);
+  const iy = 4 * ty - 1;
+  // Stage the window rows iy, iy + 1, ... (rows outside the image from the zero row, the
+  // eleventh).
+  const staged = pair ? 10 : 6;
+  for (let i = 0; i < staged; i++) {
+    const y = iy + i;
+    const src = <u32>y < <u32>h ? plane + <usize>y * rowBytes : stage + 10 * sw + 4;
+    copyZeroPadded(stage + <usize>i * sw + 4, src, w);
+  }
+  if (pair) {
+    inputTilePair(stage, stage + 4 * sw, sw, e, at, xiStep);
+    return 4;
+  }
+  for (let g = 0; g < len; g += 4) {
+    inputTile(stage + (<usize>(4 * (tx + g)) << 2), sw, e, at + (<usize>g << 2), xiStep);
+  }
+  return len;
+}
+
+/**
  * V[xi][c][t - t0] = (B^T d B)[xi] for tiles t in [t0, t0 + count) and every input channel c, d
  * the tile's 6x6 input window (zero outside the image); rows of V are `ldv` long, its planes
  * planeStride(cin, ldv) bytes apart. Groups of four tiles run over a row of tiles; the lanes past
  * its end land in V slots that the next row rewrites, or in the slack at the end of V's rows;
  * images two tiles wide run two rows of tiles a group (inputTilePair). `stage` holds eleven
  * staged rows (the last all zero), `e` 576 bytes.
+ *
+ * Images more than two tiles wide go channel by channel, the chunk's rows of tiles in turn: the
+ * 36 rows of V one channel writes then stay in L1 until they are whole (row by row, each 16-byte
+ * store met a line evicted since the one before). Smaller images go row of tiles by row, every
+ * channel in turn, reading each image's channels in order (channel by channel, the reads jumped
+ * from image to image and cost more than the stores saved).
  */
 export function inputTransform4(
   x: usize,
@@ -316,44 +357,42 @@ export function inputTransform4(
   const tw = (w + 3) >> 2;
   const th = (h + 3) >> 2;
   const tiles = tw * th;
-  const planeBytes = <usize>(h * w) << 2;
   const xiStep = planeStride(cin, ldv);
   const cStep = <usize>ldv << 2;
-  const sw = <usize>stagedRow(w) << 2;
-  const rowBytes = <usize>w << 2;
-  const zeroRow = stage + 10 * sw + 4;
   const end = t0 + count;
-  let t = t0;
-  while (t < end) {
-    const ni = t / tiles;
-    const r = t - ni * tiles;
-    const ty = r / tw;
-    const tx = r - ty * tw;
-    const len = min(tw - tx, end - t);
-    // Images two tiles wide: two rows of tiles at once, their ten window rows staged.
-    const pair = tw == 2 && tx == 0 && ty + 1 < th && end - t >= 4;
-    const staged = pair ? 10 : 6;
-    const img = x + <usize>(ni * cin) * planeBytes;
-    const iy = 4 * ty - 1;
-    let row = v + (<usize>(t - t0) << 2);
+  const ni0 = t0 / tiles;
+  const ty0 = (t0 - ni0 * tiles) / tw;
+  const tx0 = t0 - ni0 * tiles - ty0 * tw;
+  if (tw > 2) {
     for (let c = 0; c < cin; c++) {
-      // Stage the window rows iy, iy + 1, ... (rows outside the image from the zero row).
-      const plane = img + <usize>c * planeBytes;
-      for (let i = 0; i < staged; i++) {
-        const y = iy + i;
-        const dst = stage + <usize>i * sw + 4;
-        copyZeroPadded(dst, <u32>y < <u32>h ? plane + <usize>y * rowBytes : zeroRow, w);
-      }
-      if (pair) {
-        inputTilePair(stage, stage + 4 * sw, sw, e, row, xiStep);
-      } else {
-        for (let g = 0; g < len; g += 4) {
-          inputTile(stage + (<usize>(4 * (tx + g)) << 2), sw, e, row + (<usize>g << 2), xiStep);
+      const row = v + <usize>c * cStep;
+      let t = t0, ni = ni0, ty = ty0, tx = tx0;
+      while (t < end) {
+        t += inputSegment(x, cin, h, w, c, t, ni, ty, tx, end, row + (<usize>(t - t0) << 2), xiStep, stage, e);
+        tx = 0;
+        if (++ty == th) {
+          ty = 0;
+          ni++;
         }
       }
-      row += cStep;
     }
-    t += pair ? 4 : len;
+    return;
+  }
+  let t = t0, ni = ni0, ty = ty0, tx = tx0;
+  while (t < end) {
+    let done = 0;
+    for (let c = 0; c < cin; c++) {
+      const at = v + <usize>c * cStep + (<usize>(t - t0) << 2);
+      done = inputSegment(x, cin, h, w, c, t, ni, ty, tx, end, at, xiStep, stage, e);
+    }
+    t += done;
+    // A pair took two rows of tiles.
+    ty += done > tw ? 2 : 1;
+    tx = 0;
+    if (ty >= th) {
+      ty = 0;
+      ni++;
+    }
   }
 }
 
@@ -462,10 +501,50 @@ function storeRow(e: usize, rr: i32, lower: i32, p: usize, count: i32): void {
 }
 
 /**
+ * outputTransform4's work for output channel o and the tiles from t (tile tx of row ty of image
+ * ni) to the end of their row of tiles or `end`, or the four tiles of two rows as
+ * inputSegment takes them: returns the tiles done. `at` is the first tile's M.
+ */
+@inline
+function outputSegment(
+  at: usize, plane: usize, bv: v128, y: usize, cout: i32, h: i32, w: i32, o: i32, t: i32,
+  ni: i32, ty: i32, tx: i32, end: i32, e: usize,
+): i32 {
+  const tw = (w + 3) >> 2;
+  const len = min(tw - tx, end - t);
+  const pair = tw == 2 && tx == 0 && 4 * ty + 4 < h && end - t >= 4;
+  const wBytes = <usize>w << 2;
+  const img = y + (<usize>(ni * cout + o) * <usize>(h * w) << 2) + (<usize>(4 * ty * w + 4 * tx) << 2);
+  if (pair) {
+    // Lanes 0 and 1: the upper row of tiles; 2 and 3: the lower one, four pixel rows down.
+    outputGroup(at, plane, bv, e);
+    const lowerRows = min(4, h - 4 * ty - 4);
+    const lower = img + 4 * wBytes;
+    for (let rr = 0; rr < 4; rr++) {
+      storeRow(e, rr, 0, img + <usize>rr * wBytes, w);
+      if (rr < lowerRows) storeRow(e, rr, 1, lower + <usize>rr * wBytes, w);
+    }
+    return 4;
+  }
+  const rows = min(4, h - 4 * ty);
+  for (let g = 0; g < len; g += 4) {
+    const width = min(4 * min(4, len - g), w - 4 * (tx + g));
+    outputGroup(at + (<usize>g << 2), plane, bv, e);
+    let out = img + (<usize>(4 * g) << 2);
+    for (let rr = 0; rr < rows; rr++) {
+      storeRow(e, rr, 0, out, width);
+      out += wBytes;
+    }
+  }
+  return len;
+}
+
+/**
  * y[n][o] = A^T M A + bias for tiles [t0, t0 + count): M[xi][o][t - t0] with rows ldm long and xi
  * planes `plane` bytes apart. Four tiles of one channel at a time (a lane each), along a row of
  * tiles, each of their four output rows written as sixteen consecutive pixels; images two tiles
- * wide four tiles of two rows of tiles at a time, as inputTransform4 groups them. `e` is 1 KiB.
+ * wide four tiles of two rows of tiles at a time, as inputTransform4 groups them, and in its
+ * order (channel by channel for larger images). `e` is 1 KiB.
  */
 export function outputTransform4(
   mb: usize,
@@ -483,47 +562,42 @@ export function outputTransform4(
   const tw = (w + 3) >> 2;
   const th = (h + 3) >> 2;
   const tiles = tw * th;
-  const hw = h * w;
-  const wBytes = <usize>w << 2;
-  const planeBytes = <usize>hw << 2;
   const rowStep = <usize>ldm << 2;
   const end = t0 + count;
-  let t = t0;
-  while (t < end) {
-    const ni = t / tiles;
-    const r = t - ni * tiles;
-    const ty = r / tw;
-    const tx = r - ty * tw;
-    const len = min(tw - tx, end - t);
-    const pair = tw == 2 && tx == 0 && ty + 1 < th && end - t >= 4;
-    const rows = min(4, h - 4 * ty);
-    let row = mb + (<usize>(t - t0) << 2);
-    let img = y + (<usize>(ni * cout) * <usize>hw << 2) + (<usize>(4 * ty * w + 4 * tx) << 2);
+  const ni0 = t0 / tiles;
+  const ty0 = (t0 - ni0 * tiles) / tw;
+  const tx0 = t0 - ni0 * tiles - ty0 * tw;
+  if (tw > 2) {
     for (let o = 0; o < cout; o++) {
       const bv = bias != 0 ? v128.load32_splat(bias + (<usize>o << 2)) : f32x4.splat(0);
-      if (pair) {
-        // Lanes 0 and 1: the upper row of tiles; 2 and 3: the lower one, four pixel rows down.
-        outputGroup(row, plane, bv, e);
-        const lowerRows = min(4, h - 4 * ty - 4);
-        const lower = img + 4 * wBytes;
-        for (let rr = 0; rr < 4; rr++) {
-          storeRow(e, rr, 0, img + <usize>rr * wBytes, w);
-          if (rr < lowerRows) storeRow(e, rr, 1, lower + <usize>rr * wBytes, w);
-        }
-      } else {
-        for (let g = 0; g < len; g += 4) {
-          const width = min(4 * min(4, len - g), w - 4 * (tx + g));
-          outputGroup(row + (<usize>g << 2), plane, bv, e);
-          let out = img + (<usize>(4 * g) << 2);
-          for (let rr = 0; rr < rows; rr++) {
-            storeRow(e, rr, 0, out, width);
-            out += wBytes;
-          }
+      const row = mb + <usize>o * rowStep;
+      let t = t0, ni = ni0, ty = ty0, tx = tx0;
+      while (t < end) {
+        const at = row + (<usize>(t - t0) << 2);
+        t += outputSegment(at, plane, bv, y, cout, h, w, o, t, ni, ty, tx, end, e);
+        tx = 0;
+        if (++ty == th) {
+          ty = 0;
+          ni++;
         }
       }
-      row += rowStep;
-      img += planeBytes;
     }
-    t += pair ? 4 : len;
+    return;
+  }
+  let t = t0, ni = ni0, ty = ty0, tx = tx0;
+  while (t < end) {
+    let done = 0;
+    for (let o = 0; o < cout; o++) {
+      const bv = bias != 0 ? v128.load32_splat(bias + (<usize>o << 2)) : f32x4.splat(0);
+      const at = mb + <usize>o * rowStep + (<usize>(t - t0) << 2);
+      done = outputSegment(at, plane, bv, y, cout, h, w, o, t, ni, ty, tx, end, e);
+    }
+    t += done;
+    ty += done > tw ? 2 : 1;
+    tx = 0;
+    if (ty >= th) {
+      ty = 0;
+      ni++;
+    }
   }
 }
