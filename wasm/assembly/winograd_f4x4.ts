@@ -181,6 +181,23 @@ function rowTransform(q: usize, d0: v128, d1: v128, d2: v128, d3: v128, d4: v128
 }
 
 /**
+ * rowTransform on the six columns gathered from three pairs of half-transposed vectors: the low
+ * and high halves of (a, b), of (c, d) and of (f, g) are columns 0 to 5.
+ */
+@inline
+function rowTransformOfHalves(q: usize, a: v128, b: v128, c: v128, d: v128, f: v128, g: v128): void {
+  rowTransform(
+    q,
+    v128.shuffle<f32>(a, b, 0, 1, 4, 5),
+    v128.shuffle<f32>(a, b, 2, 3, 6, 7),
+    v128.shuffle<f32>(c, d, 0, 1, 4, 5),
+    v128.shuffle<f32>(c, d, 2, 3, 6, 7),
+    v128.shuffle<f32>(f, g, 0, 1, 4, 5),
+    v128.shuffle<f32>(f, g, 2, 3, 6, 7),
+  );
+}
+
+/**
  * B^T applied down each column k of the six row results at e (rowTransform's, 96 bytes a row):
  * result r to dst + (6 r + k) step, the 36 values of V[xi] for xi = 6 r + k.
  */
@@ -235,15 +252,7 @@ function inputTile(s: usize, sw: usize, e: usize, dst: usize, step: usize): void
     const t3 = v128.shuffle<f32>(v2, v3, 2, 6, 3, 7);
     const u0 = v128.shuffle<f32>(v1, v2, 0, 4, 1, 5);
     const u1 = v128.shuffle<f32>(v3, v4, 0, 4, 1, 5);
-    rowTransform(
-      q,
-      v128.shuffle<f32>(t0, t1, 0, 1, 4, 5),
-      v128.shuffle<f32>(t0, t1, 2, 3, 6, 7),
-      v128.shuffle<f32>(t2, t3, 0, 1, 4, 5),
-      v128.shuffle<f32>(t2, t3, 2, 3, 6, 7),
-      v128.shuffle<f32>(u0, u1, 0, 1, 4, 5),
-      v128.shuffle<f32>(u0, u1, 2, 3, 6, 7),
-    );
+    rowTransformOfHalves(q, t0, t1, t2, t3, u0, u1);
     p += sw;
     q += 96;
   }
@@ -277,15 +286,7 @@ function inputTilePair(a: usize, b: usize, sw: usize, e: usize, dst: usize, step
     const lb = v128.shuffle<f32>(b0, b1, 0, 4, 1, 5);
     const hb = v128.shuffle<f32>(b0, b1, 2, 6, 3, 7);
     const kb = v128.shuffle<f32>(b1, b2, 0, 4, 1, 5);
-    rowTransform(
-      q,
-      v128.shuffle<f32>(la, lb, 0, 1, 4, 5),
-      v128.shuffle<f32>(la, lb, 2, 3, 6, 7),
-      v128.shuffle<f32>(ha, hb, 0, 1, 4, 5),
-      v128.shuffle<f32>(ha, hb, 2, 3, 6, 7),
-      v128.shuffle<f32>(ka, kb, 0, 1, 4, 5),
-      v128.shuffle<f32>(ka, kb, 2, 3, 6, 7),
-    );
+    rowTransformOfHalves(q, la, lb, ha, hb, ka, kb);
     p += sw;
     r += sw;
     q += 96;
