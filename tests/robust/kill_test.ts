@@ -9,7 +9,9 @@
  * of the run; some trials kill at the first file write after their moment, so that kills also land
  * while a checkpoint is being written. The test counts how many kills found a checkpoint, so it
  * cannot pass on kills that all came too early. Once a run is completed, its out folder must hold
- * the checkpoint and the final grids only. Runs use a tiny UNet on a 64-image MNIST-layout set written to a temp
+ * the checkpoint and the final grids only; a run killed after its last step (writing the final
+ * checkpoint again, or the grids) has nothing left to train, and the temporary files the kill cut
+ * short must be exactly what the folder's next run removes. Runs use a tiny UNet on a 64-image MNIST-layout set written to a temp
  * folder.
  *
  * @module
@@ -18,6 +20,7 @@
 import assert from "node:assert/strict";
 import { loadModel } from "../../mod.ts";
 import { decodeSafetensors } from "../../io.ts";
+import { removeStaleTemporaryFiles } from "../../src/io/atomic.ts";
 
 const root = new URL("../..", import.meta.url).pathname;
 
@@ -252,6 +255,13 @@ async function trial(
       await ageFiles(out, leftTemps);
       await runToEnd([...flags(data), "--resume", ckpt, "--steps", String(STEPS)]);
       completed = true;
+    } else if (leftTemps.length > 0) {
+      // Killed in the writes after the last step (the final checkpoint again, the grids): nothing
+      // is left to train, and the next run in this folder removes what the kill cut short. Do what
+      // that run does first, and check it takes exactly the killed process's leftovers.
+      await ageFiles(out, leftTemps);
+      const removed = await removeStaleTemporaryFiles(out);
+      assert.deepEqual(removed.sort(), [...leftTemps].sort(), `${what}: leftovers not removed`);
     }
   } else {
     await ageFiles(out, leftTemps);
