@@ -1,13 +1,15 @@
 // deno-fmt-ignore-file (deno fmt would drop the AssemblyScript @inline decorators)
 // AssemblyScript: the 3x3 stride-1 pad-1 convolution by Winograd, F(2x2, 3x3) (winograd_f2x2.ts)
-// or F(4x4, 3x3) (winograd_f4x4.ts) by the `tile` argument (2 or 4): the filter transform, the
-// scratch sizes, and the driver that takes a thread's range of tiles through the input transform,
-// the transformed products on the micro-kernel (winograd_common.ts) and the output transform,
-// chunk by chunk. The filter gradient is in winograd_filter_grad.ts.
+// or F(4x4, 3x3) (winograd_f4x4.ts, its filter transform in winograd_f4x4_filter.ts) by the `tile`
+// argument (2 or 4): the filter transform, the scratch sizes, and the driver that takes a thread's
+// range of tiles through the input transform, the transformed products on the micro-kernel
+// (winograd_common.ts) and the output transform, chunk by chunk. The filter gradient is in
+// winograd_filter_grad.ts.
 
 import { mRows, planeStride, tStride, transformedProducts } from "./winograd_common";
 import { filter2, inputTransform2, outputTransform2 } from "./winograd_f2x2";
-import { filter4, inputTransform4, outputTransform4, stagedRow } from "./winograd_f4x4";
+import { inputTransform4, outputTransform4, stagedRow } from "./winograd_f4x4";
+import { filter4 } from "./winograd_f4x4_filter";
 
 /** Positions of a transformed tile: 16 for F(2x2, 3x3), 36 for F(4x4, 3x3). */
 @inline
