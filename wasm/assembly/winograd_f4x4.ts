@@ -176,6 +176,16 @@ function inputTilePair(a: usize, b: usize, sw: usize, e: usize, dst: usize, step
 }
 
 /**
+ * Whether the group of tiles from tile tx of row ty (with `left` tiles left in the range) is the
+ * four tiles of two rows of tiles: in images two tiles wide, from the start of a row that has a
+ * row below it, the four tiles in the range. The input and output transforms group alike by it.
+ */
+@inline
+function pairsRows(w: i32, h: i32, tx: i32, ty: i32, left: i32): bool {
+  return (w + 3) >> 2 == 2 && tx == 0 && 4 * ty + 4 < h && left >= 4;
+}
+
+/**
  * inputTransform4's work for input channel c and the tiles from t (tile tx of row ty of image ni)
  * to the end of their row of tiles or `end`, or, for images two tiles wide, the four tiles of two
  * rows from t when they are there (staged together, inputTilePair): returns the tiles done.
@@ -187,7 +197,7 @@ function inputSegment(
 ): i32 {
   const tw = (w + 3) >> 2;
   const len = min(tw - tx, end - t);
-  const pair = tw == 2 && tx == 0 && 4 * ty + 4 < h && end - t >= 4;
+  const pair = pairsRows(w, h, tx, ty, end - t);
   const sw = <usize>stagedRow(w) << 2;
   const rowBytes = <usize>w << 2;
   const plane = x + <usize>(ni * cin + c) * (<usize>(h * w) << 2);
@@ -394,7 +404,7 @@ function outputSegment(
 ): i32 {
   const tw = (w + 3) >> 2;
   const len = min(tw - tx, end - t);
-  const pair = tw == 2 && tx == 0 && 4 * ty + 4 < h && end - t >= 4;
+  const pair = pairsRows(w, h, tx, ty, end - t);
   const wBytes = <usize>w << 2;
   const img = y + (<usize>(ni * cout + o) * <usize>(h * w) << 2) + (<usize>(4 * ty * w + 4 * tx) << 2);
   if (pair) {
