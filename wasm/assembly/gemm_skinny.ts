@@ -127,9 +127,32 @@ export function gemmSkinnyN(
  * [begin, end), with B' rows contiguous (row stride bps elements); then, when `bias` is not 0, the
  * n floats at bias added one a column, and with `act` 1 ReLU (x > 0 ? x : 0). Columns by fours,
  * the n % 4 rest one by one (the same columns for every row, so the bits do not depend on the
- * thread split).
+ * thread split). One copy of the loops for each k, so that none tests k per vector.
  */
 export function gemmSkinnyK(
+  a: usize,
+  ars: i32,
+  acs: i32,
+  bp: usize,
+  bps: i32,
+  n: i32,
+  k: i32,
+  c: usize,
+  ldc: i32,
+  bias: usize,
+  act: i32,
+  begin: i32,
+  end: i32,
+): void {
+  if (k == 1) skinnyKRows(a, ars, acs, bp, bps, n, 1, c, ldc, bias, act, begin, end);
+  else if (k == 2) skinnyKRows(a, ars, acs, bp, bps, n, 2, c, ldc, bias, act, begin, end);
+  else if (k == 3) skinnyKRows(a, ars, acs, bp, bps, n, 3, c, ldc, bias, act, begin, end);
+  else skinnyKRows(a, ars, acs, bp, bps, n, 4, c, ldc, bias, act, begin, end);
+}
+
+/** gemmSkinnyK's loops, inlined with k a constant. */
+@inline
+function skinnyKRows(
   a: usize,
   ars: i32,
   acs: i32,

@@ -41,12 +41,15 @@ export function copyZeroPadded(dst: usize, src: usize, n: i32): void {
   }
 }
 
-/** ReLU per lane: x > 0 ? x : 0 (NaN gives 0, as the reference's ReLU). */
+/**
+ * ReLU per lane: x > 0 ? x : 0 (NaN and -0 give +0, as the reference's ReLU). The pseudo-maximum
+ * pmax(0, x) is by definition 0 < x ? x : 0, exactly that: one x86 maxps instead of a compare and
+ * a bit select.
+ */
 
 @inline
 export function vrelu(x: v128): v128 {
-  const z = f32x4.splat(0);
-  return v128.bitselect(x, z, f32x4.gt(x, z));
+  return f32x4.pmax(f32x4.splat(0), x);
 }
 
 /** Sum of the four lanes. */

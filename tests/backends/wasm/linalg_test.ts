@@ -88,3 +88,31 @@ Deno.test("wasm batches of small products (attention's) split whole products ove
     threaded.dispose();
   }
 });
+
+Deno.test("wasm ReLU is x > 0 ? x : +0 for NaN and -0 too: the unary kernel, the GEMM's epilogue, the skinny kernel's", async () => {
+  const be = openWasmBackend({ threads: 1 });
+  // Each value v of `xs` must come out as relu(v) = v > 0 ? v : +0, bit for bit (Object.is tells
+  // -0 from +0).
+  const xs = [NaN, -0, 0, -1, 2.5, Infinity, -Infinity, 1e-40, -1e-40];
+  const want = xs.map((v) => (v > 0 ? v : 0));
+  const check = (got: Float32Array, what: string) => {
+    const exact = want.map((v) => Math.fround(v));
+    got.forEach((g, i) => assert.ok(Object.is(g, exact[i]), `${what}: relu(${xs[i]}) = ${g}`));
+  };
+  check(await be.read(be.unary("relu", be.upload(Float32Array.from(xs)))), "unary");
+  // y[i, j] = 1 * x[i] (+ zeros) + bias: through the packed GEMM (k = 8, n = 8: one 4x8 tile and
+  // a partial one) and the skinny one (k = 1), on column 0 of each row; a -0 input with a -0 bias
+  // sums to -0.
+  for (const k of [8, 1]) {
+    const m = xs.length, n = 8;
+    const x = new Float32Array(m * k), w = new Float32Array(n * k), bias = new Float32Array(n);
+    xs.forEach((v, i) => (x[i * k] = v));
+    w[0] = 1;
+    bias[0] = -0;
+    const y = await be.read(
+      be.linear(be.upload(x), be.upload(w), be.upload(bias), { m, k, n, activation: "relu" }),
+    );
+    check(Float32Array.from(xs, (_, i) => y[i * n]), `linear with k = ${k}`);
+  }
+  be.dispose();
+});
