@@ -283,6 +283,39 @@ export function packBIm2colBatched(
       const tap = ky * W + kx;
       let co = <usize>ci0 * cstep;
       let d = first + (<usize>(ci0 * KK + t - pc) << 5);
+      if (S == 2 && KW == 3 && kx == 0 && rowA && rowB && <u32>(iyA0 + ky) < <u32>H &&
+        <u32>(iyB0 + ky) < <u32>H && ixA0 >= -1 && ixA0 + 9 <= W && ixB0 >= -1 && ixB0 + 9 <= W &&
+        tapsSpan(pc, kc, t, KK, ci0, ci1)) {
+        // Stride 2, three taps wide: the taps kx = 0, 1, 2 of window row ky read, for a group of
+        // four columns inside one image row, the nine inputs from its window origin c0: kx = 0
+        // the even ones of c0 .. c0 + 7, kx = 1 the odd ones, kx = 2 the even ones from c0 + 2.
+        // Three loads a group give all three rows (the tap-by-tap path loads six); a left
+        // padding column (c0 = -1, read one before the row) is zeroed.
+        const sA = <usize>(pA0 + (tap << 2));
+        const sB = <usize>(pB0 + (tap << 2));
+        const padA = ixA0 < 0;
+        const padB = ixB0 < 0;
+        for (let ci = ci0; ci < ci1; ci++) {
+          const a0 = v128.load(sA + co);
+          const a1 = v128.load(sA + co, 16);
+          let e = v128.shuffle<f32>(a0, a1, 0, 2, 4, 6);
+          v128.store(d, v128.shuffle<f32>(a0, a1, 1, 3, 5, 7), 32);
+          v128.store(d, v128.shuffle<f32>(e, v128.load(sA + co, 20), 1, 2, 3, 7), 64);
+          if (padA) e = f32x4.replace_lane(e, 0, 0);
+          v128.store(d, e);
+          const b0 = v128.load(sB + co);
+          const b1 = v128.load(sB + co, 16);
+          let g = v128.shuffle<f32>(b0, b1, 0, 2, 4, 6);
+          v128.store(d, v128.shuffle<f32>(b0, b1, 1, 3, 5, 7), 48);
+          v128.store(d, v128.shuffle<f32>(g, v128.load(sB + co, 20), 1, 2, 3, 7), 80);
+          if (padB) g = f32x4.replace_lane(g, 0, 0);
+          v128.store(d, g, 16);
+          co += cstep;
+          d += dstep;
+        }
+        t += 2;
+        continue;
+      }
       const iy = iy0 + ky;
       const ix = ix0 + kx;
       if (row && <u32>iy < <u32>H && ix >= 0 && ix + NR <= W) {
@@ -341,6 +374,20 @@ export function packBIm2colBatched(
       }
     }
   }
+}
+
+/**
+ * Whether the K block [pc, pc + kc) holds taps t + 1 and t + 2 of the same channels [ci0, ci1) as
+ * tap t (rows ci KK + t): a block cut inside a channel's taps does not.
+ */
+@inline
+function tapsSpan(pc: i32, kc: i32, t: i32, KK: i32, ci0: i32, ci1: i32): bool {
+  for (let u = t + 1; u <= t + 2; u++) {
+    const c0 = pc <= u ? 0 : (pc - u + KK - 1) / KK;
+    const c1 = pc + kc > u ? (pc + kc - u + KK - 1) / KK : 0;
+    if (c0 != ci0 || c1 != ci1) return false;
+  }
+  return true;
 }
 
 /**

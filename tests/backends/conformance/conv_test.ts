@@ -31,6 +31,9 @@ const GEOMETRIES: Conv2dGeometry[] = [
   conv2dGeometry(4, 2, 16, 16, 3, 3, 1, 1), // filter gradient split over K on WebGPU
   conv2dGeometry(4, 2, 16, 16, 70, 3, 1, 1), // 64-row tiles in WebGPU's forward product
   conv2dGeometry(2, 40, 7, 7, 24, 3, 1, 1), // forward and data gradient split over K on WebGPU
+  // Stride 2 with 43 channels: 387 rows split in two K blocks of 194 and 193, each cut inside a
+  // channel's nine taps (wasm packs such window rows tap by tap, whole ones three taps at once).
+  conv2dGeometry(2, 43, 10, 30, 5, 3, 2, 1),
 ];
 
 /** The MNIST UNet's shapes at a small batch (columns of the batched GEMM cross images). */
