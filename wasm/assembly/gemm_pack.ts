@@ -296,20 +296,8 @@ export function packBIm2colBatched(
         const padA = ixA0 < 0;
         const padB = ixB0 < 0;
         for (let ci = ci0; ci < ci1; ci++) {
-          const a0 = v128.load(sA + co);
-          const a1 = v128.load(sA + co, 16);
-          let e = v128.shuffle<f32>(a0, a1, 0, 2, 4, 6);
-          v128.store(d, v128.shuffle<f32>(a0, a1, 1, 3, 5, 7), 32);
-          v128.store(d, v128.shuffle<f32>(e, v128.load(sA + co, 20), 1, 2, 3, 7), 64);
-          if (padA) e = f32x4.replace_lane(e, 0, 0);
-          v128.store(d, e);
-          const b0 = v128.load(sB + co);
-          const b1 = v128.load(sB + co, 16);
-          let g = v128.shuffle<f32>(b0, b1, 0, 2, 4, 6);
-          v128.store(d, v128.shuffle<f32>(b0, b1, 1, 3, 5, 7), 48);
-          v128.store(d, v128.shuffle<f32>(g, v128.load(sB + co, 20), 1, 2, 3, 7), 80);
-          if (padB) g = f32x4.replace_lane(g, 0, 0);
-          v128.store(d, g, 16);
+          threeTaps(sA + co, d, padA);
+          threeTaps(sB + co, d + 16, padB);
           co += cstep;
           d += dstep;
         }
@@ -374,6 +362,22 @@ export function packBIm2colBatched(
       }
     }
   }
+}
+
+/**
+ * The rows of taps kx = 0, 1, 2 (at d, d + 32, d + 64) of a stride-2 group of four columns whose
+ * window origin is at src: the even inputs of src[0..8), the odd ones, and the even ones of
+ * src[2..10); with `pad` the first column is left padding (src[0] lies before the row) and reads 0.
+ */
+@inline
+function threeTaps(src: usize, d: usize, pad: bool): void {
+  const v0 = v128.load(src);
+  const v1 = v128.load(src, 16);
+  let e = v128.shuffle<f32>(v0, v1, 0, 2, 4, 6);
+  v128.store(d, v128.shuffle<f32>(v0, v1, 1, 3, 5, 7), 32);
+  v128.store(d, v128.shuffle<f32>(e, v128.load(src, 20), 1, 2, 3, 7), 64);
+  if (pad) e = f32x4.replace_lane(e, 0, 0);
+  v128.store(d, e);
 }
 
 /**
