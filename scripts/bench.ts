@@ -36,8 +36,9 @@ import {
   train,
 } from "../mod.ts";
 import { Random, sampleToy } from "../data.ts";
-import { type Conv2dGeometry, conv2dGeometry, noGrad, tensor } from "../engine.ts";
-import { instantiate, kernelModule, openWasmBackend, type WasmBackend } from "../wasm/mod.ts";
+import { conv2dGeometry, noGrad, tensor } from "../engine.ts";
+import { openWasmBackend, type WasmBackend } from "../wasm/mod.ts";
+import { ceiling, CONV_SHAPES, convGflops, fmt, gemmCases, gemmGflops } from "./bench_kernels.ts";
 
 function parseFlags() {
   try {
@@ -88,99 +89,6 @@ if (!Number.isInteger(threads) || threads < 1) {
 }
 const twinPath = flags.twin ??
   new URL("../../shared/bench/torch_twin.py", import.meta.url).pathname;
-
-/** Best of `reps` timings of `fn` (after one warm-up), in ms. */
-function best(fn: () => void, reps = 5): number {
-  fn();
-  let b = Infinity;
-  for (let r = 0; r < reps; r++) {
-    const t0 = performance.now();
-    fn();
-    b = Math.min(b, performance.now() - t0);
-  }
-  return b;
-}
-
-/**
- * The best timing of `fn` (after one warm-up), in ms, over at least `runs` runs and until
- * `budgetMs` have passed (at most 40 runs): the machine's speed drifts in phases of seconds, and a
- * fixed few runs of a long kernel can all land in a slow one.
- */
-function bestWithin(fn: () => void, runs: number, budgetMs: number): number {
-  fn();
-  let b = Infinity;
-  const start = performance.now();
-  for (let r = 0; r < 40 && (r < runs || performance.now() - start < budgetMs); r++) {
-    const t0 = performance.now();
-    fn();
-    b = Math.min(b, performance.now() - t0);
-  }
-  return b;
-}
-
-function fmt(x: number, digits = 1): string {
-  return x.toFixed(digits).padStart(8);
-}
-
-// ---- the ceiling ------------------------------------------------------------------------------
-
-function ceiling(relaxed: boolean): number {
-  const { module } = kernelModule(false, relaxed);
-  const memory = new WebAssembly.Memory({ initial: 2 });
-  const k = instantiate(module, memory);
-  const p = k.heapBase() + 64 & ~63;
-  const f = new Float32Array(memory.buffer, p, 64);
-  for (let i = 0; i < 64; i++) f[i] = 0.5 + i * 1e-4;
-  f.fill(0.999999, 0, 4);
-  f.fill(1e-6, 4, 8);
-  const n = quick ? 2e6 : 1e7;
-  const ms = best(() => k.fmaCeiling(n, p), quick ? 2 : 5);
-  // 12 accumulators x 4 lanes x 2 flops per multiply-add.
-  return (n * 12 * 4 * 2) / (ms / 1e3) / 1e9;
-}
-
-// ---- GEMM -------------------------------------------------------------------------------------
-
-interface GemmCase {
-  label: string;
-  m: number;
-  k: number;
-  n: number;
-  tA: boolean;
-  tB: boolean;
-}
-
-function gemmCases(batch: number, label: string): GemmCase[] {
-  const h = 256;
-  return [
-    { label: `${label} fwd ${batch}x3 -> ${h}`, m: batch, k: 3, n: h, tA: false, tB: true },
-    { label: `${label} fwd ${batch}x${h} -> ${h}`, m: batch, k: h, n: h, tA: false, tB: true },
-    { label: `${label} dX  ${batch}x${h} <- ${h}`, m: batch, k: h, n: h, tA: false, tB: false },
-    { label: `${label} dW  ${h}x${h} over ${batch}`, m: h, k: batch, n: h, tA: true, tB: false },
-    { label: `${label} fwd ${batch}x${h} -> 2`, m: batch, k: h, n: 2, tA: false, tB: true },
-  ];
-}
-
-function gemmGflops(be: WasmBackend, c: GemmCase): number {
-  const r = new Random(1);
-  const a = be.upload(r.uniforms(c.m * c.k)), b = be.upload(r.uniforms(c.k * c.n));
-  const flops = 2 * c.m * c.k * c.n;
-  const reps = Math.max(1, Math.min(2000, Math.round((quick ? 2e7 : 1e8) / flops)));
-  const ms = bestWithin(
-    () => {
-      for (let i = 0; i < reps; i++) {
-        be.beginScope();
-        be.matmul(a, b, { batch: 1, m: c.m, k: c.k, n: c.n, transA: c.tA, transB: c.tB });
-        be.endScope();
-      }
-    },
-    quick ? 2 : 4,
-    quick ? 0 : 400,
-  ) / reps;
-  be.free(a);
-  be.free(b);
-  return flops / (ms / 1e3) / 1e9;
-}
 
 // ---- the MLP ----------------------------------------------------------------------------------
 
@@ -299,46 +207,6 @@ async function torchTwinCpu(kind: "mlp" | "unet"): Promise<Twin | string> {
 }
 
 const ratio = (theirs: number, ours: number) => `${(theirs / ours).toFixed(2)}x`;
-
-// ---- convolutions at the UNet's shapes ----------------------------------------------------------
-
-/** The UNet's convolution shapes (batch 128): [label, channels in, out, side, kernel, stride]. */
-const CONV_SHAPES: [string, number, number, number, number, number][] = [
-  ["3x3 32->32 @28", 32, 32, 28, 3, 1],
-  ["3x3 64->64 @28", 64, 64, 28, 3, 1],
-  ["3x3 96->32 @28", 96, 32, 28, 3, 1],
-  ["3x3 64->64 @14", 64, 64, 14, 3, 1],
-  ["3x3 64->64 @7", 64, 64, 7, 3, 1],
-  ["3x3 s2 32->32 @28", 32, 32, 28, 3, 2],
-  ["1x1 96->32 @28", 96, 32, 28, 1, 1],
-];
-
-/** GFLOP/s of the forward, data-gradient and filter-gradient kernels of one convolution. */
-function convGflops(be: WasmBackend, g: Conv2dGeometry): [number, number, number] {
-  const r = new Random(2);
-  const x = be.upload(r.uniforms(g.n * g.c * g.h * g.w));
-  const w = be.upload(r.uniforms(g.o * g.c * g.kh * g.kw));
-  const dy = be.upload(r.uniforms(g.n * g.o * g.oh * g.ow));
-  const flops = 2 * g.n * g.o * g.oh * g.ow * g.c * g.kh * g.kw;
-  const time = (fn: () => void) =>
-    bestWithin(
-      () => {
-        be.beginScope();
-        fn();
-        be.endScope();
-      },
-      quick ? 1 : 3,
-      quick ? 0 : 400,
-    );
-  const gf = (ms: number) => flops / (ms / 1e3) / 1e9;
-  const out: [number, number, number] = [
-    gf(time(() => be.conv2d(x, w, null, g))),
-    gf(time(() => be.conv2dBackwardData(dy, w, g))),
-    gf(time(() => be.conv2dBackwardFilter(x, dy, g))),
-  ];
-  for (const s of [x, w, dy]) be.free(s);
-  return out;
-}
 
 // ---- the MNIST UNet -----------------------------------------------------------------------------
 
@@ -575,11 +443,13 @@ console.log(
 );
 console.log("(timings on a shared machine are noisy; each figure is the best of several runs)\n");
 
-const peak = ceiling(one.relaxedSimd);
+const peak = ceiling(one.relaxedSimd, quick);
 console.log(`FMA ceiling, 12 independent f32x4 accumulators, one core: ${fmt(peak)} GFLOP/s`);
 if (one.relaxedSimd) {
   console.log(
-    `  (plain SIMD, multiply + add:                             ${fmt(ceiling(false))} GFLOP/s)`,
+    `  (plain SIMD, multiply + add:                             ${
+      fmt(ceiling(false, quick))
+    } GFLOP/s)`,
   );
 }
 
@@ -600,14 +470,14 @@ const gemmRow = (label: string, g1: number, gn: number) =>
 header("GEMM through backend.matmul (allocation + kernel)");
 for (const c of [...gemmCases(64, "train"), ...gemmCases(10_000, "sample")]) {
   if (quick && c.m * c.n * c.k > 1e8) continue;
-  gemmRow(c.label, gemmGflops(one, c), gemmGflops(all, c));
+  gemmRow(c.label, gemmGflops(one, c, quick), gemmGflops(all, c, quick));
 }
 
 if (!quick) {
   header("UNet convolutions, batch 128 (forward / data gradient / filter gradient)");
   for (const [label, c, o, side, k, stride] of CONV_SHAPES) {
     const g = conv2dGeometry(128, c, side, side, o, k, stride, (k - 1) / 2);
-    const g1 = convGflops(one, g), gn = convGflops(all, g);
+    const g1 = convGflops(one, g, quick), gn = convGflops(all, g, quick);
     ["fwd", "dX", "dW"].forEach((kind, i) => gemmRow(`${label} ${kind}`, g1[i], gn[i]));
   }
 }
