@@ -6,7 +6,6 @@
  */
 
 import assert from "node:assert/strict";
-import type { Backend } from "../../src/backend.ts";
 import { createReferenceBackend } from "../../src/backends/reference/mod.ts";
 import { encodeSafetensors, type NamedTensor } from "../../src/io/safetensors.ts";
 import {
@@ -18,7 +17,7 @@ import {
 } from "../../src/models/unet.ts";
 import { networkSpecs } from "../../src/models/registry.ts";
 import { Attention } from "../../src/nn/attention.ts";
-import { ParamLayout, ParamStore, recordParams } from "../../src/nn/params.ts";
+import { ParamLayout, recordParams } from "../../src/nn/params.ts";
 import { regressionLoss } from "../../src/ops/loss.ts";
 import { Random } from "../../src/random.ts";
 import { backward, noGrad, tensor } from "../../src/tensor.ts";
@@ -26,6 +25,7 @@ import { saveModel } from "../../src/io/model_file.ts";
 import "../../backends.ts";
 import { train } from "../../src/train.ts";
 import { paramGradError } from "../helpers/gradcheck.ts";
+import { storeOf, uniformArray } from "../helpers/params.ts";
 
 const PYTHON = "/usr/bin/python3";
 const TWIN = new URL("../../../shared/bench/torch_twin.py", import.meta.url).pathname;
@@ -64,17 +64,6 @@ async function twinMissing(): Promise<string | null> {
 
 const MISSING = await twinMissing();
 if (MISSING) console.log(`unet_test: PyTorch twin checks skipped: ${MISSING}`);
-
-/** A store over `values` on `be` (with a gradient buffer when `grads`), as DiffusionModel builds. */
-function storeOf(be: Backend, layout: ParamLayout, values: ArrayLike<number>, grads = false) {
-  return new ParamStore(be, layout, be.upload(values), grads ? be.alloc(layout.length) : null);
-}
-
-function uniformArray(rng: Random, n: number, lo: number, hi: number): Float64Array {
-  const u = rng.uniforms(n);
-  for (let i = 0; i < n; i++) u[i] = lo + (hi - lo) * u[i];
-  return u;
-}
 
 Deno.test("unet: the default parameter list is the twin's: 793,697 parameters", () => {
   const specs = networkSpecs(unetConfig());
