@@ -303,3 +303,27 @@ export async function paramGradError(
   }
   return { worst, at };
 }
+
+/** A {@link Values} generator: standard normals times `scale`. */
+export function scaledNormals(scale = 1): Values {
+  return (rng, n) => {
+    const d = rng.normals(n);
+    for (let i = 0; i < d.length; i++) d[i] *= scale;
+    return d;
+  };
+}
+
+/**
+ * Registers one test, `grad: <title>`, with one step per row of the table, each checked by
+ * {@link checkGradCase} on `be` (row names must be unique).
+ */
+export function gradTable(be: Backend, title: string, rows: readonly GradCase[]): void {
+  Deno.test(`grad: ${title}`, async (t) => {
+    assert.equal(new Set(rows.map((r) => r.name)).size, rows.length, "row names are unique");
+    for (const row of rows) {
+      await t.step(row.name, async () => {
+        await checkGradCase(be, row);
+      });
+    }
+  });
+}
