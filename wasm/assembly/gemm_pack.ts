@@ -268,6 +268,12 @@ export function packBIm2colBatched(
       i32x4.extract_lane(ixA, 3) - ixA0 == 6 && i32x4.extract_lane(pA, 3) - pA0 == 24;
     const rowB = S == 2 && iyB0 == i32x4.extract_lane(iyB, 3) &&
       i32x4.extract_lane(ixB, 3) - ixB0 == 6 && i32x4.extract_lane(pB, 3) - pB0 == 24;
+    // Stride 2, a group running on into the next output row of its image: its lanes in the
+    // first row (1 to 3), else 0.
+    const splitA = S == 2 && cols == NR ? splitLanes(j, OHW, OW) : 0;
+    const splitB = S == 2 && cols == NR ? splitLanes(j + 4, OHW, OW) : 0;
+    const lowA = i32x4.lt_s(v128.load(LANES), i32x4.splat(splitA));
+    const lowB = i32x4.lt_s(v128.load(LANES), i32x4.splat(splitB));
     // Tap by tap (ky, kx), the channels of the block in turn: the tap fixes which way each group
     // of four columns is read (and its masks), so the loop over channels only adds the channel's
     // offset (rows ci KK + t of the block, KK rows of 32 bytes apart).
@@ -316,15 +322,13 @@ export function packBIm2colBatched(
         }
         continue;
       }
-      // Lanes outside the image read a safe address (x, moved to the channel's plane) and are
-      // masked to zero; a group inside one image row reads by the stride-2 path.
+      // Each group of four columns reads by the way its tap allows (see groupTaps): all padding,
+      // one image row (stride 2), two image rows (stride 2, the group runs on into the next
+      // output row), or lane by lane, where lanes outside the image read a safe address (x,
+      // moved to the channel's plane) and are masked to zero.
       const kyv = i32x4.splat(ky);
       const kxv = i32x4.splat(kx);
       const tapv = i32x4.splat(tap << 2);
-      const xa = ixA0 + kx;
-      const shufA = rowA && <u32>(iyA0 + ky) < <u32>H && xa >= -1 && xa + 8 <= W;
-      const xb = ixB0 + kx;
-      const shufB = rowB && <u32>(iyB0 + ky) < <u32>H && xb >= -1 && xb + 8 <= W;
       const mA = v128.and(i32x4.lt_u(i32x4.add(iyA, kyv), hv), i32x4.lt_u(i32x4.add(ixA, kxv), wv));
       const mB = v128.and(i32x4.lt_u(i32x4.add(iyB, kyv), hv), i32x4.lt_u(i32x4.add(ixB, kxv), wv));
       const aA = v128.bitselect(i32x4.add(pA, tapv), safe, mA);
@@ -332,34 +336,119 @@ export function packBIm2colBatched(
       // From one before the row (inside memory) when the first lane is left padding.
       const sA = <usize>(pA0 + (tap << 2));
       const sB = <usize>(pB0 + (tap << 2));
-      for (let ci = ci0; ci < ci1; ci++) {
-        if (shufA) {
-          let v = v128.shuffle<f32>(v128.load(sA + co), v128.load(sA + co, 16), 0, 2, 4, 6);
-          if (xa < 0) v = f32x4.replace_lane(v, 0, 0);
-          v128.store(d, v);
-        } else {
-          const a = i32x4.add(aA, i32x4.splat(<i32>co));
-          let v = f32x4.splat(load<f32>(<usize>i32x4.extract_lane(a, 0)));
-          v = f32x4.replace_lane(v, 1, load<f32>(<usize>i32x4.extract_lane(a, 1)));
-          v = f32x4.replace_lane(v, 2, load<f32>(<usize>i32x4.extract_lane(a, 2)));
-          v = f32x4.replace_lane(v, 3, load<f32>(<usize>i32x4.extract_lane(a, 3)));
-          v128.store(d, v128.and(v, mA));
-        }
-        if (shufB) {
-          let v = v128.shuffle<f32>(v128.load(sB + co), v128.load(sB + co, 16), 0, 2, 4, 6);
-          if (xb < 0) v = f32x4.replace_lane(v, 0, 0);
-          v128.store(d, v, 16);
-        } else {
-          const a = i32x4.add(aB, i32x4.splat(<i32>co));
-          let v = f32x4.splat(load<f32>(<usize>i32x4.extract_lane(a, 0)));
-          v = f32x4.replace_lane(v, 1, load<f32>(<usize>i32x4.extract_lane(a, 1)));
-          v = f32x4.replace_lane(v, 2, load<f32>(<usize>i32x4.extract_lane(a, 2)));
-          v = f32x4.replace_lane(v, 3, load<f32>(<usize>i32x4.extract_lane(a, 3)));
-          v128.store(d, v128.and(v, mB), 16);
-        }
-        co += cstep;
-        d += dstep;
-      }
+      const xa = ixA0 + kx;
+      const xb = ixB0 + kx;
+      const modeA = tapMode(rowA, splitA, mA, iyA0 + ky, xa, H, W, P, kx);
+      const modeB = tapMode(rowB, splitB, mB, iyB0 + ky, xb, H, W, P, kx);
+      // The two-row reads: the first row's from s1, the next row's from s2 (each the other's
+      // when its row is padding).
+      const nA = <usize>(pA0 + (tap << 2) + (nextRowOffset(xa, W, P, kx, splitA) << 2));
+      const nB = <usize>(pB0 + (tap << 2) + (nextRowOffset(xb, W, P, kx, splitB) << 2));
+      const inA = <u32>(iyA0 + ky) < <u32>H;
+      const inB = <u32>(iyB0 + ky) < <u32>H;
+      const s1A = inA ? sA : nA;
+      const s2A = <u32>(iyA0 + ky + 2) < <u32>H ? nA : s1A;
+      const s1B = inB ? sB : nB;
+      const s2B = <u32>(iyB0 + ky + 2) < <u32>H ? nB : s1B;
+      const n = ci1 - ci0;
+      groupTaps(modeA, n, s1A + co, s2A + co, xa < 0, lowA, aA, mA, co, cstep, d, dstep);
+      groupTaps(modeB, n, s1B + co, s2B + co, xb < 0, lowB, aB, mB, co, cstep, d + 16, dstep);
+    }
+  }
+}
+
+/** The lane numbers 0, 1, 2, 3 (compared with a split to mask a group's first lanes). */
+const LANES = memory.data<i32>([0, 1, 2, 3]);
+
+/**
+ * For stride 2, a group of four real columns from column jg: the lanes that lie in its first
+ * output row when the group runs on into the next row of the same image (1 to 3), else 0.
+ */
+@inline
+function splitLanes(jg: i32, OHW: i32, OW: i32): i32 {
+  const pix = jg - (jg / OHW) * OHW;
+  if (pix + 4 > OHW || OW < 4) return 0;
+  const s = OW - (pix - (pix / OW) * OW);
+  return s < 4 ? s : 0;
+}
+
+/**
+ * The offset (in floats) from a group's first input of a tap (column ix of its first lane) to
+ * the input its lane `split` reads in the next output row (two input rows down, column kx - P),
+ * minus 2 split, so that the even inputs from there put it in lane `split`.
+ */
+@inline
+function nextRowOffset(ix: i32, W: i32, P: i32, kx: i32, split: i32): i32 {
+  return 2 * W + kx - P - 2 * split - ix;
+}
+
+/**
+ * How a group of four columns reads one tap (groupTaps' modes): 0 when every lane is padding
+ * (mask m all zero); 1 when the group lies in one image row (`row`, stride 2) whose eight inputs
+ * from the first lane's column ix (row iy) lie inside it; 2 when it runs on into the next output
+ * row after `split` lanes and each row's eight inputs lie inside its image plane (from one before
+ * it), or the row is padding; else 3.
+ */
+@inline
+function tapMode(
+  row: bool, split: i32, m: v128, iy: i32, ix: i32, H: i32, W: i32, P: i32, kx: i32,
+): i32 {
+  if (!v128.any_true(m)) return 0;
+  if (row && <u32>iy < <u32>H && ix >= -1 && ix + 8 <= W) return 1;
+  if (split == 0) return 3;
+  const HW = H * W;
+  const first = iy * W + ix;
+  const next = first + nextRowOffset(ix, W, P, kx, split);
+  const okFirst = <u32>iy >= <u32>H || (first >= -1 && first + 8 <= HW);
+  const okNext = <u32>(iy + 2) >= <u32>H || (next >= -1 && next + 8 <= HW);
+  return okFirst && okNext ? 2 : 3;
+}
+
+/**
+ * One tap's four values of a group of four columns for `n` channels (`cstep` bytes apart in x,
+ * `dstep` in the sliver, the first to d), by `mode` (tapMode's): 0 zeros; 1 the even inputs of
+ * the eight at s1, lane 0 zero with `pad` (left padding); 2 the first lanes (`low`) from the even
+ * inputs at s1, the others from those at s2, masked by m; 3 lane by lane from the addresses in
+ * `addr` moved by co bytes, masked by m.
+ */
+@inline
+function groupTaps(
+  mode: i32, n: i32, s1: usize, s2: usize, pad: bool, low: v128, addr: v128, m: v128, co: usize,
+  cstep: usize, d: usize, dstep: usize,
+): void {
+  if (mode == 1) {
+    for (let i = 0; i < n; i++) {
+      let v = v128.shuffle<f32>(v128.load(s1), v128.load(s1, 16), 0, 2, 4, 6);
+      if (pad) v = f32x4.replace_lane(v, 0, 0);
+      v128.store(d, v);
+      s1 += cstep;
+      d += dstep;
+    }
+  } else if (mode == 2) {
+    for (let i = 0; i < n; i++) {
+      const u = v128.shuffle<f32>(v128.load(s1), v128.load(s1, 16), 0, 2, 4, 6);
+      const w = v128.shuffle<f32>(v128.load(s2), v128.load(s2, 16), 0, 2, 4, 6);
+      v128.store(d, v128.and(v128.bitselect(u, w, low), m));
+      s1 += cstep;
+      s2 += cstep;
+      d += dstep;
+    }
+  } else if (mode == 0) {
+    const z = f32x4.splat(0);
+    for (let i = 0; i < n; i++) {
+      v128.store(d, z);
+      d += dstep;
+    }
+  } else {
+    for (let i = 0; i < n; i++) {
+      const a = i32x4.add(addr, i32x4.splat(<i32>co));
+      let v = f32x4.splat(load<f32>(<usize>i32x4.extract_lane(a, 0)));
+      v = f32x4.replace_lane(v, 1, load<f32>(<usize>i32x4.extract_lane(a, 1)));
+      v = f32x4.replace_lane(v, 2, load<f32>(<usize>i32x4.extract_lane(a, 2)));
+      v = f32x4.replace_lane(v, 3, load<f32>(<usize>i32x4.extract_lane(a, 3)));
+      v128.store(d, v128.and(v, m));
+      co += cstep;
+      d += dstep;
     }
   }
 }
