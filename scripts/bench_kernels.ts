@@ -23,6 +23,13 @@ function best(fn: () => void, reps = 5): number {
 }
 
 /**
+ * How long (ms) a kernel row goes on running after its first six runs: the machine's slow phases
+ * last seconds (the four runs of a 100 ms row within 0.4 s once all fell in one, and the row read
+ * a third of its speed).
+ */
+export const ROW_BUDGET_MS = 1000;
+
+/**
  * The best timing of `fn` (after one warm-up), in ms, over at least `runs` runs and until
  * `budgetMs` have passed (at most 40 runs): the machine's speed drifts in phases of seconds, and a
  * fixed few runs of a long kernel can all land in a slow one.
@@ -93,8 +100,8 @@ export function gemmCases(batch: number, label: string): GemmCase[] {
 }
 
 /**
- * GFLOP/s of product `c` through `be.matmul` (its allocation included): the best of its runs
- * within 0.4 s (a few runs with `quick`).
+ * GFLOP/s of product `c` through `be.matmul` (its allocation included): the best of at least six
+ * runs and more until ROW_BUDGET_MS has passed (a few runs with `quick`).
  */
 export function gemmGflops(be: WasmBackend, c: GemmCase, quick: boolean): number {
   const r = new Random(1);
@@ -109,8 +116,8 @@ export function gemmGflops(be: WasmBackend, c: GemmCase, quick: boolean): number
         be.endScope();
       }
     },
-    quick ? 2 : 4,
-    quick ? 0 : 400,
+    quick ? 2 : 6,
+    quick ? 0 : ROW_BUDGET_MS,
   ) / reps;
   be.free(a);
   be.free(b);
@@ -130,7 +137,7 @@ export const CONV_SHAPES: [string, number, number, number, number, number][] = [
 
 /**
  * GFLOP/s of the forward, data-gradient and filter-gradient kernels of one convolution, each the
- * best of its runs within 0.4 s (one run with `quick`).
+ * best of at least six runs and more until ROW_BUDGET_MS has passed (one run with `quick`).
  */
 export function convGflops(
   be: WasmBackend,
@@ -149,8 +156,8 @@ export function convGflops(
         fn();
         be.endScope();
       },
-      quick ? 1 : 3,
-      quick ? 0 : 400,
+      quick ? 1 : 6,
+      quick ? 0 : ROW_BUDGET_MS,
     );
   const gf = (ms: number) => flops / (ms / 1e3) / 1e9;
   const out: [number, number, number] = [
