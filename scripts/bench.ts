@@ -5,9 +5,10 @@
  * steps (the sampling step also beside the time its multiply-adds take at the ceiling), and the
  * MNIST UNet's training step (batch 128) and denoising forward (batch 64), each beside the PyTorch
  * twin (`../shared/bench/torch_twin.py`) measured in the same run when it can run, with the
- * ratios; then every sampler on the UNet at batch 64 (ms per network evaluation, the share beyond the network's
- * forward pass, images per second at 20 evaluations), 1,000 digits at 20 evaluations beside
- * PyTorch's `no_grad` forwards, and classifier-free guidance's step beside an unguided one.
+ * ratios; then every sampler on the UNet at batch 64 (ms per network evaluation, the share beyond
+ * the network's forward pass, images per second at 20 evaluations), 1,000 digits at 20
+ * evaluations beside PyTorch's `no_grad` forwards, and classifier-free guidance's step beside an
+ * unguided one.
  *
  *   deno task bench [--quick] [--threads N] [--no-unet] [--rounds N] [--backend wasm|webgpu]
  *                   [--twin PATH]
