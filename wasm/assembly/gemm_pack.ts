@@ -342,8 +342,8 @@ export function packBIm2colBatched(
       const modeB = tapMode(rowB, splitB, mB, iyB0 + ky, xb, H, W, P, kx);
       // The two-row reads: the first row's from s1, the next row's from s2 (each the other's
       // when its row is padding).
-      const nA = <usize>(pA0 + (tap << 2) + (nextRowOffset(xa, W, P, kx, splitA) << 2));
-      const nB = <usize>(pB0 + (tap << 2) + (nextRowOffset(xb, W, P, kx, splitB) << 2));
+      const nA = sA + <usize>(nextRowOffset(xa, W, P, kx, splitA) << 2);
+      const nB = sB + <usize>(nextRowOffset(xb, W, P, kx, splitB) << 2);
       const inA = <u32>(iyA0 + ky) < <u32>H;
       const inB = <u32>(iyB0 + ky) < <u32>H;
       const s1A = inA ? sA : nA;
