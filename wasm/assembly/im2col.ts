@@ -4,6 +4,9 @@
 // image's im2col matrix (rows (c, ky, kx), columns (oy, ox)), col2im adds such a matrix back into
 // an image (the input gradient), and flipFilter turns a filter into that of a stride-1
 // convolution's input gradient. `geo` is the convolution's geometry, as described in gemm.ts.
+// For 3x3 stride-2 pad-1 convolutions (the UNet's downsampling) both take a window row's three taps
+// at once (threeTaps, addThreeTaps): one read of each input row gives the three im2col rows, and
+// col2im reads and writes each dx row once a window row instead of once a tap.
 
 /**
  * The filter for the input gradient of a stride-1 convolution as a forward convolution:
@@ -41,13 +44,30 @@ export function im2col(x: usize, geo: usize, col: usize, begin: i32, end: i32): 
   const OH = load<i32>(geo, 28);
   const OW = load<i32>(geo, 32);
   const KK = KH * KW;
+  const rowBytes = <usize>(OH * OW) << 2;
   for (let row = begin; row < end; row++) {
     const ci = row / KK;
     const rem = row - ci * KK;
     const ky = rem / KW;
     const kx = rem - ky * KW;
     const plane = x + (<usize>(ci * H * W) << 2);
-    let d = col + (<usize>row * <usize>(OH * OW) << 2);
+    let d = col + <usize>row * rowBytes;
+    if (S == 2 && KW == 3 && P == 1 && kx == 0 && row + 3 <= end) {
+      // A window row's three taps at once, from one read of each input row.
+      for (let oy = 0; oy < OH; oy++) {
+        const iy = 2 * oy - 1 + ky;
+        if (iy < 0 || iy >= H) {
+          memory.fill(d, 0, <usize>OW << 2);
+          memory.fill(d + rowBytes, 0, <usize>OW << 2);
+          memory.fill(d + 2 * rowBytes, 0, <usize>OW << 2);
+        } else {
+          threeTaps(plane + (<usize>(iy * W) << 2), d, rowBytes, OW, W);
+        }
+        d += <usize>OW << 2;
+      }
+      row += 2;
+      continue;
+    }
     // Output columns whose input column is inside the image: ox in [lo, hi).
     const lo = min(OW, max(0, (P - kx + S - 1) / S));
     const last = W - 1 + P - kx;
@@ -97,6 +117,17 @@ export function col2im(col: usize, geo: usize, dx: usize, begin: i32, end: i32):
   for (let ci = begin; ci < end; ci++) {
     const plane = dx + (<usize>(ci * H * W) << 2);
     for (let ky = 0; ky < KH; ky++) {
+      if (S == 2 && KW == 3 && P == 1) {
+        // The three taps of a window row at once: each dx row is read and written once a ky.
+        const rowBytes = <usize>(OH * OW) << 2;
+        let s = col + <usize>((ci * KH + ky) * 3) * rowBytes;
+        for (let oy = 0; oy < OH; oy++) {
+          const iy = 2 * oy - 1 + ky;
+          if (iy >= 0 && iy < H) addThreeTaps(s, rowBytes, plane + (<usize>(iy * W) << 2), OW, W);
+          s += <usize>OW << 2;
+        }
+        continue;
+      }
       for (let kx = 0; kx < KW; kx++) {
         const row = (ci * KH + ky) * KW + kx;
         let s = col + (<usize>row * <usize>(OH * OW) << 2);
@@ -131,5 +162,79 @@ export function col2im(col: usize, geo: usize, dx: usize, begin: i32, end: i32):
         }
       }
     }
+  }
+}
+
+/**
+ * Adds one window row's three taps of a stride-2, pad-1, 3-wide col2im into dx row d (w floats):
+ * tap kx's row (at s + kx rowBytes, ow floats) goes to columns 2 ox - 1 + kx. Each element gets
+ * its taps in col2im's order (kx = 0 before kx = 2 on the odd columns), so the sums are the same
+ * bits as three passes; even columns get + 0 in the second step, which leaves a value that is
+ * never -0 (dx starts at +0) unchanged.
+ */
+@inline
+function addThreeTaps(s: usize, rowBytes: usize, d: usize, ow: i32, w: i32): void {
+  const s1 = s + rowBytes;
+  const s2 = s1 + rowBytes;
+  const zero = f32x4.splat(0);
+  // Eight dx columns 2m..2m + 7: even ones s1[m..m + 3], odd ones s0[m + 1..m + 4] then
+  // s2[m..m + 3] (inside the row: ow = (w - 1) / 2 + 1, so m + 5 <= ow gives 2m + 9 <= w).
+  let m = 0;
+  for (; m + 5 <= ow; m += 4) {
+    const o = d + (<usize>(2 * m) << 2);
+    const off = <usize>m << 2;
+    const a = v128.load(s1 + off);
+    const b = v128.load(s + off, 4);
+    const c = v128.load(s2 + off);
+    const lo = f32x4.add(v128.load(o), v128.shuffle<f32>(a, b, 0, 4, 1, 5));
+    const hi = f32x4.add(v128.load(o, 16), v128.shuffle<f32>(a, b, 2, 6, 3, 7));
+    v128.store(o, f32x4.add(lo, v128.shuffle<f32>(zero, c, 0, 4, 1, 5)));
+    v128.store(o, f32x4.add(hi, v128.shuffle<f32>(zero, c, 2, 6, 3, 7)), 16);
+  }
+  for (let ix = 2 * m; ix < w; ix++) {
+    const o = d + (<usize>ix << 2);
+    let v = load<f32>(o);
+    if ((ix & 1) == 0) {
+      const ox = ix >> 1;
+      if (ox < ow) v += load<f32>(s1 + (<usize>ox << 2));
+    } else {
+      const ox0 = (ix + 1) >> 1;
+      if (ox0 < ow) v += load<f32>(s + (<usize>ox0 << 2));
+      const ox2 = (ix - 1) >> 1;
+      if (ox2 < ow) v += load<f32>(s2 + (<usize>ox2 << 2));
+    }
+    store<f32>(o, v);
+  }
+}
+
+/**
+ * The three taps of one window row of a stride-2, pad-1, 3-wide im2col, from input row src (w
+ * floats): tap kx's row (at d + kx rowBytes, ow floats) gets src[2 ox - 1 + kx], zero outside.
+ */
+@inline
+function threeTaps(src: usize, d: usize, rowBytes: usize, ow: i32, w: i32): void {
+  const d1 = d + rowBytes;
+  const d2 = d1 + rowBytes;
+  // Outputs m..m + 3 from inputs 2m..2m + 7: tap 1 the even ones, tap 2 the odd ones, tap 0 the
+  // odd ones one output back (inside the row: ow = (w - 1) / 2 + 1, so m + 5 <= ow gives 2m + 9
+  // <= w).
+  let prev = f32x4.splat(0);
+  let m = 0;
+  for (; m + 5 <= ow; m += 4) {
+    const v0 = v128.load(src + (<usize>(2 * m) << 2));
+    const v1 = v128.load(src + (<usize>(2 * m) << 2), 16);
+    const odd = v128.shuffle<f32>(v0, v1, 1, 3, 5, 7);
+    const off = <usize>m << 2;
+    v128.store(d + off, v128.shuffle<f32>(prev, odd, 3, 4, 5, 6));
+    v128.store(d1 + off, v128.shuffle<f32>(v0, v1, 0, 2, 4, 6));
+    v128.store(d2 + off, odd);
+    prev = odd;
+  }
+  for (; m < ow; m++) {
+    const off = <usize>m << 2;
+    const ix = 2 * m;
+    store<f32>(d + off, m > 0 ? load<f32>(src + (<usize>(ix - 1) << 2)) : 0);
+    store<f32>(d1 + off, ix < w ? load<f32>(src + (<usize>ix << 2)) : 0);
+    store<f32>(d2 + off, ix + 1 < w ? load<f32>(src + (<usize>(ix + 1) << 2)) : 0);
   }
 }

@@ -2,10 +2,10 @@
  * The wasm backend's convolution shortcuts against the reference backend: the direct kernel for
  * few output channels (cout <= 4) or one input channel (the forward, and the input gradient of a
  * stride-1 convolution with one output channel or few input channels), and the input gradient of
- * a strided convolution image by image (images split over threads; its im2col has a vector path
- * for stride 2, which the filter gradient uses too). Odd sizes, widths that are not multiples of
- * the SIMD width, batch 1 and 3, one thread and two with every kernel split, and the same bits on
- * both.
+ * a strided convolution image by image (images split over threads; its col2im, and the im2col of
+ * the filter gradient, take a 3x3 stride-2 pad-1 window row's three taps at once). Odd sizes,
+ * widths that are not multiples of the SIMD width, batch 1 and 3, one thread and two with every
+ * kernel split, and the same bits on both.
  */
 
 import { assertClose, uniformValues } from "../../helpers/compare.ts";
@@ -71,6 +71,11 @@ function geometries(): Conv2dGeometry[] {
   out.push(conv2dGeometry(3, 5, 17, 21, 6, 3, 2, 1));
   out.push(conv2dGeometry(1, 3, 31, 30, 7, 3, 2, 0));
   out.push(conv2dGeometry(2, 4, 19, 35, 5, 3, 2, 1));
+  // The stride-2 input gradient's three-tap col2im: even widths whose output width is a multiple
+  // of four (the vector loop runs to the last output column), and an odd one.
+  out.push(conv2dGeometry(2, 3, 8, 16, 4, 3, 2, 1));
+  out.push(conv2dGeometry(1, 2, 5, 24, 3, 3, 2, 1));
+  out.push(conv2dGeometry(1, 2, 4, 23, 3, 3, 2, 1));
   // More rows of the im2col view (c x 3 x 3) than one K block of the micro-kernel (384): 43 x 9 =
   // 387 splits into blocks of 194 rows, so the second block starts inside a channel's taps.
   out.push(conv2dGeometry(2, 43, 9, 10, 5, 3, 2, 1));
