@@ -195,6 +195,8 @@ export function packBIm2colBatched(
   const safe = i32x4.splat(<i32>x);
   // 1x1, stride 1, no padding: the view is the image itself, contiguous across rows.
   const flat = KK == 1 && S == 1 && P == 0;
+  const C = load<i32>(geo);
+  const whole = pc == 0 && kc == C * KK;
   for (let jr = 0; jr < nc; jr += NR) {
     const cols = min(NR, nc - jr);
     const j = jc + jr;
@@ -225,13 +227,12 @@ export function packBIm2colBatched(
         continue;
       }
     }
-    // Per column of the sliver: window origin (iy, ix) and the address of x[n, 0, iy, ix].
+    // Per column of the sliver: window origin (iy, ix) and the address of x[n, 0, iy, ix]; the
+    // first column's output position by division, the next ones' by stepping.
+    let ni = j / OHW;
+    let oy = (j - ni * OHW) / OW;
+    let ox = j - ni * OHW - oy * OW;
     for (let q = 0; q < NR; q++) {
-      const jj = j + q;
-      const ni = jj / OHW;
-      const pix = jj - ni * OHW;
-      const oy = pix / OW;
-      const ox = pix - oy * OW;
       // Columns past the end read as padding: an origin far outside the image.
       const iy = q < cols ? oy * S - P : -0x40000000;
       const ix = ox * S - P;
@@ -239,6 +240,13 @@ export function packBIm2colBatched(
       store<i32>(e, iy);
       store<i32>(e, ix, 32);
       store<i32>(e, <i32>(x + <usize>ni * XS) + ((iy * W + ix) << 2), 64);
+      if (++ox == OW) {
+        ox = 0;
+        if (++oy * OW == OHW) {
+          oy = 0;
+          ni++;
+        }
+      }
     }
     const n0 = j / OHW;
     const pix0 = j - n0 * OHW;
@@ -281,8 +289,9 @@ export function packBIm2colBatched(
     const dstep = <usize>KK << 5;
     const first = dst + (<usize>(jr * kc) << 2);
     for (let t = 0; t < KK; t++) {
-      const ci0 = pc <= t ? 0 : (pc - t + KK - 1) / KK;
-      const ci1 = pc + kc > t ? (pc + kc - t + KK - 1) / KK : 0;
+      // The block's channels with tap t (all of them when the block is the whole K).
+      const ci0 = whole || pc <= t ? 0 : (pc - t + KK - 1) / KK;
+      const ci1 = whole ? C : pc + kc > t ? (pc + kc - t + KK - 1) / KK : 0;
       if (ci0 >= ci1) continue;
       const ky = t / KW;
       const kx = t - ky * KW;
@@ -291,7 +300,7 @@ export function packBIm2colBatched(
       let d = first + (<usize>(ci0 * KK + t - pc) << 5);
       if (S == 2 && KW == 3 && kx == 0 && rowA && rowB && <u32>(iyA0 + ky) < <u32>H &&
         <u32>(iyB0 + ky) < <u32>H && ixA0 >= -1 && ixA0 + 9 <= W && ixB0 >= -1 && ixB0 + 9 <= W &&
-        tapsSpan(pc, kc, t, KK, ci0, ci1)) {
+        (whole || tapsSpan(pc, kc, t, KK, ci0, ci1))) {
         // Stride 2, three taps wide: the taps kx = 0, 1, 2 of window row ky read, for a group of
         // four columns inside one image row, the nine inputs from its window origin c0: kx = 0
         // the even ones of c0 .. c0 + 7, kx = 1 the odd ones, kx = 2 the even ones from c0 + 2.
