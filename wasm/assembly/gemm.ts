@@ -154,8 +154,13 @@ export function gemm(
   const pointwise = batched && load<i32>(geo, 12) * load<i32>(geo, 16) == 1 &&
     load<i32>(geo, 20) == 1 && load<i32>(geo, 24) == 0;
   const xs: usize = batched ? <usize>load<i32>(geo, 36) << 2 : 0;
+  const touch = batched && load<i32>(geo, 20) > 1;
   for (let jc = j0; jc < j1; jc += NC) {
     const nc = min(NC, j1 - jc);
+    // Strided views read their inputs in short runs far apart (window rows of every channel): the
+    // panel's inputs are first read in address order (measured: 3x3 stride-2 forwards, batch 128,
+    // 1 thread, 0.88-0.91x the time; no gain at stride 1, mixed for pointwise convolutions).
+    if (touch) touchPanel(b, geo, jc, nc, info);
     for (let pc = 0; pc < k; pc += kb) {
       const kc = min(kb, k - pc);
       if (bmode == 0) packBDense(b, brs, bcs, pc, kc, jc, nc, pb);
@@ -256,4 +261,43 @@ export function gemmBatch(
     gemm(0, m, 0, n, k, a + o * aStride, ars, acs, 0, b + o * bStride, brs, bcs, c + o * cStride, n,
       0, 0, 0, 0, 0, 0, work);
   }
+}
+
+/**
+ * Reads one float of every cache line of the inputs that columns [jc, jc + nc) of a batched
+ * im2col view read (each image's channel rows from the first window's top to the last's bottom),
+ * in address order, so that they come into cache by the hardware's sequential prefetch rather than
+ * one miss at a time under the packer or the micro-kernel; the sum goes to `sink`.
+ */
+function touchPanel(x: usize, geo: usize, jc: i32, nc: i32, sink: usize): void {
+  const C = load<i32>(geo);
+  const H = load<i32>(geo, 4);
+  const W = load<i32>(geo, 8);
+  const KH = load<i32>(geo, 12);
+  const S = load<i32>(geo, 20);
+  const P = load<i32>(geo, 24);
+  const OW = load<i32>(geo, 32);
+  const OHW = load<i32>(geo, 28) * OW;
+  const XS = <usize>load<i32>(geo, 36) << 2;
+  const plane = <usize>(H * W) << 2;
+  let acc: f32 = 0;
+  let j = jc;
+  const end = jc + nc;
+  while (j < end) {
+    const ni = j / OHW;
+    const p0 = j - ni * OHW;
+    const p1 = min(OHW, p0 + end - j);
+    const iy0 = max(0, (p0 / OW) * S - P);
+    const iy1 = min(H, ((p1 - 1) / OW) * S - P + KH);
+    if (iy1 > iy0) {
+      let row = x + <usize>ni * XS + (<usize>(iy0 * W) << 2);
+      const len = <usize>((iy1 - iy0) * W) << 2;
+      for (let c = 0; c < C; c++) {
+        for (let o: usize = 0; o < len; o += 64) acc += load<f32>(row + o);
+        row += plane;
+      }
+    }
+    j += p1 - p0;
+  }
+  store<f32>(sink, acc);
 }
