@@ -288,36 +288,48 @@ export function packBIm2colBatched(
     const cstep = <usize>HW << 2;
     const dstep = <usize>KK << 5;
     const first = dst + (<usize>(jr * kc) << 2);
+    // Stride 2, three taps wide: the taps kx = 0, 1, 2 of window row ky read, for a group of four
+    // columns inside one image row, the nine inputs from its window origin c0: kx = 0 the even
+    // ones of c0 .. c0 + 7, kx = 1 the odd ones, kx = 2 the even ones from c0 + 2. Three loads a
+    // group give all three rows (the tap-by-tap path loads six); a left padding column (c0 = -1,
+    // read one before the row) is zeroed. Each group by itself: its window rows inside the image
+    // go this way while the other group (running on into the next output row) goes tap by tap.
+    const threeA = S == 2 && KW == 3 && rowA && ixA0 >= -1 && ixA0 + 9 <= W;
+    const threeB = S == 2 && KW == 3 && rowB && ixB0 >= -1 && ixB0 + 9 <= W;
+    // Whether the current window row's three taps of group A (B) went with its tap kx = 0.
+    let doneA = false;
+    let doneB = false;
     for (let t = 0; t < KK; t++) {
+      const ky = t / KW;
+      const kx = t - ky * KW;
+      if (kx == 0) {
+        doneA = false;
+        doneB = false;
+      }
       // The block's channels with tap t (all of them when the block is the whole K).
       const ci0 = whole || pc <= t ? 0 : (pc - t + KK - 1) / KK;
       const ci1 = whole ? C : pc + kc > t ? (pc + kc - t + KK - 1) / KK : 0;
       if (ci0 >= ci1) continue;
-      const ky = t / KW;
-      const kx = t - ky * KW;
       const tap = ky * W + kx;
       let co = <usize>ci0 * cstep;
       let d = first + (<usize>(ci0 * KK + t - pc) << 5);
-      if (S == 2 && KW == 3 && kx == 0 && rowA && rowB && <u32>(iyA0 + ky) < <u32>H &&
-        <u32>(iyB0 + ky) < <u32>H && ixA0 >= -1 && ixA0 + 9 <= W && ixB0 >= -1 && ixB0 + 9 <= W &&
-        (whole || tapsSpan(pc, kc, t, KK, ci0, ci1))) {
-        // Stride 2, three taps wide: the taps kx = 0, 1, 2 of window row ky read, for a group of
-        // four columns inside one image row, the nine inputs from its window origin c0: kx = 0
-        // the even ones of c0 .. c0 + 7, kx = 1 the odd ones, kx = 2 the even ones from c0 + 2.
-        // Three loads a group give all three rows (the tap-by-tap path loads six); a left
-        // padding column (c0 = -1, read one before the row) is zeroed.
-        const sA = <usize>(pA0 + (tap << 2));
-        const sB = <usize>(pB0 + (tap << 2));
-        const padA = ixA0 < 0;
-        const padB = ixB0 < 0;
-        for (let ci = ci0; ci < ci1; ci++) {
-          threeTaps(sA + co, d, padA);
-          threeTaps(sB + co, d + 16, padB);
-          co += cstep;
-          d += dstep;
+      if (kx == 0 && (threeA || threeB) && (whole || tapsSpan(pc, kc, t, KK, ci0, ci1))) {
+        doneA = threeA && <u32>(iyA0 + ky) < <u32>H;
+        doneB = threeB && <u32>(iyB0 + ky) < <u32>H;
+        const sA = <usize>(pA0 + (tap << 2)) + co;
+        const sB = <usize>(pB0 + (tap << 2)) + co;
+        if (doneA && doneB) {
+          for (let i = ci0; i < ci1; i++) {
+            const o = <usize>(i - ci0) * cstep;
+            const e = d + <usize>(i - ci0) * dstep;
+            threeTaps(sA + o, e, ixA0 < 0);
+            threeTaps(sB + o, e + 16, ixB0 < 0);
+          }
+          t += 2;
+          continue;
         }
-        t += 2;
-        continue;
+        if (doneA) groupThreeTaps(sA, d, ixA0 < 0, ci1 - ci0, cstep, dstep);
+        if (doneB) groupThreeTaps(sB, d + 16, ixB0 < 0, ci1 - ci0, cstep, dstep);
       }
       const iy = iy0 + ky;
       const ix = ix0 + kx;
@@ -360,8 +372,10 @@ export function packBIm2colBatched(
       const s1B = inB ? sB : nB;
       const s2B = <u32>(iyB0 + ky + 2) < <u32>H ? nB : s1B;
       const n = ci1 - ci0;
-      groupTaps(modeA, n, s1A + co, s2A + co, xa < 0, lowA, aA, mA, co, cstep, d, dstep);
-      groupTaps(modeB, n, s1B + co, s2B + co, xb < 0, lowB, aB, mB, co, cstep, d + 16, dstep);
+      if (!doneA) groupTaps(modeA, n, s1A + co, s2A + co, xa < 0, lowA, aA, mA, co, cstep, d, dstep);
+      if (!doneB) {
+        groupTaps(modeB, n, s1B + co, s2B + co, xb < 0, lowB, aB, mB, co, cstep, d + 16, dstep);
+      }
     }
   }
 }
@@ -476,6 +490,16 @@ function threeTaps(src: usize, d: usize, pad: bool): void {
   v128.store(d, v128.shuffle<f32>(e, v128.load(src, 20), 1, 2, 3, 7), 64);
   if (pad) e = f32x4.replace_lane(e, 0, 0);
   v128.store(d, e);
+}
+
+/** threeTaps for one group of four columns over n channels (`cstep` bytes apart in x, `dstep` in the sliver). */
+@inline
+function groupThreeTaps(src: usize, d: usize, pad: bool, n: i32, cstep: usize, dstep: usize): void {
+  for (let i = 0; i < n; i++) {
+    threeTaps(src, d, pad);
+    src += cstep;
+    d += dstep;
+  }
 }
 
 /**
