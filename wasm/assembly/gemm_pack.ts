@@ -311,7 +311,7 @@ export function packBIm2colBatched(
       const ci1 = whole ? C : pc + kc > t ? (pc + kc - t + KK - 1) / KK : 0;
       if (ci0 >= ci1) continue;
       const tap = ky * W + kx;
-      let co = <usize>ci0 * cstep;
+      const co = <usize>ci0 * cstep;
       let d = first + (<usize>(ci0 * KK + t - pc) << 5);
       if (kx == 0 && (threeA || threeB) && (whole || tapsSpan(pc, kc, t, KK, ci0, ci1))) {
         doneA = threeA && <u32>(iyA0 + ky) < <u32>H;
