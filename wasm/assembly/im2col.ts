@@ -5,7 +5,7 @@
 // an image (the input gradient), and flipFilter turns a filter into that of a stride-1
 // convolution's input gradient. `geo` is the convolution's geometry, as described in gemm.ts.
 // For 3x3 stride-2 pad-1 convolutions (the UNet's downsampling) both take a window row's three taps
-// at once (threeTaps, addThreeTaps): one read of each input row gives the three im2col rows, and
+// at once (threeTapRows, addThreeTaps): one read of each input row gives the three im2col rows, and
 // col2im reads and writes each dx row once a window row instead of once a tap.
 
 /**
@@ -61,7 +61,7 @@ export function im2col(x: usize, geo: usize, col: usize, begin: i32, end: i32): 
           memory.fill(d + rowBytes, 0, <usize>OW << 2);
           memory.fill(d + 2 * rowBytes, 0, <usize>OW << 2);
         } else {
-          threeTaps(plane + (<usize>(iy * W) << 2), d, rowBytes, OW, W);
+          threeTapRows(plane + (<usize>(iy * W) << 2), d, rowBytes, OW, W);
         }
         d += <usize>OW << 2;
       }
@@ -212,7 +212,7 @@ function addThreeTaps(s: usize, rowBytes: usize, d: usize, ow: i32, w: i32): voi
  * floats): tap kx's row (at d + kx rowBytes, ow floats) gets src[2 ox - 1 + kx], zero outside.
  */
 @inline
-function threeTaps(src: usize, d: usize, rowBytes: usize, ow: i32, w: i32): void {
+function threeTapRows(src: usize, d: usize, rowBytes: usize, ow: i32, w: i32): void {
   const d1 = d + rowBytes;
   const d2 = d1 + rowBytes;
   // Outputs m..m + 3 from inputs 2m..2m + 7: tap 1 the even ones, tap 2 the odd ones, tap 0 the
