@@ -318,18 +318,12 @@ export function packBIm2colBatched(
         doneB = threeB && <u32>(iyB0 + ky) < <u32>H;
         const sA = <usize>(pA0 + (tap << 2)) + co;
         const sB = <usize>(pB0 + (tap << 2)) + co;
+        if (doneA) groupThreeTaps(sA, d, ixA0 < 0, ci1 - ci0, cstep, dstep);
+        if (doneB) groupThreeTaps(sB, d + 16, ixB0 < 0, ci1 - ci0, cstep, dstep);
         if (doneA && doneB) {
-          for (let i = ci0; i < ci1; i++) {
-            const o = <usize>(i - ci0) * cstep;
-            const e = d + <usize>(i - ci0) * dstep;
-            threeTaps(sA + o, e, ixA0 < 0);
-            threeTaps(sB + o, e + 16, ixB0 < 0);
-          }
           t += 2;
           continue;
         }
-        if (doneA) groupThreeTaps(sA, d, ixA0 < 0, ci1 - ci0, cstep, dstep);
-        if (doneB) groupThreeTaps(sB, d + 16, ixB0 < 0, ci1 - ci0, cstep, dstep);
       }
       const iy = iy0 + ky;
       const ix = ix0 + kx;
@@ -372,7 +366,9 @@ export function packBIm2colBatched(
       const s1B = inB ? sB : nB;
       const s2B = <u32>(iyB0 + ky + 2) < <u32>H ? nB : s1B;
       const n = ci1 - ci0;
-      if (!doneA) groupTaps(modeA, n, s1A + co, s2A + co, xa < 0, lowA, aA, mA, co, cstep, d, dstep);
+      if (!doneA) {
+        groupTaps(modeA, n, s1A + co, s2A + co, xa < 0, lowA, aA, mA, co, cstep, d, dstep);
+      }
       if (!doneB) {
         groupTaps(modeB, n, s1B + co, s2B + co, xb < 0, lowB, aB, mB, co, cstep, d + 16, dstep);
       }
@@ -492,7 +488,10 @@ function threeTaps(src: usize, d: usize, pad: bool): void {
   v128.store(d, e);
 }
 
-/** threeTaps for one group of four columns over n channels (`cstep` bytes apart in x, `dstep` in the sliver). */
+/**
+ * threeTaps for one group of four columns over n channels (`cstep` bytes apart in x, `dstep` in
+ * the sliver).
+ */
 @inline
 function groupThreeTaps(src: usize, d: usize, pad: bool, n: i32, cstep: usize, dstep: usize): void {
   for (let i = 0; i < n; i++) {
