@@ -3,8 +3,8 @@
 // unit of work computed whole by one thread, so that the bits do not depend on the thread split.
 // convDataPerImage: the input gradient of a convolution with no stride-1 shortcut (the im2col-
 // shaped W^T dy of an image, added back into it by col2im), images split over threads.
-// convFilterGrad: the filter gradient, dy times the transposed im2col matrix of x, summed over
-// groups of images.
+// convFilterGrad: the filter gradient, dy times the transposed im2col matrix of x (packed from the
+// image itself at stride 2), summed over groups of images.
 
 import { gemm, gemmWorkspaceBytes } from "./gemm";
 import { col2im, im2col } from "./im2col";
@@ -45,7 +45,9 @@ export function convDataPerImage(
  * of dy[i] (o x oh ow) times the transposed im2col matrix of x[i], in image order. A group is
  * computed by one thread, so the result does not depend on how groups are split over threads.
  * `scratch` is this thread's: gemmWorkspaceBytes() bytes, then room for one im2col matrix
- * (none when `pointwise`: 1x1, stride 1, no padding, where the image is its own matrix).
+ * (none when `pointwise`: 1x1, stride 1, no padding, where the image is its own matrix, or at
+ * stride 2, where the product packs x itself). At stride 2 each partial[g] is o x kk x c, its
+ * columns in tap-major order (gemm_pack_strided.ts).
  */
 export function convFilterGrad(
   x: usize,
@@ -65,6 +67,9 @@ export function convFilterGrad(
   const CKK = C * load<i32>(geo, 12) * load<i32>(geo, 16);
   const OHW = load<i32>(geo, 28) * load<i32>(geo, 32);
   const col = scratch + <usize>gemmWorkspaceBytes();
+  // Stride 2: the product packs the image's transposed im2col view itself, columns tap-major
+  // (gemm_pack_strided.ts), so partial[g] is o x (kh kw) x c; the host puts it back in order.
+  const strided = pointwise == 0 && load<i32>(geo, 20) == 2;
   for (let g = begin; g < end; g++) {
     const dst = partial + (<usize>g * <usize>(o * CKK) << 2);
     const first = g * gsize;
@@ -75,6 +80,8 @@ export function convFilterGrad(
       const acc = i > first ? 1 : 0;
       if (pointwise != 0) {
         gemm(0, o, 0, CKK, OHW, di, OHW, 1, 0, xi, 1, HW, dst, CKK, acc, geo, 0, 0, 0, 0, scratch);
+      } else if (strided) {
+        gemm(0, o, 0, CKK, OHW, di, OHW, 1, 3, xi, 0, 0, dst, CKK, acc, geo, 0, 0, 0, 0, scratch);
       } else {
         im2col(xi, geo, col, 0, CKK);
         gemm(0, o, 0, CKK, OHW, di, OHW, 1, 0, col, 1, OHW, dst, CKK, acc, geo, 0, 0, 0, 0, scratch);

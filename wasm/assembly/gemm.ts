@@ -15,15 +15,19 @@
 //               B'(p, j) = x[n, c, oy s - pad + ky, ox s - pad + kx] (image n at x + n * xstride),
 //               and C(i, j) lives at c + n * cstride + i * ldc + oy * ow + ox,
 //               so one GEMM computes a convolution of the whole batch in NCHW layout.
+//   3 transposed im2col of one image, columns tap-major (gemm_pack_strided.ts): p = (oy, ox),
+//               j = (ky, kx, c): B'(p, j) = x[c, oy s - pad + ky, ox s - pad + kx] (the filter
+//               gradient of a strided convolution, with its columns put back by the caller).
 // and otherwise C is row-major with row stride ldc.
-// `geo` points at i32s: c, h, w, kh, kw, stride, pad, oh, ow, xstride, cstride (the last two in
-// elements, for mode 2 only).
+// `geo` (modes 2 and 3) points at i32s: c, h, w, kh, kw, stride, pad, oh, ow, xstride, cstride
+// (the last two in elements, for mode 2 only).
 // The epilogue: biasMode 0 none, 1 bias[i] added to row i of C, 2 bias[j] added to column j; act 0
 // none, 1 ReLU (x > 0 ? x : 0). Both apply once, to the finished sum (after any accumulate).
 
 import { kcBlock, KC_MAX, MC, MR, NC, NR } from "./gemm_blocking";
 import { micro4x8 } from "./gemm_microkernel";
 import { packA, packBDense, packBIm2colBatched } from "./gemm_pack";
+import { packBIm2colT } from "./gemm_pack_strided";
 
 const PACKED_B_BYTES: usize = KC_MAX * NC * 4;
 const PACKED_A_BYTES: usize = MC * KC_MAX * 4;
@@ -164,6 +168,7 @@ export function gemm(
     for (let pc = 0; pc < k; pc += kb) {
       const kc = min(kb, k - pc);
       if (bmode == 0) packBDense(b, brs, bcs, pc, kc, jc, nc, pb);
+      else if (bmode == 3) packBIm2colT(b, geo, pc, kc, jc, nc, pb);
       else if (!pointwise) packBIm2colBatched(b, geo, pc, kc, jc, nc, pb, info);
       else {
         for (let jr = 0; jr < nc; jr += NR) {

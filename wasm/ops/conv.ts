@@ -10,6 +10,7 @@ import type { Conv2dGeometry, ConvOps, Storage } from "../../src/backend.ts";
 import { chooseConv, type WinogradChoice } from "../conv_policy.ts";
 import type { WasmRuntime, WasmStorage } from "../runtime.ts";
 import { gemm } from "./linalg.ts";
+import { permute } from "./layout.ts";
 import { reduceSum } from "./reduction.ts";
 
 /**
@@ -301,7 +302,10 @@ export function convOps(rt: WasmRuntime): ConvOps {
       // then the group sums are added in order.
       const { groupSize: gsize, groups } = choice;
       const partial = groups === 1 ? rt.uninit(o * ckk) : rt.uninit(groups * o * ckk);
-      const scratchBytes = rt.k.gemmWorkspaceBytes() + (pointwise ? 0 : ckk * ohw * 4);
+      // Room for one im2col matrix; at stride 2 the product packs from the image itself and the
+      // kernel only needs one row of the result (to put its columns back in order).
+      const room = pointwise ? 0 : g.stride === 2 ? ckk : ckk * ohw;
+      const scratchBytes = rt.k.gemmWorkspaceBytes() + room * 4;
       const geo = rt.geo, pw = pointwise ? 1 : 0;
       rt.parScratch(
         "convFilterGrad",
@@ -312,9 +316,12 @@ export function convOps(rt: WasmRuntime): ConvOps {
         (b, e) => [xp, dp, partial.ptr, n, gsize, o, pw, geo, b, e, 0],
         8,
       );
-      if (groups === 1) return partial;
-      const out = reduceSum(rt, partial, [groups, o * ckk], [1, o * ckk]);
-      rt.free(partial);
+      const sum = groups === 1 ? partial : reduceSum(rt, partial, [groups, o * ckk], [1, o * ckk]);
+      if (groups > 1) rt.free(partial);
+      if (g.stride !== 2 || pointwise) return sum;
+      // At stride 2 the kernel's columns are tap-major (o x kk x c): put them in the filter's order.
+      const out = permute(rt, sum, [o, g.kh * g.kw, g.c], [0, 2, 1]);
+      rt.free(sum);
       return out;
     },
   };

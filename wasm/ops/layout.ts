@@ -30,26 +30,34 @@ function copyRows(
   );
 }
 
+/** x (row-major, `shape`) with its axes permuted: output axis i is input axis perm[i]. */
+export function permute(
+  rt: WasmRuntime,
+  x: Storage,
+  shape: readonly number[],
+  perm: readonly number[],
+): Storage {
+  const xs = rt.s(x), out = rt.uninit(xs.length);
+  if (xs.length === 0) return out;
+  const inStrides = rowMajorStrides(shape);
+  const outShape = perm.map((p) => shape[p]);
+  const loop = mergeAxes(outShape, [rowMajorStrides(outShape), perm.map((p) => inStrides[p])]);
+  const params = rt.loop(loop.shape, [loop.strides[1]]);
+  const len = loop.shape[loop.shape.length - 1];
+  rt.par(
+    "permute",
+    xs.length / len,
+    1,
+    Math.ceil(rt.minElements / len),
+    (b, e) => [xs.ptr, out.ptr, params, b, e],
+  );
+  return out;
+}
+
 /** The wasm backend's layout kernels over runtime `rt`. */
 export function layoutOps(rt: WasmRuntime): LayoutOps {
   return {
-    permute(x: Storage, shape: readonly number[], perm: readonly number[]): Storage {
-      const xs = rt.s(x), out = rt.uninit(xs.length);
-      if (xs.length === 0) return out;
-      const inStrides = rowMajorStrides(shape);
-      const outShape = perm.map((p) => shape[p]);
-      const loop = mergeAxes(outShape, [rowMajorStrides(outShape), perm.map((p) => inStrides[p])]);
-      const params = rt.loop(loop.shape, [loop.strides[1]]);
-      const len = loop.shape[loop.shape.length - 1];
-      rt.par(
-        "permute",
-        xs.length / len,
-        1,
-        Math.ceil(rt.minElements / len),
-        (b, e) => [xs.ptr, out.ptr, params, b, e],
-      );
-      return out;
-    },
+    permute: (x, shape, perm) => permute(rt, x, shape, perm),
 
     upsampleNearest(x: Storage, u: UpsampleSpec): Storage {
       const { planes, h, w, factor } = u;

@@ -3,7 +3,8 @@
  * few output channels (cout <= 4) or one input channel (the forward, and the input gradient of a
  * stride-1 convolution with one output channel or few input channels), and the input gradient of
  * a strided convolution image by image (images split over threads; its col2im, and the im2col of
- * the filter gradient, take a 3x3 stride-2 pad-1 window row's three taps at once). Odd sizes,
+ * the filter gradient, take a 3x3 stride-2 pad-1 window row's three taps at once; at stride 2 the
+ * filter gradient's product packs the image's transposed im2col view itself). Odd sizes,
  * widths that are not multiples of the SIMD width, batch 1 and 3, one thread and two with every
  * kernel split, and the same bits on both.
  */
@@ -80,6 +81,15 @@ function geometries(): Conv2dGeometry[] {
   // 387 splits into blocks of 194 rows, so the second block starts inside a channel's taps.
   out.push(conv2dGeometry(2, 43, 9, 10, 5, 3, 2, 1));
   out.push(conv2dGeometry(1, 43, 6, 7, 6, 3, 1, 0));
+  // The stride-2 filter gradient's packer (gemm_pack_strided.ts): 529 output pixels, K blocks of
+  // 265 (the second starts inside an output row); 64 channels, 576 columns, more than one panel
+  // (512), so a window row's three taps straddle it; 5x5 and 2x2 windows (a tap a sliver); no
+  // padding.
+  out.push(conv2dGeometry(1, 8, 45, 46, 3, 3, 2, 1));
+  out.push(conv2dGeometry(2, 64, 7, 9, 5, 3, 2, 1));
+  out.push(conv2dGeometry(2, 8, 9, 11, 4, 5, 2, 2));
+  out.push(conv2dGeometry(1, 16, 6, 8, 3, 2, 2, 0));
+  out.push(conv2dGeometry(2, 8, 10, 13, 3, 3, 2, 0));
   return out;
 }
 
@@ -105,7 +115,7 @@ Deno.test("wasm direct and strided convolutions: the same bits on one thread and
   const two = await createWasmBackend({ threads: 2, parallelThreshold: 0 });
   try {
     const shapes = [[1, 16, 1, 13], [16, 1, 1, 13], [3, 4, 1, 13], [16, 16, 2, 13], [5, 7, 2, 13]];
-    shapes.push([5, 7, 2, 29], [8, 9, 2, 28]);
+    shapes.push([5, 7, 2, 29], [8, 9, 2, 28], [64, 3, 2, 11]);
     const geometries = shapes.map(([c, o, s, side]) =>
       conv2dGeometry(5, c, side, side - 2, o, 3, s, 1)
     );
