@@ -187,7 +187,8 @@ export interface Kernels {
   col2im(col: number, geo: number, dx: number, begin: number, end: number): void;
   /**
    * partial[g] = the sum over the images of group g (`gsize` each) of dy times x's transposed
-   * im2col matrix, for groups [begin, end).
+   * im2col matrix, for groups [begin, end); `mode` 0 (an explicit im2col matrix), 1 (pointwise) or
+   * 2 (stride 2, the result o x kk x c), as in wasm/assembly/conv_grad.ts.
    */
   convFilterGrad(
     x: number,
@@ -196,7 +197,7 @@ export interface Kernels {
     n: number,
     gsize: number,
     o: number,
-    pointwise: number,
+    mode: number,
     geo: number,
     begin: number,
     end: number,

@@ -39,15 +39,24 @@ export function convDataPerImage(
   }
 }
 
+/** convFilterGrad's `mode`: the explicit im2col matrix of each image, o x ckk. */
+export const FILTER_IM2COL = 0;
+/** convFilterGrad's `mode`: 1x1, stride 1, no padding (the image is its own matrix), o x c. */
+export const FILTER_POINTWISE = 1;
+/**
+ * convFilterGrad's `mode`: stride 2, the product packing the image's transposed im2col view
+ * itself (gemm_pack_strided.ts), columns tap-major: o x kk x c.
+ */
+export const FILTER_STRIDED = 2;
+
 /**
  * The filter gradient of a convolution, by groups of images: for each group g in [begin, end),
- * partial[g] (o x ckk, ckk = c kh kw) = the sum over images i in [g gsize, min(n, g gsize + gsize))
- * of dy[i] (o x oh ow) times the transposed im2col matrix of x[i], in image order. A group is
- * computed by one thread, so the result does not depend on how groups are split over threads.
- * `scratch` is this thread's: gemmWorkspaceBytes() bytes, then room for one im2col matrix
- * (none when `pointwise`: 1x1, stride 1, no padding, where the image is its own matrix, or at
- * stride 2, where the product packs x itself). At stride 2 each partial[g] is o x kk x c, its
- * columns in tap-major order (gemm_pack_strided.ts).
+ * partial[g] = the sum over images i in [g gsize, min(n, g gsize + gsize)) of dy[i] (o x oh ow)
+ * times the transposed im2col matrix of x[i], in image order, laid out as `mode` says (o x ckk,
+ * ckk = c kh kw, or a permutation of it: FILTER_IM2COL and the others above). A group is computed
+ * by one thread, so the result does not depend on how groups are split over threads. Every mode
+ * sums the same products in the same order. `scratch` is this thread's: gemmWorkspaceBytes()
+ * bytes, then (FILTER_IM2COL) room for one im2col matrix.
  */
 export function convFilterGrad(
   x: usize,
@@ -56,7 +65,7 @@ export function convFilterGrad(
   n: i32,
   gsize: i32,
   o: i32,
-  pointwise: i32,
+  mode: i32,
   geo: usize,
   begin: i32,
   end: i32,
@@ -67,9 +76,6 @@ export function convFilterGrad(
   const CKK = C * load<i32>(geo, 12) * load<i32>(geo, 16);
   const OHW = load<i32>(geo, 28) * load<i32>(geo, 32);
   const col = scratch + <usize>gemmWorkspaceBytes();
-  // Stride 2: the product packs the image's transposed im2col view itself, columns tap-major
-  // (gemm_pack_strided.ts), so partial[g] is o x (kh kw) x c; the host puts it back in order.
-  const strided = pointwise == 0 && load<i32>(geo, 20) == 2;
   for (let g = begin; g < end; g++) {
     const dst = partial + (<usize>g * <usize>(o * CKK) << 2);
     const first = g * gsize;
@@ -78,9 +84,9 @@ export function convFilterGrad(
       const xi = x + (<usize>i * <usize>(C * HW) << 2);
       const di = dy + (<usize>i * <usize>(o * OHW) << 2);
       const acc = i > first ? 1 : 0;
-      if (pointwise != 0) {
+      if (mode == FILTER_POINTWISE) {
         gemm(0, o, 0, CKK, OHW, di, OHW, 1, 0, xi, 1, HW, dst, CKK, acc, geo, 0, 0, 0, 0, scratch);
-      } else if (strided) {
+      } else if (mode == FILTER_STRIDED) {
         gemm(0, o, 0, CKK, OHW, di, OHW, 1, 3, xi, 0, 0, dst, CKK, acc, geo, 0, 0, 0, 0, scratch);
       } else {
         im2col(xi, geo, col, 0, CKK);

@@ -175,6 +175,13 @@ function directConv(
   );
 }
 
+/** convFilterGrad's modes (wasm/assembly/conv_grad.ts): dy times each image's im2col matrix. */
+const FILTER_IM2COL = 0;
+/** A pointwise filter gradient, o x c. */
+const FILTER_POINTWISE = 1;
+/** A stride-2 filter gradient packed from the image, o x kk x c. */
+const FILTER_STRIDED = 2;
+
 /** The wasm backend's convolutions over runtime `rt`. */
 export function convOps(rt: WasmRuntime): ConvOps {
   return {
@@ -298,28 +305,30 @@ export function convOps(rt: WasmRuntime): ConvOps {
       }
       rt.geometry(g);
       const pointwise = g.kh === 1 && g.kw === 1 && g.stride === 1 && g.pad === 0;
+      // How the kernel computes each image's product (wasm/assembly/conv_grad.ts): pointwise from
+      // the image itself, at stride 2 packed from the image itself (its result o x kk x c), else
+      // dy times an im2col matrix.
+      const mode = pointwise ? FILTER_POINTWISE : g.stride === 2 ? FILTER_STRIDED : FILTER_IM2COL;
       // Each group's dW = sum of dy[i] times the transposed im2col of x[i] is one thread's work,
       // then the group sums are added in order.
       const { groupSize: gsize, groups } = choice;
       const partial = groups === 1 ? rt.uninit(o * ckk) : rt.uninit(groups * o * ckk);
-      // Room for one im2col matrix; at stride 2 the product packs from the image itself and the
-      // kernel only needs one row of the result (to put its columns back in order).
-      const room = pointwise ? 0 : g.stride === 2 ? ckk : ckk * ohw;
-      const scratchBytes = rt.k.gemmWorkspaceBytes() + room * 4;
-      const geo = rt.geo, pw = pointwise ? 1 : 0;
+      const scratchBytes = rt.k.gemmWorkspaceBytes() +
+        (mode === FILTER_IM2COL ? ckk * ohw * 4 : 0);
+      const geo = rt.geo;
       rt.parScratch(
         "convFilterGrad",
         groups,
         1,
         n * o * ckk * ohw,
         scratchBytes,
-        (b, e) => [xp, dp, partial.ptr, n, gsize, o, pw, geo, b, e, 0],
+        (b, e) => [xp, dp, partial.ptr, n, gsize, o, mode, geo, b, e, 0],
         8,
       );
       const sum = groups === 1 ? partial : reduceSum(rt, partial, [groups, o * ckk], [1, o * ckk]);
       if (groups > 1) rt.free(partial);
-      if (g.stride !== 2 || pointwise) return sum;
-      // At stride 2 the kernel's columns are tap-major (o x kk x c): put them in the filter's order.
+      if (mode !== FILTER_STRIDED) return sum;
+      // Into the filter's order (o x c x kk).
       const out = permute(rt, sum, [o, g.kh * g.kw, g.c], [0, 2, 1]);
       rt.free(sum);
       return out;
