@@ -4,7 +4,7 @@
 // writing that matrix and packing its transpose, this packer reads the image and writes the packed
 // slivers, with the columns in tap-major order (tap, c), so that a sliver of eight columns is one
 // tap of eight channels and each of its rows (an output pixel) is two vectors of a 4x4 transpose.
-// The caller puts the columns back in (c, tap) order once the product is summed (conv_grad.ts);
+// The host puts the columns back in (c, tap) order once the products are summed (wasm/ops/conv.ts);
 // each value is the same sum of the same products in the same order, so the bits do not change.
 
 import { NR } from "./gemm_blocking";
