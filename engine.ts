@@ -34,6 +34,7 @@ export {
   add,
   affine,
   clamp,
+  combine,
   cos,
   div,
   exp,
@@ -53,6 +54,7 @@ export {
   tanh,
   unary,
 } from "./src/ops/elementwise.ts";
+export type { CombineOptions } from "./src/ops/elementwise.ts";
 export { linear, matmul } from "./src/ops/matmul.ts";
 export type { MatmulOptions } from "./src/ops/matmul.ts";
 export { conv2d } from "./src/ops/conv.ts";

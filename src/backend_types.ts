@@ -9,7 +9,7 @@
  * @module
  */
 
-export { BACKEND_NAMES, BINARY_OPS, LOSS_KINDS, UNARY_OPS } from "./backend.ts";
+export { BACKEND_NAMES, BINARY_OPS, COMBINE_MAX_TERMS, LOSS_KINDS, UNARY_OPS } from "./backend.ts";
 export type {
   AdamBuffers,
   AdamSettings,
@@ -18,6 +18,7 @@ export type {
   BackendName,
   BinaryOp,
   BroadcastShapes,
+  CombineTerm,
   ConcatSpec,
   Conv2dGeometry,
   ConvOps,

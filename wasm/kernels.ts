@@ -291,6 +291,27 @@ export interface Kernels {
   /** y[i] = x[i] clamped to [lo, hi] for i in [begin, end). */
   clamp(x: number, y: number, lo: number, hi: number, begin: number, end: number): void;
   /**
+   * y[i] = (s0 x0[i] + ... + s3 x3[i]) * scale over the first `terms` terms, clamped to
+   * [-clip, clip] when `clipped` is 1, for i in [begin, end).
+   */
+  combine(
+    terms: number,
+    x0: number,
+    s0: number,
+    x1: number,
+    s1: number,
+    x2: number,
+    s2: number,
+    x3: number,
+    s3: number,
+    y: number,
+    scale: number,
+    clip: number,
+    clipped: number,
+    begin: number,
+    end: number,
+  ): void;
+  /**
    * Adds input rows [begin, end) into the zeroed output `o` (`params`: rank, shape, output strides,
    * 0 on summed axes).
    */

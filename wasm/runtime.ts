@@ -48,6 +48,7 @@ const PARALLEL_KERNELS = [
   "affine",
   "axpy",
   "clamp",
+  "combine",
   "permute",
   "copyRows",
   "fillRows",

@@ -1,6 +1,6 @@
 /**
  * Element-wise kernels: fill, copy, the unary functions and their gradients, binary operations with
- * broadcasting, affine, axpy and clamp.
+ * broadcasting, affine, axpy, clamp and the linear combination of a sampler's update.
  *
  * @module
  */
@@ -199,3 +199,27 @@ export const clampKernel = memo((): KernelSpec => ({
   body: LINEAR_INDEX + `  let v = x[p.x_o + i];
   out[p.out_o + i] = select(select(v, p.hi, v > p.hi), p.lo, v < p.lo);`,
 }));
+
+/**
+ * out = (s0 x0 + ... ) * scale over `terms` terms (1 to 4), the sum left to right, then with
+ * `clipped` clamped to [-clip, clip] (NaN passes, as clamp's).
+ */
+export const combineKernel = memo((terms: number, clipped: boolean): KernelSpec => {
+  const ks = Array.from({ length: terms }, (_, t) => t);
+  const sum = ks.map((t) =>
+    t === 0 ? `  var v = x0[p.x0_o + i] * p.s0;` : `  v = v + x${t}[p.x${t}_o + i] * p.s${t};`
+  );
+  const store = clipped
+    ? "  out[p.out_o + i] = select(select(v, p.clip, v > p.clip), -p.clip, v < -p.clip);"
+    : "  out[p.out_o + i] = v;";
+  return {
+    key: `combine_${terms}${clipped ? "_clip" : ""}`,
+    bindings: [...ks.map((t) => ro(`x${t}`)), rw("out")],
+    params: [["n", "u32"], ...ks.map((t): [string, "f32"] => [`s${t}`, "f32"]), ["scale", "f32"], [
+      "clip",
+      "f32",
+    ]],
+    workgroup: WG,
+    body: LINEAR_INDEX + [...sum, "  v = v * p.scale;", store].join("\n"),
+  };
+});

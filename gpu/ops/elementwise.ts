@@ -5,12 +5,14 @@
  * @module
  */
 
-import type {
-  BinaryOp,
-  BroadcastShapes,
-  ElementwiseOps,
-  Storage,
-  UnaryOp,
+import {
+  type BinaryOp,
+  type BroadcastShapes,
+  combineLength,
+  type CombineTerm,
+  type ElementwiseOps,
+  type Storage,
+  type UnaryOp,
 } from "../../src/backend.ts";
 import { broadcastStrides } from "../../src/backends/strides.ts";
 import { sizeOf } from "../../src/shape.ts";
@@ -20,6 +22,7 @@ import {
   binaryBroadcastKernel,
   binarySameKernel,
   clampKernel,
+  combineKernel,
   hasUnaryGrad,
   unaryGradKernel,
   unaryKernel,
@@ -96,6 +99,19 @@ export function elementwiseOps(rt: GpuRuntime): ElementwiseOps {
     clamp(x: Storage, lo: number, hi: number): Storage {
       const a = rt.storage(x), out = rt.alloc(a.length);
       if (a.length) rt.run(clampKernel(), [a, out], [a.length, lo, hi], linearGrid(a.length));
+      return out;
+    },
+
+    combine(terms: readonly CombineTerm[], scale: number, clip: number | null): Storage {
+      const n = combineLength(terms), out = rt.alloc(n);
+      if (n) {
+        rt.run(
+          combineKernel(terms.length, clip !== null),
+          [...terms.map((t) => rt.storage(t.x)), out],
+          [n, ...terms.map((t) => t.scale), scale, clip ?? 0],
+          linearGrid(n),
+        );
+      }
       return out;
     },
   };

@@ -22,7 +22,7 @@
  * @module
  */
 
-import { add, affine, clamp } from "../ops/elementwise.ts";
+import { affine, combine } from "../ops/elementwise.ts";
 import type { Tensor } from "../tensor.ts";
 import { type Level, NoiseLevels } from "./noise_level.ts";
 import { predictEpsilon, type Prediction, predictX0 } from "./parameterization.ts";
@@ -89,11 +89,10 @@ class LazyEstimate implements Estimate {
 
   get x0(): Tensor {
     if (!this.#x0) {
-      const x0 = this.#d.objective === "dsm"
-        ? predictX0("epsilon", this.#rawEps(), this.#x, this.level)
-        : predictX0(this.#d.prediction, this.output, this.#x, this.level);
       const c = this.#d.clip;
-      this.#x0 = c === null ? x0 : clamp(x0, -c, c);
+      this.#x0 = this.#d.objective === "dsm"
+        ? predictX0("epsilon", this.#rawEps(), this.#x, this.level, c)
+        : predictX0(this.#d.prediction, this.output, this.#x, this.level, c);
     }
     return this.#x0;
   }
@@ -103,7 +102,7 @@ class LazyEstimate implements Estimate {
       const l = this.level;
       this.#eps = this.#d.clip === null
         ? this.#rawEps()
-        : affine(add(this.#x, affine(this.x0, -l.a)), 1 / l.s);
+        : combine([[this.#x, 1], [this.x0, -l.a]], { scale: 1 / l.s });
     }
     return this.#eps;
   }

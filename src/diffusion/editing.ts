@@ -15,7 +15,7 @@
  */
 
 import type { Backend, RandomDraw } from "../backend.ts";
-import { add, affine, mul } from "../ops/elementwise.ts";
+import { add, combine, mul } from "../ops/elementwise.ts";
 import { Tensor } from "../tensor.ts";
 import type { NoiseLevels } from "./noise_level.ts";
 
@@ -81,7 +81,7 @@ export class BatchEdit {
   noised(t: number, z: Tensor | null): Tensor {
     if (t <= 0 || z === null) return this.#init;
     const { a, s } = this.#levels.level(t);
-    return add(affine(this.#init, a), affine(z, s));
+    return combine([[this.#init, a], [z, s]]);
   }
 
   /**
@@ -108,7 +108,7 @@ export class BatchEdit {
     const r = this.#levels.level(to).a / this.#levels.level(from).a, be = x.backend;
     const z = new Tensor(be, be.alloc(x.size), x.shape);
     be.randomNormal(z.storage, draw);
-    return add(affine(x, r), affine(z, Math.sqrt(Math.max(0, 1 - r * r))));
+    return combine([[x, r], [z, Math.sqrt(Math.max(0, 1 - r * r))]]);
   }
 
   /** Frees the batch's input and mask. */

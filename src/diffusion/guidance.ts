@@ -22,7 +22,7 @@
  * @module
  */
 
-import { add, affine, div, mul, sqrt, sub, unary } from "../ops/elementwise.ts";
+import { affine, combine, div, mul, sqrt, sub, unary } from "../ops/elementwise.ts";
 import { mean } from "../ops/reduce.ts";
 import { concat, slice } from "../ops/shape.ts";
 import { type Tensor, tensor } from "../tensor.ts";
@@ -69,7 +69,9 @@ export function guidedOutput(
   const condSplit = learnSigma ? splitLearnedOutput(condRaw) : null;
   const cond = condSplit ? condSplit.output : condRaw;
   const uncond = learnSigma ? splitLearnedOutput(uncondRaw).output : uncondRaw;
-  const guided = rescaled(cond, add(uncond, affine(sub(cond, uncond), guidance.scale)), guidance);
+  // uncond + w (cond - uncond), the difference scaled as one kernel, the sum as another.
+  const delta = combine([[cond, 1], [uncond, -1]], { scale: guidance.scale });
+  const guided = rescaled(cond, combine([[uncond, 1], [delta, 1]]), guidance);
   return condSplit ? joinLearnedOutput(guided, condSplit.v) : guided;
 }
 
@@ -79,5 +81,5 @@ function rescaled(cond: Tensor, guided: Tensor, guidance: Guidance): Tensor {
   if (phi === 0) return guided;
   // A tiny floor keeps an all-constant output (std 0) finite.
   const ratio = div(perSampleStd(cond), affine(perSampleStd(guided), 1, 1e-12));
-  return add(affine(mul(guided, ratio), phi), affine(guided, 1 - phi));
+  return combine([[mul(guided, ratio), phi], [guided, 1 - phi]]);
 }

@@ -7,7 +7,7 @@
  * @module
  */
 
-import { add, affine, mul, sub } from "../ops/elementwise.ts";
+import { clamp, combine, mul, sub } from "../ops/elementwise.ts";
 import type { Tensor } from "../tensor.ts";
 
 /** The network's output: the noise, the clean sample, or the velocity v. */
@@ -67,15 +67,25 @@ export interface ScalarNoiseLevel {
   s: number;
 }
 
-/** The x0 estimate from a network output at a timestep shared by the whole batch. */
-export function predictX0(kind: Prediction, out: Tensor, xt: Tensor, l: ScalarNoiseLevel): Tensor {
+/**
+ * The x0 estimate from a network output at a timestep shared by the whole batch, clamped to
+ * [-clip, clip] when `clip` is given (a sampler's clipping; then without a gradient). One kernel
+ * ({@link combine}) with the bits of the separate scalings, difference and clamp.
+ */
+export function predictX0(
+  kind: Prediction,
+  out: Tensor,
+  xt: Tensor,
+  l: ScalarNoiseLevel,
+  clip: number | null = null,
+): Tensor {
   switch (kind) {
     case "epsilon":
-      return affine(sub(xt, affine(out, l.s)), 1 / l.a);
+      return combine([[xt, 1], [out, -l.s]], { scale: 1 / l.a, clip });
     case "x0":
-      return out;
+      return clip === null ? out : clamp(out, -clip, clip);
     case "v":
-      return sub(affine(xt, l.a), affine(out, l.s));
+      return combine([[xt, l.a], [out, -l.s]], { clip });
   }
 }
 
@@ -90,8 +100,8 @@ export function predictEpsilon(
     case "epsilon":
       return out;
     case "x0":
-      return affine(sub(xt, affine(out, l.a)), 1 / l.s);
+      return combine([[xt, 1], [out, -l.a]], { scale: 1 / l.s });
     case "v":
-      return add(affine(xt, l.s), affine(out, l.a));
+      return combine([[xt, l.s], [out, l.a]]);
   }
 }

@@ -1,6 +1,6 @@
 /**
  * The element-wise kernels: functions of one argument, of two (with NumPy broadcasting), scalar
- * affine maps, axpy and clamping. The op names are listed once here; every backend and test
+ * affine maps, axpy, clamping and linear combinations (a sampler's update). The op names are listed once here; every backend and test
  * derives its tables from these lists.
  *
  * @module
@@ -50,6 +50,32 @@ export interface BroadcastShapes {
   readonly out: readonly number[];
 }
 
+/** The most terms one {@link ElementwiseOps.combine} takes. */
+export const COMBINE_MAX_TERMS = 4;
+
+/** One term of {@link ElementwiseOps.combine}: `scale` times `x`. */
+export interface CombineTerm {
+  /** The values (every term's of one length). */
+  readonly x: Storage;
+  /** Its coefficient. */
+  readonly scale: number;
+}
+
+/**
+ * The common length of {@link ElementwiseOps.combine}'s terms, or a RangeError when there are
+ * none, more than {@link COMBINE_MAX_TERMS}, or their lengths differ.
+ */
+export function combineLength(terms: readonly CombineTerm[]): number {
+  if (terms.length < 1 || terms.length > COMBINE_MAX_TERMS) {
+    throw new RangeError(`combine: ${terms.length} terms (1 to ${COMBINE_MAX_TERMS})`);
+  }
+  const n = terms[0].x.length;
+  for (const t of terms) {
+    if (t.x.length !== n) throw new RangeError(`combine: lengths ${n} and ${t.x.length}`);
+  }
+  return n;
+}
+
 /** Element-wise kernels. */
 export interface ElementwiseOps {
   /** y = op(x). */
@@ -64,4 +90,12 @@ export interface ElementwiseOps {
   axpy(y: Storage, x: Storage, alpha: number): void;
   /** y = min(max(x, lo), hi). */
   clamp(x: Storage, lo: number, hi: number): Storage;
+  /**
+   * y = (s0 x0 + s1 x1 + ...) * scale, then clamped to [-clip, clip] unless `clip` is null: a
+   * sampler's update in one pass over 1 to {@link COMBINE_MAX_TERMS} terms of one length, with
+   * the bits of the backend's own `affine`, `add` and `clamp` one after another (each product
+   * rounded as `affine(x, s, 0)` rounds it, the sum taken left to right, then the scale, then the
+   * clamp).
+   */
+  combine(terms: readonly CombineTerm[], scale: number, clip: number | null): Storage;
 }

@@ -4,7 +4,7 @@
  * @module
  */
 
-import type { BinaryOp, Storage, UnaryOp } from "../backend.ts";
+import { type BinaryOp, COMBINE_MAX_TERMS, type Storage, type UnaryOp } from "../backend.ts";
 import { result, type Tensor } from "../tensor.ts";
 
 /** The broadcast shape of two shapes (NumPy rules), or an error naming both. */
@@ -156,6 +156,52 @@ export function affine(x: Tensor, scale: number, shift = 0): Tensor {
   return result("affine", be, be.affine(x.storage, scale, shift), x.shape, [x], (g) => [
     scale === 1 ? g : be.affine(g, scale, 0),
   ]);
+}
+
+/** Options of {@link combine}. */
+export interface CombineOptions {
+  /** A factor applied to the sum (default 1). */
+  scale?: number;
+  /** Clamps the result to [-clip, clip] (default null: no clamp; a clamped result has no gradient). */
+  clip?: number | null;
+}
+
+/**
+ * The linear combination (s0 x0 + s1 x1 + ...) * scale of one to four tensors of one shape,
+ * clamped to [-clip, clip] when `clip` is set: a sampler's update in one kernel. It has the bits
+ * of the chain of {@link affine} and {@link add} it replaces (each product rounded to float32, the
+ * sum taken left to right, then the scale and the clamp).
+ *
+ * @example The DDPM posterior mean plus its noise, c1 x0 + c2 xt + sigma z
+ * ```ts ignore
+ * const next = combine([[x0, c1], [xt, c2], [z, sigma]]);
+ * ```
+ */
+export function combine(
+  terms: readonly (readonly [Tensor, number])[],
+  options: CombineOptions = {},
+): Tensor {
+  const { scale = 1, clip = null } = options;
+  if (terms.length < 1 || terms.length > COMBINE_MAX_TERMS) {
+    throw new RangeError(`combine takes 1 to ${COMBINE_MAX_TERMS} terms, got ${terms.length}`);
+  }
+  const [first] = terms[0], be = first.backend;
+  for (const [x] of terms) {
+    if (x.backend !== be) throw new Error("combine: tensors live on different backends");
+    if (x.shape.length !== first.shape.length || x.shape.some((d, i) => d !== first.shape[i])) {
+      throw new RangeError(`combine: shapes [${first.shape}] and [${x.shape}] differ`);
+    }
+  }
+  const y = be.combine(terms.map(([x, s]) => ({ x: x.storage, scale: s })), scale, clip);
+  if (clip !== null) return result("combine", be, y, first.shape, [], () => []);
+  return result(
+    "combine",
+    be,
+    y,
+    first.shape,
+    terms.map(([x]) => x),
+    (g) => terms.map(([x, s]) => x.requiresGrad ? be.affine(g, s * scale, 0) : null),
+  );
 }
 
 /** Clamps to [lo, hi]; not differentiable (sampling only). */

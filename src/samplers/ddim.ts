@@ -9,7 +9,7 @@
  * @module
  */
 
-import { add, affine, clamp } from "../ops/elementwise.ts";
+import { combine } from "../ops/elementwise.ts";
 import type { Tensor } from "../tensor.ts";
 import { predictEpsilon, type Prediction, predictX0 } from "../diffusion/parameterization.ts";
 import { clipOption, type Sampler, type SamplerDefinition, type StepContext } from "./sampler.ts";
@@ -71,17 +71,16 @@ export class DdimSampler implements Sampler {
     const output = ctx.denoiser.output(xt, this.timesteps[i]);
     const ab = this.#ab[i], abPrev = this.#abPrev(i);
     const level = { a: Math.sqrt(ab), s: Math.sqrt(1 - ab) };
-    let x0 = predictX0(this.#prediction, output, xt, level);
-    let eps = predictEpsilon(this.#prediction, output, xt, level);
-    if (this.#clip !== null) {
-      x0 = clamp(x0, -this.#clip, this.#clip);
-      // Keep eps consistent with the clipped x0.
-      eps = affine(add(xt, affine(x0, -level.a)), 1 / level.s);
-    }
+    const x0 = predictX0(this.#prediction, output, xt, level, this.#clip);
+    // With clipping, eps is kept consistent with the clipped x0.
+    const eps = this.#clip === null
+      ? predictEpsilon(this.#prediction, output, xt, level)
+      : combine([[xt, 1], [x0, -level.a]], { scale: 1 / level.s });
     const sigma = this.sigma(i);
     const dirScale = Math.sqrt(Math.max(0, 1 - abPrev - sigma * sigma));
-    const mean = add(affine(x0, Math.sqrt(abPrev)), affine(eps, dirScale));
-    return sigma > 0 ? add(mean, affine(ctx.noise(), sigma)) : mean;
+    // sqrt(abPrev) x0 + dirScale eps (+ sigma z): one kernel.
+    const mean: [Tensor, number][] = [[x0, Math.sqrt(abPrev)], [eps, dirScale]];
+    return combine(sigma > 0 ? [...mean, [ctx.noise(), sigma]] : mean);
   }
 }
 

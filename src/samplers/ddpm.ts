@@ -11,7 +11,7 @@
  * @module
  */
 
-import { add, affine, clamp, exp, mul } from "../ops/elementwise.ts";
+import { add, affine, combine, exp, mul } from "../ops/elementwise.ts";
 import { learnedLogVarianceCoefficients } from "../diffusion/learned_variance.ts";
 import type { Tensor } from "../tensor.ts";
 import { type Prediction, predictX0 } from "../diffusion/parameterization.ts";
@@ -102,21 +102,18 @@ export class DdpmSampler implements Sampler {
         `variance "learned" needs a model trained with learnSigma (this one predicts no variance)`,
       );
     }
-    let x0 = predictX0(this.#prediction, output, xt, {
-      a: s.sqrtAlphasCumprod[j],
-      s: s.sqrtOneMinusAlphasCumprod[j],
-    });
-    if (this.#clip !== null) x0 = clamp(x0, -this.#clip, this.#clip);
-    const mean = add(affine(x0, s.posteriorMeanCoef1[j]), affine(xt, s.posteriorMeanCoef2[j]));
+    const level = { a: s.sqrtAlphasCumprod[j], s: s.sqrtOneMinusAlphasCumprod[j] };
+    const x0 = predictX0(this.#prediction, output, xt, level, this.#clip);
+    // The posterior mean c1 x0 + c2 x_t, and with a fixed variance its noise sigma z: one kernel.
+    const mean: [Tensor, number][] = [[x0, s.posteriorMeanCoef1[j]], [xt, s.posteriorMeanCoef2[j]]];
     if (this.#variance === "learned") {
-      if (j === 0) return mean;
+      if (j === 0) return combine(mean);
       // sigma = exp(log sigma^2 / 2), per value.
       const { scale, shift } = this.learnedCoefficients(i);
-      return add(mean, mul(exp(affine(v!, scale / 2, shift / 2)), ctx.noise()));
+      return add(combine(mean), mul(exp(affine(v!, scale / 2, shift / 2)), ctx.noise()));
     }
     const sigma = this.sigma(i);
-    if (sigma === 0) return mean;
-    return add(mean, affine(ctx.noise(), sigma));
+    return combine(sigma === 0 ? mean : [...mean, [ctx.noise(), sigma]]);
   }
 }
 

@@ -28,7 +28,7 @@
 import { NoiseLevels } from "../diffusion/noise_level.ts";
 import type { Prediction } from "../diffusion/parameterization.ts";
 import type { Schedule } from "../diffusion/schedule.ts";
-import { add, affine } from "../ops/elementwise.ts";
+import { combine } from "../ops/elementwise.ts";
 import type { Tensor } from "../tensor.ts";
 import type { Sampler, SamplerDefinition, StepContext } from "./sampler.ts";
 import { type Spacing, timeGrid } from "./spacing.ts";
@@ -92,16 +92,16 @@ export class DpmSolverSampler implements Sampler {
     let d = x0;
     if (prev) {
       const k = 1 / (2 * (prev.h / h));
-      d = add(affine(x0, 1 + k), affine(prev.x0, -k));
+      d = combine([[x0, 1 + k], [prev.x0, -k]]);
     }
     ctx.keep(x0);
     this.#previous = { x0, h };
-    if (!this.#sde) return add(affine(x, next.s / e.level.s), affine(d, -next.a * Math.expm1(-h)));
-    const mean = add(
-      affine(x, (next.s / e.level.s) * Math.exp(-h)),
-      affine(d, -next.a * Math.expm1(-2 * h)),
-    );
-    return add(mean, affine(ctx.noise(), next.s * Math.sqrt(-Math.expm1(-2 * h))));
+    if (!this.#sde) return combine([[x, next.s / e.level.s], [d, -next.a * Math.expm1(-h)]]);
+    return combine([
+      [x, (next.s / e.level.s) * Math.exp(-h)],
+      [d, -next.a * Math.expm1(-2 * h)],
+      [ctx.noise(), next.s * Math.sqrt(-Math.expm1(-2 * h))],
+    ]);
   }
 }
 

@@ -16,7 +16,7 @@
 import { NoiseLevels } from "../diffusion/noise_level.ts";
 import type { Prediction } from "../diffusion/parameterization.ts";
 import type { Schedule } from "../diffusion/schedule.ts";
-import { add, affine } from "../ops/elementwise.ts";
+import { combine } from "../ops/elementwise.ts";
 import type { Tensor } from "../tensor.ts";
 import type { Sampler, SamplerDefinition, StepContext } from "./sampler.ts";
 import { type Spacing, timeGrid } from "./spacing.ts";
@@ -53,7 +53,7 @@ export class EulerSampler implements Sampler {
     const e = ctx.denoiser.estimate(x, this.timesteps[i]);
     if (i + 1 === this.timesteps.length) return e.x0;
     const l = e.level, n = this.#levels.level(this.timesteps[i + 1]);
-    return add(affine(x, n.a / l.a), affine(e.eps, n.s - (n.a * l.s) / l.a));
+    return combine([[x, n.a / l.a], [e.eps, n.s - (n.a * l.s) / l.a]]);
   }
 }
 

@@ -19,7 +19,7 @@
 import { NoiseLevels } from "../diffusion/noise_level.ts";
 import type { Prediction } from "../diffusion/parameterization.ts";
 import type { Schedule } from "../diffusion/schedule.ts";
-import { add, affine } from "../ops/elementwise.ts";
+import { combine } from "../ops/elementwise.ts";
 import type { Tensor } from "../tensor.ts";
 import type { Sampler, SamplerDefinition, StepContext } from "./sampler.ts";
 import { type Spacing, timeGrid } from "./spacing.ts";
@@ -58,9 +58,10 @@ export class EulerMaruyamaSampler implements Sampler {
   step(ctx: StepContext, i: number, x: Tensor): Tensor {
     const b = this.span(i);
     const score = ctx.denoiser.score(x, this.timesteps[i]);
-    const mean = add(affine(x, 1 + b / 2), affine(score, b));
-    if (i + 1 === this.timesteps.length) return mean;
-    return add(mean, affine(ctx.noise(), Math.sqrt(b)));
+    // The drift step (1 + b/2) x + b score, and before the last step its noise sqrt(b) z: one kernel.
+    const mean: [Tensor, number][] = [[x, 1 + b / 2], [score, b]];
+    if (i + 1 === this.timesteps.length) return combine(mean);
+    return combine([...mean, [ctx.noise(), Math.sqrt(b)]]);
   }
 }
 

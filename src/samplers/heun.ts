@@ -11,7 +11,7 @@
  * @module
  */
 
-import { add, affine, clamp } from "../ops/elementwise.ts";
+import { affine, combine } from "../ops/elementwise.ts";
 import type { Tensor } from "../tensor.ts";
 import { predictEpsilon, type Prediction, predictX0 } from "../diffusion/parameterization.ts";
 import {
@@ -66,8 +66,8 @@ export class HeunSampler implements Sampler {
     const level = { a: Math.sqrt(ab), s: Math.sqrt(1 - ab) };
     const out = model(x, this.timesteps[i]);
     if (this.#clip === null) return predictEpsilon(this.#prediction, out, x, level);
-    const x0 = clamp(predictX0(this.#prediction, out, x, level), -this.#clip, this.#clip);
-    return affine(add(x, affine(x0, -level.a)), 1 / level.s);
+    const x0 = predictX0(this.#prediction, out, x, level, this.#clip);
+    return combine([[x, 1], [x0, -level.a]], { scale: 1 / level.s });
   }
 
   /** The next x from x_t at step index `i`. */
@@ -79,11 +79,11 @@ export class HeunSampler implements Sampler {
     const eps = this.#eps(model, xt, i);
     // Euler in x^ = x / sqrt(ab), mapped back to x at the next level.
     const xHat = affine(xt, 1 / Math.sqrt(ab));
-    const euler = add(xHat, affine(eps, sigNext - sig));
-    if (last) return affine(euler, Math.sqrt(abNext));
-    const epsNext = this.#eps(model, affine(euler, Math.sqrt(abNext)), i + 1);
-    const heun = add(xHat, affine(add(eps, epsNext), 0.5 * (sigNext - sig)));
-    return affine(heun, Math.sqrt(abNext));
+    const euler = combine([[xHat, 1], [eps, sigNext - sig]], { scale: Math.sqrt(abNext) });
+    if (last) return euler;
+    const epsNext = this.#eps(model, euler, i + 1);
+    const slope = combine([[eps, 1], [epsNext, 1]], { scale: 0.5 * (sigNext - sig) });
+    return combine([[xHat, 1], [slope, 1]], { scale: Math.sqrt(abNext) });
   }
 }
 

@@ -6,13 +6,13 @@
  * @module
  */
 
-import { add, affine, mul, sqrt } from "../ops/elementwise.ts";
+import { add, affine, combine, mul, sqrt } from "../ops/elementwise.ts";
 import type { Tensor } from "../tensor.ts";
 
 /** x + (step / 2) score + sqrt(step) z: `step` one number, or per sample ([B, 1, ...]). */
 export function langevinStep(x: Tensor, score: Tensor, z: Tensor, step: number | Tensor): Tensor {
   if (typeof step === "number") {
-    return add(add(x, affine(score, step / 2)), affine(z, Math.sqrt(step)));
+    return combine([[x, 1], [score, step / 2], [z, Math.sqrt(step)]]);
   }
   return add(add(x, mul(affine(step, 0.5), score)), mul(sqrt(step), z));
 }

@@ -25,6 +25,7 @@ import { backward, type Tensor, variable } from "../../src/tensor.ts";
 import {
   add,
   affine,
+  combine,
   div,
   maximum,
   minimum,
@@ -186,6 +187,35 @@ const UNARY_ROWS: GradCase[] = [
 ];
 
 gradTable(be, "unary ops on [3,4]", UNARY_ROWS);
+
+/** combine's linear combinations of one to four inputs, with a scale, one input in two terms. */
+const COMBINE_CASES: { coef: number[]; scale?: number }[] = [
+  { coef: [0.6] },
+  { coef: [1, -0.4] },
+  { coef: [0.3, 1.7, -2], scale: 0.5 },
+  { coef: [-1, 0.25, 0.8, 1.5], scale: -1.25 },
+];
+const COMBINE_ROWS: GradCase[] = COMBINE_CASES.map(({ coef, scale }, r) => ({
+  name: `combine of ${coef.length} term${coef.length > 1 ? "s" : ""}${
+    scale === undefined ? "" : `, scale ${scale}`
+  }`,
+  seed: [23, r],
+  inputs: coef.map(() => ({ shape: [3, 4], values: NORMAL.values })),
+  fn: (xs: Tensor[]) => combine(xs.map((x, t) => [x, coef[t]] as const), { scale }),
+}));
+COMBINE_ROWS.push({
+  name: "combine with one input in two terms",
+  seed: [23, 9],
+  inputs: [{ shape: [5], values: NORMAL.values }, { shape: [5], values: NORMAL.values }],
+  fn: ([x, y]) => combine([[x, 0.5], [y, -1], [x, 2]]),
+});
+
+gradTable(be, "combine on [3,4]", COMBINE_ROWS);
+
+Deno.test("grad: a clipped combine has no gradient", () => {
+  const x = variable(be, [0.5, -1.5, 2.25], [3]);
+  assert.throws(() => backward(sum(combine([[x, 2]], { clip: 1 }))), /does not depend/);
+});
 
 Deno.test("grad: relu passes no gradient where the input is negative", async () => {
   const x = variable(be, [-1, 2, -3, 4], [4]);

@@ -1,6 +1,6 @@
 // deno-fmt-ignore-file (deno fmt would drop the AssemblyScript @inline decorators)
 // AssemblyScript: element-wise kernels (unary functions and their gradients, broadcast binary
-// ops, affine, axpy, clamp). Pointers are byte offsets into the one memory; lengths count f32
+// ops, affine, axpy, clamp, and the linear combination of a sampler's update). Pointers are byte offsets into the one memory; lengths count f32
 // elements. Every kernel takes the element (or row) range [begin, end) it computes, so the host
 // can split work across threads. Tails shorter than a vector are computed as a vector and stored
 // lane by lane, so no kernel writes past the end of its output.
@@ -461,4 +461,64 @@ export function clamp(x: usize, y: usize, lo: f32, hi: f32, begin: i32, end: i32
     const r = v128.bitselect(vl, v128.bitselect(vh, v, f32x4.gt(v, vh)), f32x4.lt(v, vl));
     storePartial(y + o, r, end - i);
   }
+}
+
+/** combine's value at byte offset o: the terms' products summed left to right, scaled, clamped. */
+@inline
+function combineAt(
+  o: usize, terms: i32, x0: usize, x1: usize, x2: usize, x3: usize,
+  s0: v128, s1: v128, s2: v128, s3: v128, vs: v128, lo: v128, hi: v128, clip: bool,
+): v128 {
+  let v = f32x4.mul(v128.load(x0 + o), s0);
+  if (terms > 1) v = f32x4.add(v, f32x4.mul(v128.load(x1 + o), s1));
+  if (terms > 2) v = f32x4.add(v, f32x4.mul(v128.load(x2 + o), s2));
+  if (terms > 3) v = f32x4.add(v, f32x4.mul(v128.load(x3 + o), s3));
+  v = f32x4.mul(v, vs);
+  if (clip) v = v128.bitselect(lo, v128.bitselect(hi, v, f32x4.gt(v, hi)), f32x4.lt(v, lo));
+  return v;
+}
+
+/** combine's loop over [begin, end) for a constant number of terms. */
+@inline
+function combineRange(
+  terms: i32, x0: usize, s0: f32, x1: usize, s1: f32, x2: usize, s2: f32, x3: usize, s3: f32,
+  y: usize, scale: f32, clip: f32, clipped: bool, begin: i32, end: i32,
+): void {
+  const v0 = f32x4.splat(s0);
+  const v1 = f32x4.splat(s1);
+  const v2 = f32x4.splat(s2);
+  const v3 = f32x4.splat(s3);
+  const vs = f32x4.splat(scale);
+  const lo = f32x4.splat(-clip);
+  const hi = f32x4.splat(clip);
+  let i = begin;
+  for (; i + 4 <= end; i += 4) {
+    const o = <usize>i << 2;
+    v128.store(y + o, combineAt(o, terms, x0, x1, x2, x3, v0, v1, v2, v3, vs, lo, hi, clipped));
+  }
+  if (i < end) {
+    const o = <usize>i << 2;
+    const v = combineAt(o, terms, x0, x1, x2, x3, v0, v1, v2, v3, vs, lo, hi, clipped);
+    storePartial(y + o, v, end - i);
+  }
+}
+
+/**
+ * y[i] = (s0 x0[i] + s1 x1[i] + ...) * scale over the first `terms` (1 to 4) terms, each product
+ * rounded and the sum taken left to right (as affine and binary add would), then clamped to
+ * [-clip, clip] when `clipped` is not 0.
+ */
+export function combine(
+  terms: i32, x0: usize, s0: f32, x1: usize, s1: f32, x2: usize, s2: f32, x3: usize, s3: f32,
+  y: usize, scale: f32, clip: f32, clipped: i32, begin: i32, end: i32,
+): void {
+  if (clipped != 0) {
+    if (terms == 1) combineRange(1, x0, s0, x1, s1, x2, s2, x3, s3, y, scale, clip, true, begin, end);
+    else if (terms == 2) combineRange(2, x0, s0, x1, s1, x2, s2, x3, s3, y, scale, clip, true, begin, end);
+    else if (terms == 3) combineRange(3, x0, s0, x1, s1, x2, s2, x3, s3, y, scale, clip, true, begin, end);
+    else combineRange(4, x0, s0, x1, s1, x2, s2, x3, s3, y, scale, clip, true, begin, end);
+  } else if (terms == 1) combineRange(1, x0, s0, x1, s1, x2, s2, x3, s3, y, scale, clip, false, begin, end);
+  else if (terms == 2) combineRange(2, x0, s0, x1, s1, x2, s2, x3, s3, y, scale, clip, false, begin, end);
+  else if (terms == 3) combineRange(3, x0, s0, x1, s1, x2, s2, x3, s3, y, scale, clip, false, begin, end);
+  else combineRange(4, x0, s0, x1, s1, x2, s2, x3, s3, y, scale, clip, false, begin, end);
 }

@@ -9,7 +9,7 @@ export { gemm, gemmBatch, gemmWorkspaceBytes } from "./gemm";
 export { packAAll } from "./gemm_pack";
 export { gemmSkinnyK, gemmSkinnyN } from "./gemm_skinny";
 export { col2im, flipFilter, im2col } from "./im2col";
-export { affine, axpy, binary, clamp, unary, unaryBackward } from "./elementwise";
+export { affine, axpy, binary, clamp, combine, unary, unaryBackward } from "./elementwise";
 export {
   copyRows,
   fillRows,

@@ -1,6 +1,7 @@
 /**
  * The wasm backend's element-wise kernels: unary and binary ops (binary with broadcasting, as an
- * n-d loop over merged axes), affine maps, axpy and clamp, split over threads when large.
+ * n-d loop over merged axes), affine maps, axpy, clamp and linear combinations, split over threads
+ * when large.
  *
  * @module
  */
@@ -9,6 +10,9 @@ import {
   BINARY_OPS,
   type BinaryOp,
   type BroadcastShapes,
+  COMBINE_MAX_TERMS,
+  combineLength,
+  type CombineTerm,
   type ElementwiseOps,
   NON_DIFFERENTIABLE_UNARY_OPS,
   type Storage,
@@ -100,6 +104,15 @@ export function elementwiseOps(rt: WasmRuntime): ElementwiseOps {
     clamp(x: Storage, lo: number, hi: number): Storage {
       const xs = rt.s(x), out = rt.uninit(xs.length);
       rt.each("clamp", xs.length, (b, e) => [xs.ptr, out.ptr, lo, hi, b, e]);
+      return out;
+    },
+
+    combine(terms: readonly CombineTerm[], scale: number, clip: number | null): Storage {
+      const n = combineLength(terms), out = rt.uninit(n);
+      const xs = terms.map((t) => [rt.s(t.x).ptr, t.scale]);
+      while (xs.length < COMBINE_MAX_TERMS) xs.push([0, 0]);
+      const args = [terms.length, ...xs.flat(), out.ptr, scale, clip ?? 0, clip === null ? 0 : 1];
+      rt.each("combine", n, (b, e) => [...args, b, e]);
       return out;
     },
   };

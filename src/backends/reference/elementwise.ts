@@ -5,7 +5,15 @@
  * @module
  */
 
-import type { BinaryOp, BroadcastShapes, ElementwiseOps, Storage, UnaryOp } from "../../backend.ts";
+import {
+  type BinaryOp,
+  type BroadcastShapes,
+  combineLength,
+  type CombineTerm,
+  type ElementwiseOps,
+  type Storage,
+  type UnaryOp,
+} from "../../backend.ts";
 import { sizeOf } from "../../shape.ts";
 import { broadcastStrides } from "../strides.ts";
 import { arr, type ReferenceMemory } from "./memory.ts";
@@ -103,6 +111,23 @@ export function elementwiseOps(mem: ReferenceMemory): ElementwiseOps {
     clamp(x: Storage, lo: number, hi: number): Storage {
       const a = arr(x), out = mem.alloc(a.length), o = out.data;
       for (let i = 0; i < a.length; i++) o[i] = a[i] < lo ? lo : a[i] > hi ? hi : a[i];
+      return out;
+    },
+
+    combine(terms: readonly CombineTerm[], scale: number, clip: number | null): Storage {
+      const n = combineLength(terms);
+      const xs = terms.map((t) => arr(t.x)), out = mem.alloc(n), o = out.data;
+      // Each step rounded to the storage's precision, with the coefficients as given: the bits
+      // of this backend's affine, add and clamp kernels one after another.
+      const f = o instanceof Float32Array ? Math.fround : (v: number) => v;
+      const s = terms.map((t) => t.scale);
+      const sc = scale, hi = clip === null ? Infinity : clip;
+      for (let i = 0; i < n; i++) {
+        let v = f(xs[0][i] * s[0]);
+        for (let t = 1; t < xs.length; t++) v = f(v + f(xs[t][i] * s[t]));
+        v = f(v * sc);
+        o[i] = v < -hi ? -hi : v > hi ? hi : v;
+      }
       return out;
     },
   };

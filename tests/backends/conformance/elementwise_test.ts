@@ -2,7 +2,8 @@
  * Conformance of the element-wise kernels on every backend: every unary op (from `UNARY_OPS`) and
  * its gradient at sizes 1 to 1000, with large arguments and special values, the ops without a
  * gradient refusing one; every binary op (from `BINARY_OPS`) under every broadcasting pattern; and
- * affine, clamp and axpy, into views and between aliased views of one storage; and exp, sigmoid,
+ * affine, clamp and axpy, into views and between aliased views of one storage; combine (the
+ * samplers' linear combinations) bit for bit as float32 math on wasm; and exp, sigmoid,
  * silu and tanh within 1e-6 relative of float64 math over dense sweeps (reference and wasm).
  */
 
@@ -13,6 +14,7 @@ import {
   UNARY_OPS,
   type UnaryOp,
 } from "../../../src/backend.ts";
+import { assertSameValues } from "../../helpers/compare.ts";
 import { conformance } from "./harness.ts";
 
 /** The unary ops defined only for positive arguments. */
@@ -128,6 +130,82 @@ conformance("elementwise: affine, clamp, and axpy into views (aliased too)", asy
   be.axpy(be.view(buf, 0, 3), be.view(buf, 3, 3), 2);
   assert.deepEqual([...await c.read(buf)], [9, 12, 15, 4, 5, 6]);
 });
+
+conformance("elementwise: combine, one to four terms, scaled and clipped", async (c) => {
+  const { be, ref, data, target } = c;
+  // Coefficients that float32 holds exactly, so that every backend's rounding is the oracle's.
+  const coef = [0.375, -1.25, 0.8125, -0.0625];
+  for (const n of [1, 6, 77, 300]) {
+    const xs = coef.map((_, t) => c.pair(data.uniform(n, -3, 3), t + 1));
+    for (let terms = 1; terms <= 4; terms++) {
+      for (const clip of [null, 1.5]) {
+        const scale = terms % 2 ? 1 : 0.75, what = `combine ${n}, ${terms} terms, clip ${clip}`;
+        const got = be.combine(
+          xs.slice(0, terms).map(([x], t) => ({ x, scale: coef[t] })),
+          scale,
+          clip,
+        );
+        const want = ref.combine(
+          xs.slice(0, terms).map(([, x], t) => ({ x, scale: coef[t] })),
+          scale,
+          clip,
+        );
+        // wasm rounds as the float32 oracle does; WebGPU may fuse a multiply-add.
+        if (target.kind === "wasm") await c.exact(got, want, what);
+        else await c.same(got, want, what);
+      }
+    }
+  }
+  // The clamp bounds both signs, and keeps NaN as clamp does (not asked of WebGPU: WGSL lets an
+  // implementation assume no NaN).
+  const v = await c.read(be.combine([{ x: c.upload([5, -5, 0.25, NaN]), scale: 2 }], 1, 1));
+  assert.deepEqual([...v.slice(0, 3)], [1, -1, 0.5]);
+  if (target.kind !== "webgpu") assert.ok(Number.isNaN(v[3]));
+  assert.throws(() => be.combine([], 1, null), RangeError);
+  const [a] = c.pair(data.uniform(3)), [b] = c.pair(data.uniform(4));
+  assert.throws(
+    () => be.combine([{ x: a, scale: 1 }, { x: b, scale: 1 }], 1, null),
+    /lengths 3 and 4/,
+  );
+  const five = Array.from({ length: 5 }, () => ({ x: a, scale: 1 }));
+  assert.throws(() => be.combine(five, 1, null), /5 terms/);
+});
+
+conformance(
+  "elementwise: combine has the bits of the affine, add and clamp kernels it replaces",
+  async (c) => {
+    // What the samplers rely on: their updates moved from chains of kernels to combine without
+    // changing a sample's bits (not asked of WebGPU, whose compiler may fuse multiply-adds).
+    const { be, data } = c;
+    const n = 301;
+    const [x] = c.pair(data.uniform(n, -3, 3)), [y] = c.pair(data.uniform(n, -3, 3));
+    const [z] = c.pair(data.uniform(n, -3, 3));
+    const [a, s, c1, c2, sigma] = [0.71, 0.6913, 0.318, 0.6527, 0.0913];
+    // The x0 estimate: clamp((x - s y) / a).
+    const chainX0 = be.clamp(
+      be.affine(be.binary("sub", x, be.affine(y, s, 0), same(n)), 1 / a, 0),
+      -1,
+      1,
+    );
+    const fusedX0 = be.combine([{ x, scale: 1 }, { x: y, scale: -s }], 1 / a, 1);
+    assertSameValues(await c.read(fusedX0), await c.read(chainX0), "x0 estimate");
+    // The ancestral update: c1 x0 + c2 x + sigma z.
+    const mean = be.binary("add", be.affine(chainX0, c1, 0), be.affine(x, c2, 0), same(n));
+    const chain = be.binary("add", mean, be.affine(z, sigma, 0), same(n));
+    const fused = be.combine(
+      [{ x: fusedX0, scale: c1 }, { x, scale: c2 }, { x: z, scale: sigma }],
+      1,
+      null,
+    );
+    assertSameValues(await c.read(fused), await c.read(chain), "ancestral update");
+  },
+  { only: ["reference", "wasm"] },
+);
+
+/** The broadcast shapes of two equal vectors of n values. */
+function same(n: number) {
+  return { a: [n], b: [n], out: [n] };
+}
 
 conformance(
   "elementwise: exp, sigmoid, silu and tanh within 1e-6 relative of float64 math",
