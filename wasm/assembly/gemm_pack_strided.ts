@@ -46,10 +46,10 @@ export function packBIm2colT(
         const d = dst + (<usize>(jr * kc) << 2);
         if (KW == 3 && kx == 0 && jr + 2 * C + NR <= nc) {
           // A window row's three taps from the same reads.
-          sliversStride2Row(plane, H, W, OW, ky - P, -P, pc, kc, d, <usize>(C * kc) << 2);
+          sliversStride2(plane, H, W, OW, ky - P, -P, pc, kc, d, <usize>(C * kc) << 2, 3);
           tap += 2;
         } else if (jr + NR <= nc) {
-          sliverStride2(plane, H, W, OW, ky - P, kx - P, pc, kc, d);
+          sliversStride2(plane, H, W, OW, ky - P, kx - P, pc, kc, d, 0, 1);
         } else {
           sliverByValue(x, C, H, W, KW, S, P, OW, jc + jr, nc - jr, pc, kc, d);
         }
@@ -66,7 +66,7 @@ export function packBIm2colT(
     const kx = tap - ky * KW;
     const d = dst + (<usize>(jr * kc) << 2);
     if (S == 2 && cols == NR && c0 + NR <= C) {
-      sliverStride2(x + (<usize>(c0 * H * W) << 2), H, W, OW, ky - P, kx - P, pc, kc, d);
+      sliversStride2(x + (<usize>(c0 * H * W) << 2), H, W, OW, ky - P, kx - P, pc, kc, d, 0, 1);
     } else {
       sliverByValue(x, C, H, W, KW, S, P, OW, j, cols, pc, kc, d);
     }
@@ -111,13 +111,14 @@ function sliverByValue(
 }
 
 /**
- * One sliver of a stride-2 tap (window offset dy0, dx0 from the output pixel's 2 oy, 2 ox) of the
- * eight channel planes from `plane` on: four output pixels of a row at a time, each channel's
- * values gathered from two loads, then transposed into four rows of the sliver. A group whose
- * reads would leave the first channel's plane (the first row's left padding, the last row's right
- * end) is gathered value by value.
+ * The slivers of `taps` (1, or 3: a window row's kx = 0, 1, 2) stride-2 taps of the eight channel
+ * planes from `plane` on, window offset dy0, dx0 (kx = 0's) from the output pixel's 2 oy, 2 ox,
+ * `step` bytes apart from d on: four output pixels of a row at a time, each channel's values
+ * gathered from one read of its row for every tap, then transposed into four rows of each sliver.
+ * A group whose reads would leave the first channel's plane (the first row's left padding, the
+ * last row's right end) is gathered value by value.
  */
-function sliverStride2(
+function sliversStride2(
   plane: usize,
   H: i32,
   W: i32,
@@ -127,43 +128,68 @@ function sliverStride2(
   pc: i32,
   kc: i32,
   d: usize,
+  step: usize,
+  taps: i32,
 ): void {
   const HW = H * W;
   const pb = <usize>HW << 2;
   const end = pc + kc;
+  // The floats a group's vector reads span: two vectors a row, three for a window row.
+  const span = taps == 1 ? 8 : 12;
   let oy = pc / OW;
   let ox = pc - oy * OW;
   const zero = f32x4.splat(0);
   const lanes = i32x4(0, 2, 4, 6);
+  const all = i32x4.splat(-1);
   for (let p = pc; p < end; ) {
     const cnt = min(4, min(OW - ox, end - p));
     const iy = 2 * oy + dy0;
     const ix0 = 2 * ox + dx0;
     const r0 = iy * W + ix0;
     if (iy < 0 || iy >= H) {
-      for (let m = 0; m < cnt; m++) {
-        v128.store(d + (<usize>m << 5), zero);
-        v128.store(d + (<usize>m << 5), zero, 16);
+      for (let t = 0; t < taps; t++) {
+        for (let m = 0; m < cnt; m++) {
+          const o = d + <usize>t * step + (<usize>m << 5);
+          v128.store(o, zero);
+          v128.store(o, zero, 16);
+        }
       }
-    } else if (r0 >= 0 && r0 + 8 <= HW) {
+    } else if (r0 >= 0 && r0 + span <= HW) {
       const src = plane + (<usize>r0 << 2);
-      if (ix0 < 0 || ix0 + 2 * cnt - 2 >= W) {
+      if (ix0 < 0 || ix0 + 2 * cnt + taps - 3 >= W) {
         // Lanes whose column is in the padding are zeroed (only at the row's ends).
         const ix = i32x4.add(i32x4.splat(ix0), lanes);
-        const mask = v128.and(i32x4.ge_s(ix, i32x4.splat(0)), i32x4.lt_s(ix, i32x4.splat(W)));
-        gatherFour(src, pb, mask, true, d, cnt);
-        gatherFour(src + 4 * pb, pb, mask, true, d + 16, cnt);
+        const w = i32x4.splat(W);
+        const z = i32x4.splat(0);
+        const m0 = v128.and(i32x4.ge_s(ix, z), i32x4.lt_s(ix, w));
+        const ix1 = i32x4.add(ix, i32x4.splat(1));
+        const m1 = v128.and(i32x4.ge_s(ix1, z), i32x4.lt_s(ix1, w));
+        const ix2 = i32x4.add(ix, i32x4.splat(2));
+        const m2 = v128.and(i32x4.ge_s(ix2, z), i32x4.lt_s(ix2, w));
+        if (taps == 1) {
+          gatherFour(src, pb, m0, true, d, cnt);
+          gatherFour(src + 4 * pb, pb, m0, true, d + 16, cnt);
+        } else {
+          gatherFourRow(src, pb, m0, m1, m2, true, d, step, cnt);
+          gatherFourRow(src + 4 * pb, pb, m0, m1, m2, true, d + 16, step, cnt);
+        }
+      } else if (taps == 1) {
+        gatherFour(src, pb, all, false, d, cnt);
+        gatherFour(src + 4 * pb, pb, all, false, d + 16, cnt);
       } else {
-        gatherFour(src, pb, zero, false, d, cnt);
-        gatherFour(src + 4 * pb, pb, zero, false, d + 16, cnt);
+        gatherFourRow(src, pb, all, all, all, false, d, step, cnt);
+        gatherFourRow(src + 4 * pb, pb, all, all, all, false, d + 16, step, cnt);
       }
     } else {
-      for (let m = 0; m < cnt; m++) {
-        const ix = ix0 + 2 * m;
-        const inside = ix >= 0 && ix < W;
-        for (let q = 0; q < NR; q++) {
-          const v: f32 = inside ? load<f32>(plane + <usize>q * pb + (<usize>(iy * W + ix) << 2)) : 0;
-          store<f32>(d + (<usize>((m << 3) + q) << 2), v);
+      for (let t = 0; t < taps; t++) {
+        const o = d + <usize>t * step;
+        for (let m = 0; m < cnt; m++) {
+          const ix = ix0 + t + 2 * m;
+          const inside = ix >= 0 && ix < W;
+          for (let q = 0; q < NR; q++) {
+            const v: f32 = inside ? load<f32>(plane + <usize>q * pb + (<usize>(iy * W + ix) << 2)) : 0;
+            store<f32>(o + (<usize>((m << 3) + q) << 2), v);
+          }
         }
       }
     }
@@ -208,86 +234,6 @@ function transposeStore(v0: v128, v1: v128, v2: v128, v3: v128, d: usize, cnt: i
   if (cnt > 1) v128.store(d, v128.shuffle<f32>(t0, t1, 2, 3, 6, 7), 32);
   if (cnt > 2) v128.store(d, v128.shuffle<f32>(t2, t3, 0, 1, 4, 5), 64);
   if (cnt > 3) v128.store(d, v128.shuffle<f32>(t2, t3, 2, 3, 6, 7), 96);
-}
-
-/**
- * sliverStride2 for the three taps of a window row (kx = 0, 1, 2, dx0 kx = 0's offset) at once,
- * their slivers `step` bytes apart from d on: each channel's row is read once for the three.
- */
-function sliversStride2Row(
-  plane: usize,
-  H: i32,
-  W: i32,
-  OW: i32,
-  dy0: i32,
-  dx0: i32,
-  pc: i32,
-  kc: i32,
-  d: usize,
-  step: usize,
-): void {
-  const HW = H * W;
-  const pb = <usize>HW << 2;
-  const end = pc + kc;
-  let oy = pc / OW;
-  let ox = pc - oy * OW;
-  const zero = f32x4.splat(0);
-  const lanes = i32x4(0, 2, 4, 6);
-  const all = i32x4.splat(-1);
-  for (let p = pc; p < end; ) {
-    const cnt = min(4, min(OW - ox, end - p));
-    const iy = 2 * oy + dy0;
-    const ix0 = 2 * ox + dx0;
-    const r0 = iy * W + ix0;
-    if (iy < 0 || iy >= H) {
-      for (let m = 0; m < cnt; m++) {
-        const o = d + (<usize>m << 5);
-        v128.store(o, zero);
-        v128.store(o, zero, 16);
-        v128.store(o + step, zero);
-        v128.store(o + step, zero, 16);
-        v128.store(o + 2 * step, zero);
-        v128.store(o + 2 * step, zero, 16);
-      }
-    } else if (r0 >= 0 && r0 + 12 <= HW) {
-      const src = plane + (<usize>r0 << 2);
-      if (ix0 < 0 || ix0 + 2 * cnt >= W) {
-        // Lanes whose column is in the padding are zeroed (only at the row's ends).
-        const ix = i32x4.add(i32x4.splat(ix0), lanes);
-        const w = i32x4.splat(W);
-        const z = i32x4.splat(0);
-        const m0 = v128.and(i32x4.ge_s(ix, z), i32x4.lt_s(ix, w));
-        const ix1 = i32x4.add(ix, i32x4.splat(1));
-        const m1 = v128.and(i32x4.ge_s(ix1, z), i32x4.lt_s(ix1, w));
-        const ix2 = i32x4.add(ix, i32x4.splat(2));
-        const m2 = v128.and(i32x4.ge_s(ix2, z), i32x4.lt_s(ix2, w));
-        gatherFourRow(src, pb, m0, m1, m2, true, d, step, cnt);
-        gatherFourRow(src + 4 * pb, pb, m0, m1, m2, true, d + 16, step, cnt);
-      } else {
-        gatherFourRow(src, pb, all, all, all, false, d, step, cnt);
-        gatherFourRow(src + 4 * pb, pb, all, all, all, false, d + 16, step, cnt);
-      }
-    } else {
-      for (let kx = 0; kx < 3; kx++) {
-        const o = d + <usize>kx * step;
-        for (let m = 0; m < cnt; m++) {
-          const ix = ix0 + kx + 2 * m;
-          const inside = ix >= 0 && ix < W;
-          for (let q = 0; q < NR; q++) {
-            const v: f32 = inside ? load<f32>(plane + <usize>q * pb + (<usize>(iy * W + ix) << 2)) : 0;
-            store<f32>(o + (<usize>((m << 3) + q) << 2), v);
-          }
-        }
-      }
-    }
-    d += <usize>cnt << 5;
-    p += cnt;
-    ox += cnt;
-    if (ox == OW) {
-      ox = 0;
-      oy++;
-    }
-  }
 }
 
 /**
