@@ -1,7 +1,7 @@
 /**
  * The element-wise kernels: functions of one argument, of two (with NumPy broadcasting), scalar
- * affine maps, axpy, clamping and linear combinations (a sampler's update). The op names are listed once here; every backend and test
- * derives its tables from these lists.
+ * affine maps, axpy, clamping and linear combinations (a sampler's update). The op names are
+ * listed once here; every backend and test derives its tables from these lists.
  *
  * @module
  */
