@@ -4,9 +4,10 @@
 // image's im2col matrix (rows (c, ky, kx), columns (oy, ox)), col2im adds such a matrix back into
 // an image (the input gradient), and flipFilter turns a filter into that of a stride-1
 // convolution's input gradient. `geo` is the convolution's geometry, as described in gemm.ts.
-// For 3x3 stride-2 pad-1 convolutions (the UNet's downsampling) both take a window row's three taps
-// at once (threeTapRows, addThreeTaps): one read of each input row gives the three im2col rows, and
-// col2im reads and writes each dx row once a window row instead of once a tap.
+// im2col serves the filter gradient of convolutions that are neither pointwise nor stride 2 (whose
+// products pack the image itself: gemm_pack_strided.ts). For 3x3 stride-2 pad-1 convolutions (the
+// UNet's downsampling) col2im takes a window row's three taps at once (addThreeTaps), reading and
+// writing each dx row once a window row instead of once a tap.
 
 /**
  * The filter for the input gradient of a stride-1 convolution as a forward convolution:
@@ -52,22 +53,6 @@ export function im2col(x: usize, geo: usize, col: usize, begin: i32, end: i32): 
     const kx = rem - ky * KW;
     const plane = x + (<usize>(ci * H * W) << 2);
     let d = col + <usize>row * rowBytes;
-    if (S == 2 && KW == 3 && P == 1 && kx == 0 && row + 3 <= end) {
-      // A window row's three taps at once, from one read of each input row.
-      for (let oy = 0; oy < OH; oy++) {
-        const iy = 2 * oy - 1 + ky;
-        if (iy < 0 || iy >= H) {
-          memory.fill(d, 0, <usize>OW << 2);
-          memory.fill(d + rowBytes, 0, <usize>OW << 2);
-          memory.fill(d + 2 * rowBytes, 0, <usize>OW << 2);
-        } else {
-          threeTapRows(plane + (<usize>(iy * W) << 2), d, rowBytes, OW, W);
-        }
-        d += <usize>OW << 2;
-      }
-      row += 2;
-      continue;
-    }
     // Output columns whose input column is inside the image: ox in [lo, hi).
     const lo = min(OW, max(0, (P - kx + S - 1) / S));
     const last = W - 1 + P - kx;
@@ -83,17 +68,7 @@ export function im2col(x: usize, geo: usize, col: usize, begin: i32, end: i32): 
           const from = src + (<usize>(lo - P + kx) << 2);
           memory.copy(d + (<usize>lo << 2), from, <usize>(hi - lo) << 2);
         } else {
-          let ox = lo;
-          if (S == 2) {
-            // Four outputs from eight consecutive inputs (the even ones), while the eighth is
-            // inside the row.
-            for (; ox + 4 <= hi && 2 * ox - P + kx + 8 <= W; ox += 4) {
-              const s0 = src + (<usize>(2 * ox - P + kx) << 2);
-              const v = v128.shuffle<f32>(v128.load(s0), v128.load(s0, 16), 0, 2, 4, 6);
-              v128.store(d + (<usize>ox << 2), v);
-            }
-          }
-          for (; ox < hi; ox++) {
+          for (let ox = lo; ox < hi; ox++) {
             store<f32>(d + (<usize>ox << 2), load<f32>(src + (<usize>(ox * S - P + kx) << 2)));
           }
         }
@@ -204,37 +179,5 @@ function addThreeTaps(s: usize, rowBytes: usize, d: usize, ow: i32, w: i32): voi
       if (ox2 < ow) v += load<f32>(s2 + (<usize>ox2 << 2));
     }
     store<f32>(o, v);
-  }
-}
-
-/**
- * The three taps of one window row of a stride-2, pad-1, 3-wide im2col, from input row src (w
- * floats): tap kx's row (at d + kx rowBytes, ow floats) gets src[2 ox - 1 + kx], zero outside.
- */
-@inline
-function threeTapRows(src: usize, d: usize, rowBytes: usize, ow: i32, w: i32): void {
-  const d1 = d + rowBytes;
-  const d2 = d1 + rowBytes;
-  // Outputs m..m + 3 from inputs 2m..2m + 7: tap 1 the even ones, tap 2 the odd ones, tap 0 the
-  // odd ones one output back (inside the row: ow = (w - 1) / 2 + 1, so m + 5 <= ow gives 2m + 9
-  // <= w).
-  let prev = f32x4.splat(0);
-  let m = 0;
-  for (; m + 5 <= ow; m += 4) {
-    const v0 = v128.load(src + (<usize>(2 * m) << 2));
-    const v1 = v128.load(src + (<usize>(2 * m) << 2), 16);
-    const odd = v128.shuffle<f32>(v0, v1, 1, 3, 5, 7);
-    const off = <usize>m << 2;
-    v128.store(d + off, v128.shuffle<f32>(prev, odd, 3, 4, 5, 6));
-    v128.store(d1 + off, v128.shuffle<f32>(v0, v1, 0, 2, 4, 6));
-    v128.store(d2 + off, odd);
-    prev = odd;
-  }
-  for (; m < ow; m++) {
-    const off = <usize>m << 2;
-    const ix = 2 * m;
-    store<f32>(d + off, m > 0 ? load<f32>(src + (<usize>(ix - 1) << 2)) : 0);
-    store<f32>(d1 + off, ix < w ? load<f32>(src + (<usize>ix << 2)) : 0);
-    store<f32>(d2 + off, ix + 1 < w ? load<f32>(src + (<usize>(ix + 1) << 2)) : 0);
   }
 }

@@ -2,9 +2,9 @@
  * The wasm backend's convolution shortcuts against the reference backend: the direct kernel for
  * few output channels (cout <= 4) or one input channel (the forward, and the input gradient of a
  * stride-1 convolution with one output channel or few input channels), and the input gradient of
- * a strided convolution image by image (images split over threads; its col2im, and the im2col of
- * the filter gradient, take a 3x3 stride-2 pad-1 window row's three taps at once; at stride 2 the
- * filter gradient's product packs the image's transposed im2col view itself). Odd sizes,
+ * a strided convolution image by image (images split over threads; its col2im takes a 3x3 stride-2
+ * pad-1 window row's three taps at once; at stride 2 the filter gradient's product packs the
+ * image's transposed im2col view itself). Odd sizes,
  * widths that are not multiples of the SIMD width, batch 1 and 3, one thread and two with every
  * kernel split, and the same bits on both.
  */
