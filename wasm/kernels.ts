@@ -33,7 +33,10 @@ export interface Kernels {
    * view of the images at `b` (geometry `geo`) and C the convolution's output in NCHW layout. Adds
    * to C when `accumulate` is non-zero; `apacked` is 0 or A' packed by `packAAll`. The epilogue,
    * on the finished sum: `biasMode` 0 none, 1 the floats at `bias` added one a row of C, 2 one a
-   * column; `act` 0 none, 1 ReLU. `work` is this thread's `gemmWorkspaceBytes()` bytes of scratch.
+   * column; `act` 0 none, 1 ReLU. `tag` is 0, or a number shared by the chunks of one product and
+   * no other, with which a thread's later chunks reuse the A' (same rows, one block) or B' (same
+   * columns, one panel) its earlier chunk packed. `work` is this thread's `gemmWorkspaceBytes()`
+   * bytes of scratch.
    */
   gemm(
     i0: number,
@@ -56,6 +59,7 @@ export interface Kernels {
     bias: number,
     biasMode: number,
     act: number,
+    tag: number,
     work: number,
   ): void;
   /**

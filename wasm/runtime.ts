@@ -24,8 +24,13 @@ const PAGE = 65536;
 const PARAMS_BYTES = 1024;
 /** Ranks above this (after merging axes) are refused. */
 const MAX_RANK = (PARAMS_BYTES / 4 - 1) / 3 | 0;
-/** Element-wise work below this many elements stays on one thread (by default). */
-const PARALLEL_ELEMENTS = 1 << 15;
+/**
+ * Element-wise work below this many elements stays on one thread (by default). The spiral demo's
+ * activations (256 x 96 = 24,576 values) and its Adam update (28,514 parameters) are split, and a
+ * training step of its network on two threads takes 0.93x the time it took with 32,768 here
+ * (docs/performance.md).
+ */
+const PARALLEL_ELEMENTS = 1 << 14;
 /** GEMMs below this many multiply-adds stay on one thread (by default). */
 const PARALLEL_MACS = 1 << 17;
 /**
@@ -90,7 +95,7 @@ export interface WasmBackendOptions {
   threads?: number;
   /**
    * Work below which a kernel stays on one thread: elements for element-wise kernels,
-   * multiply-adds for GEMMs, normal draws (default 32768, 131072 and 2048; tests use 0 to split
+   * multiply-adds for GEMMs, normal draws (default 16384, 131072 and 2048; tests use 0 to split
    * everything).
    */
   parallelThreshold?: number;

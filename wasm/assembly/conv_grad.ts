@@ -33,7 +33,7 @@ export function convDataPerImage(
   for (let i = begin; i < end; i++) {
     const di = dy + (<usize>i * <usize>(o * OHW) << 2);
     const xi = dx + (<usize>i * <usize>(C * HW) << 2);
-    gemm(0, CKK, 0, OHW, o, w, 1, CKK, 0, di, OHW, 1, col, OHW, 0, geo, 0, 0, 0, 0, scratch);
+    gemm(0, CKK, 0, OHW, o, w, 1, CKK, 0, di, OHW, 1, col, OHW, 0, geo, 0, 0, 0, 0, 0, scratch);
     memory.fill(xi, 0, <usize>(C * HW) << 2);
     col2im(col, geo, xi, 0, C);
   }
@@ -85,12 +85,15 @@ export function convFilterGrad(
       const di = dy + (<usize>i * <usize>(o * OHW) << 2);
       const acc = i > first ? 1 : 0;
       if (mode == FILTER_POINTWISE) {
-        gemm(0, o, 0, CKK, OHW, di, OHW, 1, 0, xi, 1, HW, dst, CKK, acc, geo, 0, 0, 0, 0, scratch);
+        gemm(0, o, 0, CKK, OHW, di, OHW, 1, 0, xi, 1, HW, dst, CKK, acc, geo, 0, 0, 0, 0, 0,
+          scratch);
       } else if (mode == FILTER_STRIDED) {
-        gemm(0, o, 0, CKK, OHW, di, OHW, 1, 3, xi, 0, 0, dst, CKK, acc, geo, 0, 0, 0, 0, scratch);
+        gemm(0, o, 0, CKK, OHW, di, OHW, 1, 3, xi, 0, 0, dst, CKK, acc, geo, 0, 0, 0, 0, 0,
+          scratch);
       } else {
         im2col(xi, geo, col, 0, CKK);
-        gemm(0, o, 0, CKK, OHW, di, OHW, 1, 0, col, 1, OHW, dst, CKK, acc, geo, 0, 0, 0, 0, scratch);
+        gemm(0, o, 0, CKK, OHW, di, OHW, 1, 0, col, 1, OHW, dst, CKK, acc, geo, 0, 0, 0, 0, 0,
+          scratch);
       }
     }
   }

@@ -33,10 +33,12 @@ const PACKED_B_BYTES: usize = KC_MAX * NC * 4;
 const PACKED_A_BYTES: usize = MC * KC_MAX * 4;
 const TILE_BYTES: usize = MR * NR * 4;
 const INFO_BYTES: usize = NR * 4 * 4;
+/** The tag of the product whose chunk this thread ran last, and that chunk's i0, i1, j0, j1. */
+const TAG_BYTES: usize = 32;
 
 /** Bytes of scratch one thread needs for gemm. */
 export function gemmWorkspaceBytes(): i32 {
-  return <i32>(PACKED_B_BYTES + PACKED_A_BYTES + TILE_BYTES + INFO_BYTES);
+  return <i32>(PACKED_B_BYTES + PACKED_A_BYTES + TILE_BYTES + INFO_BYTES + TAG_BYTES);
 }
 
 /**
@@ -115,7 +117,9 @@ function storeTile(
 /**
  * C[i0..i1, j0..j1] (+)= A' B' with inner size k (see the top of this file for the modes), then
  * the epilogue (`bias` 0 or the bias of row or column 0, `biasMode`, `act`). `apacked` is 0, or A'
- * rows [i0, i1) packed by packAAll; `work` is this thread's scratch of gemmWorkspaceBytes() bytes.
+ * rows [i0, i1) packed by packAAll; `tag` is 0, or a number the host gives every chunk of one
+ * product and no other product, so that a thread's later chunks reuse the operand its earlier one
+ * packed; `work` is this thread's scratch of gemmWorkspaceBytes() bytes.
  */
 export function gemm(
   i0: i32,
@@ -138,6 +142,7 @@ export function gemm(
   bias: usize,
   biasMode: i32,
   act: i32,
+  tag: i32,
   work: usize,
 ): void {
   const pb = work;
@@ -146,6 +151,20 @@ export function gemm(
   const mpad = (i1 - i0 + MR - 1) / MR * MR;
   const tile = pa + PACKED_A_BYTES;
   const info = tile + TILE_BYTES;
+  const tagAt = info + INFO_BYTES;
+  // A tagged product (tag != 0) reuses what this thread's previous chunk of it packed: A' when
+  // that chunk had the same rows and they fit one block, or B' when it had the same columns and
+  // they fit one panel (a dense B' only).
+  const seen = tag != 0 && load<i32>(tagAt) == tag;
+  const reuseA = seen && apacked == 0 && i1 - i0 <= MC && k <= KC_MAX &&
+    load<i32>(tagAt, 4) == i0 && load<i32>(tagAt, 8) == i1;
+  const reuseB = seen && bmode == 0 && j1 - j0 <= NC && k <= KC_MAX &&
+    load<i32>(tagAt, 12) == j0 && load<i32>(tagAt, 16) == j1;
+  store<i32>(tagAt, tag);
+  store<i32>(tagAt, i0, 4);
+  store<i32>(tagAt, i1, 8);
+  store<i32>(tagAt, j0, 12);
+  store<i32>(tagAt, j1, 16);
   const ldcBytes = <usize>ldc << 2;
   const batched = bmode == 2;
   const ohw = batched ? load<i32>(geo, 28) * load<i32>(geo, 32) : 1;
@@ -167,8 +186,9 @@ export function gemm(
     if (touch) touchPanel(b, geo, jc, nc, info);
     for (let pc = 0; pc < k; pc += kb) {
       const kc = min(kb, k - pc);
-      if (bmode == 0) packBDense(b, brs, bcs, pc, kc, jc, nc, pb);
-      else if (bmode == 3) packBIm2colT(b, geo, pc, kc, jc, nc, pb);
+      if (bmode == 0) {
+        if (!reuseB) packBDense(b, brs, bcs, pc, kc, jc, nc, pb);
+      } else if (bmode == 3) packBIm2colT(b, geo, pc, kc, jc, nc, pb);
       else if (!pointwise) packBIm2colBatched(b, geo, pc, kc, jc, nc, pb, info);
       else {
         for (let jr = 0; jr < nc; jr += NR) {
@@ -187,7 +207,7 @@ export function gemm(
         const mc = min(MC, i1 - ic);
         let ablock = pa;
         if (apacked != 0) ablock = apacked + (<usize>(pc * mpad + (ic - i0) * kc) << 2);
-        else packA(a, ars, acs, ic, mc, pc, kc, pa);
+        else if (!reuseA) packA(a, ars, acs, ic, mc, pc, kc, pa);
         for (let jr = 0; jr < nc; jr += NR) {
           const cols = min(NR, nc - jr);
           let bp = pb + (<usize>(jr * kc) << 2);
@@ -264,7 +284,7 @@ export function gemmBatch(
   for (let i = begin; i < end; i++) {
     const o = <usize>i;
     gemm(0, m, 0, n, k, a + o * aStride, ars, acs, 0, b + o * bStride, brs, bcs, c + o * cStride, n,
-      0, 0, 0, 0, 0, 0, work);
+      0, 0, 0, 0, 0, 0, 0, work);
   }
 }
 

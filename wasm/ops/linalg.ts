@@ -20,6 +20,17 @@ import { memoryOps } from "./memory.ts";
 
 /** Rows of the GEMM's micro-tile (MR in wasm/assembly/gemm_blocking.ts). */
 const MR = 4;
+/** Rows of A' and depth the GEMM packs as one block (MC and KC_MAX there). */
+const MC = 96, KC_MAX = 384;
+
+/** The tag of the last product split over threads (see `gemm` in wasm/kernels.ts). */
+let lastTag = 0;
+
+/** A tag no product in flight has: every chunk of one product gets the same one. */
+function nextTag(): number {
+  lastTag = lastTag >= 0x7fffffff ? 1 : lastTag + 1;
+  return lastTag;
+}
 
 /**
  * What the GEMM does to a finished sum as it stores it: `mode` 0 nothing, 1 adds the floats at
@@ -61,17 +72,38 @@ export function gemm(
   const geo = rt.geo, work = (t: number) => rt.gemmWorkspace(t);
   const min = m * n * k >= rt.minMacs ? 0 : Infinity;
   const epi = [epilogue.bias, epilogue.mode, epilogue.act];
+  const tag = nextTag();
   if (n < m) {
-    const rest = [k, a, ars, acs, bmode, b, brs, bcs, c, ldc, accumulate, geo, 0, ...epi, 0];
+    // Split by rows: each thread packs B' for its first chunk and, when B' is one panel, keeps it
+    // for the rest (the tag).
+    const rest = [k, a, ars, acs, bmode, b, brs, bcs, c, ldc, accumulate, geo, 0, ...epi, tag, 0];
     rt.par("gemm", m, MR, min, (i0, i1) => [i0, i1, 0, n, ...rest], 0, work);
     return;
   }
-  // Split by columns: every chunk needs all of A', so pack it once for all threads.
-  const shared = min === 0 && rt.pool?.active() && n > 8;
+  // Split by columns: every chunk needs all of A'. When it is one block, each thread packs it for
+  // its first chunk and keeps it (the tag); a larger A' is packed once for all threads first.
+  const shared = min === 0 && rt.pool?.active() && n > 8 && (m > MC || k > KC_MAX);
   const packedBytes = Math.ceil(m / MR) * MR * k * 4;
   const apacked = shared ? rt.heap.alloc(packedBytes) : 0;
   if (apacked) rt.k.packAAll(a, ars, acs, m, k, apacked);
-  const rest = [k, a, ars, acs, bmode, b, brs, bcs, c, ldc, accumulate, geo, apacked, ...epi, 0];
+  const rest = [
+    k,
+    a,
+    ars,
+    acs,
+    bmode,
+    b,
+    brs,
+    bcs,
+    c,
+    ldc,
+    accumulate,
+    geo,
+    apacked,
+    ...epi,
+    tag,
+    0,
+  ];
   try {
     rt.par("gemm", n, 8, min, (j0, j1) => [0, m, j0, j1, ...rest], 2, work);
   } finally {

@@ -1,8 +1,10 @@
 /**
  * The wasm backend's skinny GEMM kernels (few columns, n <= 4, or a short inner size, k <= 4): the
  * packed GEMM they replace (`skinnyGemm: false`) matches the reference at the same shapes, and two
- * threads with every kernel split give the same bits as one. (The skinny kernels themselves are
- * checked against the reference with every backend's matmul, in
+ * threads with every kernel split give the same bits as one. The packed GEMM split by rows and by
+ * columns (each thread reusing the operand it packed for an earlier chunk of the same product)
+ * gives the reference's values and the same bits on one thread and two. (The skinny kernels
+ * themselves are checked against the reference with every backend's matmul, in
  * tests/backends/conformance/linalg_test.ts; their choice in conv_policy_test.ts.)
  */
 
@@ -49,6 +51,41 @@ Deno.test("wasm skinny matmuls (n <= 4, k <= 4): the packed GEMM agrees, same bi
           assertClose(await run(packed), want, `${what} (packed GEMM)`, 1e-4, Math.sqrt(k) / 4);
           assert.deepEqual(await run(threaded), await run(single), `${what}: 1 vs 2 threads`);
         }
+      }
+    }
+  } finally {
+    threaded.dispose();
+  }
+});
+
+Deno.test("wasm packed GEMM split over threads by rows and by columns, each thread keeping what it packed: the reference's values, the bits of one thread", async () => {
+  const ref = createReferenceBackend();
+  const single = openWasmBackend({ threads: 1 });
+  const threaded = await createWasmBackend({ threads: 2 });
+  try {
+    // [m, k, n]. Split by rows (n < m): B' one panel (n <= 512, k <= 384), kept by each thread
+    // for its later chunks (the spiral MLP's hidden layer, odd sizes), and B' beyond one panel
+    // (k = 400, n = 600). Split by columns: A' one block (m <= 96, k <= 384), kept likewise, and
+    // A' packed once for all threads (m = 97, k = 385).
+    const shapes: [number, number, number][] = [
+      [257, 96, 95],
+      [1031, 97, 94],
+      [1100, 400, 37],
+      [2001, 21, 600],
+      [45, 77, 143],
+      [96, 384, 200],
+      [97, 50, 301],
+      [40, 385, 101],
+    ];
+    for (const [m, k, n] of shapes) {
+      for (const [tA, tB] of [[false, false], [true, true]]) {
+        const what = `matmul ${m}x${k}x${n} tA=${tA} tB=${tB}`;
+        const a = uniformValues(rng, m * k), b = uniformValues(rng, k * n);
+        const spec = { batch: 1, m, k, n, transA: tA, transB: tB };
+        const run = (be: Backend) => be.read(be.matmul(be.upload(a), be.upload(b), spec));
+        const got = await run(threaded);
+        assertClose(got, await run(ref), what, 1e-4, Math.sqrt(k) / 4);
+        assert.deepEqual(got, await run(single), `${what}: 1 vs 2 threads`);
       }
     }
   } finally {
