@@ -127,6 +127,40 @@ export interface Kernels {
     end: number,
   ): void;
   /**
+   * Few columns (n <= 4), A' with contiguous columns: C[i, j] = sum over p of a[i + p acs] b[p brs
+   * + j bcs] for rows [begin, end) (C row stride `ldc`), summed as the packed GEMM sums (its bits).
+   */
+  gemmOuterN(
+    a: number,
+    acs: number,
+    b: number,
+    brs: number,
+    bcs: number,
+    n: number,
+    k: number,
+    c: number,
+    ldc: number,
+    begin: number,
+    end: number,
+  ): void;
+  /**
+   * Few rows (m <= 4), B' with contiguous rows: C[i, j] = sum over p of a[i ars + p acs] b[p brs +
+   * j] for columns [begin, end) (C row stride `ldc`), summed as the packed GEMM sums (its bits).
+   */
+  gemmOuterM(
+    a: number,
+    ars: number,
+    acs: number,
+    b: number,
+    brs: number,
+    m: number,
+    k: number,
+    c: number,
+    ldc: number,
+    begin: number,
+    end: number,
+  ): void;
+  /**
    * out[c][o][kk - 1 - t] = w[o][c][t] (the filter of a stride-1 convolution's input gradient) for
    * channels c in [begin, end).
    */

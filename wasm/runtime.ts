@@ -80,6 +80,8 @@ const PARALLEL_KERNELS = [
   "gemmSkinnyN",
   "gemmSkinnyK",
   "gemmBatch",
+  "gemmOuterN",
+  "gemmOuterM",
 ] as const;
 /** The name of a kernel that can be split over threads. */
 export type ParallelKernel = typeof PARALLEL_KERNELS[number];

@@ -8,6 +8,7 @@ export { convDataPerImage, convFilterGrad } from "./conv_grad";
 export { gemm, gemmBatch, gemmWorkspaceBytes } from "./gemm";
 export { packAAll } from "./gemm_pack";
 export { gemmSkinnyK, gemmSkinnyN } from "./gemm_skinny";
+export { gemmOuterM, gemmOuterN } from "./gemm_outer";
 export { col2im, flipFilter, im2col } from "./im2col";
 export { affine, axpy, binary, clamp, combine, unary, unaryBackward } from "./elementwise";
 export {

@@ -111,25 +111,39 @@ export function gemm(
   }
 }
 
+/** A skinny kernel's number (see {@link skinnyKind}), or 0 for the packed GEMM. */
+export type SkinnyKind = 0 | 1 | 2 | 3 | 4;
+
 /**
- * Which kernel runs the product C[m x n] = A' B' with inner size k: 1 for gemmSkinnyN (few
- * columns, n <= 4, rows of A' contiguous), 2 for gemmSkinnyK (a short inner size, k <= 4), 0 for
- * the packed GEMM, whose packing and 4x8 tiles waste most of their work there. The measurements
- * are in docs/wasm_kernel_choice.md.
+ * Which kernel runs the product C[m x n] = A' B' with inner size k (A' = A^T when `transA`, B' =
+ * B^T when `transB`): 1 for gemmSkinnyN (few columns, n <= 4, rows of A' contiguous), 2 for
+ * gemmSkinnyK (a short inner size, k <= 4), 3 for gemmOuterN (few columns, columns of A'
+ * contiguous), 4 for gemmOuterM (few rows, m <= 4, rows of B' contiguous), 0 for the packed GEMM,
+ * whose packing and 4x8 tiles waste most of their work there. Kinds 3 and 4 give the packed GEMM's
+ * bits. The measurements are in docs/wasm_kernel_choice.md.
  */
-export function skinnyKind(m: number, n: number, k: number, transA: boolean): 0 | 1 | 2 {
+export function skinnyKind(
+  m: number,
+  n: number,
+  k: number,
+  transA: boolean,
+  transB = false,
+): SkinnyKind {
   if (n <= 4 && !transA && k >= 4) return 1;
   if (k <= 4 && m >= 4) return 2;
+  if (n <= 4 && transA) return 3;
+  if (m <= 4 && !transB) return 4;
   return 0;
 }
 
 /**
- * C[m x n] = A' B' by gemmSkinnyN (kind 1) or gemmSkinnyK (2), split over threads by rows;
- * gemmSkinnyK also runs the epilogue (a bias a column, ReLU: kind 2 only).
+ * C[m x n] = A' B' by gemmSkinnyN (kind 1), gemmSkinnyK (2) or gemmOuterN (3), split over threads
+ * by rows, or by gemmOuterM (4), split by columns; gemmSkinnyK also runs the epilogue (a bias a
+ * column, ReLU: kind 2 only).
  */
 function matmulSkinny(
   rt: WasmRuntime,
-  kind: number,
+  kind: SkinnyKind,
   m: number,
   n: number,
   k: number,
@@ -142,10 +156,22 @@ function matmulSkinny(
   c: number,
   epilogue: GemmEpilogue = NO_EPILOGUE,
 ): void {
-  if (kind === 1 && epilogue.mode + epilogue.act > 0) {
-    throw new RangeError("gemmSkinnyN has no epilogue");
+  if (kind !== 2 && epilogue.mode + epilogue.act > 0) {
+    throw new RangeError(`skinny GEMM kernel ${kind} has no epilogue`);
   }
   const min = m * n * k >= rt.minMacs ? 0 : Infinity;
+  if (kind === 3) {
+    // A'(i, p) = a[i + p acs]: the rows of C over the threads.
+    const args = [a, acs, b, brs, bcs, n, k, c, n];
+    rt.par("gemmOuterN", m, 8, min, (i0, i1) => [...args, i0, i1]);
+    return;
+  }
+  if (kind === 4) {
+    // B'(p, j) = b[p brs + j]: the columns of C over the threads.
+    const args = [a, ars, acs, b, brs, m, k, c, n];
+    rt.par("gemmOuterM", n, 8, min, (j0, j1) => [...args, j0, j1]);
+    return;
+  }
   // B' with the layout the kernel reads: rows of k (kind 1) or of n (kind 2) contiguous.
   const want = kind === 1 ? brs === 1 : bcs === 1;
   let tmp = 0;
@@ -190,7 +216,8 @@ export function linalgOps(rt: WasmRuntime): LinalgOps {
     linear(x: Storage, weight: Storage, bias: Storage | null, spec: LinearSpec): Storage {
       const { m, k, n } = spec;
       const act = (spec.activation ?? "none") === "relu" ? 1 : 0;
-      const skinny = rt.skinnyGemm ? skinnyKind(m, n, k, false) : 0;
+      // B' = W^T: its rows are not contiguous.
+      const skinny = rt.skinnyGemm ? skinnyKind(m, n, k, false, true) : 0;
       if (k === 0 || m === 0 || n === 0 || skinny === 1) {
         return linearByParts({ ...parts, matmul: ops.matmul }, x, weight, bias, spec);
       }
@@ -209,7 +236,7 @@ export function linalgOps(rt: WasmRuntime): LinalgOps {
       if (m === 0 || n === 0 || k === 0) return out;
       const ars = transA ? 1 : k, acs = transA ? m : 1;
       const brs = transB ? 1 : n, bcs = transB ? k : 1;
-      const skinny = rt.skinnyGemm ? skinnyKind(m, n, k, transA) : 0;
+      const skinny = rt.skinnyGemm ? skinnyKind(m, n, k, transA, transB) : 0;
       if (!skinny && batch > 1 && m * n * k < rt.minMacs) {
         // Many small products (attention's, a head and an image each): whole products a thread.
         const work = (t: number) => rt.gemmWorkspace(t);

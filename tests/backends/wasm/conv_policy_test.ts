@@ -278,16 +278,24 @@ Deno.test("conv policy: the choice depends on the threads only through the F(4x4
   }
 });
 
-Deno.test("skinny GEMM: few columns or a short inner size, else the packed GEMM", () => {
+Deno.test("skinny GEMM: few columns, few rows or a short inner size, else the packed GEMM", () => {
   // The measured shapes (m x k -> n): 64x256 -> 2, 10000x256 -> 2, 64x3 -> 256, 10000x3 -> 256.
   assert.equal(skinnyKind(64, 2, 256, false), 1);
   assert.equal(skinnyKind(10000, 2, 256, false), 1);
   assert.equal(skinnyKind(64, 256, 3, false), 2);
   assert.equal(skinnyKind(10000, 256, 3, false), 2);
   assert.equal(skinnyKind(64, 256, 256, false), 0);
-  // Few columns needs rows of A' contiguous and k >= 4; a short inner size needs m >= 4.
-  assert.equal(skinnyKind(64, 2, 256, true), 0);
+  // Few columns by dot products needs rows of A' contiguous and k >= 4; with A' transposed, few
+  // columns go to the outer-product kernel (the MLP's first-layer filter gradient).
+  assert.equal(skinnyKind(64, 2, 256, true), 3);
+  assert.equal(skinnyKind(256, 3, 64, true), 3);
   assert.equal(skinnyKind(64, 4, 4, false), 1);
-  assert.equal(skinnyKind(3, 256, 3, false), 0);
   assert.equal(skinnyKind(64, 5, 256, false), 0);
+  assert.equal(skinnyKind(64, 5, 256, true), 0);
+  // A short inner size needs m >= 4; fewer rows, with rows of B' contiguous, go to the other
+  // outer-product kernel (the output layer's filter gradient), not with B' transposed.
+  assert.equal(skinnyKind(3, 256, 3, false), 4);
+  assert.equal(skinnyKind(2, 256, 64, true), 4);
+  assert.equal(skinnyKind(2, 256, 64, true, true), 0);
+  assert.equal(skinnyKind(5, 256, 64, true), 0);
 });

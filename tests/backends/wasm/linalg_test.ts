@@ -58,6 +58,40 @@ Deno.test("wasm skinny matmuls (n <= 4, k <= 4): the packed GEMM agrees, same bi
   }
 });
 
+Deno.test("wasm outer-product skinny matmuls (n <= 4 with A' transposed, m <= 4 with B' rows contiguous): the packed GEMM's bits, on 1 and 2 threads", async () => {
+  const single = openWasmBackend({ threads: 1 });
+  const threaded = await createWasmBackend({ threads: 2, parallelThreshold: 0 });
+  const packed = openWasmBackend({ threads: 1, skinnyGemm: false });
+  try {
+    // [m, k, n, transA, transB]: the MLP's first- and last-layer filter gradients (spiral demo:
+    // 96 hidden, batch 256, 3 inputs, 2 outputs), rows or columns not a multiple of 8 or 4, inner
+    // sizes past one K block of 384 (two and three blocks), one row, one column.
+    const shapes: [number, number, number, boolean, boolean][] = [
+      [96, 256, 3, true, false],
+      [96, 256, 3, true, true],
+      [2, 256, 96, true, false],
+      [37, 13, 1, true, false],
+      [21, 1000, 4, true, true],
+      [3, 777, 9, false, false],
+      [4, 385, 17, true, false],
+      [1, 9, 30, false, false],
+      [3, 3, 50, true, false],
+      [1, 5, 1, true, false],
+    ];
+    for (const [m, k, n, tA, tB] of shapes) {
+      const what = `matmul ${m}x${k}x${n} tA=${tA} tB=${tB}`;
+      const a = uniformValues(rng, m * k), b = uniformValues(rng, k * n);
+      const spec = { batch: 1, m, k, n, transA: tA, transB: tB };
+      const run = (be: Backend) => be.read(be.matmul(be.upload(a), be.upload(b), spec));
+      const want = await run(packed);
+      assert.deepEqual(await run(single), want, `${what}: 1 thread`);
+      assert.deepEqual(await run(threaded), want, `${what}: 2 threads, split`);
+    }
+  } finally {
+    threaded.dispose();
+  }
+});
+
 Deno.test("wasm packed GEMM split over threads by rows and by columns, each thread keeping what it packed: the reference's values, the bits of one thread", async () => {
   const ref = createReferenceBackend();
   const single = openWasmBackend({ threads: 1 });
