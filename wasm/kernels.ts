@@ -383,6 +383,8 @@ export interface Kernels {
     begin: number,
     end: number,
   ): void;
+  /** o[i] = value for i in [begin, end). */
+  fill(o: number, value: number, begin: number, end: number): void;
   /** Sets row r of o (`cols` wide) to value[r] for r in [begin, end): a bias broadcast. */
   fillRows(o: number, value: number, cols: number, begin: number, end: number): void;
   /** o[i] = table[index[i]] for i in [begin, end) (indices are integral floats). */

@@ -56,6 +56,7 @@ const PARALLEL_KERNELS = [
   "combine",
   "permute",
   "copyRows",
+  "fill",
   "fillRows",
   "gather",
   "gatherRows",

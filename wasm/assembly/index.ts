@@ -13,6 +13,7 @@ export { col2im, flipFilter, im2col } from "./im2col";
 export { affine, axpy, binary, clamp, combine, unary, unaryBackward } from "./elementwise";
 export {
   copyRows,
+  fill,
   fillRows,
   gather,
   gatherRows,

@@ -1,5 +1,5 @@
 // deno-fmt-ignore-file (deno fmt would drop the AssemblyScript @inline decorators)
-// AssemblyScript: reductions and data movement (reduceSum, sumSquares, permute, row copies,
+// AssemblyScript: reductions and data movement (reduceSum, sumSquares, permute, row copies, fills,
 // gathers, nearest-neighbour upsampling). Pointers are byte offsets; sizes count f32 elements.
 
 import { hsum, hsum64 } from "./simd.ts";
@@ -132,6 +132,14 @@ export function copyRows(
       <usize>len,
     );
   }
+}
+
+/** o[i] = value for i in [begin, end). */
+export function fill(o: usize, value: f32, begin: i32, end: i32): void {
+  const v = f32x4.splat(value);
+  let i = begin;
+  for (; i + 4 <= end; i += 4) v128.store(o + (<usize>i << 2), v);
+  for (; i < end; i++) store<f32>(o + (<usize>i << 2), value);
 }
 
 /** Sets row r of o (rows x cols) to value[r] for r in [begin, end): a bias broadcast. */

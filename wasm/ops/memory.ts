@@ -66,8 +66,10 @@ export function memoryOps(rt: WasmRuntime): WasmMemoryOps {
     },
 
     fill(dst: Storage, value: number): void {
+      // A kernel split over the threads (a training step's gradient buffer, written by every
+      // thread, is zeroed where each thread's cache holds it rather than all on this one).
       const d = rt.s(dst);
-      rt.f32.fill(value, d.ptr >> 2, (d.ptr >> 2) + d.length);
+      rt.each("fill", d.length, (b, e) => [d.ptr, value, b, e]);
     },
 
     copy(dst: Storage, src: Storage): void {

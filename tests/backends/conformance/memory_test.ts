@@ -64,6 +64,13 @@ conformance(
     assert.deepEqual(await values(y), [0.5, 0, -0.5]);
     be.fill(y, 3);
     assert.deepEqual(await values(y), [3, 3, 3]);
+    // A long fill (split over the threads where the backend splits) touches only its view.
+    const long = be.upload(Array.from({ length: 1003 }, (_, i) => i));
+    be.fill(be.view(long, 3, 997), 2.5);
+    const lv = await values(long);
+    assert.deepEqual(lv.slice(0, 3), [0, 1, 2]);
+    assert.deepEqual(lv.slice(1000), [1000, 1001, 1002]);
+    assert.ok(lv.slice(3, 1000).every((x) => x === 2.5), "the view filled");
 
     // Ranges outside the storage.
     assert.throws(() => be.view(a, 5, 3), RangeError);
