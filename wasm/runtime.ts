@@ -44,7 +44,6 @@ const PARALLEL_DRAWS = 1 << 11;
 const PARALLEL_KERNELS = [
   "gemm",
   "flipFilter",
-  "im2col",
   "col2im",
   "convFilterGrad",
   "unary",
