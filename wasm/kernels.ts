@@ -128,7 +128,8 @@ export interface Kernels {
   ): void;
   /**
    * Few columns (n <= 4), A' with contiguous columns: C[i, j] = sum over p of a[i + p acs] b[p brs
-   * + j bcs] for rows [begin, end) (C row stride `ldc`), summed as the packed GEMM sums (its bits).
+   * + j bcs] for rows [begin, end) (C row stride `ldc`), summed as the packed GEMM sums (its bits);
+   * `tile` is 128 bytes of this thread's scratch.
    */
   gemmOuterN(
     a: number,
@@ -142,10 +143,12 @@ export interface Kernels {
     ldc: number,
     begin: number,
     end: number,
+    tile: number,
   ): void;
   /**
    * Few rows (m <= 4), B' with contiguous rows: C[i, j] = sum over p of a[i ars + p acs] b[p brs +
-   * j] for columns [begin, end) (C row stride `ldc`), summed as the packed GEMM sums (its bits).
+   * j] for columns [begin, end) (C row stride `ldc`), summed as the packed GEMM sums (its bits);
+   * `tile` is 128 bytes of this thread's scratch.
    */
   gemmOuterM(
     a: number,
@@ -159,6 +162,7 @@ export interface Kernels {
     ldc: number,
     begin: number,
     end: number,
+    tile: number,
   ): void;
   /**
    * out[c][o][kk - 1 - t] = w[o][c][t] (the filter of a stride-1 convolution's input gradient) for

@@ -36,9 +36,83 @@ function storeLanes(p: usize, stride: usize, v: v128, count: i32, first: bool): 
 }
 
 /**
+ * The shared loop of both kernels, for one block of kc steps: tile[j][v] (v < 2, j < q) = the sum
+ * over p < kc, by multiply-adds in order from zero, of X[v](p) times s_j(p), where X[v](p) holds
+ * the `count` (1 to 8) floats at vp + p vstep + 16 v (zeros past count) and s_j(p) is the float at
+ * sp + p sstep + j sstride, splat. `tile` takes q x 2 vectors.
+ */
+@inline
+function outerBlock(
+  vp: usize,
+  vstep: usize,
+  count: i32,
+  sp: usize,
+  sstride: usize,
+  sstep: usize,
+  q: i32,
+  kc: i32,
+  tile: usize,
+): void {
+  let s00 = f32x4.splat(0);
+  let s01 = f32x4.splat(0);
+  let s10 = f32x4.splat(0);
+  let s11 = f32x4.splat(0);
+  let s20 = f32x4.splat(0);
+  let s21 = f32x4.splat(0);
+  let s30 = f32x4.splat(0);
+  let s31 = f32x4.splat(0);
+  for (let p = 0; p < kc; p++) {
+    let x0: v128;
+    let x1: v128;
+    if (count == 8) {
+      x0 = v128.load(vp);
+      x1 = v128.load(vp, 16);
+    } else {
+      x0 = loadPartial(vp, min(4, count));
+      x1 = count > 4 ? loadPartial(vp + 16, count - 4) : f32x4.splat(0);
+    }
+    const w0 = v128.load32_splat(sp);
+    s00 = madd(x0, w0, s00);
+    s01 = madd(x1, w0, s01);
+    if (q > 1) {
+      const w1 = v128.load32_splat(sp + sstride);
+      s10 = madd(x0, w1, s10);
+      s11 = madd(x1, w1, s11);
+    }
+    if (q > 2) {
+      const w2 = v128.load32_splat(sp + 2 * sstride);
+      s20 = madd(x0, w2, s20);
+      s21 = madd(x1, w2, s21);
+    }
+    if (q > 3) {
+      const w3 = v128.load32_splat(sp + 3 * sstride);
+      s30 = madd(x0, w3, s30);
+      s31 = madd(x1, w3, s31);
+    }
+    vp += vstep;
+    sp += sstep;
+  }
+  v128.store(tile, s00);
+  v128.store(tile, s01, 16);
+  if (q > 1) {
+    v128.store(tile, s10, 32);
+    v128.store(tile, s11, 48);
+  }
+  if (q > 2) {
+    v128.store(tile, s20, 64);
+    v128.store(tile, s21, 80);
+  }
+  if (q > 3) {
+    v128.store(tile, s30, 96);
+    v128.store(tile, s31, 112);
+  }
+}
+
+/**
  * Few columns: C[i, j] = sum over p of A'(i, p) B'(p, j) for rows i in [begin, end) and every
  * column j < n (n <= 4), with A'(i, p) = a[i + p acs] (its columns contiguous), B'(p, j) = b[p brs
- * + j bcs] and C row-major with row stride ldc. Eight rows at a time (two vectors of A' a p).
+ * + j bcs] and C row-major with row stride ldc. Eight rows at a time (two vectors of A' a p), each
+ * column of B' splat; `tile` is 128 bytes of this thread's scratch.
  */
 export function gemmOuterN(
   a: usize,
@@ -52,11 +126,12 @@ export function gemmOuterN(
   ldc: i32,
   begin: i32,
   end: i32,
+  tile: usize,
 ): void {
-  if (n == 1) outerNRows(a, acs, b, brs, bcs, 1, k, c, ldc, begin, end);
-  else if (n == 2) outerNRows(a, acs, b, brs, bcs, 2, k, c, ldc, begin, end);
-  else if (n == 3) outerNRows(a, acs, b, brs, bcs, 3, k, c, ldc, begin, end);
-  else outerNRows(a, acs, b, brs, bcs, 4, k, c, ldc, begin, end);
+  if (n == 1) outerNRows(a, acs, b, brs, bcs, 1, k, c, ldc, begin, end, tile);
+  else if (n == 2) outerNRows(a, acs, b, brs, bcs, 2, k, c, ldc, begin, end, tile);
+  else if (n == 3) outerNRows(a, acs, b, brs, bcs, 3, k, c, ldc, begin, end, tile);
+  else outerNRows(a, acs, b, brs, bcs, 4, k, c, ldc, begin, end, tile);
 }
 
 /** gemmOuterN's loops, inlined with n a constant. */
@@ -73,74 +148,26 @@ function outerNRows(
   ldc: i32,
   begin: i32,
   end: i32,
+  tile: usize,
 ): void {
   const kb = kcBlock(k);
   const aStep = <usize>acs << 2;
-  const bStep = <usize>brs << 2;
-  const bCol = <usize>bcs << 2;
   const cRow = <usize>ldc << 2;
   for (let i = begin; i < end; i += 8) {
     const rows = min(8, end - i);
+    const top = min(4, rows);
     for (let pc = 0; pc < k; pc += kb) {
       const kc = min(kb, k - pc);
-      let s00 = f32x4.splat(0);
-      let s01 = f32x4.splat(0);
-      let s02 = f32x4.splat(0);
-      let s03 = f32x4.splat(0);
-      let s10 = f32x4.splat(0);
-      let s11 = f32x4.splat(0);
-      let s12 = f32x4.splat(0);
-      let s13 = f32x4.splat(0);
-      let ap = a + ((<usize>i + <usize>pc * <usize>acs) << 2);
-      let bp = b + <usize>pc * bStep;
-      for (let p = 0; p < kc; p++) {
-        let x0: v128;
-        let x1: v128;
-        if (rows == 8) {
-          x0 = v128.load(ap);
-          x1 = v128.load(ap, 16);
-        } else {
-          x0 = loadPartial(ap, min(4, rows));
-          x1 = rows > 4 ? loadPartial(ap + 16, rows - 4) : f32x4.splat(0);
-        }
-        const w0 = v128.load32_splat(bp);
-        s00 = madd(x0, w0, s00);
-        s10 = madd(x1, w0, s10);
-        if (n > 1) {
-          const w1 = v128.load32_splat(bp + bCol);
-          s01 = madd(x0, w1, s01);
-          s11 = madd(x1, w1, s11);
-        }
-        if (n > 2) {
-          const w2 = v128.load32_splat(bp + 2 * bCol);
-          s02 = madd(x0, w2, s02);
-          s12 = madd(x1, w2, s12);
-        }
-        if (n > 3) {
-          const w3 = v128.load32_splat(bp + 3 * bCol);
-          s03 = madd(x0, w3, s03);
-          s13 = madd(x1, w3, s13);
-        }
-        ap += aStep;
-        bp += bStep;
-      }
+      const ap = a + ((<usize>i + <usize>pc * <usize>acs) << 2);
+      const bp = b + <usize>pc * (<usize>brs << 2);
+      outerBlock(ap, aStep, rows, bp, <usize>bcs << 2, <usize>brs << 2, n, kc, tile);
       const first = pc == 0;
-      const top = min(4, rows);
       const cp = c + <usize>i * cRow;
-      const cq = cp + 4 * cRow;
-      storeLanes(cp, cRow, s00, top, first);
-      if (rows > 4) storeLanes(cq, cRow, s10, rows - 4, first);
-      if (n > 1) {
-        storeLanes(cp + 4, cRow, s01, top, first);
-        if (rows > 4) storeLanes(cq + 4, cRow, s11, rows - 4, first);
-      }
-      if (n > 2) {
-        storeLanes(cp + 8, cRow, s02, top, first);
-        if (rows > 4) storeLanes(cq + 8, cRow, s12, rows - 4, first);
-      }
-      if (n > 3) {
-        storeLanes(cp + 12, cRow, s03, top, first);
-        if (rows > 4) storeLanes(cq + 12, cRow, s13, rows - 4, first);
+      for (let j = 0; j < n; j++) {
+        const t = tile + (<usize>j << 5);
+        const cj = cp + (<usize>j << 2);
+        storeLanes(cj, cRow, v128.load(t), top, first);
+        if (rows > 4) storeLanes(cj + 4 * cRow, cRow, v128.load(t, 16), rows - 4, first);
       }
     }
   }
@@ -149,7 +176,8 @@ function outerNRows(
 /**
  * Few rows: C[i, j] = sum over p of A'(i, p) B'(p, j) for every row i < m (m <= 4) and columns j
  * in [begin, end), with A'(i, p) = a[i ars + p acs], B'(p, j) = b[p brs + j] (its rows contiguous)
- * and C row-major with row stride ldc. Eight columns at a time (two vectors of B' a p).
+ * and C row-major with row stride ldc. Eight columns at a time (two vectors of B' a p), each row of
+ * A' splat; `tile` is 128 bytes of this thread's scratch.
  */
 export function gemmOuterM(
   a: usize,
@@ -163,23 +191,12 @@ export function gemmOuterM(
   ldc: i32,
   begin: i32,
   end: i32,
+  tile: usize,
 ): void {
-  if (m == 1) outerMCols(a, ars, acs, b, brs, 1, k, c, ldc, begin, end);
-  else if (m == 2) outerMCols(a, ars, acs, b, brs, 2, k, c, ldc, begin, end);
-  else if (m == 3) outerMCols(a, ars, acs, b, brs, 3, k, c, ldc, begin, end);
-  else outerMCols(a, ars, acs, b, brs, 4, k, c, ldc, begin, end);
-}
-
-/** One row of gemmOuterM's sums into C: columns [0, cols) of the row at cp. */
-@inline
-function storeRow(cp: usize, u: v128, v: v128, cols: i32, first: bool): void {
-  if (cols == 8) {
-    v128.store(cp, first ? u : f32x4.add(v128.load(cp), u));
-    v128.store(cp, first ? v : f32x4.add(v128.load(cp, 16), v), 16);
-  } else {
-    storeLanes(cp, 4, u, min(4, cols), first);
-    if (cols > 4) storeLanes(cp + 16, 4, v, cols - 4, first);
-  }
+  if (m == 1) outerMCols(a, ars, acs, b, brs, 1, k, c, ldc, begin, end, tile);
+  else if (m == 2) outerMCols(a, ars, acs, b, brs, 2, k, c, ldc, begin, end, tile);
+  else if (m == 3) outerMCols(a, ars, acs, b, brs, 3, k, c, ldc, begin, end, tile);
+  else outerMCols(a, ars, acs, b, brs, 4, k, c, ldc, begin, end, tile);
 }
 
 /** gemmOuterM's loops, inlined with m a constant. */
@@ -196,63 +213,31 @@ function outerMCols(
   ldc: i32,
   begin: i32,
   end: i32,
+  tile: usize,
 ): void {
   const kb = kcBlock(k);
-  const aRow = <usize>ars << 2;
-  const aStep = <usize>acs << 2;
   const bStep = <usize>brs << 2;
   const cRow = <usize>ldc << 2;
   for (let j = begin; j < end; j += 8) {
     const cols = min(8, end - j);
     for (let pc = 0; pc < k; pc += kb) {
       const kc = min(kb, k - pc);
-      let s00 = f32x4.splat(0);
-      let s01 = f32x4.splat(0);
-      let s10 = f32x4.splat(0);
-      let s11 = f32x4.splat(0);
-      let s20 = f32x4.splat(0);
-      let s21 = f32x4.splat(0);
-      let s30 = f32x4.splat(0);
-      let s31 = f32x4.splat(0);
-      let ap = a + <usize>pc * aStep;
-      let bp = b + <usize>pc * bStep + (<usize>j << 2);
-      for (let p = 0; p < kc; p++) {
-        let y0: v128;
-        let y1: v128;
-        if (cols == 8) {
-          y0 = v128.load(bp);
-          y1 = v128.load(bp, 16);
-        } else {
-          y0 = loadPartial(bp, min(4, cols));
-          y1 = cols > 4 ? loadPartial(bp + 16, cols - 4) : f32x4.splat(0);
-        }
-        const e0 = v128.load32_splat(ap);
-        s00 = madd(e0, y0, s00);
-        s01 = madd(e0, y1, s01);
-        if (m > 1) {
-          const e1 = v128.load32_splat(ap + aRow);
-          s10 = madd(e1, y0, s10);
-          s11 = madd(e1, y1, s11);
-        }
-        if (m > 2) {
-          const e2 = v128.load32_splat(ap + 2 * aRow);
-          s20 = madd(e2, y0, s20);
-          s21 = madd(e2, y1, s21);
-        }
-        if (m > 3) {
-          const e3 = v128.load32_splat(ap + 3 * aRow);
-          s30 = madd(e3, y0, s30);
-          s31 = madd(e3, y1, s31);
-        }
-        ap += aStep;
-        bp += bStep;
-      }
+      const ap = a + <usize>pc * (<usize>acs << 2);
+      const bp = b + <usize>pc * bStep + (<usize>j << 2);
+      // B' times A' rather than A' times B': the same products, so the same bits.
+      outerBlock(bp, bStep, cols, ap, <usize>ars << 2, <usize>acs << 2, m, kc, tile);
       const first = pc == 0;
-      const cp = c + (<usize>j << 2);
-      storeRow(cp, s00, s01, cols, first);
-      if (m > 1) storeRow(cp + cRow, s10, s11, cols, first);
-      if (m > 2) storeRow(cp + 2 * cRow, s20, s21, cols, first);
-      if (m > 3) storeRow(cp + 3 * cRow, s30, s31, cols, first);
+      for (let i = 0; i < m; i++) {
+        const t = tile + (<usize>i << 5);
+        const cp = c + (<usize>i * cRow) + (<usize>j << 2);
+        if (cols == 8) {
+          v128.store(cp, first ? v128.load(t) : f32x4.add(v128.load(cp), v128.load(t)));
+          v128.store(cp, first ? v128.load(t, 16) : f32x4.add(v128.load(cp, 16), v128.load(t, 16)), 16);
+        } else {
+          storeLanes(cp, 4, v128.load(t), min(4, cols), first);
+          if (cols > 4) storeLanes(cp + 16, 4, v128.load(t, 16), cols - 4, first);
+        }
+      }
     }
   }
 }
