@@ -27,6 +27,8 @@ export interface Kernels {
   fmaCeiling(n: number, p: number): number;
   /** Bytes of scratch one thread needs for `gemm`. */
   gemmWorkspaceBytes(): number;
+  /** Makes the GEMM scratch `work` forget the tag of the product it last packed for. */
+  gemmForget(work: number): void;
   /**
    * C[i0..i1, j0..j1] (+)= A' B' with inner size `k` and A'(i, p) = a[i ars + p acs]. With `bmode`
    * 0, B'(p, j) = b[p brs + j bcs] and C has row stride `ldc`; with 2, B' is the batched im2col

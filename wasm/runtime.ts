@@ -212,6 +212,7 @@ export class WasmRuntime {
     this.heap.free(b.ptr, b.bytes);
   };
   #work: number[] = [];
+  #gemmTag = 0;
   #disposed = false;
 
   /**
@@ -357,6 +358,19 @@ export class WasmRuntime {
   /** An element-wise kernel over [0, n), split over threads when large. */
   each(name: ParallelKernel, n: number, args: (begin: number, end: number) => number[]): void {
     this.par(name, n, 16, this.minElements, args);
+  }
+
+  /**
+   * The tag of a new product (see `gemm` in wasm/kernels.ts): every chunk of the product gets it,
+   * and no thread's GEMM scratch holds it from an earlier one (tags count up; when they run out,
+   * every scratch forgets its tag before they start again).
+   */
+  gemmTag(): number {
+    if (this.#gemmTag >= 0x7fffffff) {
+      this.#gemmTag = 0;
+      for (const w of this.#work) this.k.gemmForget(w);
+    }
+    return ++this.#gemmTag;
   }
 
   /** Thread t's GEMM scratch; every thread's is allocated at once, outside every scope. */

@@ -41,6 +41,11 @@ export function gemmWorkspaceBytes(): i32 {
   return <i32>(PACKED_B_BYTES + PACKED_A_BYTES + TILE_BYTES + INFO_BYTES + TAG_BYTES);
 }
 
+/** Makes the scratch `work` forget the tag of the product it last packed for (see gemm). */
+export function gemmForget(work: usize): void {
+  store<i32>(work + PACKED_B_BYTES + PACKED_A_BYTES + TILE_BYTES + INFO_BYTES, 0);
+}
+
 /**
  * Writes the valid rows x cols of a tile into the batched C of mode 2 (adding when acc): column
  * jj of row i goes to c + (jj / ohw) * cs + i * ldc + jj % ohw (bytes: cs, ldc).

@@ -5,7 +5,7 @@
 export { fmaCeiling } from "./ceiling";
 export { directConv, directConvScratchBytes } from "./conv";
 export { convDataPerImage, convFilterGrad } from "./conv_grad";
-export { gemm, gemmBatch, gemmWorkspaceBytes } from "./gemm";
+export { gemm, gemmBatch, gemmForget, gemmWorkspaceBytes } from "./gemm";
 export { packAAll } from "./gemm_pack";
 export { gemmSkinnyK, gemmSkinnyN } from "./gemm_skinny";
 export { gemmOuterM, gemmOuterN } from "./gemm_outer";

@@ -23,15 +23,6 @@ const MR = 4;
 /** Rows of A' and depth the GEMM packs as one block (MC and KC_MAX there). */
 const MC = 96, KC_MAX = 384;
 
-/** The tag of the last product split over threads (see `gemm` in wasm/kernels.ts). */
-let lastTag = 0;
-
-/** A tag no product in flight has: every chunk of one product gets the same one. */
-function nextTag(): number {
-  lastTag = lastTag >= 0x7fffffff ? 1 : lastTag + 1;
-  return lastTag;
-}
-
 /**
  * What the GEMM does to a finished sum as it stores it: `mode` 0 nothing, 1 adds the floats at
  * `bias` one a row of C, 2 one a column; then `act` 1 applies ReLU.
@@ -72,7 +63,7 @@ export function gemm(
   const geo = rt.geo, work = (t: number) => rt.gemmWorkspace(t);
   const min = m * n * k >= rt.minMacs ? 0 : Infinity;
   const epi = [epilogue.bias, epilogue.mode, epilogue.act];
-  const tag = nextTag();
+  const tag = rt.gemmTag();
   if (n < m) {
     // Split by rows: each thread packs B' for its first chunk and, when B' is one panel, keeps it
     // for the rest (the tag).
