@@ -62,12 +62,13 @@ export function gemm(
 ): void {
   const geo = rt.geo, work = (t: number) => rt.gemmWorkspace(t);
   const min = m * n * k >= rt.minMacs ? 0 : Infinity;
-  const epi = [epilogue.bias, epilogue.mode, epilogue.act];
-  const tag = rt.gemmTag();
+  const operands = [k, a, ars, acs, bmode, b, brs, bcs, c, ldc, accumulate, geo];
+  // After A' (packed, or 0): the epilogue, the product's tag, the slot of the thread's scratch.
+  const tail = [epilogue.bias, epilogue.mode, epilogue.act, rt.gemmTag(), 0];
   if (n < m) {
     // Split by rows: each thread packs B' for its first chunk and, when B' is one panel, keeps it
     // for the rest (the tag).
-    const rest = [k, a, ars, acs, bmode, b, brs, bcs, c, ldc, accumulate, geo, 0, ...epi, tag, 0];
+    const rest = [...operands, 0, ...tail];
     rt.par("gemm", m, MR, min, (i0, i1) => [i0, i1, 0, n, ...rest], 0, work);
     return;
   }
@@ -77,24 +78,7 @@ export function gemm(
   const packedBytes = Math.ceil(m / MR) * MR * k * 4;
   const apacked = shared ? rt.heap.alloc(packedBytes) : 0;
   if (apacked) rt.k.packAAll(a, ars, acs, m, k, apacked);
-  const rest = [
-    k,
-    a,
-    ars,
-    acs,
-    bmode,
-    b,
-    brs,
-    bcs,
-    c,
-    ldc,
-    accumulate,
-    geo,
-    apacked,
-    ...epi,
-    tag,
-    0,
-  ];
+  const rest = [...operands, apacked, ...tail];
   try {
     rt.par("gemm", n, 8, min, (j0, j1) => [0, m, j0, j1, ...rest], 2, work);
   } finally {
