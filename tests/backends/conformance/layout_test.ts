@@ -1,7 +1,8 @@
 /**
  * Conformance of the layout kernels on every backend: nearest upsampling by factors 2 and 3 (exact)
  * and its backward (block sums), concat of parts (an empty one included) and slices of the result,
- * gather and gatherRows (repeated indices, the first and last rows): every copy exact.
+ * gather and gatherRows (repeated indices, the first and last rows, rows of 1 to 9): every copy
+ * exact.
  */
 
 import { conformance } from "./harness.ts";
@@ -64,8 +65,16 @@ conformance("layout: gather and gatherRows", async (c) => {
     const [tb, tr] = c.pair(data.normal(n)), [ib, ir] = c.pair(index);
     await c.exact(be.gather(tb, ib), ref.gather(tr, ir), `gather from ${n}`);
   }
-  // 10 rows of 3 with 16 random indices; 10 rows of 4 with the ends and a repeat.
-  for (const [cols, index] of [[3, data.indices(16, 10)], [4, [3, 0, 9, 7, 7]]] as const) {
+  // 10 rows of 3 with 16 random indices; 10 rows of 4 with the ends and a repeat; rows of 1, 8
+  // (copied word by word on wasm) and 9 (by memory.copy) with 21 random indices.
+  const cases = [
+    [3, data.indices(16, 10)],
+    [4, [3, 0, 9, 7, 7]],
+    [1, data.indices(21, 10)],
+    [8, data.indices(21, 10)],
+    [9, data.indices(21, 10)],
+  ] as const;
+  for (const [cols, index] of cases) {
     const [tb, tr] = c.pair(data.normal(10 * cols)), [ib, ir] = c.pair(index);
     await c.exact(
       be.gatherRows(tb, ib, cols),
