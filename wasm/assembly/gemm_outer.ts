@@ -8,18 +8,7 @@
 // the blocks before it. So the bits are the packed GEMM's, whichever rows or columns a thread gets.
 
 import { kcBlock } from "./gemm_blocking";
-import { madd } from "./simd.ts";
-
-/** The `count` (1 to 4) floats at p in lanes [0, count), zeros in the others. */
-@inline
-function loadPartial(p: usize, count: i32): v128 {
-  let v = f32x4.splat(0);
-  v = f32x4.replace_lane(v, 0, load<f32>(p));
-  if (count > 1) v = f32x4.replace_lane(v, 1, load<f32>(p, 4));
-  if (count > 2) v = f32x4.replace_lane(v, 2, load<f32>(p, 8));
-  if (count > 3) v = f32x4.replace_lane(v, 3, load<f32>(p, 12));
-  return v;
-}
+import { loadPrefix, madd } from "./simd.ts";
 
 /** Lanes [0, count) of v into the floats at p, `stride` bytes apart; added to them unless `first`. */
 @inline
@@ -68,8 +57,8 @@ function outerBlock(
       x0 = v128.load(vp);
       x1 = v128.load(vp, 16);
     } else {
-      x0 = loadPartial(vp, min(4, count));
-      x1 = count > 4 ? loadPartial(vp + 16, count - 4) : f32x4.splat(0);
+      x0 = loadPrefix(vp, count);
+      x1 = loadPrefix(vp + 16, count - 4);
     }
     const w0 = v128.load32_splat(sp);
     s00 = madd(x0, w0, s00);

@@ -35,10 +35,18 @@ export function storePartial(p: usize, v: v128, count: i32): void {
 export function copyZeroPadded(dst: usize, src: usize, n: i32): void {
   let i = 0;
   for (; i + 4 <= n; i += 4) v128.store(dst + (<usize>i << 2), v128.load(src + (<usize>i << 2)));
-  if (i < n) {
-    const keep = i32x4.lt_s(i32x4(0, 1, 2, 3), i32x4.splat(n - i));
-    v128.store(dst + (<usize>i << 2), v128.and(v128.load(src + (<usize>i << 2)), keep));
-  }
+  if (i < n) v128.store(dst + (<usize>i << 2), loadPrefix(src + (<usize>i << 2), n - i));
+}
+
+/**
+ * The first `count` floats at `p` (none for count <= 0, all four from 4), the other lanes 0, from
+ * one whole-vector load (the heap never hands out the last 64 bytes of the memory, so a vector, or
+ * two, may be read from any element).
+ */
+
+@inline
+export function loadPrefix(p: usize, count: i32): v128 {
+  return v128.and(v128.load(p), i32x4.lt_s(i32x4(0, 1, 2, 3), i32x4.splat(count)));
 }
 
 /**
