@@ -135,18 +135,15 @@ function matmulSkinny(
     throw new RangeError(`skinny GEMM kernel ${kind} has no epilogue`);
   }
   const min = m * n * k >= rt.minMacs ? 0 : Infinity;
-  // The outer-product kernels' 128-byte tile: the start of this thread's GEMM scratch.
-  const work = (t: number) => rt.gemmWorkspace(t);
-  if (kind === 3) {
-    // A'(i, p) = a[i + p acs]: the rows of C over the threads.
-    const args = [a, acs, b, brs, bcs, n, k, c, n];
-    rt.par("gemmOuterN", m, 8, min, (i0, i1) => [...args, i0, i1, 0], args.length, work);
-    return;
-  }
-  if (kind === 4) {
-    // B'(p, j) = b[p brs + j]: the columns of C over the threads.
-    const args = [a, ars, acs, b, brs, m, k, c, n];
-    rt.par("gemmOuterM", n, 8, min, (j0, j1) => [...args, j0, j1, 0], args.length, work);
+  if (kind === 3 || kind === 4) {
+    // The outer-product kernels' 128-byte tile: the start of this thread's GEMM scratch.
+    const work = (t: number) => rt.gemmWorkspace(t);
+    // Kind 3: A'(i, p) = a[i + p acs], the rows of C over the threads; kind 4: B'(p, j) =
+    // b[p brs + j], the columns of C over the threads.
+    const [name, units, args] = kind === 3
+      ? ["gemmOuterN", m, [a, acs, b, brs, bcs, n, k, c, n]] as const
+      : ["gemmOuterM", n, [a, ars, acs, b, brs, m, k, c, n]] as const;
+    rt.par(name, units, 8, min, (r0, r1) => [...args, r0, r1, 0], args.length, work);
     return;
   }
   // B' with the layout the kernel reads: rows of k (kind 1) or of n (kind 2) contiguous.
