@@ -308,6 +308,11 @@ export function groupNormBackward(
 
 /** Softmax of rows [begin, end) of a rows x cols matrix. */
 export function softmax(x: usize, y: usize, cols: i32, begin: i32, end: i32): void {
+  // vexp's constants in locals (the same bits; vexp loads them for every vector).
+  const c0 = kc(K_EXP_LO), c1 = kc(K_EXP_HI), c2 = kc(K_MAGIC), c3 = kc(K_LOG2E);
+  const c4 = kc(K_LN2_HI), c5 = kc(K_LN2_LO), p0 = kc(K_EXP_P0), p1 = kc(K_EXP_P0 + 16);
+  const p2 = kc(K_EXP_P0 + 32), p3 = kc(K_EXP_P0 + 48), p4 = kc(K_EXP_P0 + 64);
+  const p5 = kc(K_EXP_P0 + 80), one = kc(K_ONE);
   for (let r = begin; r < end; r++) {
     const xr = x + (<usize>r * <usize>cols << 2);
     const yr = y + (<usize>r * <usize>cols << 2);
@@ -325,7 +330,9 @@ export function softmax(x: usize, y: usize, cols: i32, begin: i32, end: i32): vo
     let s: f32 = 0;
     i = 0;
     for (; i + 4 <= cols; i += 4) {
-      const e = vexp(f32x4.sub(v128.load(xr + (<usize>i << 2)), vmx));
+      const e = expWith(
+        f32x4.sub(v128.load(xr + (<usize>i << 2)), vmx), c0, c1, c2, c3, c4, c5, p0, p1, p2, p3, p4, p5, one,
+      );
       v128.store(yr + (<usize>i << 2), e);
       vs = f32x4.add(vs, e);
     }
