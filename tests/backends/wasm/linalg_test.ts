@@ -96,6 +96,8 @@ Deno.test("wasm packed GEMM split over threads by rows and by columns, each thre
   const ref = createReferenceBackend();
   const single = openWasmBackend({ threads: 1 });
   const threaded = await createWasmBackend({ threads: 2 });
+  // More threads than cores (as on a machine of many): chunks land on threads in other orders.
+  const four = await createWasmBackend({ threads: 4 });
   try {
     // [m, k, n]. Split by rows (n < m): B' one panel (n <= 512, k <= 384), kept by each thread
     // for its later chunks (the spiral MLP's hidden layer, odd sizes), and B' beyond one panel
@@ -119,11 +121,14 @@ Deno.test("wasm packed GEMM split over threads by rows and by columns, each thre
         const run = (be: Backend) => be.read(be.matmul(be.upload(a), be.upload(b), spec));
         const got = await run(threaded);
         assertClose(got, await run(ref), what, 1e-4, Math.sqrt(k) / 4);
-        assert.deepEqual(got, await run(single), `${what}: 1 vs 2 threads`);
+        const one = await run(single);
+        assert.deepEqual(got, one, `${what}: 1 vs 2 threads`);
+        assert.deepEqual(await run(four), one, `${what}: 1 vs 4 threads`);
       }
     }
   } finally {
     threaded.dispose();
+    four.dispose();
   }
 });
 
