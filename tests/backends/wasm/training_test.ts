@@ -1,7 +1,7 @@
 /**
- * A whole MLP training run on the wasm backend: two threads with every kernel split give exactly
- * the one-thread losses, weights and samples, and every step releases its intermediates (memory
- * left in use grows with nothing but the model and optimizer state). (That the run matches the
+ * A whole MLP training run on the wasm backend: two and four threads with every kernel split give
+ * exactly the one-thread losses, weights and samples, and every step releases its intermediates
+ * (memory left in use grows with nothing but the model and optimizer state). (That the run matches the
  * reference backend is checked for every backend in tests/backends/conformance/training_test.ts.)
  */
 
@@ -31,20 +31,27 @@ async function run(backend: Backend, steps = 20) {
   return { losses, raw: await model.weights("raw"), ema: await model.weights("ema"), samples };
 }
 
-Deno.test("training the MLP on wasm: 2 threads give the same bits; memory does not grow with steps", async () => {
+Deno.test("training the MLP on wasm: 2 and 4 threads give the same bits; memory does not grow with steps", async () => {
   const be = await createWasmBackend({ threads: 1 });
   const w = await run(be);
   assert.equal(w.losses.length, 20);
-  // Two threads with every kernel split give exactly the one-thread results.
-  const threaded = await createWasmBackend({ threads: 2, parallelThreshold: 0 });
-  try {
-    const t = await run(threaded);
-    assert.deepEqual(t.losses, w.losses);
-    for (const [name, value] of w.raw) assert.deepEqual(t.raw.get(name), value, name);
-    for (const [name, value] of w.ema) assert.deepEqual(t.ema.get(name), value, name);
-    assert.deepEqual(t.samples, w.samples, "samples");
-  } finally {
-    threaded.dispose();
+  // Two threads, and four (more than the cores), with every kernel split give exactly the
+  // one-thread results.
+  for (const threads of [2, 4]) {
+    const threaded = await createWasmBackend({ threads, parallelThreshold: 0 });
+    try {
+      const t = await run(threaded);
+      assert.deepEqual(t.losses, w.losses, `${threads} threads: losses`);
+      for (const [name, value] of w.raw) {
+        assert.deepEqual(t.raw.get(name), value, `${threads} threads: ${name}`);
+      }
+      for (const [name, value] of w.ema) {
+        assert.deepEqual(t.ema.get(name), value, `${threads} threads: ema ${name}`);
+      }
+      assert.deepEqual(t.samples, w.samples, `${threads} threads: samples`);
+    } finally {
+      threaded.dispose();
+    }
   }
   // Every step releases its intermediates: a longer run leaves no more memory in use than a
   // shorter one (each leaves its model and optimizer state).

@@ -1,10 +1,10 @@
 /**
  * A whole training step of the MNIST UNet (the PyTorch twin's configuration, 793,697 parameters)
  * on the wasm backend against the reference backend: the loss, every parameter's gradient and the
- * updated parameters, on one thread and on two with every kernel split. The batch is large enough
- * for the fast paths the model's shapes take in training (Winograd F(4x4, 3x3) forward and input
- * gradient, the Winograd filter gradient at 28x28, 14x14 and 7x7, stride-2 and 1x1 implicit GEMMs,
- * GroupNorm fused with SiLU, attention).
+ * updated parameters, on one thread and on two and four with every kernel split. The batch is
+ * large enough for the fast paths the model's shapes take in training (Winograd F(4x4, 3x3) forward
+ * and input gradient, the Winograd filter gradient at 28x28, 14x14 and 7x7, stride-2 and 1x1
+ * implicit GEMMs, GroupNorm fused with SiLU, attention).
  */
 
 import assert from "node:assert/strict";
@@ -58,7 +58,7 @@ function maxAbs(a: Float32Array, begin: number, end: number): number {
   return m;
 }
 
-Deno.test("a UNet training step on wasm gives the reference's loss, gradients and weights; 2 threads the same bits", async () => {
+Deno.test("a UNet training step on wasm gives the reference's loss, gradients and weights; 2 and 4 threads the same bits", async () => {
   const ref = await oneStep(createReferenceBackend());
   const be = await createWasmBackend({ threads: 1 });
   try {
@@ -93,15 +93,18 @@ Deno.test("a UNet training step on wasm gives the reference's loss, gradients an
       }
     }
     assert.ok(excused <= 8, `${excused} weights differ where their gradient is near zero`);
-    // Two threads with every kernel split: exactly the one-thread step.
-    const threaded = await createWasmBackend({ threads: 2, parallelThreshold: 0 });
-    try {
-      const t = await oneStep(threaded);
-      assert.equal(t.loss, w.loss);
-      assert.deepEqual(t.grads, w.grads);
-      assert.deepEqual(t.values, w.values);
-    } finally {
-      threaded.dispose();
+    // Two threads, and four (more than the cores: other splits and chunk orders), with every
+    // kernel split: exactly the one-thread step.
+    for (const threads of [2, 4]) {
+      const threaded = await createWasmBackend({ threads, parallelThreshold: 0 });
+      try {
+        const t = await oneStep(threaded);
+        assert.equal(t.loss, w.loss, `${threads} threads: loss`);
+        assert.deepEqual(t.grads, w.grads, `${threads} threads: gradients`);
+        assert.deepEqual(t.values, w.values, `${threads} threads: weights`);
+      } finally {
+        threaded.dispose();
+      }
     }
   } finally {
     be.dispose();
