@@ -475,14 +475,14 @@ const gemmRow = (label: string, g1: number, gn: number) =>
 header("GEMM through backend.matmul (allocation + kernel)");
 for (const c of [...gemmCases(64, "train"), ...gemmCases(10_000, "sample")]) {
   if (quick && c.m * c.n * c.k > 1e8) continue;
-  gemmRow(c.label, gemmGflops(one, c, quick), gemmGflops(all, c, quick));
+  gemmRow(c.label, ...gemmGflops(one, all, c, quick));
 }
 
 if (!quick) {
   header("UNet convolutions, batch 128 (forward / data gradient / filter gradient)");
   for (const [label, c, o, side, k, stride] of CONV_SHAPES) {
     const g = conv2dGeometry(128, c, side, side, o, k, stride, (k - 1) / 2);
-    const g1 = convGflops(one, g, quick), gn = convGflops(all, g, quick);
+    const [g1, gn] = convGflops(one, all, g, quick);
     ["fwd", "dX", "dW"].forEach((kind, i) => gemmRow(`${label} ${kind}`, g1[i], gn[i]));
   }
 }

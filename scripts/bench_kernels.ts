@@ -30,18 +30,23 @@ function best(fn: () => void, reps = 5): number {
 export const ROW_BUDGET_MS = 1000;
 
 /**
- * The best timing of `fn` (after one warm-up), in ms, over at least `runs` runs and until
- * `budgetMs` have passed (at most 40 runs): the machine's speed drifts in phases of seconds, and a
- * fixed few runs of a long kernel can all land in a slow one.
+ * The best timings of the two functions, in ms, run in turn (which goes first alternating) over at
+ * least `runs` timed runs each and until `budgetMs` have passed (at most 40 each): the machine's
+ * speed drifts in phases of seconds, and a fixed few runs of a long kernel can all land in a slow
+ * one; taken in turn, a phase falls on both alike, so their ratio (two threads against one) holds
+ * where the figures themselves do not. Each timed run follows an untimed one of the same function,
+ * so that it finds its data in cache and its worker threads awake, as a run after a run does.
  */
-function bestWithin(fn: () => void, runs: number, budgetMs: number): number {
-  fn();
-  let b = Infinity;
+function bestOfPair(fns: readonly [() => void, () => void], runs: number, budgetMs: number) {
+  const b: [number, number] = [Infinity, Infinity];
   const start = performance.now();
   for (let r = 0; r < 40 && (r < runs || performance.now() - start < budgetMs); r++) {
-    const t0 = performance.now();
-    fn();
-    b = Math.min(b, performance.now() - t0);
+    for (const i of r % 2 ? [1, 0] : [0, 1]) {
+      fns[i]();
+      const t0 = performance.now();
+      fns[i]();
+      b[i] = Math.min(b[i], performance.now() - t0);
+    }
   }
   return b;
 }
@@ -100,28 +105,36 @@ export function gemmCases(batch: number, label: string): GemmCase[] {
 }
 
 /**
- * GFLOP/s of product `c` through `be.matmul` (its allocation included): the best of at least six
- * runs and more until ROW_BUDGET_MS has passed (a few runs with `quick`).
+ * GFLOP/s of product `c` through `matmul` (its allocation included) on one thread and on all: the
+ * best of at least six runs each, taken in turn, and more until twice ROW_BUDGET_MS has passed (a
+ * few runs with `quick`).
  */
-export function gemmGflops(be: WasmBackend, c: GemmCase, quick: boolean): number {
+export function gemmGflops(
+  one: WasmBackend,
+  all: WasmBackend,
+  c: GemmCase,
+  quick: boolean,
+): [number, number] {
   const r = new Random(1);
-  const a = be.upload(r.uniforms(c.m * c.k)), b = be.upload(r.uniforms(c.k * c.n));
+  const av = r.uniforms(c.m * c.k), bv = r.uniforms(c.k * c.n);
   const flops = 2 * c.m * c.k * c.n;
   const reps = Math.max(1, Math.min(2000, Math.round((quick ? 2e7 : 1e8) / flops)));
-  const ms = bestWithin(
-    () => {
+  const spec = { batch: 1, m: c.m, k: c.k, n: c.n, transA: c.tA, transB: c.tB };
+  const run = (be: WasmBackend) => {
+    const a = be.upload(av), b = be.upload(bv);
+    const fn = () => {
       for (let i = 0; i < reps; i++) {
         be.beginScope();
-        be.matmul(a, b, { batch: 1, m: c.m, k: c.k, n: c.n, transA: c.tA, transB: c.tB });
+        be.matmul(a, b, spec);
         be.endScope();
       }
-    },
-    quick ? 2 : 6,
-    quick ? 0 : ROW_BUDGET_MS,
-  ) / reps;
-  be.free(a);
-  be.free(b);
-  return flops / (ms / 1e3) / 1e9;
+    };
+    return { fn, free: () => [a, b].forEach((s) => be.free(s)) };
+  };
+  const runs = [run(one), run(all)] as const;
+  const ms = bestOfPair([runs[0].fn, runs[1].fn], quick ? 2 : 6, quick ? 0 : 2 * ROW_BUDGET_MS);
+  runs.forEach((x) => x.free());
+  return [flops / (ms[0] / reps / 1e3) / 1e9, flops / (ms[1] / reps / 1e3) / 1e9];
 }
 
 /** The UNet's convolution shapes (batch 128): [label, channels in, out, side, kernel, stride]. */
@@ -136,35 +149,48 @@ export const CONV_SHAPES: [string, number, number, number, number, number][] = [
 ];
 
 /**
- * GFLOP/s of the forward, data-gradient and filter-gradient kernels of one convolution, each the
- * best of at least six runs and more until ROW_BUDGET_MS has passed (one run with `quick`).
+ * GFLOP/s of the forward, data-gradient and filter-gradient kernels of one convolution on one
+ * thread and on all, each pass the best of at least six runs a backend, taken in turn, and more
+ * until twice ROW_BUDGET_MS has passed (one run with `quick`).
  */
 export function convGflops(
-  be: WasmBackend,
+  one: WasmBackend,
+  all: WasmBackend,
   g: Conv2dGeometry,
   quick: boolean,
-): [number, number, number] {
+): [[number, number, number], [number, number, number]] {
   const r = new Random(2);
-  const x = be.upload(r.uniforms(g.n * g.c * g.h * g.w));
-  const w = be.upload(r.uniforms(g.o * g.c * g.kh * g.kw));
-  const dy = be.upload(r.uniforms(g.n * g.o * g.oh * g.ow));
+  const xv = r.uniforms(g.n * g.c * g.h * g.w);
+  const wv = r.uniforms(g.o * g.c * g.kh * g.kw);
+  const dv = r.uniforms(g.n * g.o * g.oh * g.ow);
   const flops = 2 * g.n * g.o * g.oh * g.ow * g.c * g.kh * g.kw;
-  const time = (fn: () => void) =>
-    bestWithin(
-      () => {
-        be.beginScope();
-        fn();
-        be.endScope();
-      },
-      quick ? 1 : 6,
-      quick ? 0 : ROW_BUDGET_MS,
-    );
+  const passes = [one, all].map((be) => {
+    const x = be.upload(xv), w = be.upload(wv), dy = be.upload(dv);
+    const scoped = (fn: () => void) => () => {
+      be.beginScope();
+      fn();
+      be.endScope();
+    };
+    return {
+      fns: [
+        scoped(() => be.conv2d(x, w, null, g)),
+        scoped(() => be.conv2dBackwardData(dy, w, g)),
+        scoped(() => be.conv2dBackwardFilter(x, dy, g)),
+      ],
+      free: () => [x, w, dy].forEach((s) => be.free(s)),
+    };
+  });
   const gf = (ms: number) => flops / (ms / 1e3) / 1e9;
-  const out: [number, number, number] = [
-    gf(time(() => be.conv2d(x, w, null, g))),
-    gf(time(() => be.conv2dBackwardData(dy, w, g))),
-    gf(time(() => be.conv2dBackwardFilter(x, dy, g))),
-  ];
-  for (const s of [x, w, dy]) be.free(s);
+  const out: [[number, number, number], [number, number, number]] = [[0, 0, 0], [0, 0, 0]];
+  for (let i = 0; i < 3; i++) {
+    const [ms1, msN] = bestOfPair(
+      [passes[0].fns[i], passes[1].fns[i]],
+      quick ? 1 : 6,
+      quick ? 0 : 2 * ROW_BUDGET_MS,
+    );
+    out[0][i] = gf(ms1);
+    out[1][i] = gf(msN);
+  }
+  passes.forEach((p) => p.free());
   return out;
 }
