@@ -22,6 +22,8 @@ import { memoryOps } from "./memory.ts";
 const MR = 4;
 /** Rows of A' and depth the GEMM packs as one block (MC and KC_MAX there). */
 const MC = 96, KC_MAX = 384;
+/** Columns of B' the GEMM packs as one panel (NC there). */
+const NC = 512;
 
 /**
  * What the GEMM does to a finished sum as it stores it: `mode` 0 nothing, 1 adds the floats at
@@ -41,7 +43,9 @@ const NO_EPILOGUE: GemmEpilogue = { bias: 0, mode: 0, act: 0 };
 /**
  * C[m x n] (+)= A' B' (see wasm/assembly/gemm.ts for the modes), then the `epilogue`, split over
  * threads by columns (multiples of the 8-wide micro-tile) or by rows (multiples of 4), whichever
- * is larger.
+ * is larger; a square C by rows when B' is one panel (each thread then packs it alongside the
+ * others, where a split by columns packs a larger A' on the calling thread first: 256x64 by 64x256
+ * 0.97x the time, 256x256 by 256x256 0.96-0.99x, 128x128 by 128x128 0.91x on two threads).
  */
 export function gemm(
   rt: WasmRuntime,
@@ -65,7 +69,7 @@ export function gemm(
   const operands = [k, a, ars, acs, bmode, b, brs, bcs, c, ldc, accumulate, geo];
   // After A' (packed, or 0): the epilogue, the product's tag, the slot of the thread's scratch.
   const tail = [epilogue.bias, epilogue.mode, epilogue.act, rt.gemmTag(), 0];
-  if (n < m) {
+  if (n < m || (n === m && n <= NC && k <= KC_MAX)) {
     // Split by rows: each thread packs B' for its first chunk and, when B' is one panel, keeps it
     // for the rest (the tag).
     const rest = [...operands, 0, ...tail];

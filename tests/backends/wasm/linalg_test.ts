@@ -99,15 +99,16 @@ Deno.test("wasm packed GEMM split over threads by rows and by columns, each thre
   // More threads than cores (as on a machine of many): chunks land on threads in other orders.
   const four = await createWasmBackend({ threads: 4 });
   try {
-    // [m, k, n]. Split by rows (n < m): B' one panel (n <= 512, k <= 384), kept by each thread
-    // for its later chunks (the spiral MLP's hidden layer, odd sizes), and B' beyond one panel
-    // (k = 400, n = 600). Split by columns: A' one block (m <= 96, k <= 384), kept likewise, and
-    // A' packed once for all threads (m = 97, k = 385).
+    // [m, k, n]. Split by rows (n < m, or n = m with B' one panel): B' one panel (n <= 512, k <=
+    // 384), kept by each thread for its later chunks (the spiral MLP's hidden layer, odd sizes; a
+    // square C), and B' beyond one panel (k = 400, n = 600). Split by columns: A' one block (m <=
+    // 96, k <= 384), kept likewise, and A' packed once for all threads (m = 97, k = 385).
     const shapes: [number, number, number][] = [
       [257, 96, 95],
       [1031, 97, 94],
       [1100, 400, 37],
       [2001, 21, 600],
+      [130, 64, 130],
       [45, 77, 143],
       [96, 384, 200],
       [97, 50, 301],
