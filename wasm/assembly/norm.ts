@@ -330,9 +330,8 @@ export function softmax(x: usize, y: usize, cols: i32, begin: i32, end: i32): vo
     let s: f32 = 0;
     i = 0;
     for (; i + 4 <= cols; i += 4) {
-      const e = expWith(
-        f32x4.sub(v128.load(xr + (<usize>i << 2)), vmx), c0, c1, c2, c3, c4, c5, p0, p1, p2, p3, p4, p5, one,
-      );
+      const z = f32x4.sub(v128.load(xr + (<usize>i << 2)), vmx);
+      const e = expWith(z, c0, c1, c2, c3, c4, c5, p0, p1, p2, p3, p4, p5, one);
       v128.store(yr + (<usize>i << 2), e);
       vs = f32x4.add(vs, e);
     }

@@ -45,7 +45,7 @@ const NO_EPILOGUE: GemmEpilogue = { bias: 0, mode: 0, act: 0 };
  * threads by columns (multiples of the 8-wide micro-tile) or by rows (multiples of 4), whichever
  * is larger; a square C by rows when B' is one panel (each thread then packs it alongside the
  * others, where a split by columns packs a larger A' on the calling thread first: 256x64 by 64x256
- * 0.97x the time, 256x256 by 256x256 0.96-0.99x, 128x128 by 128x128 0.91x on two threads).
+ * 0.93-0.97x the time, 256x256 by 256x256 0.96-0.99x, 128x128 by 128x128 0.91x on two threads).
  */
 export function gemm(
   rt: WasmRuntime,
